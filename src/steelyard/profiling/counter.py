@@ -1,0 +1,275 @@
+"""Count FLOPs, MACs, bytes moved and live activation memory at the aten dispatch level.
+
+Why dispatch level: functional calls, ``@`` and fused kernels all reach aten, so nothing
+written as a Python function escapes the count (the trap of hook-based counters).
+
+Attention is caught one level higher, at ``torch.nn.functional.scaled_dot_product_attention``,
+because below it each device takes a different path: meta tensors decompose into bmm +
+softmax, CPU tensors call a flash kernel that ``torch.utils.flop_counter`` does not know
+(pytorch#195460). Counting the call itself from Q/K/V shapes gives one answer everywhere, in
+``no_grad`` and ``inference_mode`` alike. Whether causal attention is counted over the full
+score matrix or only its visible part is the explicit ``causal_attention`` option.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from steelyard.profiling import op_table
+
+CausalCounting = Literal["full", "visible"]
+ROOT = ""  # path of work done outside any named submodule
+
+
+@dataclass
+class OpStat:
+    """What one aten op (by name) cost over the whole run."""
+
+    kind: str  # "mac" | "other" | "data" | "uncounted" | "attention"
+    calls: int = 0
+    macs: int = 0
+    other_flops: int = 0
+    bytes_moved: int = 0
+
+
+@dataclass
+class ModuleStat:
+    """Cost done directly in one module (not in its named children): rows sum to the total."""
+
+    macs: int = 0
+    other_flops: int = 0
+    bytes_moved: int = 0
+
+
+@dataclass
+class CountResult:
+    macs_by_category: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    other_flops_by_category: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    ops: dict[str, OpStat] = field(default_factory=dict)
+    modules: dict[str, ModuleStat] = field(default_factory=lambda: defaultdict(ModuleStat))
+    bytes_moved: int = 0
+    peak_live_bytes: int = 0
+    causal_attention: CausalCounting = "full"
+
+    @property
+    def macs(self) -> int:
+        return sum(self.macs_by_category.values())
+
+    @property
+    def flops(self) -> int:
+        """Matrix-class FLOPs: 2 per MAC (elementwise work is in :attr:`other_flops`)."""
+        return 2 * self.macs
+
+    @property
+    def other_flops(self) -> int:
+        return sum(self.other_flops_by_category.values())
+
+    @property
+    def uncounted(self) -> dict[str, int]:
+        return {name: s.calls for name, s in self.ops.items() if s.kind == "uncounted"}
+
+
+def _tensor_bytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _tensors(*trees: Any) -> list[torch.Tensor]:
+    leaves: list[Any] = []
+    for tree in trees:
+        leaves.extend(tree_flatten(tree)[0])
+    return [x for x in leaves if isinstance(x, torch.Tensor)]
+
+
+class _ModuleStack:
+    """Names of the modules currently inside ``forward``, innermost last."""
+
+    def __init__(self, model: torch.nn.Module | None) -> None:
+        self.stack: list[str] = []
+        self._handles: list[Any] = []
+        if model is None:
+            return
+        for name, module in model.named_modules():
+            if not name:
+                continue
+            self._handles.append(module.register_forward_pre_hook(self._enter(name)))
+            self._handles.append(module.register_forward_hook(self._leave(name), always_call=True))
+
+    def _enter(self, name: str) -> Any:
+        def hook(*_: Any) -> None:
+            self.stack.append(name)
+
+        return hook
+
+    def _leave(self, name: str) -> Any:
+        def hook(*_: Any) -> None:
+            if self.stack and self.stack[-1] == name:
+                self.stack.pop()
+
+        return hook
+
+    @property
+    def current(self) -> str:
+        return self.stack[-1] if self.stack else ROOT
+
+    def close(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+
+class _LiveMemory:
+    """Bytes of storages created during the run that are still alive; tracks the peak."""
+
+    def __init__(self) -> None:
+        self._live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.peak = 0
+
+    def add(self, tensors: list[torch.Tensor]) -> None:
+        for t in tensors:
+            storage = t.untyped_storage()
+            ref = StorageWeakRef(storage)
+            if ref.cdata not in self._live:
+                self._live[ref.cdata] = (ref, storage.nbytes())
+        self._live = {k: v for k, v in self._live.items() if not v[0].expired()}
+        self.peak = max(self.peak, sum(n for _, n in self._live.values()))
+
+
+class _Dispatch(TorchDispatchMode):
+    def __init__(self, counter: CostCounter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if not self.counter.inside_attention:
+            self.counter.record_op(func, args, kwargs, out)
+        return out
+
+
+class _AttentionCatcher(TorchFunctionMode):
+    def __init__(self, counter: CostCounter) -> None:
+        super().__init__()
+        self.counter = counter
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        kwargs = kwargs or {}
+        if func is not F.scaled_dot_product_attention or self.counter.inside_attention:
+            return func(*args, **kwargs)
+        self.counter.inside_attention = True
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.counter.inside_attention = False
+        self.counter.record_attention(args, kwargs, out)
+        return out
+
+
+class CostCounter:
+    """Context manager that counts the cost of everything run inside it.
+
+    >>> with CostCounter(model) as c:
+    ...     model(**inputs)
+    >>> c.result.flops, c.result.other_flops, c.result.bytes_moved
+    """
+
+    def __init__(self, model: torch.nn.Module | None = None, causal_attention: CausalCounting = "full"):
+        if causal_attention not in ("full", "visible"):
+            raise ValueError("causal_attention must be 'full' or 'visible'")
+        self.model = model
+        self.result = CountResult(causal_attention=causal_attention)
+        self.inside_attention = False
+        self._modules: _ModuleStack | None = None
+        self._memory = _LiveMemory()
+        self._modes: list[Any] = []
+
+    # -- recording -------------------------------------------------------------------------
+    def _stat(self, name: str, kind: str) -> OpStat:
+        stat = self.result.ops.get(name)
+        if stat is None:
+            stat = self.result.ops[name] = OpStat(kind=kind)
+        return stat
+
+    def _add(self, name: str, kind: str, macs: int, other: int, moved: int, category: str | None) -> None:
+        stat = self._stat(name, kind)
+        stat.calls += 1
+        stat.macs += macs
+        stat.other_flops += other
+        stat.bytes_moved += moved
+        module = self.result.modules[self._modules.current if self._modules else ROOT]
+        module.macs += macs
+        module.other_flops += other
+        module.bytes_moved += moved
+        self.result.bytes_moved += moved
+        if category is not None and macs:
+            self.result.macs_by_category[category] += macs
+        if category is not None and other:
+            self.result.other_flops_by_category[category] += other
+
+    def record_op(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
+        packet = func.overloadpacket
+        name = packet.__name__
+        is_view = getattr(func, "is_view", False) or name in ("_unsafe_view", "alias", "detach")
+        outputs = _tensors(out)
+        moved = 0 if is_view else sum(_tensor_bytes(t) for t in _tensors(args, kwargs) + outputs)
+        if not is_view and not func._schema.is_mutable:
+            self._memory.add(outputs)
+            self.result.peak_live_bytes = self._memory.peak
+        if packet in op_table.MAC_OPS:
+            category, formula = op_table.MAC_OPS[packet]
+            self._add(name, "mac", formula(args, kwargs, out), 0, moved, category)
+            return
+        other = op_table.other_flops(packet, func, args, out)
+        if other is not None:
+            category, flops = other
+            self._add(name, "other", 0, flops, moved, category)
+        elif packet in op_table.DATA_MOVEMENT_OPS or is_view:
+            self._add(name, "data", 0, 0, moved, None)
+        else:
+            self._add(name, "uncounted", 0, 0, moved, None)
+
+    def record_attention(self, args: Any, kwargs: Any, out: torch.Tensor) -> None:
+        q, k, v = args[0], args[1], args[2]
+        is_causal = bool(args[4] if len(args) > 4 else kwargs.get("is_causal", False))
+        lq, lk = q.shape[-2], k.shape[-2]
+        fraction = 1.0
+        if is_causal and self.result.causal_attention == "visible":
+            fraction = op_table.causal_visible_fraction(lq, lk)
+        macs = op_table.attention_macs(tuple(q.shape), tuple(k.shape), tuple(v.shape), fraction)
+        scores = math.prod(q.shape[:-1]) * lk
+        softmax = round(op_table.SOFTMAX_FLOPS_PER_ELEMENT * scores * fraction)
+        mask = args[3] if len(args) > 3 else kwargs.get("attn_mask")
+        # A fused kernel reads Q, K, V (and the mask) and writes the output once.
+        moved = sum(_tensor_bytes(t) for t in _tensors(q, k, v, mask, out))
+        self._add("scaled_dot_product_attention", "attention", macs, 0, moved, "attention")
+        self.result.other_flops_by_category["softmax"] += softmax
+        self.result.ops["scaled_dot_product_attention"].other_flops += softmax
+        module = self.result.modules[self._modules.current if self._modules else ROOT]
+        module.other_flops += softmax
+        self._memory.add(_tensors(out))
+        self.result.peak_live_bytes = self._memory.peak
+
+    # -- context manager -------------------------------------------------------------------
+    def __enter__(self) -> CostCounter:
+        self._modules = _ModuleStack(self.model)
+        self._modes = [_AttentionCatcher(self), _Dispatch(self)]
+        for mode in self._modes:
+            mode.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for mode in reversed(self._modes):
+            mode.__exit__(*exc)
+        self._modes = []
+        if self._modules is not None:
+            self._modules.close()

@@ -1,0 +1,370 @@
+"""Cost formulas for aten ops: small pure functions of shapes (fvcore's op-handle idea).
+
+Two kinds of work are kept apart, as the field reports them:
+
+* **MACs** of matrix-class ops (matmul, convolution, attention's two matmuls). One
+  multiply-add is 1 MAC = 2 FLOPs.
+* **Other FLOPs** of elementwise, normalisation, softmax and reduction ops, counted per
+  element with the constants below (stated, approximate: a GELU is not really one FLOP).
+
+Ops that move data but compute nothing (views, copies, embedding lookups, concatenation)
+cost 0 FLOPs but still move bytes. Any op in none of these tables is reported as
+*uncounted*, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+aten = torch.ops.aten
+
+#: FLOPs per output element for normalisation and softmax (documented approximations).
+SOFTMAX_FLOPS_PER_ELEMENT = 5  # max, subtract, exp, sum, divide
+NORM_FLOPS_PER_ELEMENT = 5  # mean, subtract, variance, normalise, affine
+POINTWISE_FLOPS_PER_ELEMENT = 1
+REDUCTION_FLOPS_PER_INPUT_ELEMENT = 1
+
+MacFormula = Callable[[Sequence[Any], dict[str, Any], Any], int]
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return tuple(x.shape)
+
+
+def _numel(x: Any) -> int:
+    return math.prod(x.shape) if isinstance(x, torch.Tensor) else 0
+
+
+def mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """(m, k) @ (k, n): m·n·k MACs."""
+    m, k = _shape(args[0])
+    n = _shape(args[1])[-1]
+    return m * n * k
+
+
+def addmm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """bias + (m, k) @ (k, n): the bias add is elementwise work, counted elsewhere."""
+    return mm_macs(args[1:], kwargs, out)
+
+
+def bmm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """(b, m, k) @ (b, k, n): b·m·n·k MACs."""
+    b, m, k = _shape(args[0])
+    n = _shape(args[1])[-1]
+    return b * m * n * k
+
+
+def baddbmm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    return bmm_macs(args[1:], kwargs, out)
+
+
+def mv_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    m, k = _shape(args[0])
+    return m * k
+
+
+def addmv_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    return mv_macs(args[1:], kwargs, out)
+
+
+def dot_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    return _numel(args[0])
+
+
+def conv_macs_from_shapes(
+    x_shape: Sequence[int], w_shape: Sequence[int], out_shape: Sequence[int], transposed: bool
+) -> int:
+    """MACs of an N-d convolution.
+
+    Forward: every output element is a dot product over (C_in / groups) · prod(kernel) inputs,
+    so MACs = numel(out) · C_in/groups · prod(kernel) = numel(out) · prod(w.shape[1:]).
+    Transposed: every *input* element is scattered over C_out/groups · prod(kernel) outputs,
+    so MACs = numel(x) · prod(w.shape[1:]) (w is laid out as (C_in, C_out/groups, *k)).
+    """
+    per_element = math.prod(w_shape[1:])
+    return (math.prod(x_shape) if transposed else math.prod(out_shape)) * per_element
+
+
+def convolution_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    x, w = args[0], args[1]
+    transposed = bool(args[6]) if len(args) > 6 else bool(kwargs.get("transposed", False))
+    return conv_macs_from_shapes(_shape(x), _shape(w), _shape(out), transposed)
+
+
+def convolution_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """grad_input and grad_weight each cost one forward's MACs; the bias grad is a reduction."""
+    grad_out, x, w = args[0], args[1], args[2]
+    transposed = bool(args[6])
+    output_mask = args[10]
+    forward = conv_macs_from_shapes(_shape(x), _shape(w), _shape(grad_out), transposed)
+    return forward * int(bool(output_mask[0])) + forward * int(bool(output_mask[1]))
+
+
+def attention_macs(
+    q_shape: Sequence[int], k_shape: Sequence[int], v_shape: Sequence[int], visible_fraction: float = 1.0
+) -> int:
+    """Q·Kᵀ and P·V of attention: B·H·Lq·Lk·(E + Ev) MACs, times the visible fraction.
+
+    Works for (..., L, E) layouts with any number of leading batch/head dims; a smaller
+    number of K/V heads (grouped-query attention) is broadcast to the query heads.
+    """
+    *lead, lq, e = q_shape
+    lk = k_shape[-2]
+    ev = v_shape[-1]
+    return round(math.prod(lead) * lq * lk * (e + ev) * visible_fraction)
+
+
+def causal_visible_fraction(lq: int, lk: int) -> float:
+    """Share of the Lq×Lk score matrix a causal mask keeps (bottom-right aligned, like SDPA)."""
+    if lq <= 0 or lk <= 0:
+        return 0.0
+    offset = lk - lq  # query i sees keys 0..i+offset
+    visible = sum(min(lk, max(0, i + offset + 1)) for i in range(lq))
+    return visible / (lq * lk)
+
+
+def _sdpa_kernel_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """Fused SDPA kernels called directly at the aten level, laid out (B, H, L, E)."""
+    return attention_macs(_shape(args[0]), _shape(args[1]), _shape(args[2]))
+
+
+def _sdpa_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """Backward of attention: dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀ·Q — twice the forward."""
+    grad_out, q, k, v = args[0], args[1], args[2], args[3]
+    del grad_out
+    return 2 * attention_macs(_shape(q), _shape(k), _shape(v))
+
+
+def linear_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """x (..., in) @ wᵀ (in, out): every output element is one dot product of length ``in``.
+
+    ``aten.linear`` and ``aten.matmul`` are composite ops, but under ``inference_mode`` they
+    reach the dispatcher whole, so they need formulas of their own.
+    """
+    return _numel(out) * _shape(args[1])[-1]
+
+
+def matmul_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """Broadcasting matmul: each output element is a dot product over the shared dimension."""
+    a = _shape(args[0])
+    if len(a) == 1:
+        return _numel(out) * a[0] if _numel(out) else a[0]
+    return max(_numel(out), 1) * a[-1]
+
+
+def conv_nd_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``aten.conv1d/2d/3d`` seen whole under inference_mode: not transposed."""
+    return conv_macs_from_shapes(_shape(args[0]), _shape(args[1]), _shape(out), transposed=False)
+
+
+#: Matrix-class ops: op overload packet -> (category, MAC formula).
+MAC_OPS: dict[Any, tuple[str, MacFormula]] = {
+    aten.mm: ("matmul", mm_macs),
+    aten.addmm: ("matmul", addmm_macs),
+    aten.bmm: ("matmul", bmm_macs),
+    aten.baddbmm: ("matmul", baddbmm_macs),
+    aten.mv: ("matmul", mv_macs),
+    aten.addmv: ("matmul", addmv_macs),
+    aten.dot: ("matmul", dot_macs),
+    aten.linear: ("matmul", linear_macs),
+    aten.matmul: ("matmul", matmul_macs),
+    aten.conv1d: ("conv", conv_nd_macs),
+    aten.conv2d: ("conv", conv_nd_macs),
+    aten.conv3d: ("conv", conv_nd_macs),
+    aten.convolution: ("conv", convolution_macs),
+    aten._convolution: ("conv", convolution_macs),
+    aten.convolution_backward: ("conv", convolution_backward_macs),
+}
+
+_SDPA_KERNELS = [
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+]
+for _name in _SDPA_KERNELS:
+    if hasattr(aten, _name):
+        MAC_OPS[getattr(aten, _name)] = ("attention", _sdpa_kernel_macs)
+    if hasattr(aten, _name + "_backward"):
+        MAC_OPS[getattr(aten, _name + "_backward")] = ("attention", _sdpa_backward_macs)
+
+
+def _ops(*names: str) -> frozenset[Any]:
+    """The aten packets of these names that exist in this torch build."""
+    return frozenset(getattr(aten, n) for n in names if hasattr(aten, n))
+
+
+SOFTMAX_OPS = _ops("_softmax", "_safe_softmax", "_log_softmax", "softmax", "log_softmax")
+NORM_OPS = _ops(
+    "layer_norm",
+    "group_norm",
+    "batch_norm",
+    "rms_norm",
+    "instance_norm",
+    "native_layer_norm",
+    "native_group_norm",
+    "native_batch_norm",
+    "_native_batch_norm_legit",
+    "_native_batch_norm_legit_no_training",
+    "_native_batch_norm_legit_functional",
+    "_fused_rms_norm",
+)
+NORM_BACKWARD_OPS = _ops(
+    "native_layer_norm_backward",
+    "native_group_norm_backward",
+    "native_batch_norm_backward",
+    "_fused_rms_norm_backward",
+)
+REDUCTION_OPS = _ops(
+    "sum",
+    "mean",
+    "amax",
+    "amin",
+    "max",
+    "min",
+    "var",
+    "std",
+    "var_mean",
+    "norm",
+    "linalg_vector_norm",
+    "prod",
+    "logsumexp",
+    "cumsum",
+    "argmax",
+    "argmin",
+    "avg_pool1d",
+    "avg_pool2d",
+    "max_pool1d",
+    "max_pool2d_with_indices",
+    "_adaptive_avg_pool2d",
+    "_softmax_backward_data",
+    "nll_loss_forward",
+    "nll_loss_backward",
+    "_adaptive_avg_pool2d_backward",
+    "avg_pool2d_backward",
+)
+
+#: Ops that compute nothing: creation, views, copies, gathers. They still move bytes.
+DATA_MOVEMENT_OPS = _ops(
+    "dropout",
+    "feature_dropout",
+    "detach_",
+    "flatten",
+    "unflatten",
+    "pad",
+    "movedim",
+    "view",
+    "_unsafe_view",
+    "reshape",
+    "permute",
+    "transpose",
+    "t",
+    "expand",
+    "unsqueeze",
+    "squeeze",
+    "slice",
+    "select",
+    "split",
+    "split_with_sizes",
+    "chunk",
+    "unbind",
+    "alias",
+    "detach",
+    "as_strided",
+    "clone",
+    "copy_",
+    "_to_copy",
+    "contiguous",
+    "cat",
+    "stack",
+    "embedding",
+    "index_select",
+    "gather",
+    "index",
+    "index_put_",
+    "index_put",
+    "repeat",
+    "constant_pad_nd",
+    "zeros",
+    "zeros_like",
+    "ones",
+    "ones_like",
+    "full",
+    "full_like",
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "new_zeros",
+    "new_ones",
+    "new_empty",
+    "new_full",
+    "arange",
+    "scalar_tensor",
+    "lift_fresh",
+    "lift_fresh_copy",
+    "tril",
+    "triu",
+    "fill_",
+    "zero_",
+    "flip",
+    "roll",
+    "diagonal",
+    "embedding_dense_backward",
+    "slice_backward",
+    "select_backward",
+    "scatter",
+    "scatter_add",
+    "masked_select",
+    "nonzero",
+    "_local_scalar_dense",
+    "item",
+    "pixel_shuffle",
+    "unfold",
+    "narrow",
+    "expand_as",
+    "view_as",
+    "squeeze_",
+    "unsqueeze_",
+    "resize_",
+    "set_",
+    "bernoulli_",
+    "native_dropout",
+    "rand",
+    "randn",
+    "randint",
+    "uniform_",
+    "normal_",
+    "sort",
+    "topk",
+    "max_pool2d_with_indices_backward",
+    "_unsafe_index",
+    "upsample_nearest2d",
+    "is_nonzero",
+    "equal",
+    "sym_size",
+    "sym_stride",
+    "sym_numel",
+    "sym_storage_offset",
+    "clamp_min_",
+    "_assert_async",
+)
+
+
+def other_flops(packet: Any, func: Any, args: Sequence[Any], out: Any) -> tuple[str, int] | None:
+    """Elementwise-class work: (category, FLOPs), or None when the op is not of this class."""
+    if packet in SOFTMAX_OPS:
+        return "softmax", SOFTMAX_FLOPS_PER_ELEMENT * _numel(args[0])
+    if packet in NORM_OPS:
+        return "normalization", NORM_FLOPS_PER_ELEMENT * _numel(args[0])
+    if packet in NORM_BACKWARD_OPS:
+        return "normalization", 2 * NORM_FLOPS_PER_ELEMENT * _numel(args[0])
+    if packet in REDUCTION_OPS:
+        return "reduction", REDUCTION_FLOPS_PER_INPUT_ELEMENT * _numel(args[0])
+    if torch.Tag.pointwise in getattr(func, "tags", ()):
+        first = out[0] if isinstance(out, (tuple, list)) and out else out
+        return "elementwise", POINTWISE_FLOPS_PER_ELEMENT * _numel(first)
+    return None
