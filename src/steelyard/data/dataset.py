@@ -86,10 +86,16 @@ class TaskDataset:
     notes: list[str] = field(default_factory=list)
 
     def split(self, name: str) -> list[Example]:
-        """The examples of one split; accepts common spellings such as ``val`` or ``dev``."""
+        """The examples of one split; accepts spellings such as ``val`` or ``dev``, and ``all``.
+
+        ``all`` (train + validation + test, in that order) serves evaluation-only files, where
+        every example is meant for testing.
+        """
+        if str(name).strip().lower() == "all":
+            return [*self.train, *self.validation, *self.test]
         canonical = canonical_split(name)
         if canonical is None:
-            raise DataError(f"unknown split {name!r}; splits are: {', '.join(SPLITS)}")
+            raise DataError(f"unknown split {name!r}; splits are: {', '.join(SPLITS)}, all")
         return getattr(self, canonical)
 
     @property

@@ -220,6 +220,8 @@ NORM_BACKWARD_OPS = _ops(
     "_fused_rms_norm_backward",
 )
 REDUCTION_OPS = _ops(
+    "all",
+    "any",
     "sum",
     "mean",
     "amax",

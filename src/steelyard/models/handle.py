@@ -1,0 +1,69 @@
+"""ModelHandle: the one object that travels through every stage of steelyard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+Inputs = dict[str, torch.Tensor] | tuple[torch.Tensor, ...]
+
+
+@dataclass
+class ModelHandle:
+    """A model with the example inputs it is measured on, and where it came from.
+
+    ``source_kind`` is one of "hub", "local", "factory", "config", "catalog". A handle whose
+    parameters live on the meta device (``on_meta``) can be counted but not timed.
+    """
+
+    name: str
+    source_kind: str
+    task: str
+    module: torch.nn.Module
+    inputs: Inputs
+    config: Any | None = None
+    path: Path | None = None
+    weights_files: list[Path] = field(default_factory=list)
+    dtype: torch.dtype = torch.float32
+
+    @property
+    def on_meta(self) -> bool:
+        return any(p.is_meta for p in self.module.parameters()) or all(
+            t.is_meta for t in self.input_tensors()
+        )
+
+    @property
+    def device(self) -> torch.device:
+        for p in self.module.parameters():
+            return p.device
+        return self.input_tensors()[0].device
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.input_tensors()[0].shape[0])
+
+    def input_tensors(self) -> list[torch.Tensor]:
+        values = self.inputs.values() if isinstance(self.inputs, dict) else self.inputs
+        return [v for v in values if isinstance(v, torch.Tensor)]
+
+    def forward(self, inputs: Inputs | None = None) -> Any:
+        batch = self.inputs if inputs is None else inputs
+        if isinstance(batch, dict):
+            return self.module(**batch)
+        return self.module(*batch)
+
+    def inputs_for_batch(self, batch_size: int) -> Inputs:
+        """The example inputs resized to ``batch_size`` rows (row 0 repeated)."""
+
+        def resize(t: torch.Tensor) -> torch.Tensor:
+            return t[:1].expand(batch_size, *t.shape[1:]).contiguous()
+
+        if isinstance(self.inputs, dict):
+            return {k: resize(v) if isinstance(v, torch.Tensor) else v for k, v in self.inputs.items()}
+        return tuple(resize(v) for v in self.inputs)
+
+    def with_inputs(self, inputs: Inputs) -> ModelHandle:
+        return replace(self, inputs=inputs)

@@ -1,0 +1,1 @@
+"""Cost counters, measurements and the ``profile`` verb."""

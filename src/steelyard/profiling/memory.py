@@ -1,0 +1,107 @@
+"""Memory estimates: weights, activations, KV cache and the whole bill of training.
+
+Training memory = weights + gradients + optimizer states + saved activations. Activations are
+not guessed from a formula: the forward is run (on meta when there are no weights) under
+``saved_tensors_hooks`` and the tensors autograd keeps for backward are added up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from steelyard.errors import ConfigError
+from steelyard.models.handle import ModelHandle
+from steelyard.profiling.report import TrainingMemory
+from steelyard.units import Bytes
+
+#: fp32 values the optimizer keeps per parameter (Adam/AdamW: first and second moments).
+OPTIMIZER_STATES_PER_PARAM: dict[str, int] = {
+    "adamw": 2,
+    "adam": 2,
+    "rmsprop": 1,
+    "sgd": 1,
+    "sgd-nomomentum": 0,
+}
+PRECISIONS = ("float32", "mixed")
+
+
+def kv_cache_bytes_per_token(config: Any, bytes_per_element: int) -> Bytes | None:
+    """2 (K and V) × layers × KV heads × head dim × bytes: the cache one token adds."""
+    if config is None:
+        return None
+    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
+    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+    if not (layers and heads and hidden):
+        return None
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    return Bytes(2 * layers * kv_heads * head_dim * bytes_per_element)
+
+
+def saved_activation_bytes(handle: ModelHandle) -> int:
+    """Bytes of tensors autograd saves for backward during one training forward.
+
+    Storages are counted once (a tensor saved by two ops, or a view of one, is one buffer);
+    parameters and inputs are excluded because they are counted elsewhere.
+    """
+    from torch.multiprocessing.reductions import StorageWeakRef
+
+    excluded = {StorageWeakRef(p.untyped_storage()).cdata for p in handle.module.parameters()}
+    excluded |= {StorageWeakRef(t.untyped_storage()).cdata for t in handle.input_tensors()}
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        key = StorageWeakRef(storage).cdata
+        if key not in excluded:
+            seen[key] = storage.nbytes()
+        return t
+
+    was_training = handle.module.training
+    handle.module.train()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad():
+            out = handle.forward()
+        del out
+    finally:
+        handle.module.train(was_training)
+    return sum(seen.values())
+
+
+def training_memory(
+    handle: ModelHandle, optimizer: str = "adamw", precision: str = "mixed", activations: int | None = None
+) -> TrainingMemory:
+    """Memory to fine-tune every trainable parameter with ``optimizer``.
+
+    ``mixed`` precision keeps fp32 master weights, fp32 optimizer states and half-precision
+    gradients and activations (the usual AMP recipe); ``float32`` keeps everything in fp32.
+    """
+    if optimizer not in OPTIMIZER_STATES_PER_PARAM:
+        valid = ", ".join(OPTIMIZER_STATES_PER_PARAM)
+        raise ConfigError(f"unknown optimizer '{optimizer}'; choose one of: {valid}")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision '{precision}'; choose one of: {', '.join(PRECISIONS)}")
+    params = sum(p.numel() for p in handle.module.parameters())
+    trainable = sum(p.numel() for p in handle.module.parameters() if p.requires_grad)
+    grad_bytes = 2 if precision == "mixed" else 4
+    weights = params * 4 + (params * 2 if precision == "mixed" else 0)  # fp32 master (+ half copy)
+    gradients = trainable * grad_bytes
+    states = trainable * 4 * OPTIMIZER_STATES_PER_PARAM[optimizer]
+    if activations is None:
+        activations = saved_activation_bytes(handle)
+    if precision == "mixed" and handle.dtype == torch.float32:
+        activations //= 2  # saved in half precision under autocast
+    total = weights + gradients + states + activations
+    return TrainingMemory(
+        optimizer=optimizer,
+        precision=precision,
+        weights=Bytes(weights),
+        gradients=Bytes(gradients),
+        optimizer_states=Bytes(states),
+        activations=Bytes(activations),
+        total=Bytes(total),
+        batch_size=handle.batch_size,
+    )

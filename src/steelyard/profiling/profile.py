@@ -1,0 +1,294 @@
+"""``profile``: weigh one model and return its cost card (a :class:`CostReport`).
+
+Counting runs one forward under :class:`CostCounter` on whatever device the handle lives on
+(meta included). Measurement (latency, throughput, peak memory, energy) needs real weights
+and is skipped, and said to be skipped, for config-only handles.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from steelyard.environment import current_environment
+from steelyard.errors import ConfigError, DtypeUnsupportedError, InputShapeError
+from steelyard.hardware import HardwareSpec, detect_local, parse_hardware_list
+from steelyard.models.handle import ModelHandle
+from steelyard.profiling.accessibility import verdict
+from steelyard.profiling.counter import ROOT, CostCounter, CountResult
+from steelyard.profiling.energy import measure_energy
+from steelyard.profiling.latency import PeakMemory, measure_latency
+from steelyard.profiling.memory import kv_cache_bytes_per_token, training_memory
+from steelyard.profiling.params import count_parameters, storage
+from steelyard.profiling.report import (
+    Compute,
+    CostReport,
+    InputDescription,
+    Measured,
+    Memory,
+    ModuleRow,
+    ThroughputPoint,
+)
+from steelyard.profiling.training_cost import data_needs
+from steelyard.units import Bytes, Flops, FlopsPerSecond, Macs
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    hardware: tuple[str, ...] = ("local", "t4", "a100-80gb")
+    measure: bool = True
+    warmup: int = 3
+    runs: int = 20
+    threads: int | None = None
+    #: Batch sizes of the throughput sweep; None: 1, 2, 4, ... up to the example batch.
+    batch_sweep: tuple[int, ...] | None = None
+    causal_attention: Literal["full", "visible"] = "full"
+    breakdown_depth: int = 3
+    top_n: int = 12
+    optimizer: str = "adamw"
+    training_precision: str = "mixed"
+    utilization: float = 0.4
+    extra_assumptions: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.runs < 1 or self.warmup < 0:
+            raise ConfigError("runs must be at least 1 and warmup at least 0")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {self.threads}")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def count(handle: ModelHandle, causal_attention: str = "full") -> CountResult:
+    """One counted forward; model errors become clear input errors."""
+    try:
+        with torch.inference_mode(), CostCounter(handle.module, causal_attention) as counter:  # type: ignore[arg-type]
+            handle.forward()
+    except (RuntimeError, ValueError, IndexError, TypeError) as exc:
+        raise _forward_error(handle, exc) from exc
+    return counter.result
+
+
+def _forward_error(handle: ModelHandle, exc: Exception) -> Exception:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    shapes = {k: list(v.shape) for k, v in _named_inputs(handle).items()}
+    if "not implemented for" in message and ("Half" in message or "BFloat16" in message):
+        return DtypeUnsupportedError(
+            f"{_dtype_name(handle.dtype)} is not supported on {handle.device} for this model: {message}"
+        )
+    return InputShapeError(f"the model rejected the example input {shapes}: {message}")
+
+
+def _named_inputs(handle: ModelHandle) -> dict[str, torch.Tensor]:
+    if isinstance(handle.inputs, dict):
+        return {k: v for k, v in handle.inputs.items() if isinstance(v, torch.Tensor)}
+    return {f"input{i}": v for i, v in enumerate(handle.input_tensors())}
+
+
+def breakdown(result: CountResult, depth: int, top_n: int) -> list[ModuleRow]:
+    """Per-module rows at ``depth`` name components; the top ``top_n`` plus one "(other)" row.
+
+    Work is attributed to the innermost module it ran in, then names are cut to ``depth``
+    components, so every op lands in exactly one row and the rows sum to the total.
+    """
+    grouped: dict[str, list[int]] = {}
+    for name, stat in result.modules.items():
+        key = ".".join(name.split(".")[:depth]) if name != ROOT else "(top level)"
+        row = grouped.setdefault(key, [0, 0, 0])
+        row[0] += stat.macs
+        row[1] += stat.other_flops
+        row[2] += stat.bytes_moved
+    total = result.flops + result.other_flops or 1
+    ordered = sorted(grouped.items(), key=lambda kv: -(2 * kv[1][0] + kv[1][1]))
+    head, tail = ordered[:top_n], ordered[top_n:]
+    if tail:
+        rest = [sum(v[i] for _, v in tail) for i in range(3)]
+        head.append((f"(other {len(tail)} modules)", rest))
+    return [
+        ModuleRow(
+            name=name,
+            macs=Macs(m),
+            flops=Flops(2 * m),
+            other_flops=Flops(o),
+            bytes_moved=Bytes(b),
+            share=(2 * m + o) / total,
+        )
+        for name, (m, o, b) in head
+    ]
+
+
+def compute_section(result: CountResult, depth: int, top_n: int) -> Compute:
+    total = result.flops + result.other_flops
+    return Compute(
+        macs=Macs(result.macs),
+        flops=Flops(result.flops),
+        other_flops=Flops(result.other_flops),
+        macs_by_category={k: Macs(v) for k, v in result.macs_by_category.items()},
+        other_flops_by_category={k: Flops(v) for k, v in result.other_flops_by_category.items()},
+        uncounted_ops=result.uncounted,
+        causal_attention=result.causal_attention,
+        bytes_moved=Bytes(result.bytes_moved),
+        arithmetic_intensity=total / result.bytes_moved if result.bytes_moved else 0.0,
+        top_modules=breakdown(result, depth, top_n),
+        breakdown_depth=depth,
+    )
+
+
+def memory_section(handle: ModelHandle, result: CountResult, cfg: ProfileConfig) -> Memory:
+    weights = sum(p.numel() * p.element_size() for p in handle.module.parameters())
+    element = torch.finfo(handle.dtype).bits // 8 if handle.dtype.is_floating_point else 4
+    per_token = kv_cache_bytes_per_token(handle.config, element) if handle.task == "causal-lm" else None
+    per_sequence = None
+    kv_total = 0.0
+    if per_token is not None:
+        seq = int(handle.input_tensors()[0].shape[-1])
+        per_sequence = Bytes(per_token * seq)
+        kv_total = per_sequence * handle.batch_size
+    training = None
+    try:
+        training = training_memory(handle, cfg.optimizer, cfg.training_precision)
+    except (RuntimeError, NotImplementedError):
+        training = None  # models that cannot run backward on this device: say nothing, guess nothing
+    return Memory(
+        weights=Bytes(weights),
+        peak_activations=Bytes(result.peak_live_bytes),
+        inference_total=Bytes(weights + result.peak_live_bytes + kv_total),
+        kv_cache_per_token=per_token,
+        kv_cache_per_sequence=per_sequence,
+        training=training,
+    )
+
+
+def _sweep_sizes(batch: int, requested: tuple[int, ...] | None) -> list[int]:
+    if requested:
+        return sorted(set(requested))
+    sizes, b = [], 1
+    while b < batch:
+        sizes.append(b)
+        b *= 2
+    return [*sizes, batch]
+
+
+def measure(handle: ModelHandle, flops: float, cfg: ProfileConfig, local: HardwareSpec) -> Measured:
+    device = handle.device
+    with PeakMemory(device) as peak:
+        latency = measure_latency(
+            handle.forward,
+            device=device,
+            batch_size=handle.batch_size,
+            warmup=cfg.warmup,
+            runs=cfg.runs,
+            threads=cfg.threads,
+        )
+    points = []
+    for size in _sweep_sizes(handle.batch_size, cfg.batch_sweep):
+        inputs = handle.inputs_for_batch(size)
+        stats = measure_latency(
+            lambda inputs=inputs: handle.forward(inputs),
+            device=device,
+            batch_size=size,
+            warmup=1,
+            runs=max(3, cfg.runs // 4),
+            threads=cfg.threads,
+        )
+        points.append(ThroughputPoint(size, stats.median, size / float(stats.median)))
+    achieved = FlopsPerSecond(flops / float(latency.median))
+    machine_peak = local.peak_for(_dtype_name(handle.dtype))
+    return Measured(
+        device=str(device),
+        latency=latency,
+        throughput=points,
+        peak_memory=peak.peak,
+        peak_memory_kind=peak.kind,
+        achieved_flops_per_second=achieved,
+        machine_peak_flops_per_second=machine_peak,
+        efficiency=float(achieved) / float(machine_peak) if machine_peak else 0.0,
+    )
+
+
+def _input_description(handle: ModelHandle) -> InputDescription:
+    shapes = {k: list(v.shape) for k, v in _named_inputs(handle).items()}
+    seq = image = None
+    if isinstance(handle.inputs, dict) and "input_ids" in handle.inputs:
+        seq = int(handle.inputs["input_ids"].shape[1])
+    if isinstance(handle.inputs, dict) and "pixel_values" in handle.inputs:
+        image = int(handle.inputs["pixel_values"].shape[-1])
+    return InputDescription(batch_size=handle.batch_size, shapes=shapes, seq_len=seq, image_size=image)
+
+
+def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport:
+    """Weigh ``handle``: parameters, storage, compute, memory, and on real weights, measurements."""
+    cfg = cfg or ProfileConfig()
+    hardware = parse_hardware_list(",".join(cfg.hardware)) if cfg.hardware else []
+    result = count(handle, cfg.causal_attention)
+    compute = compute_section(result, cfg.breakdown_depth, cfg.top_n)
+    params = count_parameters(handle.module)
+    memory = memory_section(handle, result, cfg)
+    dtype = _dtype_name(handle.dtype)
+    assumptions = [
+        compute.convention,
+        "FLOPs are matrix-class work (matmul, conv, attention); elementwise, normalisation and softmax "
+        "are counted per element in 'other FLOPs'",
+        "causal attention counted over the "
+        + ("full score matrix" if cfg.causal_attention == "full" else "visible (unmasked) part of the score matrix"),
+        "bytes moved: every op reads its inputs and writes its outputs once (no fusion): an upper bound",
+        f"training memory: {cfg.optimizer}, {cfg.training_precision} precision, activations saved for backward as "
+        "traced on this batch",
+        *cfg.extra_assumptions,
+    ]
+    measured = energy = None
+    efficiency = None
+    if cfg.measure and not handle.on_meta:
+        local = detect_local(measure=True)
+        measured = measure(handle, float(compute.total_flops), cfg, local)
+        energy = measure_energy(
+            handle.forward,
+            device=handle.device,
+            runs=max(3, cfg.runs // 2),
+            median_latency=float(measured.latency.median),
+            hardware=local,
+        )
+        efficiency = None
+    elif handle.on_meta:
+        assumptions.append("config only (meta device): nothing was timed; latency is projected from the roofline")
+    verdicts = [
+        verdict(
+            hw,
+            params=params.total,
+            dtype=dtype,
+            compute=compute,
+            memory=memory,
+            batch_size=handle.batch_size,
+            efficiency=efficiency,
+        )
+        for hw in hardware
+    ]
+    needs = None
+    if handle.task in ("causal-lm", "feature-extraction", "text-classification") and "input_ids" in (
+        handle.inputs if isinstance(handle.inputs, dict) else {}
+    ):
+        needs = data_needs(params.total, [hw for hw in hardware if hw.kind == "gpu"] or hardware, cfg.utilization)
+    return CostReport(
+        model=handle.name,
+        source_kind=handle.source_kind,
+        task=handle.task,
+        dtype=dtype,
+        on_meta=handle.on_meta,
+        input=_input_description(handle),
+        parameters=params,
+        storage=storage(handle.module, handle.weights_files),
+        compute=compute,
+        memory=memory,
+        hardware=verdicts,
+        environment=current_environment(str(handle.device) if not handle.on_meta else "meta"),
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        assumptions=assumptions,
+        measured=measured,
+        energy=energy,
+        data_needs=needs,
+    )

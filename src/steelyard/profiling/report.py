@@ -1,0 +1,256 @@
+"""The cost card: typed results of a profile. Rendering lives in steelyard.reporting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from steelyard.serialize import from_dict, to_dict
+from steelyard.units import (
+    Bytes,
+    Flops,
+    FlopsPerSecond,
+    Joules,
+    KgCO2,
+    KilowattHours,
+    Macs,
+    Seconds,
+    Usd,
+    Watts,
+)
+
+MAC_CONVENTION = "1 multiply-add = 2 FLOPs = 1 MAC"
+
+
+@dataclass
+class ParameterCount:
+    total: int
+    trainable: int
+    #: None on the meta device, where there are no values to inspect.
+    nonzero: int | None
+    #: Parameters that appear under more than one name (tied weights), counted once in total.
+    tied: int
+    by_dtype: dict[str, int]
+
+    @property
+    def sparsity(self) -> float | None:
+        return None if self.nonzero is None or not self.total else 1 - self.nonzero / self.total
+
+
+@dataclass
+class Storage:
+    """Bytes of parameters and persistent buffers, and of the weight files when there are files."""
+
+    bytes_by_dtype: dict[str, Bytes]
+    parameters: Bytes
+    buffers: Bytes
+    on_disk: Bytes | None = None
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ModuleRow:
+    name: str
+    macs: Macs
+    flops: Flops
+    other_flops: Flops
+    bytes_moved: Bytes
+    share: float  # of total (matrix + other) FLOPs
+
+
+@dataclass
+class Compute:
+    """Per-forward work. ``flops`` = 2 × ``macs`` (matrix-class); elementwise work is separate."""
+
+    macs: Macs
+    flops: Flops
+    other_flops: Flops
+    macs_by_category: dict[str, Macs]
+    other_flops_by_category: dict[str, Flops]
+    uncounted_ops: dict[str, int]
+    causal_attention: str
+    bytes_moved: Bytes
+    arithmetic_intensity: float
+    top_modules: list[ModuleRow]
+    breakdown_depth: int
+    convention: str = MAC_CONVENTION
+
+    @property
+    def total_flops(self) -> Flops:
+        return Flops(self.flops + self.other_flops)
+
+
+@dataclass
+class TrainingMemory:
+    optimizer: str
+    precision: str
+    weights: Bytes
+    gradients: Bytes
+    optimizer_states: Bytes
+    activations: Bytes
+    total: Bytes
+    batch_size: int
+
+
+@dataclass
+class Memory:
+    weights: Bytes
+    peak_activations: Bytes
+    inference_total: Bytes
+    kv_cache_per_token: Bytes | None
+    kv_cache_per_sequence: Bytes | None
+    training: TrainingMemory | None
+
+
+@dataclass
+class LatencyStats:
+    batch_size: int
+    warmup: int
+    runs: int
+    threads: int
+    timer: str
+    median: Seconds
+    p90: Seconds
+    p99: Seconds
+    mean: Seconds
+    std: Seconds
+    cv: float
+    minimum: Seconds
+    maximum: Seconds
+
+
+@dataclass
+class ThroughputPoint:
+    batch_size: int
+    median_latency: Seconds
+    samples_per_second: float
+
+
+@dataclass
+class Measured:
+    device: str
+    latency: LatencyStats
+    throughput: list[ThroughputPoint]
+    peak_memory: Bytes
+    peak_memory_kind: str  # "rss" (process resident set, CPU) or "cuda" (allocator peak)
+    achieved_flops_per_second: FlopsPerSecond
+    machine_peak_flops_per_second: FlopsPerSecond
+    efficiency: float
+
+
+@dataclass
+class Energy:
+    joules_per_inference: Joules
+    method: str  # "measured-rapl" | "measured-nvml" | "estimated"
+    power: Watts
+    note: str
+
+
+@dataclass
+class HardwareVerdict:
+    hardware: str
+    display_name: str
+    dtype: str
+    device_memory: Bytes
+    usable_memory: Bytes
+    inference_memory: Bytes
+    finetune_memory: Bytes
+    fits_inference: bool
+    fits_finetune: bool
+    devices_for_inference: int
+    devices_for_finetune: int
+    bound: str
+    arithmetic_intensity: float
+    latency_floor: Seconds
+    projected_latency: Seconds
+    efficiency_assumed: float
+    energy_per_inference: Joules
+    cost_per_1k_inferences: Usd | None
+    suggestions: list[str]
+
+
+@dataclass
+class TrainingCostRow:
+    hardware: str
+    peak_flops_per_second: FlopsPerSecond
+    utilization: float
+    device_hours: float
+    cost: Usd | None
+    energy: KilowattHours
+    co2: KgCO2
+
+
+@dataclass
+class TrainingEstimate:
+    tokens: float
+    samples: float
+    flops_per_sample: Flops
+    total_flops: Flops
+    method: str  # "counted" | "6ND" | "measured-step"
+    six_nd_flops: Flops
+    rows: list[TrainingCostRow]
+    assumptions: list[str]
+    measured_step_time: Seconds | None = None
+
+
+@dataclass
+class DataNeeds:
+    """Compute-optimal pretraining data (Chinchilla: ~20 tokens per parameter) and its cost."""
+
+    parameters: int
+    tokens_per_parameter: float
+    compute_optimal_tokens: float
+    training: TrainingEstimate | None
+
+
+@dataclass
+class Environment:
+    hostname: str
+    platform: str
+    python: str
+    cpu_model: str
+    physical_cores: int
+    logical_cores: int
+    threads: int
+    ram: Bytes
+    torch: str
+    transformers: str | None
+    device: str
+    device_name: str
+    steelyard: str
+
+
+@dataclass
+class InputDescription:
+    batch_size: int
+    shapes: dict[str, list[int]]
+    seq_len: int | None = None
+    image_size: int | None = None
+
+
+@dataclass
+class CostReport:
+    model: str
+    source_kind: str
+    task: str
+    dtype: str
+    on_meta: bool
+    input: InputDescription
+    parameters: ParameterCount
+    storage: Storage
+    compute: Compute
+    memory: Memory
+    hardware: list[HardwareVerdict]
+    environment: Environment
+    created_at: str
+    assumptions: list[str]
+    measured: Measured | None = None
+    energy: Energy | None = None
+    data_needs: DataNeeds | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CostReport:
+        return from_dict(cls, data)
