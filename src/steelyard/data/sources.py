@@ -118,6 +118,8 @@ def _from_frames(
 ) -> TaskDataset:
     if not frames:
         raise DataError(f"{origin}: the dataset is empty (no usable split)")
+    if all(len(f.df) == 0 for f in frames.values()):
+        raise DataError(f"{origin}: the dataset is empty (no rows)")
     frames = split_by_column(frames, opts)
     if task is None:
         first = next(iter(frames.values()))

@@ -1,0 +1,3 @@
+from steelyard.cli.main import run
+
+run()

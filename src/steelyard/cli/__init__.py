@@ -1,0 +1,1 @@
+"""The ``steelyard`` command line: thin commands that build a config and call the library."""

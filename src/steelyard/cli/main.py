@@ -1,0 +1,95 @@
+"""Entry point: the typer app and the one place where errors become exit codes.
+
+A :class:`SteelyardError` (bad input, missing model, unknown hardware, ...) prints one line
+``error: ...`` and exits 2. Anything else is a bug: one line and exit 1, the traceback only
+with ``--debug`` (or ``STEELYARD_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import click
+import typer
+
+from steelyard.cli.estimate_cmd import estimate_command
+from steelyard.cli.hardware_cmd import hardware_app
+from steelyard.cli.profile_cmd import profile_command
+from steelyard.cli.state import OPTIONS
+
+app = typer.Typer(
+    name="steelyard",
+    help="Weigh what a deep-learning model costs, measure what it is worth, make it lighter.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
+    store: Annotated[
+        str | None,
+        typer.Option(help="results store URL (default $STEELYARD_STORE or ~/.local/share/steelyard/steelyard.db)"),
+    ] = None,
+) -> None:
+    OPTIONS.debug = debug or OPTIONS.debug
+    OPTIONS.store_url = store
+
+
+app.command("profile")(profile_command)
+app.command("estimate")(estimate_command)
+app.add_typer(hardware_app, name="hardware")
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:
+        pass
+
+
+def run(argv: list[str] | None = None) -> int:
+    from steelyard.errors import SteelyardError
+
+    OPTIONS.debug = os.environ.get("STEELYARD_DEBUG") == "1" or "--debug" in (argv or sys.argv[1:])
+    _quiet_libraries()
+    code = 0
+    try:
+        result = app(args=argv, standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except SteelyardError as exc:
+        if OPTIONS.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        code = 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        code = 130
+    except Exception as exc:
+        if OPTIONS.debug:
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+            "(run with --debug for the traceback, and please report it)",
+            file=sys.stderr,
+        )
+        code = 1
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,94 @@
+"""``steelyard profile``: the cost card of one model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from steelyard.cli.common import console, parse_shape, save_outputs
+from steelyard.cli.state import OPTIONS
+
+
+def profile_command(
+    model: Annotated[
+        str, typer.Argument(help="hub id, local folder, config .json, catalog name, or pkg.module:factory")
+    ],
+    task: Annotated[
+        str | None,
+        typer.Option(
+            help="text-classification | image-classification | causal-lm | "
+            "feature-extraction (default: from the config)"
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="example batch size")] = 1,
+    seq_len: Annotated[int, typer.Option(help="tokens per example (text models)")] = 128,
+    image_size: Annotated[int | None, typer.Option(help="image side in pixels (vision; default: the config's)")] = None,
+    dtype: Annotated[str, typer.Option(help="float32 | float16 | bfloat16")] = "float32",
+    weights: Annotated[
+        bool,
+        typer.Option("--weights/--config-only", help="load real weights and measure, or weigh the architecture only"),
+    ] = True,
+    hardware: Annotated[str, typer.Option(help="comma-separated catalog names (see `steelyard hardware list`)")] = (
+        "local,t4,a100-80gb"
+    ),
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N] for measurements")] = "cpu",
+    runs: Annotated[int, typer.Option(help="timed runs after warm-up")] = 20,
+    warmup: Annotated[int, typer.Option(help="untimed warm-up runs")] = 3,
+    threads: Annotated[int | None, typer.Option(help="torch intra-op threads (fixed and recorded)")] = None,
+    measure: Annotated[
+        bool, typer.Option("--measure/--no-measure", help="time the model when weights are real")
+    ] = True,
+    causal_attention: Annotated[
+        str, typer.Option(help="count causal attention over the 'full' score matrix or only the 'visible' part")
+    ] = "full",
+    optimizer: Annotated[str, typer.Option(help="optimizer for the training-memory estimate")] = "adamw",
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option(help="factory models: one shape per positional input, e.g. 1,3,224,224 (repeat for several)"),
+    ] = None,
+    input_dtype: Annotated[str, typer.Option(help="dtype of --input-shape tensors")] = "float32",
+    num_labels: Annotated[int | None, typer.Option(help="classification head size")] = None,
+    trust_remote_code: Annotated[bool, typer.Option(help="allow the model's own Python code (off by default)")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the report as CSV (metric,value)")] = None,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
+) -> None:
+    """Weigh what a model costs: parameters, FLOPs, memory, measured latency, hardware fit."""
+    from steelyard.models.loading import LoadConfig, load_model
+    from steelyard.models.tasks import InputSpec
+    from steelyard.profiling.profile import ProfileConfig, profile
+    from steelyard.reporting.console import render_cost_report
+    from steelyard.store.record import record_profile
+
+    load_cfg = LoadConfig(
+        task=task,
+        config_only=not weights,
+        dtype=dtype,
+        device=device,
+        inputs=InputSpec(batch_size=batch_size, seq_len=seq_len, image_size=image_size),
+        input_shapes=tuple(parse_shape(s) for s in input_shape or []),
+        input_dtype=input_dtype,
+        trust_remote_code=trust_remote_code,
+        num_labels=num_labels,
+    )
+    profile_cfg = ProfileConfig(
+        hardware=tuple(h.strip() for h in hardware.split(",") if h.strip()),
+        measure=measure,
+        warmup=warmup,
+        runs=runs,
+        threads=threads,
+        causal_attention=causal_attention,  # type: ignore[arg-type]
+        optimizer=optimizer,
+    )
+    with console.status(f"loading {model}"):
+        handle = load_model(model, load_cfg)
+    with console.status("counting and measuring"):
+        report = profile(handle, profile_cfg)
+    render_cost_report(report, console)
+    data = report.to_dict()
+    save_outputs(data, json_out, csv_out)
+    if save:
+        run_id, url = record_profile(report, [load_cfg, profile_cfg], OPTIONS.store_url)
+        console.print(f"saved as run {run_id} in {url}")

@@ -1,0 +1,1 @@
+"""Rendering: the only place that formats numbers (console tables, JSON, CSV)."""

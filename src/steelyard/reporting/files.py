@@ -1,0 +1,65 @@
+"""Write reports as JSON or CSV, atomically (temporary file, then rename), so a failure never
+leaves a half-written file where a good one was."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts/lists → dotted keys; list items of dicts keyed by their name when they have one."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            label = str(i)
+            if isinstance(value, dict):
+                label = str(value.get("hardware") or value.get("name") or value.get("batch_size") or i)
+            out.update(flatten(value, f"{prefix}.{label}" if prefix else label))
+    else:
+        out[prefix] = data
+    return out
+
+
+def to_csv(data: dict[str, Any]) -> str:
+    """One row per metric: ``metric,value`` with dotted metric paths (easy to grep and join)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["metric", "value"])
+    for key, value in flatten(data).items():
+        writer.writerow([key, "" if value is None else value])
+    return buffer.getvalue()
+
+
+def write_csv(path: Path, data: dict[str, Any]) -> None:
+    atomic_write_text(path, to_csv(data))
+
+
+def read_csv(path: Path) -> dict[str, str]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return {row["metric"]: row["value"] for row in csv.DictReader(fh)}
