@@ -327,7 +327,7 @@ def test_hub_dataset_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
     ds = load_dataset("someone/news:default")
     assert calls == [("load_dataset", "someone/news", "default")]
     assert ds.label_names == ["world", "sports"]  # from the ClassLabel feature, not sorted
-    assert ds.source == "hf:someone/news:default"
+    assert ds.source == "hf:someone/news:default" and ds.name == "news"
     # the unlabelled test split (-1) and the unsupervised split are skipped; test is carved from train
     assert len(ds) == 16 and len(ds.test) > 0
     assert any("unsupervised" in n for n in ds.notes) and any("no labels" in n for n in ds.notes)
@@ -439,7 +439,11 @@ def test_image_that_does_not_decode(tmp_path: Path) -> None:
     _png(root / "cat" / "ok.png", 3)
     _png(root / "dog" / "ok.png", 9)
     (root / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really a png")
-    with pytest.raises(DataError, match=r"cannot decode image .*dog.broken\.png"):
+    with pytest.raises(DataError, match=r"cannot decode image .*dog.broken\.png: Truncated"):
+        load_dataset(root)
+    (root / "dog" / "broken.png").unlink()
+    (root / "cat" / "notes.jpg").write_text("this is text", encoding="utf-8")
+    with pytest.raises(DataError, match=r"cannot decode image .*cat.notes\.jpg: not a recognised image format"):
         load_dataset(root)
 
 

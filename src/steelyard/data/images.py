@@ -47,7 +47,8 @@ def decode_image_bytes(data: bytes, where: str) -> np.ndarray:
             img.load()
             return pil_to_array(img)
     except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ValueError ...
-        raise DataError(f"cannot decode image {where}: {_first_line(exc)}") from exc
+        reason = "not a recognised image format" if type(exc).__name__ == "UnidentifiedImageError" else _first_line(exc)
+        raise DataError(f"cannot decode image {where}: {reason}") from exc
 
 
 def read_image_file(path: Path) -> np.ndarray:

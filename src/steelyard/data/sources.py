@@ -11,7 +11,7 @@ from pathlib import Path
 
 from steelyard.data.assemble import LoadOptions, RawData, RawSplit, assemble
 from steelyard.data.builtin import BUILTINS
-from steelyard.data.dataset import SPLITS, TaskDataset, canonical_split, check_task, modality_of
+from steelyard.data.dataset import TaskDataset, canonical_split, check_task, modality_of
 from steelyard.data.folders import detect_modality, read_class_folders, subfolders
 from steelyard.data.hub import is_saved_dataset, load_hub, load_saved
 from steelyard.data.images import IMAGE_SUFFIXES
@@ -101,7 +101,8 @@ def _from_hub(name: str, task: str | None, opts: LoadOptions) -> TaskDataset:
                 f"({', '.join(builtin_datasets())}); to load it from the Hugging Face hub: pip install datasets"
             ) from exc
         raise
-    return _from_frames(frames, task, opts, name=name.split("/")[-1], source=f"hf:{name}", origin=f"hf:{name}",
+    short = name.split(":")[0].split("/")[-1]
+    return _from_frames(frames, task, opts, name=short, source=f"hf:{name}", origin=f"hf:{name}",
                         class_names=class_names, notes=notes)
 
 
@@ -190,12 +191,12 @@ def _from_folder(path: Path, task: str | None, opts: LoadOptions) -> TaskDataset
     split_dirs = {canonical_split(d.name): d for d in dirs}
     if dirs and None not in split_dirs:
         # data/train/<class>/..., data/test/<class>/...
-        return _from_class_folders({k: v for k, v in split_dirs.items()}, task, opts, path)
+        return _from_class_folders(dict(split_dirs), task, opts, path)
     files = _split_files(path)
     if files:
         suffixes = {f.suffix.lower() for f in files.values()}
         if suffixes <= LM_TEXT_SUFFIXES:
-            return _from_text_files(dict(files.items()), task, opts, name=path.name, source=source, origin=origin)
+            return _from_text_files(dict(files), task, opts, name=path.name, source=source, origin=origin)
         frames: dict[str | None, Frame] = {}
         for key, f in files.items():
             if f.suffix.lower() in LM_TEXT_SUFFIXES:
@@ -232,4 +233,4 @@ def _from_class_folders(
     return assemble(raw, name=path.name, source=str(path.resolve()), task=task, opts=opts, origin=origin)
 
 
-__all__ = ["SPLITS", "builtin_datasets", "load_dataset"]
+__all__ = ["builtin_datasets", "load_dataset"]

@@ -171,8 +171,8 @@ def infer_table_task(columns: list[str], opts: LoadOptions, origin: str) -> str:
         return "text-classification"
     if opts.image_column in columns:
         return "image-classification"
-    close_to = opts.text_column
-    raise missing_column_error(origin, close_to, columns, "text", "--text-column (or --image-column for images)")
+    flag = "--text-column (or --image-column for images)"
+    raise missing_column_error(origin, opts.text_column, columns, "text", flag)
 
 
 def frames_to_raw(

@@ -151,6 +151,13 @@ class _Dispatch(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        if not self.counter.inside_attention and not op_table.is_known(func):
+            # Under inference_mode composite ops (conv_transpose2d, einsum, max_pool2d, ...) reach
+            # the mode whole; count what they decompose into instead (as FlopCounterMode does).
+            with self:
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
         out = func(*args, **kwargs)
         if not self.counter.inside_attention:
             self.counter.record_op(func, args, kwargs, out)
@@ -240,7 +247,8 @@ class CostCounter:
 
     def record_attention(self, args: Any, kwargs: Any, out: torch.Tensor) -> None:
         q, k, v = args[0], args[1], args[2]
-        is_causal = bool(args[4] if len(args) > 4 else kwargs.get("is_causal", False))
+        # SDPA(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
+        is_causal = bool(args[5] if len(args) > 5 else kwargs.get("is_causal", False))
         lq, lk = q.shape[-2], k.shape[-2]
         fraction = 1.0
         if is_causal and self.result.causal_attention == "visible":

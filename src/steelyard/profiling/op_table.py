@@ -119,11 +119,14 @@ def attention_macs(
 
 
 def causal_visible_fraction(lq: int, lk: int) -> float:
-    """Share of the Lq×Lk score matrix a causal mask keeps (bottom-right aligned, like SDPA)."""
+    """Share of the Lq×Lk score matrix a causal mask keeps.
+
+    Top-left aligned, as SDPA's ``is_causal=True`` is (``ones(Lq, Lk).tril(0)``, torch's
+    ``CausalVariant.UPPER_LEFT``): query i sees keys 0..i. For a square matrix, (L+1)/(2L).
+    """
     if lq <= 0 or lk <= 0:
         return 0.0
-    offset = lk - lq  # query i sees keys 0..i+offset
-    visible = sum(min(lk, max(0, i + offset + 1)) for i in range(lq))
+    visible = sum(min(lk, i + 1) for i in range(lq))
     return visible / (lq * lk)
 
 
@@ -370,3 +373,18 @@ def other_flops(packet: Any, func: Any, args: Sequence[Any], out: Any) -> tuple[
         first = out[0] if isinstance(out, (tuple, list)) and out else out
         return "elementwise", POINTWISE_FLOPS_PER_ELEMENT * _numel(first)
     return None
+
+
+def is_known(func: Any) -> bool:
+    """Whether some table above prices this op (else the counter lists it as uncounted)."""
+    packet = func.overloadpacket
+    return (
+        packet in MAC_OPS
+        or packet in SOFTMAX_OPS
+        or packet in NORM_OPS
+        or packet in NORM_BACKWARD_OPS
+        or packet in REDUCTION_OPS
+        or packet in DATA_MOVEMENT_OPS
+        or getattr(func, "is_view", False)
+        or torch.Tag.pointwise in getattr(func, "tags", ())
+    )
