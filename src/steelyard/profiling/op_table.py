@@ -354,13 +354,14 @@ DATA_MOVEMENT_OPS = _ops(
     "sym_stride",
     "sym_numel",
     "sym_storage_offset",
-    "clamp_min_",
     "_assert_async",
 )
 
 
 def other_flops(packet: Any, func: Any, args: Sequence[Any], out: Any) -> tuple[str, int] | None:
     """Elementwise-class work: (category, FLOPs), or None when the op is not of this class."""
+    if packet in DATA_MOVEMENT_OPS:
+        return None  # clone carries torch's pointwise tag, but a copy computes nothing
     if packet in SOFTMAX_OPS:
         return "softmax", SOFTMAX_FLOPS_PER_ELEMENT * _numel(args[0])
     if packet in NORM_OPS:

