@@ -21,9 +21,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from _common import environment, markdown_table, package_version, short_error, write_json
-
 import torch
+from _common import environment, markdown_table, package_version, short_error, write_json
 
 # name in the catalog, input spec, attention implementation (None: transformers' default, sdpa)
 MODELS: list[tuple[str, str, dict[str, Any], str | None]] = [
@@ -206,6 +205,25 @@ def steelyard_meta(catalog_name: str, spec_kwargs: dict[str, Any], attn: str | N
     return result, built, time.perf_counter() - t0
 
 
+def leaf_input_elements(model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> dict[str, int]:
+    """Input elements seen by each leaf-module type: what per-module counters multiply by."""
+    totals: dict[str, int] = {}
+
+    def hook(module: torch.nn.Module, args: Any, _out: Any) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            key = type(module).__name__
+            totals[key] = totals.get(key, 0) + args[0].numel()
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
+    try:
+        with torch.no_grad():
+            model(**inputs)
+    finally:
+        for h in handles:
+            h.remove()
+    return totals
+
+
 def bench_model(label: str, catalog_name: str, spec_kwargs: dict[str, Any], attn: str | None) -> dict[str, Any]:
     entry, _config, _spec, model, inputs = build(catalog_name, spec_kwargs, attn)
     ctx: dict[str, Any] = {"name": entry.name, "task": entry.task}
@@ -220,6 +238,10 @@ def bench_model(label: str, catalog_name: str, spec_kwargs: dict[str, Any], attn
     }
     with torch.no_grad():
         model(**inputs)  # one untimed forward, so no tool pays for the first call's lazy set-up
+        t0 = time.perf_counter()
+        model(**inputs)
+        record["forward_s"] = round(time.perf_counter() - t0, 3)
+    record["leaf_input_elements"] = leaf_input_elements(model, inputs)
     meta, meta_build, meta_count = steelyard_meta(catalog_name, spec_kwargs, attn)
     record["steelyard_meta"] = {
         "macs": meta.macs,
@@ -285,10 +307,16 @@ def render(records: list[dict[str, Any]]) -> str:
 
     rows = []
     for rec in records:
-        row = [rec["model"], f"{rec['steelyard_meta']['build_s']:.2f} + {rec['steelyard_meta']['count_s']:.2f}"]
+        meta = rec["steelyard_meta"]
+        row = [rec["model"], f"{rec['forward_s']:.2f}", f"{meta['build_s']:.2f} + {meta['count_s']:.2f}"]
         row += [f"{t['seconds']:.2f}" for t in rec["tools"]]
         rows.append(row)
-    out += ["", "### Seconds per count (meta: build + count)", "", markdown_table(headers, rows)]
+    out += [
+        "",
+        "### Seconds per count, one shot each (meta: build + count; forward: one plain no_grad forward)",
+        "",
+        markdown_table([*headers[:1], "forward", *headers[1:]], rows),
+    ]
 
     rows = []
     for rec in records:
@@ -330,6 +358,52 @@ def render(records: list[dict[str, Any]]) -> str:
         ),
     ]
 
+    out += ["", "### Reconciliation: each peer's gap to steelyard, against what steelyard counts elsewhere", ""]
+    rows = []
+    for rec in records:
+        ref = rec["steelyard_cpu"]["macs"] if "steelyard_cpu" in rec else rec["steelyard_meta"]["macs"]
+        gaps = {t["tool"]: (t["macs"] - ref) / 1e6 if t["macs"] is not None else None for t in rec["tools"]}
+        leaf = rec["leaf_input_elements"]
+        bn = sum(v for k, v in leaf.items() if "BatchNorm" in k)
+        act = sum(v for k, v in leaf.items() if k in ("ReLU", "ReLU6", "GELU", "SiLU", "NewGELUActivation"))
+        attn = rec["steelyard_meta"]["macs_by_category"].get("attention", 0)
+
+        def gap(tool: str, gaps: dict[str, float | None] = gaps) -> str:
+            value = gaps.get(tool)
+            return "crashed" if value is None else f"{value:+.1f}"
+
+        rows.append(
+            [
+                rec["model"],
+                f"{attn / 1e6:.1f}",
+                f"{bn / 1e6:.2f}",
+                f"{act / 1e6:.2f}",
+                gap("fvcore"),
+                gap("ptflops (pytorch)"),
+                gap("ptflops (aten)"),
+                gap("thop"),
+                gap("calflops"),
+                gap("FlopCounterMode (no_grad)"),
+            ]
+        )
+    out.append(
+        markdown_table(
+            [
+                "model",
+                "steelyard attention MMACs",
+                "BatchNorm input M elements",
+                "ReLU/ReLU6 input M elements",
+                "fvcore − steelyard (M)",
+                "ptflops pytorch − steelyard (M)",
+                "ptflops aten − steelyard (M)",
+                "thop − steelyard (M)",
+                "calflops − steelyard (M)",
+                "FlopCounterMode − steelyard (M)",
+            ],
+            rows,
+        )
+    )
+
     failures = [
         (rec["model"], t["tool"], t.get("error") or t.get("notes"))
         for rec in records
@@ -354,7 +428,8 @@ def import_tools() -> dict[str, float | str]:
     import importlib
 
     times: dict[str, float | str] = {}
-    for module in ("steelyard.profiling.profile", "fvcore.nn", "ptflops", "thop", "calflops", "torch.utils.flop_counter"):
+    modules = ("steelyard.profiling.profile", "fvcore.nn", "ptflops", "thop", "calflops", "torch.utils.flop_counter")
+    for module in modules:
         t0 = time.perf_counter()
         try:
             with quiet():

@@ -92,6 +92,7 @@ def test_hardware_list_json(capsys):
         (["profile", "gpt2", "--config-only", "--dtype", "float8"], "unknown dtype"),
         (["profile", "gpt2", "--config-only", "--task", "translation"], "unknown task"),
         (["profile", "os:getcwd"], "not a torch.nn.Module"),
+        (["profile", "gpt2", "--config-only", "--device", "tpu"], "unknown device"),
         (["profile", "no_such_module_xyz:make"], "cannot import factory"),
         (["estimate", "gpt2", "--tokens", "lots"], "--tokens must be a number"),
         (["estimate", "gpt2", "--tokens", "1e9", "--seq-len", "64", "--utilization", "1.5"], "utilization must be in"),

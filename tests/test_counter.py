@@ -332,12 +332,20 @@ def test_linear_backward_without_input_grad_is_two_forwards():
     assert step.result.macs == 2 * 5 * 8 * 16
 
 
-def test_conv_training_step_is_three_forwards():
-    conv = nn.Conv2d(4, 6, 3, padding=1, bias=False)
+@pytest.mark.parametrize(
+    ("conv", "forward"),
+    [
+        (nn.Conv2d(4, 6, 3, padding=1, bias=False), 2 * 6 * 5 * 5 * 4 * 9),
+        (nn.Conv2d(4, 6, 3, padding=2, dilation=2, groups=2), 2 * 6 * 5 * 5 * 2 * 9),
+        (nn.ConvTranspose2d(4, 6, 3, stride=2, bias=False), 2 * 4 * 5 * 5 * 6 * 9),
+    ],
+    ids=["conv", "dilated-grouped", "transposed"],
+)
+def test_conv_training_step_is_three_forwards(conv, forward):
     x = torch.randn(2, 4, 5, 5, requires_grad=True)
     with CostCounter(conv) as step:
         conv(x).sum().backward()
-    forward = 2 * 6 * 5 * 5 * 4 * 9
+    # forward + grad input + grad weight, each one forward's multiply-adds
     assert step.result.macs == 3 * forward
     assert step.result.macs_by_category == {"conv": 3 * forward}
 

@@ -18,6 +18,7 @@ from typing import Any
 from steelyard.errors import (
     ConfigError,
     CorruptWeightsError,
+    DtypeUnsupportedError,
     InputShapeError,
     ModelSourceError,
     TooLargeError,
@@ -54,6 +55,28 @@ class LoadConfig:
             raise ConfigError(f"unknown dtype '{self.dtype}'; choose one of: {', '.join(DTYPES)}")
         if self.task is not None:
             check_task(self.task)
+        check_device(self.device, self.dtype)
+
+
+def check_device(device: str, dtype: str) -> None:
+    """Refuse a device this machine lacks, or a dtype that device cannot compute in."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device '{device}'; use cpu or cuda[:N]") from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DtypeUnsupportedError(f"device '{device}' requested but CUDA is not available on this machine")
+        index = dev.index or 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device '{device}' does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+        if dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
+            raise DtypeUnsupportedError(f"bfloat16 is not supported on {torch.cuda.get_device_name(index)}; "
+                                        "use float16")
+    elif dev.type not in ("cpu", "meta"):
+        raise ConfigError(f"unsupported device '{device}'; use cpu or cuda[:N]")
 
 
 def torch_dtype(name: str) -> Any:

@@ -97,8 +97,9 @@ def convolution_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> i
 
 def convolution_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
     """grad_input and grad_weight each cost one forward's MACs; the bias grad is a reduction."""
+    # (grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed, output_padding, groups, mask)
     grad_out, x, w = args[0], args[1], args[2]
-    transposed = bool(args[6])
+    transposed = bool(args[7])
     output_mask = args[10]
     forward = conv_macs_from_shapes(_shape(x), _shape(w), _shape(grad_out), transposed)
     return forward * int(bool(output_mask[0])) + forward * int(bool(output_mask[1]))

@@ -62,3 +62,11 @@ def fmt_count(n: float | None) -> str:
 
 def pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def fmt_amount(x: float | None, prefix: str = "", suffix: str = "") -> str:
+    """Thousands separators for large amounts, three significant digits for small ones."""
+    if x is None:
+        return "—"
+    body = f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+    return f"{prefix}{body}{suffix}"
