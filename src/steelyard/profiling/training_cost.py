@@ -134,6 +134,8 @@ def estimate_training(
     assumptions = [
         f"FLOPs: {'counted forward+backward on the example batch' if method == 'counted' else '6·N·D'} "
         f"({per_row} tokens per sample); 6·N·D with N = {params:,} parameters shown for reference",
+        "6·N·D counts every parameter, embeddings included, though a lookup costs no FLOPs: it overstates "
+        "models whose embeddings are a large share of N (counted FLOPs do not)",
         "matrix-class FLOPs only (elementwise work is memory-bound and folded into utilisation)",
         f"model FLOPs utilisation {utilization:.0%} of each device's dense {dtype} peak",
         f"energy = device-hours × board power × PUE {defaults.pue}; CO2 = kWh × {defaults.grid_kg_co2_per_kwh} kg/kWh "

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from steelyard.profiling.report import CostReport, TrainingEstimate
-from steelyard.reporting.formatting import fmt, fmt_count, human, pct
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
 from steelyard.units import Bytes, Flops, FlopsPerSecond
 
 
@@ -183,15 +183,15 @@ def render_training_rows(est: TrainingEstimate, console: Console, title: str) ->
         title, "hardware", "peak", "utilisation", "device-hours", "cost", "energy", "CO2", right=[1, 2, 3, 4, 5, 6]
     )
     for r in est.rows:
-        cost = "—" if r.cost is None else f"${float(r.cost):,.0f}"
+        cost = fmt_amount(None if r.cost is None else float(r.cost), prefix="$")
         table.add_row(
             r.hardware,
             fmt(r.peak_flops_per_second),
             pct(r.utilization),
-            f"{r.device_hours:,.1f}",
+            fmt_amount(r.device_hours),
             cost,
-            f"{float(r.energy):,.1f} kWh",
-            f"{float(r.co2):,.1f} kg",
+            fmt_amount(float(r.energy), suffix=" kWh"),
+            fmt_amount(float(r.co2), suffix=" kg"),
         )
     console.print(table)
 
