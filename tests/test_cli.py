@@ -106,6 +106,12 @@ def test_bad_input_is_one_line_and_nonzero(args, message, capsys):
     assert "Traceback" not in err and err.strip().count("\n") == 0
 
 
+def test_unknown_option_is_a_usage_error(capsys):
+    assert steelyard("estimate", "gpt2", "--bogus-flag") == 2
+    err = capsys.readouterr().err
+    assert "No such option" in err and "Traceback" not in err
+
+
 def test_missing_path_and_corrupt_weights(tiny_bert_dir, tmp_path, capsys):
     broken = tmp_path / "broken"
     broken.mkdir()

@@ -56,11 +56,26 @@ def _quiet_libraries() -> None:
         pass
 
 
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """(Exit, usage error, Abort) classes from click and from typer, which vendors its own copy."""
+    exits: list[type] = [click.exceptions.Exit, typer.Exit]
+    usage: list[type] = [click.ClickException]
+    aborts: list[type] = [click.exceptions.Abort, typer.Abort]
+    try:
+        from typer._click.exceptions import ClickException as VendoredClickException
+
+        usage.append(VendoredClickException)
+    except ImportError:
+        pass
+    return tuple(exits), tuple(usage), tuple(aborts)
+
+
 def run(argv: list[str] | None = None) -> int:
     from steelyard.errors import SteelyardError
 
     OPTIONS.debug = os.environ.get("STEELYARD_DEBUG") == "1" or "--debug" in (argv or sys.argv[1:])
     _quiet_libraries()
+    exit_types, usage_types, abort_types = _click_exceptions()
     code = 0
     try:
         result = app(args=argv, standalone_mode=False)
@@ -70,25 +85,20 @@ def run(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         code = exc.exit_code
-    except click.exceptions.Exit as exc:
+    except exit_types as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
+    except usage_types as exc:
         exc.show()
         code = exc.exit_code
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        code = 130
-    except KeyboardInterrupt:
+    except (*abort_types, KeyboardInterrupt):
         print("interrupted", file=sys.stderr)
         code = 130
     except Exception as exc:
         if OPTIONS.debug:
             raise
-        print(
-            f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            "(run with --debug for the traceback, and please report it)",
-            file=sys.stderr,
-        )
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"internal error: {type(exc).__name__}: {first} (run with --debug for the traceback, and please "
+              "report it)", file=sys.stderr)
         code = 1
     if argv is None:
         sys.exit(code)
