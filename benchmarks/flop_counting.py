@@ -392,7 +392,7 @@ def render(records: list[dict[str, Any]]) -> str:
                 "model",
                 "steelyard attention MMACs",
                 "BatchNorm input M elements",
-                "ReLU/ReLU6 input M elements",
+                "activation-module input M elements",
                 "fvcore − steelyard (M)",
                 "ptflops pytorch − steelyard (M)",
                 "ptflops aten − steelyard (M)",

@@ -7,6 +7,7 @@ element in ``other_flops_by_category`` with the constants of :mod:`steelyard.pro
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -354,14 +355,14 @@ def test_conv_training_step_is_three_forwards(conv, forward):
 @pytest.mark.parametrize("mode", MODES)
 def test_peak_live_bytes_of_linear_chain(mode):
     widths = [16, 64, 32, 128, 8, 256, 4]
-    net = nn.Sequential(*(nn.Linear(a, b, bias=False) for a, b in zip(widths, widths[1:], strict=False)))
+    net = nn.Sequential(*(nn.Linear(a, b, bias=False) for a, b in itertools.pairwise(widths)))
     batch = 4
     x = torch.randn(batch, widths[0])
     r = count(lambda: net(x), net, mode)
     out_bytes = [batch * w * 4 for w in widths[1:]]
     # Layer i+1 writes its output while layer i's output (its input) is still alive; the one
     # before was released when Sequential moved on. The example input is not an activation.
-    expected = max(a + b for a, b in zip(out_bytes, out_bytes[1:], strict=False))
+    expected = max(a + b for a, b in itertools.pairwise(out_bytes))
     assert expected == batch * (8 + 256) * 4  # the 8-wide output plus the 256-wide one
     assert r.peak_live_bytes == expected
 

@@ -248,7 +248,9 @@ def saved_bert(tmp_path_factory) -> Path:
 def measured_report(saved_bert) -> CostReport:
     handle = load_model(str(saved_bert), LoadConfig(inputs=InputSpec(16, 128)))
     assert not handle.on_meta and handle.source_kind == "local"
-    return profile(handle, ProfileConfig(runs=5, warmup=1, hardware=("local",), batch_sweep=(1, 16)))
+    # One thread: on a shared 2-core CI machine a 2-thread parallel region stalls on whichever
+    # core is busy elsewhere, which makes single timings erratic; one thread just time-shares.
+    return profile(handle, ProfileConfig(runs=5, warmup=1, threads=1, hardware=("local",), batch_sweep=(1, 16)))
 
 
 def test_measured_latency_stats_consistent(measured_report):
@@ -259,7 +261,7 @@ def test_measured_latency_stats_consistent(measured_report):
     assert 0 < lat.minimum <= lat.median <= lat.p90 <= lat.p99 <= lat.maximum
     assert lat.minimum <= lat.mean <= lat.maximum
     assert lat.cv >= 0 and lat.std >= 0
-    assert lat.threads == torch.get_num_threads() >= 1
+    assert lat.threads == 1  # fixed for the run and recorded
     assert lat.timer == "perf_counter"
     assert m.peak_memory > 0 and m.peak_memory_kind == "rss"
     assert m.achieved_flops_per_second > 0
@@ -272,7 +274,7 @@ def test_measured_throughput_sweep_is_monotone_in_latency(measured_report):
     for p in points:
         assert p.samples_per_second == pytest.approx(p.batch_size / float(p.median_latency))
     # 16 rows of 128 tokens are ~16× the work of one: reliably slower on 2 cores
-    assert points[1].median_latency > points[0].median_latency
+    assert points[1].median_latency > points[0].median_latency, points
 
 
 def test_measured_report_environment_and_storage(measured_report, saved_bert):
@@ -357,7 +359,7 @@ def test_factory_that_raises(tmp_path, monkeypatch):
 
 def test_factory_returning_non_module(tmp_path, monkeypatch):
     name = write_factory(tmp_path, monkeypatch, "def make():\n    return 42\n")
-    with pytest.raises(ModelSourceError, match="not a torch.nn.Module"):
+    with pytest.raises(ModelSourceError, match=r"not a torch\.nn\.Module"):
         load_model(f"{name}:make")
 
 

@@ -301,4 +301,3 @@ def test_verdict_float16_model_suggests_only_lower_precisions():
     assert not v.fits_inference
     assert not any("float16 weights" in s for s in v.suggestions)  # not lower than what it already is
     assert any("int8" in s for s in v.suggestions)
-

@@ -67,3 +67,7 @@ class ModelHandle:
 
     def with_inputs(self, inputs: Inputs) -> ModelHandle:
         return replace(self, inputs=inputs)
+
+    def with_module(self, module: torch.nn.Module, inputs: Inputs | None = None) -> ModelHandle:
+        """The same model description around another module (a compressed or meta copy)."""
+        return replace(self, module=module, inputs=self.inputs if inputs is None else inputs)

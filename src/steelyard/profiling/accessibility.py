@@ -81,6 +81,7 @@ def verdict(
         latency_floor=bound.latency_floor,
         projected_latency=projected,
         efficiency_assumed=eff,
+        efficiency_source="assumed" if efficiency is None else "measured",
         energy_per_inference=energy,
         cost_per_1k_inferences=cost,
         suggestions=suggestions,

@@ -41,12 +41,48 @@ def kv_cache_bytes_per_token(config: Any, bytes_per_element: int) -> Bytes | Non
     return Bytes(2 * layers * kv_heads * head_dim * bytes_per_element)
 
 
+def meta_twin(handle: ModelHandle) -> ModelHandle | None:
+    """The same architecture on the meta device, for traces that must not touch real memory.
+
+    Hugging Face models are rebuilt from their config; anything else gives None (the caller
+    then traces the real module and restores its buffers).
+    """
+    if handle.on_meta:
+        return handle
+    if handle.config is None or handle.source_kind == "factory" or not isinstance(handle.inputs, dict):
+        return None
+    from steelyard.models.loading import build_on_meta
+
+    try:
+        module = build_on_meta(handle.config, handle.task, handle.dtype)
+    except Exception:
+        return None
+    inputs = {k: torch.empty_like(v, device="meta") for k, v in handle.inputs.items()
+              if isinstance(v, torch.Tensor) and k != "attention_mask"}
+    return handle.with_module(module, inputs)
+
+
 def saved_activation_bytes(handle: ModelHandle) -> int:
     """Bytes of tensors autograd saves for backward during one training forward.
 
     Storages are counted once (a tensor saved by two ops, or a view of one, is one buffer);
-    parameters and inputs are excluded because they are counted elsewhere.
+    parameters and inputs are excluded because they are counted elsewhere. The trace runs on
+    a meta twin when one can be built, so a large model allocates nothing; otherwise on the
+    real module, whose buffers (BatchNorm running statistics) are restored afterwards.
     """
+    twin = meta_twin(handle)
+    if twin is not None:
+        return _saved_bytes(twin)
+    buffers = {name: b.detach().clone() for name, b in handle.module.named_buffers()}
+    try:
+        return _saved_bytes(handle)
+    finally:
+        with torch.no_grad():
+            for name, b in handle.module.named_buffers():
+                b.copy_(buffers[name])
+
+
+def _saved_bytes(handle: ModelHandle) -> int:
     from torch.multiprocessing.reductions import StorageWeakRef
 
     excluded = {StorageWeakRef(p.untyped_storage()).cdata for p in handle.module.parameters()}

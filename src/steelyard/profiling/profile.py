@@ -15,7 +15,7 @@ import torch
 
 from steelyard.environment import current_environment
 from steelyard.errors import ConfigError, DtypeUnsupportedError, InputShapeError
-from steelyard.hardware import HardwareSpec, detect_local, parse_hardware_list
+from steelyard.hardware import HardwareSpec, detect_local, parse_hardware_list, roofline
 from steelyard.models.handle import ModelHandle
 from steelyard.profiling.accessibility import verdict
 from steelyard.profiling.counter import ROOT, CostCounter, CountResult
@@ -211,6 +211,15 @@ def measure(handle: ModelHandle, flops: float, cfg: ProfileConfig, local: Hardwa
     )
 
 
+def _efficiency(hw: HardwareSpec, compute: Compute, measured: Measured | None, dtype: str) -> float | None:
+    """On the machine that was measured, the efficiency that makes the projection equal the
+    measured median; elsewhere None (the verdict's stated default)."""
+    if measured is None or not hw.measured:
+        return None
+    floor = roofline(float(compute.total_flops), float(compute.bytes_moved), hw, dtype).latency_floor
+    return float(floor) / float(measured.latency.median)
+
+
 def _input_description(handle: ModelHandle) -> InputDescription:
     shapes = {k: list(v.shape) for k, v in _named_inputs(handle).items()}
     seq = image = None
@@ -242,7 +251,6 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
         *cfg.extra_assumptions,
     ]
     measured = energy = None
-    efficiency = None
     if cfg.measure and not handle.on_meta:
         local = detect_local(measure=True)
         measured = measure(handle, float(compute.total_flops), cfg, local)
@@ -253,7 +261,6 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
             median_latency=float(measured.latency.median),
             hardware=local,
         )
-        efficiency = None
     elif handle.on_meta:
         assumptions.append("config only (meta device): nothing was timed; latency is projected from the roofline")
     verdicts = [
@@ -264,7 +271,7 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
             compute=compute,
             memory=memory,
             batch_size=handle.batch_size,
-            efficiency=efficiency,
+            efficiency=_efficiency(hw, compute, measured, dtype),
         )
         for hw in hardware
     ]

@@ -164,6 +164,8 @@ class HardwareVerdict:
     latency_floor: Seconds
     projected_latency: Seconds
     efficiency_assumed: float
+    #: "measured" (this machine, from the timed runs) or "assumed" (DEFAULT_EFFICIENCY).
+    efficiency_source: str
     energy_per_inference: Joules
     cost_per_1k_inferences: Usd | None
     suggestions: list[str]

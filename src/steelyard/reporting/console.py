@@ -155,7 +155,7 @@ def _render_verdicts(report: CostReport, console: Console) -> None:
         tune = _yes(v.fits_finetune)
         if not v.fits_finetune:
             tune += f" ({v.devices_for_finetune} dev)" if v.devices_for_finetune else " (batch too big)"
-        cost = "—" if v.cost_per_1k_inferences is None else f"${float(v.cost_per_1k_inferences):.4f}"
+        cost = fmt_amount(None if v.cost_per_1k_inferences is None else float(v.cost_per_1k_inferences), prefix="$")
         table.add_row(
             v.hardware,
             f"{fmt(v.inference_memory)} / {fmt(v.usable_memory)}",
@@ -168,10 +168,10 @@ def _render_verdicts(report: CostReport, console: Console) -> None:
             cost,
         )
     console.print(table)
-    effs = {v.efficiency_assumed for v in report.hardware}
+    how = "; ".join(f"{v.hardware} {v.efficiency_assumed:.0%} {v.efficiency_source}" for v in report.hardware)
     console.print(
-        f"  [dim]projected = roofline floor / efficiency {', '.join(f'{e:.0%}' for e in effs)} "
-        "(assumed); devices = estimate with weights (and for fine-tuning, ZeRO-3 states) sharded[/dim]"
+        f"  [dim]projected = roofline floor / efficiency ({how}); devices needed are estimates with the weights "
+        "(and for fine-tuning, ZeRO-3 states) sharded[/dim]"
     )
     for v in report.hardware:
         for s in v.suggestions:
