@@ -245,9 +245,9 @@ def _load_pretrained(source: str, config: Any, kind: str, cfg: LoadConfig, path:
         module = cls.from_pretrained(
             source, config=config, dtype=dtype, trust_remote_code=cfg.trust_remote_code
         )
-    except (OSError, RuntimeError, ValueError, Exception) as exc:
+    except Exception as exc:  # transformers, safetensors and the hub raise many types here
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if path is not None and weight_files(path):
+        if path is not None and weight_files(path) and _looks_corrupt(exc):
             raise CorruptWeightsError(f"cannot read the weights in {path}: {message}") from exc
         raise ModelSourceError(f"cannot load weights for '{source}': {message}") from exc
     module = module.to(cfg.device).eval()
@@ -265,15 +265,22 @@ def _load_pretrained(source: str, config: Any, kind: str, cfg: LoadConfig, path:
     )
 
 
+_CORRUPTION_HINTS = ("deserializ", "header", "unpickl", "invalid load key", "zip archive", "truncated", "eof")
+
+
+def _looks_corrupt(exc: BaseException) -> bool:
+    """A damaged file, as opposed to weights that do not match the config (a different error)."""
+    text = f"{type(exc).__name__} {exc}".lower()
+    return "safetensor" in text or any(hint in text for hint in _CORRUPTION_HINTS)
+
+
 def _from_factory(spec: str, cfg: LoadConfig) -> ModelHandle:
     """``package.module:function`` returning a module, or (module, inputs), or a dict of both."""
     import torch
 
     module_name, func_name = spec.split(":")
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
-        factory = getattr(importlib.import_module(module_name), func_name)
+        factory = getattr(_import_from_cwd(module_name), func_name)
     except (ImportError, AttributeError) as exc:
         raise ModelSourceError(f"cannot import factory '{spec}': {exc}") from exc
     try:
@@ -323,6 +330,19 @@ def _from_factory(spec: str, cfg: LoadConfig) -> ModelHandle:
         config=getattr(module, "config", None),
         dtype=dtype,
     )
+
+
+def _import_from_cwd(module_name: str) -> Any:
+    """Import like ``python -m`` would: the working directory first, only for this import."""
+    cwd = str(Path.cwd())
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def _move_inputs(inputs: Any, device: str, dtype: Any) -> Any:

@@ -119,7 +119,10 @@ def _render_measured(report: CostReport, console: Console) -> None:
     )
     table.add_row("p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}")
     table.add_row("mean ± std (CV)", f"{fmt(lat.mean)} ± {fmt(lat.std)} ({pct(lat.cv)})")
-    table.add_row(f"peak memory ({ms.peak_memory_kind})", fmt(ms.peak_memory))
+    peak_label = "peak process memory (RSS: weights, runtime and activations)" if ms.peak_memory_kind == "rss" else (
+        "peak CUDA memory allocated"
+    )
+    table.add_row(peak_label, fmt(ms.peak_memory))
     table.add_row("achieved", fmt(ms.achieved_flops_per_second))
     table.add_row("machine peak (measured matmul)", fmt(ms.machine_peak_flops_per_second))
     table.add_row("efficiency", pct(ms.efficiency))
