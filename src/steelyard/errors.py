@@ -51,3 +51,7 @@ class StoreError(SteelyardError):
 
 class DataError(SteelyardError):
     """A data source that is missing, malformed or unusable for the requested task."""
+
+
+class CompressionError(SteelyardError):
+    """A compression method that does not apply to the model, lacks its backend or data, or broke it."""

@@ -14,9 +14,16 @@ from typing import Annotated
 import click
 import typer
 
+from steelyard.cli.compare_cmd import compare_command
+from steelyard.cli.compare_optimizers_cmd import compare_optimizers_command
+from steelyard.cli.data_cmd import data_needs_command, data_report_command
 from steelyard.cli.estimate_cmd import estimate_command
+from steelyard.cli.evaluate_cmd import evaluate_command
+from steelyard.cli.finetune_cmd import finetune_command
 from steelyard.cli.hardware_cmd import hardware_app
 from steelyard.cli.profile_cmd import profile_command
+from steelyard.cli.report_cmd import report_command
+from steelyard.cli.runs_cmd import runs_app
 from steelyard.cli.state import OPTIONS
 
 app = typer.Typer(
@@ -43,6 +50,14 @@ def main(
 app.command("profile")(profile_command)
 app.command("estimate")(estimate_command)
 app.add_typer(hardware_app, name="hardware")
+app.command("evaluate")(evaluate_command)
+app.command("finetune")(finetune_command)
+app.command("compare-optimizers")(compare_optimizers_command)
+app.command("data-report")(data_report_command)
+app.command("data-needs")(data_needs_command)
+app.command("compare")(compare_command)
+app.add_typer(runs_app, name="runs")
+app.command("report")(report_command)
 
 
 def _quiet_libraries() -> None:

@@ -75,3 +75,133 @@ def record_estimate(
         metrics=metrics,
     )
     return run_id, store.url
+
+
+def comparison_metrics(comparison: Any) -> dict[str, tuple[float | None, str | None]]:
+    """Headline numbers of every (candidate, hardware) option, as ``<candidate>@<hardware>.<metric>`` rows."""
+    m: dict[str, tuple[float | None, str | None]] = {}
+    for c in comparison.candidates:
+        if c.score is not None:
+            m[f"{c.label}.{c.score.name}"[:128]] = (c.score.value, None)
+        m[f"{c.label}.parameters"[:128]] = (float(c.report.parameters.total), None)
+        m[f"{c.label}.flops"[:128]] = (float(c.report.compute.flops), "FLOP")
+        if c.interleaved is not None:
+            m[f"{c.label}.latency_interleaved_s"[:128]] = (float(c.interleaved.median), "s")
+    for o in comparison.options:
+        key = f"{o.candidate}@{o.hardware}"
+        m[f"{key}.latency_s"[:128]] = (float(o.latency), "s")
+        m[f"{key}.memory_bytes"[:128]] = (float(o.memory), "B")
+        m[f"{key}.fits_inference"[:128]] = (1.0 if o.fits_inference else 0.0, None)
+        if o.cost_per_1k is not None:
+            m[f"{key}.cost_per_1k_usd"[:128]] = (float(o.cost_per_1k), "$")
+        if o.lifetime_cost is not None:
+            m[f"{key}.lifetime_cost_usd"[:128]] = (float(o.lifetime_cost), "$")
+    return m
+
+
+def record_comparison(comparison: Any, store_url: str | None = None) -> tuple[int, str]:
+    """Save a :class:`~steelyard.comparison.Comparison` as a run of kind "comparison"."""
+    store = open_store(store_url)
+    run_id = store.save_run(
+        "comparison",
+        " vs ".join(c.label for c in comparison.candidates),
+        config=_config_dict(comparison.config) | {"models": [c.model for c in comparison.candidates],
+                                                  "command": comparison.command},
+        environment=to_dict(comparison.environment),
+        payload=comparison.to_dict(),
+        metrics=comparison_metrics(comparison),
+    )
+    return run_id, store.url
+
+
+# --- quality runs: evaluate, finetune, compare-optimizers, data-needs ---------------------------
+
+
+def metric_rows(prefix: str, values: dict[str, Any]) -> dict[str, tuple[float | None, str | None]]:
+    """``accuracy`` → rows ``{prefix}accuracy``, ``…ci_low``, ``…ci_high`` from MetricValue-likes."""
+    out: dict[str, tuple[float | None, str | None]] = {}
+    for name, mv in values.items():
+        out[f"{prefix}{name}"] = (float(mv.value), None)
+        out[f"{prefix}{name}.ci_low"] = (float(mv.ci_low), None)
+        out[f"{prefix}{name}.ci_high"] = (float(mv.ci_high), None)
+    return out
+
+
+def record_quality_run(
+    kind: str,
+    model: str,
+    result: Any,
+    configs: list[Any],
+    metrics: dict[str, tuple[float | None, str | None]],
+    cost_card: CostReport | None = None,
+    store_url: str | None = None,
+    device: str = "cpu",
+) -> tuple[int, str]:
+    """Save an evaluation or training run: its result, config, environment and the model's cost card."""
+    from steelyard.environment import current_environment
+
+    store = open_store(store_url)
+    payload: dict[str, Any] = {"result": result.to_dict() if hasattr(result, "to_dict") else to_dict(result)}
+    if cost_card is not None:
+        payload["cost_card"] = cost_card.to_dict()
+        metrics = {**metrics, **{f"cost.{k}": v for k, v in profile_metrics(cost_card).items()}}
+    run_id = store.save_run(
+        kind,
+        model,
+        config=_config_dict(*configs),
+        environment=to_dict(current_environment(device)),
+        payload=payload,
+        metrics=metrics,
+    )
+    return run_id, store.url
+
+
+def record_evaluation(result: Any, configs: list[Any], cost_card: CostReport | None = None,
+                      store_url: str | None = None) -> tuple[int, str]:
+    metrics = metric_rows("", result.metrics)
+    metrics["examples"] = (float(result.n), None)
+    metrics["seconds"] = (float(result.seconds), "s")
+    return record_quality_run("evaluate", result.model, result, configs, metrics, cost_card, store_url)
+
+
+def record_finetune(result: Any, configs: list[Any], cost_card: CostReport | None = None,
+                    store_url: str | None = None) -> tuple[int, str]:
+    metrics = metric_rows("test.", result.test)
+    metrics["best_validation"] = (float(result.best_validation), None)
+    metrics["seconds"] = (float(result.seconds), "s")
+    metrics["training_flops"] = (float(result.cost.total_flops), "FLOP")
+    metrics["steps"] = (float(result.cost.steps), None)
+    if result.target is not None and result.target.reached:
+        metrics["target.steps"] = (float(result.target.step), None)
+        metrics["target.samples"] = (float(result.target.samples), None)
+        metrics["target.seconds"] = (float(result.target.seconds), "s")
+        metrics["target.flops"] = (float(result.target.flops), "FLOP")
+    return record_quality_run("finetune", result.model, result, configs, metrics, cost_card, store_url,
+                              device=result.config.device)
+
+
+def record_optimizer_comparison(comparison: Any, configs: list[Any], cost_card: CostReport | None = None,
+                                store_url: str | None = None) -> tuple[int, str]:
+    metrics: dict[str, tuple[float | None, str | None]] = {}
+    for row in comparison.rows:
+        metrics[f"{row.optimizer}.reached"] = (1.0 if row.reached else 0.0, None)
+        if row.flops_to_target is not None:
+            metrics[f"{row.optimizer}.flops_to_target"] = (float(row.flops_to_target), "FLOP")
+            metrics[f"{row.optimizer}.seconds_to_target"] = (float(row.seconds_to_target), "s")
+            metrics[f"{row.optimizer}.steps_to_target"] = (float(row.steps_to_target), None)
+        if row.test is not None:
+            metrics[f"{row.optimizer}.test.{comparison.metric}"] = (float(row.test.value), None)
+    return record_quality_run("compare-optimizers", comparison.model, comparison, configs, metrics, cost_card,
+                              store_url)
+
+
+def record_data_needs(needs: Any, configs: list[Any], cost_card: CostReport | None = None,
+                      store_url: str | None = None) -> tuple[int, str]:
+    metrics: dict[str, tuple[float | None, str | None]] = {
+        f"curve.{p.size}.{p.repeat}": (float(p.value), None) for p in needs.points
+    }
+    metrics["needed_examples"] = (float(needs.needed) if needs.needed is not None else None, None)
+    if needs.fit is not None:
+        for name in ("a", "b", "c"):
+            metrics[f"fit.{name}"] = (float(getattr(needs.fit, name)), None)
+    return record_quality_run("data-needs", needs.model, needs, configs, metrics, cost_card, store_url)

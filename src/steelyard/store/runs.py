@@ -15,6 +15,8 @@ from typing import Any
 from steelyard.errors import StoreError
 
 ENV_VAR = "STEELYARD_STORE"
+#: Seconds a connection waits for another writer's lock before giving up with a StoreError.
+BUSY_TIMEOUT_S = 30.0
 
 
 def default_store_url() -> str:
@@ -48,7 +50,8 @@ class Store:
         try:
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = create_engine(url, connect_args={"timeout": 30} if url.startswith("sqlite") else {})
+            connect_args = {"timeout": BUSY_TIMEOUT_S} if url.startswith("sqlite") else {}
+            self.engine = create_engine(url, connect_args=connect_args)
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)
@@ -95,7 +98,7 @@ class Store:
 
         from steelyard.store.schema import metrics, runs
 
-        with self.engine.connect() as conn:
+        with self._reading(), self.engine.connect() as conn:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
             if row is None:
                 raise StoreError(f"no run with id {run_id} in {_safe(self.url)}")
@@ -110,23 +113,80 @@ class Store:
         query = select(runs.c.id).order_by(runs.c.id.desc()).limit(limit)
         if kind:
             query = query.where(runs.c.kind == kind)
-        with self.engine.connect() as conn:
+        with self._reading(), self.engine.connect() as conn:
             ids = [r[0] for r in conn.execute(query)]
         return [self.get_run(i) for i in ids]
+
+    def find_runs(
+        self,
+        kind: str | None = None,
+        model: str | None = None,
+        limit: int | None = None,
+        ids: list[int] | None = None,
+        oldest_first: bool = False,
+    ) -> list[RunRecord]:
+        """Runs filtered by kind, model substring (case-insensitive) and/or ids; newest first by default."""
+        from sqlalchemy import func, select
+
+        from steelyard.store.schema import runs
+
+        query = select(runs.c.id).order_by(runs.c.id.asc() if oldest_first else runs.c.id.desc())
+        if kind:
+            query = query.where(runs.c.kind == kind)
+        if model:
+            query = query.where(func.lower(runs.c.model).contains(model.lower()))
+        if ids:
+            query = query.where(runs.c.id.in_(ids))
+        if limit:
+            query = query.limit(limit)
+        with self._reading(), self.engine.connect() as conn:
+            found = [r[0] for r in conn.execute(query)]
+        if ids:
+            missing = sorted(set(ids) - set(found))
+            if missing:
+                raise StoreError(f"no run with id {', '.join(map(str, missing))} in {_safe(self.url)}")
+        return [self.get_run(i) for i in found]
+
+    def kinds(self) -> dict[str, int]:
+        """Run kinds in the store with their counts."""
+        from sqlalchemy import func, select
+
+        from steelyard.store.schema import runs
+
+        with self._reading(), self.engine.connect() as conn:
+            rows = conn.execute(select(runs.c.kind, func.count()).group_by(runs.c.kind)).all()
+        return {str(k): int(n) for k, n in rows}
+
+    def _reading(self) -> Any:
+        """Turn database errors while reading (corrupt file, lock held too long) into a StoreError."""
+        from contextlib import contextmanager
+
+        url = self.url
+
+        @contextmanager
+        def guard() -> Any:
+            from sqlalchemy.exc import SQLAlchemyError
+
+            try:
+                yield
+            except SQLAlchemyError as exc:
+                raise StoreError(f"cannot read the results store {_safe(url)}: {_first_line(exc)}") from exc
+
+        return guard()
 
     def count(self) -> int:
         from sqlalchemy import func, select
 
         from steelyard.store.schema import runs
 
-        with self.engine.connect() as conn:
+        with self._reading(), self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(runs)).scalar_one())
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

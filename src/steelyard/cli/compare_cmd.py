@@ -1,0 +1,120 @@
+"""``steelyard compare``: several models on one harness, the Pareto front and a recommendation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from steelyard.cli.common import console
+from steelyard.cli.state import OPTIONS
+
+
+def compare_command(
+    models: Annotated[
+        list[str], typer.Argument(help="two or more: hub ids, folders, config .json, catalog names")
+    ],
+    data: Annotated[str | None, typer.Option(help="evaluate every model on this data source (same split)")] = None,
+    split: Annotated[str, typer.Option(help="split to evaluate on")] = "test",
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(help="metric(s) to evaluate (default: the task's); the first is the headline column"),
+    ] = None,
+    max_examples: Annotated[int | None, typer.Option(help="evaluate on at most this many examples")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="tokenizer source for models saved without one")] = None,
+    hardware: Annotated[str, typer.Option(help="comma-separated catalog names")] = "local,t4,a100-80gb",
+    weights: Annotated[
+        bool, typer.Option("--weights/--config-only", help="load and time real weights, or compare architectures")
+    ] = True,
+    task: Annotated[str | None, typer.Option(help="task (default: from each config)")] = None,
+    batch_size: Annotated[int, typer.Option(help="example batch size (same for every model)")] = 1,
+    seq_len: Annotated[int, typer.Option(help="tokens per example (text models)")] = 128,
+    image_size: Annotated[int | None, typer.Option(help="image side in pixels (vision)")] = None,
+    dtype: Annotated[str, typer.Option(help="float32 | float16 | bfloat16")] = "float32",
+    device: Annotated[str, typer.Option(help="cpu or cuda[:N]")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="torch intra-op threads (fixed and recorded)")] = None,
+    runs: Annotated[int, typer.Option(help="timed rounds (each model once per round)")] = 20,
+    warmup: Annotated[int, typer.Option(help="untimed warm-up calls per model")] = 3,
+    interleave: Annotated[bool, typer.Option(help="time the models interleaved (A B A B ...)")] = True,
+    max_latency: Annotated[str | None, typer.Option(help="e.g. 50ms, 0.2s")] = None,
+    max_memory: Annotated[str | None, typer.Option(help="e.g. 4GB (10^9 bytes) or 4GiB (2^30 bytes)")] = None,
+    min_accuracy: Annotated[str | None, typer.Option(help="e.g. 0.9 or 90% (needs --data)")] = None,
+    max_cost_per_1k: Annotated[str | None, typer.Option("--max-cost-per-1k", help="$ per 1,000 inferences")] = None,
+    objectives: Annotated[
+        str, typer.Option(help="Pareto objectives, the first decides the recommendation: accuracy, latency, cost, "
+                               "memory, throughput, energy, lifetime, storage, params")
+    ] = "accuracy,latency,cost",
+    requests_per_day: Annotated[str, typer.Option(help="serving volume for the lifetime cost (10k, 1M)")] = "10k",
+    days: Annotated[str, typer.Option(help="serving period: 365, 90d, 6mo, 1y")] = "365",
+    finetune_tokens: Annotated[str, typer.Option(help="fine-tuning budget in tokens (0: none)")] = "10M",
+    utilization: Annotated[float, typer.Option(help="training FLOPs utilisation in (0, 1]")] = 0.4,
+    html: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="also write a Markdown report here")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the comparison as JSON")] = None,
+    save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
+) -> None:
+    """Compare models on one harness: accuracy, latency, memory, cost per hardware; Pareto front; recommendation."""
+    from steelyard.comparison import CompareConfig, Constraints, compare
+    from steelyard.comparison.compare import check_models
+    from steelyard.comparison.config import objective_name
+    from steelyard.models.tasks import InputSpec
+    from steelyard.reporting.compare_console import render_comparison
+    from steelyard.units_parse import parse_bytes, parse_count, parse_days, parse_duration, parse_fraction, parse_usd
+
+    check_models(models)
+    constraints = Constraints(
+        max_latency=parse_duration(max_latency, "--max-latency") if max_latency else None,
+        max_memory=parse_bytes(max_memory, "--max-memory") if max_memory else None,
+        min_accuracy=parse_fraction(min_accuracy, "--min-accuracy") if min_accuracy else None,
+        max_cost_per_1k=parse_usd(max_cost_per_1k, "--max-cost-per-1k") if max_cost_per_1k else None,
+    )
+    cfg = CompareConfig(
+        hardware=tuple(h.strip() for h in hardware.split(",") if h.strip()),
+        config_only=not weights,
+        task=task,
+        dtype=dtype,
+        device=device,
+        inputs=InputSpec(batch_size=batch_size, seq_len=seq_len, image_size=image_size),
+        threads=threads,
+        warmup=warmup,
+        runs=runs,
+        interleave=interleave,
+        data=data,
+        split=split,
+        metrics=tuple(metric or ()),
+        max_examples=max_examples,
+        tokenizer=tokenizer,
+        constraints=constraints,
+        objectives=tuple(objective_name(o) for o in objectives.split(",") if o.strip()),
+        requests_per_day=parse_count(requests_per_day, "--requests-per-day"),
+        days=parse_days(days, "--days"),
+        finetune_tokens=parse_count(finetune_tokens, "--finetune-tokens"),
+        utilization=utilization,
+    )
+    with console.status("comparing") as status:
+        comparison = compare(models, cfg, progress=lambda msg: status.update(msg))
+    render_comparison(comparison, console)
+    if json_out is not None:
+        from steelyard.reporting.files import write_json
+
+        write_json(json_out, comparison.to_dict())
+        console.print(f"wrote {json_out}")
+    run_id, failure = None, None
+    if save:
+        from steelyard.errors import StoreError
+        from steelyard.store.record import record_comparison
+
+        try:
+            run_id, url = record_comparison(comparison, OPTIONS.store_url)
+            console.print(f"saved as run {run_id} in {url}")
+        except StoreError as exc:  # still write the files asked for, then fail
+            failure = exc
+    if html is not None or markdown is not None:
+        from steelyard.reporting.html import report_document, write_report
+
+        doc = report_document([("comparison", comparison, run_id)])
+        for path in write_report(doc, html=html, markdown=markdown):
+            console.print(f"wrote {path}")
+    if failure is not None:
+        raise failure

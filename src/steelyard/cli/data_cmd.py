@@ -1,0 +1,159 @@
+"""``steelyard data-report`` and ``steelyard data-needs``, and the data options every task command shares.
+
+The option types below are declared once and reused by evaluate, finetune, compare-optimizers
+and data-needs, so a flag means the same thing (and has the same help) everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from steelyard.cli.common import console
+from steelyard.cli.state import OPTIONS
+
+if TYPE_CHECKING:
+    from steelyard.data import TaskDataset
+
+DataOpt = Annotated[str, typer.Option("--data", help="built-in (bbc-news, digits), CSV/JSONL/Parquet/txt file, "
+                                      "class folders, saved HF dataset, or hub name")]
+TaskOpt = Annotated[str | None, typer.Option(help="text-classification | image-classification | feature-extraction | "
+                                             "causal-lm (default: from the model and data)")]
+TextColumnOpt = Annotated[str, typer.Option(help="column holding the text")]
+LabelColumnOpt = Annotated[str, typer.Option(help="column holding the label")]
+ImageColumnOpt = Annotated[str, typer.Option(help="column holding the image (path, bytes or array)")]
+SeedOpt = Annotated[int, typer.Option(help="seed for splits, subsets, initialisation and data order")]
+CleanOpt = Annotated[bool, typer.Option("--clean", help="drop empty, duplicate, conflicting and leaked examples")]
+MaxTrainOpt = Annotated[int | None, typer.Option(help="train on a stratified subset of this many examples")]
+MaxEvalOpt = Annotated[int | None, typer.Option(help="validate and test on stratified subsets of this many examples")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="write the result as JSON")]
+SaveOpt = Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")]
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Where the data comes from and how it is prepared; stored with every run that uses it."""
+
+    source: str
+    task: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    image_column: str = "image"
+    seed: int = 0
+    clean: bool = False
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+
+
+def load_task_data(opts: DataOptions) -> TaskDataset:
+    """Load a dataset the way every task command does: columns, seeded split, --clean, subsets."""
+    from steelyard.data import clean as clean_dataset
+    from steelyard.data import load_dataset
+    from steelyard.errors import ConfigError
+
+    with console.status(f"loading data {opts.source}"):
+        ds = load_dataset(opts.source, opts.task, text_column=opts.text_column, label_column=opts.label_column,
+                          image_column=opts.image_column, seed=opts.seed)
+    if opts.clean:
+        ds = clean_dataset(ds)
+    sizes: dict[str, int] = {}
+    for flag, value, splits in (("--max-train-examples", opts.max_train_examples, ("train",)),
+                                ("--max-eval-examples", opts.max_eval_examples, ("validation", "test"))):
+        if value is not None:
+            if value < 1:
+                raise ConfigError(f"{flag} must be at least 1, got {value}")
+            sizes.update(dict.fromkeys(splits, value))
+    if sizes:
+        ds = ds.subset(sizes, seed=opts.seed)
+    return ds
+
+
+def data_report_command(
+    data: DataOpt,
+    task: TaskOpt = None,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    image_column: ImageColumnOpt = "image",
+    seed: SeedOpt = 0,
+    clean: Annotated[bool, typer.Option("--clean", help="also show what cleaning drops and the sizes after")] = False,
+    json_out: JsonOpt = None,
+) -> None:
+    """Check data before training: empty and duplicate examples, leakage, conflicting labels, balance, lengths."""
+    from steelyard.cli.common import save_outputs
+    from steelyard.data import clean as clean_dataset
+    from steelyard.data import data_report, drop_counts
+    from steelyard.evaluation.render import render_data_report
+    from steelyard.serialize import to_dict
+
+    ds = load_task_data(DataOptions(data, task, text_column, label_column, image_column, seed))
+    report = data_report(ds)
+    drops = cleaned = None
+    if clean:
+        drops = drop_counts(report)
+        cleaned = clean_dataset(ds, report).sizes()
+    render_data_report(report, console, drops, cleaned)
+    for note in ds.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+    payload = {"report": to_dict(report), "drops": drops, "cleaned_sizes": cleaned}
+    save_outputs(payload, json_out, None)
+
+
+def data_needs_command(
+    model: Annotated[str, typer.Argument(help="hub id, local folder, config .json, or pkg.module:factory")],
+    data: DataOpt,
+    target_metric: Annotated[str, typer.Option(help="the goal, e.g. accuracy=0.95")],
+    task: TaskOpt = None,
+    sizes: Annotated[str | None, typer.Option(help="training-set sizes, e.g. 50,100,200 (default: geometric)")] = None,
+    points: Annotated[int, typer.Option(help="number of sizes when --sizes is not given")] = 5,
+    repeats: Annotated[int, typer.Option(help="runs per size with different seeds")] = 1,
+    freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder/--full", help="head on frozen embeddings "
+                                                 "(fast, default) or a full fine-tune at every size")] = True,
+    epochs: Annotated[int | None, typer.Option(help="epochs per run (default 20 head-only, 3 full)")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate (default per optimizer and mode)")] = None,
+    batch_size: Annotated[int, typer.Option(help="training batch size")] = 16,
+    optimizer: Annotated[str, typer.Option(help="adamw | adam | rmsprop | sgd")] = "adamw",
+    max_length: Annotated[int, typer.Option(help="tokens per text")] = 128,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    image_column: ImageColumnOpt = "image",
+    clean: CleanOpt = False,
+    max_eval_examples: MaxEvalOpt = None,
+    seed: SeedOpt = 0,
+    tokenizer: Annotated[str | None, typer.Option(help="tokenizer folder or hub id (models without one)")] = None,
+    json_out: JsonOpt = None,
+    save: SaveOpt = True,
+) -> None:
+    """Learning curve: the metric at growing training-set sizes, a fitted power law, and the examples needed."""
+    from steelyard.cli.common import save_outputs
+    from steelyard.cli.evaluate_cmd import cost_card, data_task_for, load_handle
+    from steelyard.errors import ConfigError
+    from steelyard.metrics import parse_target
+    from steelyard.store.record import record_data_needs
+    from steelyard.training.config import FinetuneConfig
+    from steelyard.training.data_needs import data_needs
+    from steelyard.training.render import render_data_needs
+
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, max_length=max_length,
+                         freeze_encoder=freeze_encoder, seed=seed, tokenizer=tokenizer)
+    size_list = None
+    if sizes:
+        try:
+            size_list = [int(s) for s in sizes.split(",") if s.strip()]
+        except ValueError:
+            raise ConfigError(f"--sizes must be integers like 50,100,200, got {sizes!r}") from None
+    handle = load_handle(model, task, max_length)
+    data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, image_column, seed, clean,
+                            None, max_eval_examples)
+    ds = load_task_data(data_opts)
+    parse_target(target_metric, ds.task)
+    with console.status("training at each size"):
+        needs = data_needs(handle, ds, target_metric, cfg, sizes=size_list, points=points, repeats=repeats)
+    render_data_needs(needs, console)
+    card = cost_card(handle)
+    save_outputs(needs.to_dict(), json_out, None)
+    if save:
+        run_id, url = record_data_needs(needs, [cfg, data_opts], card, OPTIONS.store_url)
+        console.print(f"saved as run {run_id} in {url}")

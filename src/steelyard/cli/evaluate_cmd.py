@@ -1,0 +1,132 @@
+"""``steelyard evaluate``: what a model is worth on a task, with bootstrap confidence intervals.
+
+Also holds the model-side helpers the task commands share (loading a model for a dataset and
+the model's cost card that every stored quality run carries).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from steelyard.cli.common import console
+from steelyard.cli.data_cmd import (
+    DataOpt,
+    DataOptions,
+    ImageColumnOpt,
+    JsonOpt,
+    LabelColumnOpt,
+    SaveOpt,
+    SeedOpt,
+    TaskOpt,
+    TextColumnOpt,
+    load_task_data,
+)
+from steelyard.cli.state import OPTIONS
+
+ModelArg = Annotated[str, typer.Argument(help="hub id, local folder, config .json, or pkg.module:factory")]
+MaxLengthOpt = Annotated[int, typer.Option(help="tokens per text (truncation; the block size for perplexity)")]
+TokenizerOpt = Annotated[str | None, typer.Option(help="tokenizer folder or hub id, for models that have none")]
+DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda[:N]")]
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """What ``steelyard evaluate`` was asked for (stored with the run)."""
+
+    model: str
+    split: str
+    metrics: tuple[str, ...] | None
+    batch_size: int
+    max_length: int
+    max_examples: int | None
+    tokenizer: str | None
+    resamples: int
+    seed: int
+    device: str
+
+
+def load_handle(model: str, task: str | None, max_length: int, device: str = "cpu") -> Any:
+    """Load a model for a task command.
+
+    Only ``causal-lm`` is passed on as the loading task: a classification head must come from the
+    model's own config (a head invented at load time would score at random), and fine-tuning
+    builds the head it needs itself.
+    """
+    from steelyard.models import InputSpec, LoadConfig, load_model
+
+    cfg = LoadConfig(task="causal-lm" if task == "causal-lm" else None, device=device,
+                     inputs=InputSpec(seq_len=max_length))
+    with console.status(f"loading {model}"):
+        return load_model(model, cfg)
+
+
+def data_task_for(handle: Any, task: str | None) -> str | None:
+    """The dataset task: the one asked for, else the model's when it names one (None: infer from data)."""
+    if task is not None:
+        return task
+    if handle.source_kind != "factory" and handle.task in ("text-classification", "image-classification", "causal-lm"):
+        return handle.task
+    return None
+
+
+def cost_card(handle: Any) -> Any:
+    """The model's cost card (counted, not timed: fast); None with a note if it cannot be made."""
+    from steelyard.profiling.profile import ProfileConfig, profile
+
+    try:
+        return profile(handle, ProfileConfig(measure=False, hardware=("local",)))
+    except Exception as exc:  # a cost card must never lose a finished evaluation or training run
+        console.print(f"[dim]note: no cost card: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}[/dim]")
+        return None
+
+
+def evaluate_command(
+    model: ModelArg,
+    data: DataOpt,
+    task: TaskOpt = None,
+    split: Annotated[str, typer.Option(help="train | validation | test | all")] = "test",
+    metrics: Annotated[str | None, typer.Option(help="comma-separated, e.g. accuracy,f1,auc or perplexity "
+                                                "(default: accuracy,macro_f1,roc_auc / perplexity)")] = None,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    image_column: ImageColumnOpt = "image",
+    batch_size: Annotated[int, typer.Option(help="examples per forward pass")] = 32,
+    max_length: MaxLengthOpt = 128,
+    max_examples: Annotated[int | None, typer.Option(help="evaluate a stratified subset of this many")] = None,
+    tokenizer: TokenizerOpt = None,
+    resamples: Annotated[int, typer.Option(help="bootstrap resamples for the confidence intervals")] = 1000,
+    seed: SeedOpt = 0,
+    device: DeviceOpt = "cpu",
+    json_out: JsonOpt = None,
+    save: SaveOpt = True,
+) -> None:
+    """Measure what a model is worth on a task: accuracy, macro-F1, ROC-AUC or perplexity with 95% CIs."""
+    from steelyard.cli.common import save_outputs
+    from steelyard.evaluation import evaluate
+    from steelyard.evaluation.render import render_evaluation
+    from steelyard.store.record import record_evaluation
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    handle = load_handle(model, task, max_length, device)
+    data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, image_column, seed)
+    ds = load_task_data(data_opts)
+    if names:
+        from steelyard.evaluation import resolve_metrics
+
+        resolve_metrics(names, ds.task)
+    result = evaluate(handle, ds, split, names, batch_size, max_length=max_length, max_examples=max_examples,
+                      tokenizer=tokenizer, n_resamples=resamples, seed=seed)
+    render_evaluation(result, console)
+    card = cost_card(handle)
+    data_out = result.to_dict()
+    if card is not None:
+        data_out["cost_card"] = card.to_dict()
+    save_outputs(data_out, json_out, None)
+    if save:
+        options = EvaluateOptions(model, split, tuple(names) if names else None, batch_size, max_length,
+                                  max_examples, tokenizer, resamples, seed, device)
+        run_id, url = record_evaluation(result, [options, data_opts], card, OPTIONS.store_url)
+        console.print(f"saved as run {run_id} in {url}")

@@ -1,0 +1,255 @@
+"""``steelyard runs``: list, show, diff and export the runs in the results store."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from steelyard.cli.common import console
+from steelyard.cli.state import OPTIONS
+
+runs_app = typer.Typer(help="The results store: every profile, estimate, evaluation and comparison.",
+                       no_args_is_help=True)
+
+#: Headline metrics shown by `runs list`, in order of preference.
+HEADLINE = ("parameters", "flops", "latency_median_s", "total_flops", "accuracy")
+
+
+def _store() -> Any:
+    from steelyard.store import open_store
+
+    return open_store(OPTIONS.store_url)
+
+
+def _value(value: float | None, unit: str | None) -> str:
+    from steelyard.reporting.formatting import fmt
+    from steelyard.units import Bytes, Flops, Macs, Seconds
+
+    if value is None:
+        return "—"
+    typed = {"s": Seconds, "B": Bytes, "FLOP": Flops, "MAC": Macs}.get(unit or "")
+    if typed is not None:
+        return fmt(typed(value))
+    if unit == "$":
+        from steelyard.reporting.amounts import usd
+
+        return usd(value)
+    if unit == "1/s":
+        return f"{value:,.1f}/s"
+    if unit in (None, "") and float(value).is_integer() and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}" + (f" {unit}" if unit else "")
+
+
+def _headline(record: Any) -> str:
+    bits = []
+    if record.kind == "comparison":
+        chosen = (record.payload.get("recommendation") or {}).get("chosen")
+        return f"recommended: {chosen}" if chosen else "no feasible candidate"
+    for name in HEADLINE:
+        if name in record.metrics:
+            value, unit = record.metrics[name]
+            bits.append(f"{name.removesuffix('_s').replace('_', ' ')} {_value(value, unit)}")
+    return " · ".join(bits[:3])
+
+
+@runs_app.command("list")
+def list_command(
+    kind: Annotated[
+        str | None, typer.Option(help="only runs of this kind (profile, estimate, comparison, ...)")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="only runs whose model contains this text")] = None,
+    limit: Annotated[int, typer.Option(help="newest N runs")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="print the runs as JSON")] = False,
+) -> None:
+    """List runs, newest first."""
+    from steelyard.reporting.console import _table
+
+    store = _store()
+    records = store.find_runs(kind=kind, model=model, limit=limit)
+    if as_json:
+        print(json.dumps([_summary(r) for r in records], indent=2))
+        return
+    if not records:
+        kinds = store.kinds()
+        hint = f" (kinds in the store: {', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
+        console.print(f"no runs{' of kind ' + kind if kind else ''} in {store.url}{hint}")
+        return
+    table = _table(f"Runs in {store.url}", "id", "kind", "model", "created (UTC)", "status", "headline", right=[0])
+    for r in records:
+        table.add_row(str(r.id), r.kind, r.model, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.status, _headline(r))
+    console.print(table)
+
+
+def _summary(record: Any) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        "model": record.model,
+        "created_at": record.created_at.isoformat(),
+        "status": record.status,
+        "metrics": {k: {"value": v, "unit": u} for k, (v, u) in record.metrics.items()},
+    }
+
+
+def _full(record: Any) -> dict[str, Any]:
+    return {**_summary(record), "config": record.config, "environment": record.environment,
+            "payload": record.payload}
+
+
+@runs_app.command("show")
+def show_command(
+    run_id: Annotated[int, typer.Argument(help="run id (see `steelyard runs list`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the whole run (config, environment, payload)")] = False,
+    brief: Annotated[bool, typer.Option(help="headline numbers and config only, without the full report")] = False,
+) -> None:
+    """Show one run: its config, headline numbers and, for profiles and comparisons, the full report."""
+    from steelyard.reporting.console import _table
+    from steelyard.reporting.files import flatten
+
+    record = _store().get_run(run_id)
+    if as_json:
+        print(json.dumps(_full(record), indent=2, default=str))
+        return
+    console.print(f"[bold]run {record.id}[/bold] · {record.kind} · {record.model} · "
+                  f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC · {record.status}")
+    table = _table("Headline numbers", "metric", "value", right=[1])
+    for name, (value, unit) in sorted(record.metrics.items()):
+        table.add_row(name, _value(value, unit))
+    console.print(table)
+    table = _table("Config", "key", "value")
+    for key, value in flatten(record.config).items():
+        table.add_row(key, json.dumps(value) if not isinstance(value, str) else value)
+    console.print(table)
+    if brief:
+        return
+    if record.kind == "profile":
+        from steelyard.profiling.report import CostReport
+        from steelyard.reporting.console import render_cost_report
+
+        render_cost_report(CostReport.from_dict(record.payload), console)
+    elif record.kind == "comparison":
+        from steelyard.comparison.result import Comparison
+        from steelyard.reporting.compare_console import render_comparison
+
+        render_comparison(Comparison.from_dict(record.payload), console)
+
+
+def _num(x: Any) -> float | None:
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+@runs_app.command("diff")
+def diff_command(
+    a: Annotated[int, typer.Argument(help="first run id (the baseline)")],
+    b: Annotated[int, typer.Argument(help="second run id")],
+    all_metrics: Annotated[bool, typer.Option("--all", help="also list metrics that are equal")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the differences as JSON")] = False,
+) -> None:
+    """Differences between two runs: headline numbers (with change and ratio), config and environment."""
+    from steelyard.reporting.console import _table
+    from steelyard.reporting.files import flatten
+
+    store = _store()
+    ra, rb = store.get_run(a), store.get_run(b)
+    names = sorted(set(ra.metrics) | set(rb.metrics))
+    metric_rows = []
+    for name in names:
+        va, ua = ra.metrics.get(name, (None, None))
+        vb, ub = rb.metrics.get(name, (None, None))
+        if va == vb and not all_metrics:
+            continue
+        delta = None if va is None or vb is None else vb - va
+        ratio = None if va in (None, 0) or vb is None else vb / va
+        metric_rows.append({"metric": name, "a": va, "b": vb, "unit": ua or ub, "delta": delta, "ratio": ratio})
+    config_rows = _dict_diff(flatten(ra.config), flatten(rb.config))
+    env_rows = _dict_diff(flatten(ra.environment), flatten(rb.environment))
+    if as_json:
+        print(json.dumps({"a": _summary(ra) | {"metrics": None}, "b": _summary(rb) | {"metrics": None},
+                          "metrics": metric_rows, "config": config_rows, "environment": env_rows}, indent=2,
+                         default=str))
+        return
+    console.print(f"[bold]run {a}[/bold] ({ra.kind}, {ra.model}) → [bold]run {b}[/bold] ({rb.kind}, {rb.model})")
+    if ra.kind != rb.kind:
+        console.print(f"  [yellow]note: different kinds ({ra.kind} vs {rb.kind}); few numbers will line up[/yellow]")
+    table = _table("Headline numbers" + ("" if all_metrics else " that differ"), "metric", f"run {a}", f"run {b}",
+                   "change", "ratio", right=[1, 2, 3, 4])
+    for row in metric_rows:
+        unit = row["unit"]
+        change = "—" if row["delta"] is None else ("+" if row["delta"] > 0 else "") + _value(row["delta"], unit)
+        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.3g}×"
+        table.add_row(row["metric"], _value(row["a"], unit), _value(row["b"], unit), change, ratio)
+    if metric_rows:
+        console.print(table)
+    else:
+        console.print("  headline numbers: identical")
+    for title, rows in (("Config", config_rows), ("Environment", env_rows)):
+        if not rows:
+            console.print(f"  {title.lower()}: identical")
+            continue
+        table = _table(f"{title} that differs", "key", f"run {a}", f"run {b}")
+        for row in rows:
+            table.add_row(row["key"], _show(row["a"]), _show(row["b"]))
+        console.print(table)
+
+
+def _show(value: Any) -> str:
+    return "—" if value is None else (value if isinstance(value, str) else json.dumps(value))
+
+
+def _dict_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": k, "a": a.get(k), "b": b.get(k)} for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+
+
+@runs_app.command("export")
+def export_command(
+    format: Annotated[str, typer.Option("--format", help="csv | json | mlflow | tensorboard")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="file (csv, json), folder (tensorboard) or tracking URI "
+                                                     "(mlflow); default: stdout for csv/json")] = None,
+    kind: Annotated[str | None, typer.Option(help="only runs of this kind")] = None,
+    model: Annotated[str | None, typer.Option(help="only runs whose model contains this text")] = None,
+    ids: Annotated[str | None, typer.Option(help="only these run ids, comma-separated")] = None,
+    limit: Annotated[int | None, typer.Option(help="newest N runs")] = None,
+    payload: Annotated[bool, typer.Option(help="json: include each run's full payload")] = True,
+) -> None:
+    """Export runs: CSV (one row per run, one column per metric), JSON, MLflow or TensorBoard."""
+    from steelyard.errors import ConfigError
+    from steelyard.reporting.files import atomic_write_text
+
+    fmt_name = format.lower()
+    if fmt_name not in ("csv", "json", "mlflow", "tensorboard"):
+        raise ConfigError(f"unknown export format '{format}'; choose csv, json, mlflow or tensorboard")
+    wanted = _parse_ids(ids)
+    records = _store().find_runs(kind=kind, model=model, limit=limit, ids=wanted, oldest_first=True)
+    if fmt_name in ("mlflow", "tensorboard"):
+        from steelyard.store import export as exporters
+
+        if fmt_name == "mlflow":
+            where = exporters.export_mlflow(records, str(output) if output else None)
+        else:
+            where = exporters.export_tensorboard(records, output or Path("runs-tensorboard"))
+        print(f"exported {len(records)} run(s) to {fmt_name} at {where}", file=sys.stderr)
+        return
+    from steelyard.store.export import runs_to_csv, runs_to_json
+
+    text = runs_to_csv(records) if fmt_name == "csv" else runs_to_json(records, payload=payload)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    atomic_write_text(output, text)
+    print(f"wrote {len(records)} run(s) to {output}", file=sys.stderr)
+
+
+def _parse_ids(text: str | None) -> list[int] | None:
+    from steelyard.errors import ConfigError
+
+    if not text:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--ids must be comma-separated run ids such as 3,7,12, got '{text}'") from None

@@ -1,0 +1,7 @@
+"""Compare models on one harness, project them onto hardware, and recommend one under constraints."""
+
+from steelyard.comparison.compare import compare
+from steelyard.comparison.config import CompareConfig, Constraints
+from steelyard.comparison.result import CandidateResult, Comparison, Option, Score
+
+__all__ = ["CandidateResult", "CompareConfig", "Comparison", "Constraints", "Option", "Score", "compare"]

@@ -1,0 +1,1 @@
+"""low_rank methods; see the package docstring of steelyard.compression."""

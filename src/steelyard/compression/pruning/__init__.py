@@ -1,0 +1,1 @@
+"""pruning methods; see the package docstring of steelyard.compression."""

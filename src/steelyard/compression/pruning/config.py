@@ -1,0 +1,71 @@
+"""Configs of the pruning methods (frozen dataclasses, no torch import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from steelyard.compression.options import check_choice, check_fraction, check_positive_int, option
+from steelyard.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class UnstructuredPruneConfig:
+    """Zero the smallest weights of Linear and Conv layers (masks made permanent).
+
+    ``norm`` ranks single weights by |w| (1) or w² (2), which order them identically; it
+    matters for ``granularity="row"``, where whole output rows are ranked by their L1 or L2
+    norm. The result is sparse, not smaller or faster: dense kernels still multiply the zeros.
+    """
+
+    amount: float = option(0.5, "fraction of the weights set to zero")
+    norm: Literal[1, 2] = option(1, "magnitude criterion: L1 or L2 norm")
+    scope: Literal["global", "layer"] = option("global", "one threshold for all layers, or the same fraction per layer")
+    granularity: Literal["element", "row"] = option("element", "zero single weights, or whole output rows")
+    include_head: bool = option(False, "also prune the output head (classifier / lm_head)")
+
+    def __post_init__(self) -> None:
+        method = "prune:unstructured"
+        check_fraction(method, "amount", self.amount)
+        check_choice(method, "norm", self.norm, (1, 2))
+        check_choice(method, "scope", self.scope, ("global", "layer"))
+        check_choice(method, "granularity", self.granularity, ("element", "row"))
+        if self.granularity == "row" and self.scope == "global":
+            raise ConfigError(f"{method}: granularity=row needs scope=layer (rows of different layers differ in size)")
+
+
+@dataclass(frozen=True)
+class StructuredPruneConfig:
+    """Remove FFN neurons and attention heads (BERT-family transformers) or conv channels (CNNs).
+
+    The model gets smaller and cheaper: the kept rows and columns are sliced into new, thinner
+    layers. Importance is the L1 or L2 norm of the weights that a neuron, head or channel owns.
+    """
+
+    amount: float = option(0.3, "fraction of FFN neurons (transformers) or conv channels (CNNs) removed")
+    heads: float = option(0.0, "fraction of attention heads removed in every layer (transformers only)")
+    importance: Literal["l1", "l2"] = option("l1", "magnitude importance: L1 or L2 norm of the owned weights")
+    round_to: int = option(8, "keep a multiple of this many neurons / channels (1: off)")
+
+    def __post_init__(self) -> None:
+        method = "prune:structured"
+        check_fraction(method, "amount", self.amount, allow_zero=True)
+        check_fraction(method, "heads", self.heads, allow_zero=True)
+        if self.amount == 0 and self.heads == 0:
+            raise ConfigError(f"{method}: amount must be in (0, 1) (or set heads > 0 to prune heads only)")
+        check_choice(method, "importance", self.importance, ("l1", "l2"))
+        check_positive_int(method, "round_to", self.round_to)
+
+
+@dataclass(frozen=True)
+class LayerPruneConfig:
+    """Drop whole transformer layers (depth pruning)."""
+
+    amount: float = option(0.5, "fraction of the layers removed")
+    strategy: Literal["spread", "drop-last"] = option(
+        "spread", "keep evenly spaced layers (every k-th), or keep the first ones"
+    )
+
+    def __post_init__(self) -> None:
+        check_fraction("prune:layers", "amount", self.amount)
+        check_choice("prune:layers", "strategy", self.strategy, ("spread", "drop-last"))

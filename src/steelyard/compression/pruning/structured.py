@@ -1,0 +1,176 @@
+"""Structured pruning: remove FFN neurons and attention heads, or CNN channels, for real.
+
+BERT family (bert, roberta, xlm-roberta, electra, ...): the couplings are local and known —
+a head owns ``head_size`` rows of query/key/value and as many columns of attention.output.dense;
+an FFN neuron owns one row of intermediate.dense and one column of output.dense — so the kept
+rows/columns are sliced into new ``nn.Linear`` layers directly. transformers 5 removed
+``prune_heads`` and ``config.pruned_heads``; every layer keeps the same number of heads and
+neurons so that ``config.intermediate_size`` stays exact. Head counts cannot be written into a
+BERT config (head size = hidden / heads), so head-pruned models load back through
+:func:`steelyard.compression.load_compressed`; FFN-only pruning loads with plain ``from_pretrained``.
+
+CNNs: torch-pruning's DependencyGraph (through ``MetaPruner``) finds every layer coupled to a
+channel (BatchNorm, residual adds, the next conv) and prunes them together; Linear layers are
+left whole except for the input columns that follow pruned channels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from steelyard.compression.base import NotApplicableError, TransformResult, bert_layers, model_kind
+from steelyard.compression.pruning.config import StructuredPruneConfig
+from steelyard.models.handle import ModelHandle
+
+
+def kept_count(total: int, amount: float, round_to: int) -> int:
+    """How many of ``total`` units remain after removing ``amount``, rounded to a multiple of ``round_to``.
+
+    Rounds to the nearest multiple, never below one multiple (or one unit when total < round_to)
+    and never above ``total``.
+    """
+    raw = total * (1.0 - amount)
+    if round_to <= 1 or total < round_to:
+        return max(1, min(total, round(raw)))
+    return min(total, max(round_to, round_to * round(raw / round_to)))
+
+
+def _norm(t: torch.Tensor, dims: tuple[int, ...], importance: str) -> torch.Tensor:
+    t = t.detach().float()
+    return t.abs().sum(dims) if importance == "l1" else t.pow(2).sum(dims).sqrt()
+
+
+def slice_linear(layer: nn.Linear, *, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> nn.Linear:
+    """A new Linear keeping output ``rows`` and input ``cols`` (sorted index tensors)."""
+    weight = layer.weight.detach()
+    if rows is not None:
+        weight = weight[rows]
+    if cols is not None:
+        weight = weight[:, cols]
+    bias = layer.bias
+    new = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device, dtype=weight.dtype)
+    with torch.no_grad():
+        new.weight.copy_(weight)
+        if bias is not None:
+            new.bias.copy_(bias.detach()[rows] if rows is not None else bias.detach())
+    new.train(layer.training)
+    return new
+
+
+def _top(scores: torch.Tensor, keep: int) -> torch.Tensor:
+    return torch.sort(torch.topk(scores, keep).indices).values
+
+
+def prune_heads(layer: nn.Module, keep: int, importance: str) -> int:
+    """Keep the ``keep`` most important heads of one BERT layer; returns the heads removed."""
+    attn = layer.attention.self
+    out = layer.attention.output.dense
+    heads = attn.query.out_features // attn.attention_head_size
+    if keep >= heads:
+        return 0
+    size = attn.attention_head_size
+    score = torch.zeros(heads)
+    for lin in (attn.query, attn.key, attn.value):
+        score += _norm(lin.weight.reshape(heads, size, -1), (1, 2), importance)
+    score += _norm(out.weight.reshape(out.out_features, heads, size), (0, 2), importance)
+    kept = _top(score, keep)
+    idx = (kept[:, None] * size + torch.arange(size)[None, :]).reshape(-1)
+    attn.query = slice_linear(attn.query, rows=idx)
+    attn.key = slice_linear(attn.key, rows=idx)
+    attn.value = slice_linear(attn.value, rows=idx)
+    layer.attention.output.dense = slice_linear(out, cols=idx)
+    attn.num_attention_heads = keep
+    attn.all_head_size = keep * size
+    return heads - keep
+
+
+def prune_ffn(layer: nn.Module, keep: int, importance: str) -> int:
+    """Keep the ``keep`` most important FFN neurons of one BERT layer; returns the neurons removed."""
+    inter, out = layer.intermediate.dense, layer.output.dense
+    if keep >= inter.out_features:
+        return 0
+    score = _norm(inter.weight, (1,), importance) + _norm(out.weight, (0,), importance)
+    kept = _top(score, keep)
+    layer.intermediate.dense = slice_linear(inter, rows=kept)
+    layer.output.dense = slice_linear(out, cols=kept)
+    return inter.out_features - keep
+
+
+def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig) -> TransformResult:
+    layers = bert_layers(handle.module)
+    assert layers is not None
+    config = getattr(handle.module, "config", None) or handle.config
+    notes: list[str] = []
+    details: dict[str, Any] = {}
+    if cfg.amount > 0:
+        total = layers[0].intermediate.dense.out_features
+        keep = kept_count(total, cfg.amount, cfg.round_to)
+        removed = sum(prune_ffn(layer, keep, cfg.importance) for layer in layers)
+        if config is not None:
+            config.intermediate_size = keep
+        details.update(ffn_before=total, ffn_after=keep)
+        notes.append(f"FFN neurons per layer: {total} → {keep} ({removed} removed in {len(layers)} layers)")
+    if cfg.heads > 0:
+        attn = layers[0].attention.self
+        total = attn.query.out_features // attn.attention_head_size
+        keep = max(1, total - round(total * cfg.heads))
+        removed = sum(prune_heads(layer, keep, cfg.importance) for layer in layers)
+        details.update(heads_before=total, heads_after=keep)
+        notes.append(f"attention heads per layer: {total} → {keep} ({removed} removed in {len(layers)} layers)")
+        notes.append(
+            "head counts do not fit a BERT config: load the saved model with steelyard.compression.load_compressed"
+        )
+    return TransformResult(module=handle.module, notes=notes, details=details, config=config)
+
+
+def _prune_cnn(handle: ModelHandle, cfg: StructuredPruneConfig) -> TransformResult:
+    try:
+        import torch_pruning as tp
+    except ImportError as exc:
+        from steelyard.compression.base import BackendUnavailableError
+
+        raise BackendUnavailableError(
+            "prune:structured on a CNN needs torch-pruning: pip install 'steelyard[compress]'"
+        ) from exc
+    model = handle.module
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    before = sum(m.out_channels for m in convs)
+    ignored = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    importance = tp.importance.MagnitudeImportance(p=1 if cfg.importance == "l1" else 2)
+    pruner = tp.pruner.MetaPruner(
+        model,
+        handle.inputs,
+        importance=importance,
+        pruning_ratio=cfg.amount,
+        ignored_layers=ignored,
+        round_to=cfg.round_to if cfg.round_to > 1 else None,
+    )
+    with torch.no_grad():
+        pruner.step()
+    after = sum(m.out_channels for m in convs)
+    notes = [
+        f"conv output channels: {before} → {after} over {len(convs)} conv layers (torch-pruning dependency graph)",
+        "pruned channel widths do not fit the original config: load the saved model with "
+        "steelyard.compression.load_compressed",
+    ]
+    return TransformResult(module=model, notes=notes, details={"channels_before": before, "channels_after": after})
+
+
+def apply(handle: ModelHandle, cfg: StructuredPruneConfig, data: Any = None) -> TransformResult:
+    kind = model_kind(handle.module)
+    if kind == "transformer":
+        return _prune_transformer(handle, cfg)
+    if kind == "cnn":
+        if cfg.heads > 0:
+            raise NotApplicableError(
+                "prune:structured: heads apply to transformers, and this model is a CNN "
+                "(set heads=0 and use amount to prune channels)"
+            )
+        return _prune_cnn(handle, cfg)
+    raise NotApplicableError(
+        "prune:structured supports BERT-family transformers (heads, FFN neurons) and CNNs (channels); "
+        f"found neither in {type(handle.module).__name__}"
+    )

@@ -1,0 +1,1 @@
+"""quantization methods; see the package docstring of steelyard.compression."""

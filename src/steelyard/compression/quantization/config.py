@@ -1,0 +1,85 @@
+"""Configs of the quantization methods (frozen dataclasses, no torch import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from steelyard.compression.options import check_choice, check_positive_int, option
+from steelyard.errors import ConfigError
+
+BACKENDS = ("torch", "onnxruntime")
+ENGINES = ("x86", "fbgemm", "onednn", "qnnpack")
+EXPORTERS = ("torchscript", "dynamo")
+
+
+def _check_backend(method: str, backend: str, engine: str, exporter: str, threads: int) -> None:
+    check_choice(method, "backend", backend, BACKENDS)
+    check_choice(method, "engine", engine, ENGINES)
+    check_choice(method, "exporter", exporter, EXPORTERS)
+    check_positive_int(method, "threads", threads, minimum=0)
+
+
+@dataclass(frozen=True)
+class DynamicQuantConfig:
+    """int8 weights, activations quantized at run time from their own range (Linear layers)."""
+
+    backend: Literal["torch", "onnxruntime"] = option("torch", "torch (x86/fbgemm kernels) or onnxruntime")
+    per_channel: bool = option(True, "one weight scale per output channel (else one per tensor)")
+    engine: Literal["x86", "fbgemm", "onednn", "qnnpack"] = option("x86", "torch quantized engine")
+    include_head: bool = option(True, "also quantize the output head")
+    embeddings: bool = option(True, "also store embedding tables as int8 rows (weight-only)")
+    exporter: Literal["torchscript", "dynamo"] = option("torchscript", "torch.onnx exporter (onnxruntime backend)")
+    threads: int = option(0, "onnxruntime intra-op threads (0: torch's thread count)")
+
+    def __post_init__(self) -> None:
+        _check_backend("quantize:int8-dynamic", self.backend, self.engine, self.exporter, self.threads)
+
+
+@dataclass(frozen=True)
+class StaticQuantConfig:
+    """int8 weights and activations, activation ranges calibrated on sample batches."""
+
+    backend: Literal["torch", "onnxruntime"] = option("torch", "torch (x86/fbgemm kernels) or onnxruntime")
+    observer: Literal["minmax", "percentile"] = option("minmax", "how calibration picks activation ranges")
+    percentile: float = option(99.99, "percentile kept by the percentile observer")
+    per_channel: bool = option(True, "one weight scale per output channel")
+    batches: int = option(16, "at most this many calibration batches")
+    engine: Literal["x86", "fbgemm", "onednn", "qnnpack"] = option("x86", "torch quantized engine")
+    include_head: bool = option(True, "also quantize the output head")
+    exporter: Literal["torchscript", "dynamo"] = option("torchscript", "torch.onnx exporter (onnxruntime backend)")
+    threads: int = option(0, "onnxruntime intra-op threads (0: torch's thread count)")
+
+    def __post_init__(self) -> None:
+        method = "quantize:int8-static"
+        _check_backend(method, self.backend, self.engine, self.exporter, self.threads)
+        check_choice(method, "observer", self.observer, ("minmax", "percentile"))
+        if not 50 < self.percentile <= 100:
+            raise ConfigError(f"{method}: percentile must be in (50, 100], got {self.percentile}")
+        check_positive_int(method, "batches", self.batches)
+
+
+@dataclass(frozen=True)
+class CastConfig:
+    """Cast weights (and float inputs) to float16 or bfloat16."""
+
+    dtype: Literal["float16", "bfloat16"] = option("float16", "target floating-point type")
+
+    def __post_init__(self) -> None:
+        check_choice("quantize:cast", "dtype", self.dtype, ("float16", "bfloat16"))
+
+
+@dataclass(frozen=True)
+class WeightOnlyConfig:
+    """Store Linear weights as int8 / int4 codes with scales; dequantize on the fly."""
+
+    bits: Literal[8, 4] = option(8, "bits per weight")
+    group_size: int = option(0, "weights per scale along the input dim (0: one scale per output row)")
+    include_head: bool = option(False, "also quantize the output head")
+
+    def __post_init__(self) -> None:
+        method = f"quantize:int{self.bits}-weight-only"
+        check_choice(method, "bits", self.bits, (8, 4))
+        check_positive_int(method, "group_size", self.group_size, minimum=0)
+        if self.group_size and self.group_size % 2:
+            raise ConfigError(f"{method}: group_size must be even, got {self.group_size}")

@@ -1,0 +1,316 @@
+"""Quantized Linear replacements whose state dict holds plain tensors (safetensors-friendly).
+
+* :class:`WeightOnlyLinear` keeps int8 codes (or two int4 codes per byte) and float scales and
+  dequantizes the weight on every call: it saves memory, and is not faster (measured).
+* :class:`StaticQuantLinear` runs PyTorch's int8 x int8 kernel (``quantized::linear``) with an
+  input scale fixed by calibration instead of measured on every call.
+
+Each module reports ``steelyard_record()`` (what the loader needs to rebuild it) and
+``steelyard_size()`` (logical parameters, bytes).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from steelyard.compression.quantization.formulas import QuantParams, quantize, symmetric_params
+
+
+@contextmanager
+def quiet_quantization() -> Iterator[None]:
+    """Silence torch's deprecation warnings around torch.ao and its quantized-tensor API."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+class WeightOnlyLinear(nn.Module):
+    """y = x · dequant(W)ᵀ + b with W stored as symmetric int8 / int4 codes and per-group scales."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, bits: int = 8, group_size: int = 0):
+        super().__init__()
+        if bits not in (8, 4):
+            raise ValueError("bits must be 8 or 4")
+        self.in_features, self.out_features, self.bits = in_features, out_features, bits
+        group = group_size or in_features
+        if in_features % group:
+            group = in_features  # groups must tile the row; fall back to one scale per row
+        self.group_size = group
+        self.padded = in_features + (in_features % 2 if bits == 4 else 0)
+        groups = in_features // group
+        stored = self.padded // 2 if bits == 4 else in_features
+        dtype = torch.uint8 if bits == 4 else torch.int8
+        self.register_buffer("qweight", torch.zeros(out_features, stored, dtype=dtype))
+        self.register_buffer("scale", torch.ones(out_features, groups))
+        self.bias = nn.Parameter(torch.zeros(out_features), requires_grad=False) if bias else None
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, bits: int = 8, group_size: int = 0) -> WeightOnlyLinear:
+        new = cls(linear.in_features, linear.out_features, linear.bias is not None, bits, group_size)
+        w = linear.weight.detach().float()
+        grouped = w.reshape(w.shape[0], -1, new.group_size)  # (out, groups, group)
+        # symmetric, one scale per (row, group): s = max|w| / qmax over the group
+        absmax = grouped.abs().amax(dim=-1, keepdim=True)
+        qmax = 2 ** (bits - 1) - 1
+        scale = torch.where(absmax > 0, absmax / qmax, torch.ones_like(absmax))
+        p = QuantParams(scale, torch.zeros_like(scale), -qmax, qmax)
+        codes = quantize(grouped, p).reshape(w.shape[0], -1)
+        with torch.no_grad():
+            new.scale.copy_(scale.squeeze(-1))
+            new.qweight.copy_(_pack4(codes, new.padded) if bits == 4 else codes.to(torch.int8))
+            if linear.bias is not None:
+                new.bias.copy_(linear.bias.detach().float())
+        return new.to(linear.weight.device)
+
+    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        codes = _unpack4(self.qweight, self.in_features) if self.bits == 4 else self.qweight
+        grouped = codes.to(dtype).reshape(self.out_features, -1, self.group_size)
+        return (grouped * self.scale.to(dtype).unsqueeze(-1)).reshape(self.out_features, self.in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None if self.bias is None else self.bias.to(x.dtype)
+        return F.linear(x, self.dequantized_weight(x.dtype), bias)
+
+    def steelyard_record(self) -> dict[str, Any]:
+        return {
+            "kind": "weight-only-linear",
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.bias is not None,
+            "bits": self.bits,
+            "group_size": self.group_size,
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> WeightOnlyLinear:
+        return cls(rec["in_features"], rec["out_features"], rec["bias"], rec["bits"], rec["group_size"])
+
+    def steelyard_size(self) -> tuple[int, int]:
+        params = self.in_features * self.out_features + (self.out_features if self.bias is not None else 0)
+        nbytes = self.qweight.numel() + self.scale.numel() * self.scale.element_size()
+        if self.bias is not None:
+            nbytes += self.bias.numel() * self.bias.element_size()
+        return params, nbytes
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, "
+            f"group_size={self.group_size}"
+        )
+
+
+def _pack4(codes: torch.Tensor, padded: int) -> torch.Tensor:
+    """Signed int4 codes (−7..7) → bytes of two nibbles (code + 8), even index in the low nibble."""
+    if codes.shape[1] < padded:
+        codes = F.pad(codes, (0, padded - codes.shape[1]))
+    u = (codes + 8).to(torch.uint8)
+    return u[:, 0::2] | (u[:, 1::2] << 4)
+
+
+def _unpack4(packed: torch.Tensor, in_features: int) -> torch.Tensor:
+    low = (packed & 0x0F).to(torch.int8) - 8
+    high = (packed >> 4).to(torch.int8) - 8
+    return torch.stack((low, high), dim=-1).reshape(packed.shape[0], -1)[:, :in_features]
+
+
+class StaticQuantLinear(nn.Module):
+    """int8 Linear with a calibrated input scale: quantize x → ``quantized::linear`` → dequantize.
+
+    Activations use 7-bit codes (0..127, "reduce_range") because x86 CPUs without VNNI add
+    uint8 x int8 products in saturating 16-bit lanes; weights are symmetric int8.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.has_bias = bias
+        self.register_buffer("input_scale", torch.tensor(1.0, dtype=torch.float64))
+        self.register_buffer("input_zero_point", torch.tensor(0, dtype=torch.int64))
+        self.register_buffer("output_scale", torch.tensor(1.0, dtype=torch.float64))
+        self.register_buffer("output_zero_point", torch.tensor(0, dtype=torch.int64))
+        self._packed: Any = None
+        self._set_weight(
+            torch.zeros(out_features, in_features, dtype=torch.int8),
+            torch.ones(out_features, dtype=torch.float64),
+            torch.zeros(out_features, dtype=torch.int64),
+            torch.zeros(out_features) if bias else None,
+        )
+
+    # -- weights ----------------------------------------------------------------------------
+    def _set_weight(
+        self, codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, bias: torch.Tensor | None
+    ) -> None:
+        qw = quantized_weight(codes, scale, zero_point)
+        self._packed = torch.ops.quantized.linear_prepack(qw, None if bias is None else bias.float())
+
+    def weight_bias(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return torch.ops.quantized.linear_unpack(self._packed)
+
+    @classmethod
+    def from_linear(
+        cls, linear: nn.Linear, input_params: QuantParams, output_params: QuantParams, per_channel: bool = True
+    ) -> StaticQuantLinear:
+        new = cls(linear.in_features, linear.out_features, linear.bias is not None)
+        w = linear.weight.detach().float()
+        p = symmetric_params(w, 8, axis=0 if per_channel else None)
+        codes = quantize(w, p).to(torch.int8)
+        scale = p.scale.reshape(-1).double()
+        new._set_weight(
+            codes,
+            scale,
+            torch.zeros_like(scale, dtype=torch.int64),
+            None if linear.bias is None else linear.bias.detach(),
+        )
+        new.input_scale.fill_(float(input_params.scale))
+        new.input_zero_point.fill_(int(input_params.zero_point))
+        new.output_scale.fill_(float(output_params.scale))
+        new.output_zero_point.fill_(int(output_params.zero_point))
+        return new
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = torch.quantize_per_tensor(x.float(), float(self.input_scale), int(self.input_zero_point), torch.quint8)
+        y = torch.ops.quantized.linear(xq, self._packed, float(self.output_scale), int(self.output_zero_point))
+        return y.dequantize().to(x.dtype)
+
+    # -- plain-tensor state dict ------------------------------------------------------------
+    def _save_to_state_dict(self, destination: Any, prefix: str, keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        for key, value in plain_weight(*self.weight_bias()).items():
+            destination[prefix + key] = value
+
+    def _load_from_state_dict(
+        self,
+        state_dict: Any,
+        prefix: str,
+        local_metadata: Any,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        keys = ("weight_int8", "weight_scale", "weight_zero_point")
+        if all(prefix + k in state_dict for k in keys):
+            codes, scale, zp = (state_dict.pop(prefix + k) for k in keys)
+            bias = state_dict.pop(prefix + "bias", None)
+            self._set_weight(codes, scale, zp, bias)
+        elif strict:
+            missing_keys.extend(prefix + k for k in keys)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__().copy()
+        state["_packed"] = tuple(t for t in self.weight_bias())
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weight, bias = state.pop("_packed")
+        super().__setstate__(state)
+        self._set_weight(*_qparts(weight), bias)
+
+    def steelyard_record(self) -> dict[str, Any]:
+        return {
+            "kind": "int8-static-linear",
+            "in_features": self.in_features,
+            "out_features": self.out_features,
+            "bias": self.has_bias,
+        }
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> StaticQuantLinear:
+        return cls(rec["in_features"], rec["out_features"], rec["bias"])
+
+    def steelyard_size(self) -> tuple[int, int]:
+        from steelyard.compression.sizes import quantized_tensor_bytes
+
+        weight, bias = self.weight_bias()
+        params = weight.numel() + (bias.numel() if bias is not None else 0)
+        return params, quantized_tensor_bytes(weight) + (bias.numel() * 4 if bias is not None else 0) + 32
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"input_scale={float(self.input_scale):.4g}, input_zero_point={int(self.input_zero_point)}"
+        )
+
+
+def _qparts(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(int8 codes, scales, zero points) of a quantized tensor, per tensor or per channel."""
+    if weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+        return weight.int_repr(), weight.q_per_channel_scales().double(), weight.q_per_channel_zero_points().long()
+    return (
+        weight.int_repr(),
+        torch.tensor([weight.q_scale()], dtype=torch.float64),
+        torch.tensor([weight.q_zero_point()], dtype=torch.int64),
+    )
+
+
+def plain_weight(weight: torch.Tensor, bias: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """A quantized weight (and bias) as plain tensors for a safetensors file."""
+    codes, scale, zp = _qparts(weight)
+    out = {"weight_int8": codes, "weight_scale": scale, "weight_zero_point": zp}
+    if bias is not None:
+        out["bias"] = bias.detach()
+    return out
+
+
+def quantized_weight(codes: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor) -> torch.Tensor:
+    """Plain tensors back to a qint8 tensor (per tensor when one scale, else per output channel)."""
+    with quiet_quantization():
+        if scale.numel() == 1:
+            return torch._make_per_tensor_quantized_tensor(codes, float(scale), int(zero_point))
+        return torch._make_per_channel_quantized_tensor(codes, scale.double(), zero_point.long(), 0)
+
+
+class QuantizedEmbedding(nn.Module):
+    """An embedding table stored as symmetric int8 rows with one float scale per row.
+
+    A lookup reads the int8 rows it needs and dequantizes only those, so it costs no more than
+    the float lookup; the table takes a quarter of the memory.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None):
+        super().__init__()
+        self.num_embeddings, self.embedding_dim, self.padding_idx = num_embeddings, embedding_dim, padding_idx
+        self.register_buffer("qweight", torch.zeros(num_embeddings, embedding_dim, dtype=torch.int8))
+        self.register_buffer("scale", torch.ones(num_embeddings))
+
+    @classmethod
+    def from_embedding(cls, emb: nn.Embedding) -> QuantizedEmbedding:
+        new = cls(emb.num_embeddings, emb.embedding_dim, emb.padding_idx)
+        p = symmetric_params(emb.weight, bits=8, axis=0)
+        with torch.no_grad():
+            new.qweight.copy_(quantize(emb.weight, p).to(torch.int8))
+            new.scale.copy_(p.scale.reshape(-1))
+        return new.to(emb.weight.device)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The dequantized table (read-only view for code that inspects ``.weight``)."""
+        return self.qweight.float() * self.scale[:, None]
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.embedding(ids, self.qweight).float() * self.scale[ids].unsqueeze(-1)
+
+    def steelyard_record(self) -> dict[str, Any]:
+        return {"kind": "int8-embedding", "num_embeddings": self.num_embeddings,
+                "embedding_dim": self.embedding_dim, "padding_idx": self.padding_idx}  # fmt: skip
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> QuantizedEmbedding:
+        return cls(rec["num_embeddings"], rec["embedding_dim"], rec.get("padding_idx"))
+
+    def steelyard_size(self) -> tuple[int, int]:
+        return self.qweight.numel(), self.qweight.numel() + 4 * self.scale.numel()
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.embedding_dim}, int8 rows"

@@ -1,0 +1,111 @@
+"""Rich console rendering of evaluation results and data reports (the only place they are formatted)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+from rich.console import Console
+from rich.table import Table
+
+from steelyard.data.quality import DataReport
+from steelyard.evaluation.result import EvaluationResult
+from steelyard.metrics import MetricValue
+from steelyard.reporting.formatting import fmt_seconds
+
+
+def table(title: str, *columns: str, right: Iterable[int] = ()) -> Table:
+    t = Table(title=title, title_justify="left", title_style="bold", header_style="bold cyan")
+    right = set(right)
+    for i, col in enumerate(columns):
+        t.add_column(col, justify="right" if i in right else "left")
+    return t
+
+
+def fmt_metric(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.2f}" if abs(value) >= 100 else f"{value:.4f}"
+
+
+def fmt_ci(mv: MetricValue) -> str:
+    return f"[{fmt_metric(mv.ci_low)}, {fmt_metric(mv.ci_high)}]"
+
+
+def metrics_table(title: str, metrics: dict[str, MetricValue]) -> Table:
+    t = table(title, "metric", "value", "95% CI (bootstrap)", "n", right=[1, 2, 3])
+    for name, mv in metrics.items():
+        t.add_row(name, fmt_metric(mv.value), fmt_ci(mv), f"{mv.n:,}")
+    return t
+
+
+def render_evaluation(result: EvaluationResult, console: Console | None = None) -> None:
+    console = console or Console()
+    length = f" · max length {result.max_length}" if result.max_length else ""
+    console.print(
+        f"[bold]{result.model}[/bold] on {result.dataset} ({result.data_source}) · split {result.split} · "
+        f"{result.n:,} examples · {result.task}{length}"
+    )
+    console.print(metrics_table("Metrics", result.metrics))
+    if result.predictions is not None:
+        p = result.predictions
+        t = table("Predictions per class", "class", "true", "predicted", "recall", right=[1, 2, 3])
+        for name in p.label_names:
+            recall = p.recall.get(name)
+            t.add_row(name, str(p.true_counts[name]), str(p.predicted_counts[name]),
+                      "—" if recall is None else f"{recall:.3f}")
+        console.print(t)
+        console.print(f"mean confidence of the top class: {p.mean_confidence:.3f}")
+    if result.lm is not None:
+        console.print(f"{result.lm.tokens:,} tokens predicted in {result.lm.blocks:,} blocks of "
+                      f"≤ {result.lm.block_size} tokens")
+    console.print(f"{fmt_seconds(result.seconds)} ({result.examples_per_second:.1f} examples/s, "
+                  f"batch {result.batch_size})")
+    for note in result.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+def render_data_report(report: DataReport, console: Console | None = None,
+                       drops: dict[str, int] | None = None, cleaned: dict[str, int] | None = None) -> None:
+    """The data report: sizes, problems found per split, class balance, lengths; and what --clean drops."""
+    console = console or Console()
+    splits = list(report.counts)
+    console.print(f"[bold]{report.name}[/bold] · {report.task}")
+    t = table("Problems per split", "check", *splits, right=range(1, len(splits) + 1))
+    t.add_row("examples", *[f"{report.counts[s]:,}" for s in splits])
+    t.add_row("empty", *[str(len(report.empty.get(s, []))) for s in splits])
+    t.add_row("duplicates (same split)", *[str(len(report.duplicates.get(s, []))) for s in splits])
+    t.add_row("also in a later split (leakage)", *[str(len(report.leakage.get(s, []))) for s in splits])
+    console.print(t)
+    pairs = ", ".join(f"{k}: {v}" for k, v in report.leakage_pairs.items())
+    console.print(f"shared inputs between splits: {pairs}")
+    if report.conflicts:
+        c = table(f"Same input, different labels ({len(report.conflicts)} groups, "
+                  f"{report.n_conflicting} examples)", "input", "labels", "where")
+        for conflict in report.conflicts[:10]:
+            where = ", ".join(f"{s}#{i}" for s, i in conflict.locations[:4])
+            c.add_row(conflict.preview, ", ".join(conflict.labels), where)
+        console.print(c)
+    else:
+        console.print("no input appears with conflicting labels")
+    if report.class_balance:
+        names = list(next(iter(report.class_balance.values())))
+        b = table("Class balance", "class", *splits, right=range(1, len(splits) + 1))
+        for name in names:
+            b.add_row(name, *[str(report.class_balance.get(s, {}).get(name, 0)) for s in splits])
+        console.print(b)
+        ratio = report.imbalance("train")
+        if ratio is not None:
+            console.print(f"train imbalance (largest / smallest class): {ratio:.2f}")
+    if report.tokens:
+        lt = table("Length (whitespace tokens)", "split", "min", "median", "p90", "max", right=[1, 2, 3, 4])
+        for s, stats in report.tokens.items():
+            if stats is not None:
+                lt.add_row(s, f"{stats.min:.0f}", f"{stats.median:.0f}", f"{stats.p90:.0f}", f"{stats.max:.0f}")
+        console.print(lt)
+    if drops is not None:
+        total = sum(drops.values())
+        detail = ", ".join(f"{n} {reason}" for reason, n in drops.items())
+        console.print(f"--clean drops {total} example(s): {detail}")
+        if cleaned is not None:
+            console.print("after cleaning: " + ", ".join(f"{s} {n:,}" for s, n in cleaned.items()))

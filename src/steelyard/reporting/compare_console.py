@@ -1,0 +1,156 @@
+"""Rich console rendering of a comparison: the table, the front, the recommendation, lifetime cost, access."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.panel import Panel
+
+from steelyard.comparison.result import CandidateResult, Comparison, Option
+from steelyard.reporting.amounts import hours, joules, usd
+from steelyard.reporting.console import _table
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
+
+ARROW = {"max": "↑", "min": "↓"}
+
+
+def score_text(c: CandidateResult) -> str:
+    s = c.score
+    if s is None:
+        return "—"
+    return f"{s.value:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]"
+
+
+def latency_text(o: Option) -> str:
+    mark = "" if o.latency_source == "measured" else " *"
+    return fmt_seconds(float(o.latency)) + mark
+
+
+def fits_text(o: Option, rich: bool = True) -> str:
+    if o.fits_inference:
+        return "[green]fits[/green]" if rich else "fits"
+    text = f"does not fit ({o.devices_for_inference} dev)"
+    return f"[red]{text}[/red]" if rich else text
+
+
+def render_comparison(comp: Comparison, console: Console | None = None) -> None:
+    console = console or Console()
+    rec = comp.recommendation
+    front = set(rec.pareto.front)
+    console.print(f"[bold]Comparing {len(comp.candidates)} models[/bold] on " + comp.assumptions[0])
+    metric = comp.candidates[0].score.name if comp.candidates[0].score else "accuracy"
+    table = _table(
+        "Candidates × hardware (* projected; ★ on the Pareto front; ✔ recommended)",
+        "model",
+        "hardware",
+        f"{metric} (95% CI)",
+        "latency",
+        "throughput",
+        "memory",
+        "storage",
+        "$ / 1k",
+        "energy / inf",
+        "fits",
+        "",
+        right=[2, 3, 4, 5, 6, 7, 8],
+    )
+    for c in comp.candidates:
+        first = True
+        storage = c.report.storage.on_disk
+        if storage is None:
+            storage = c.report.storage.parameters
+        for o in (o for o in comp.options if o.candidate == c.label):
+            mark = ("✔ " if o.name == rec.chosen else "") + ("★" if o.name in front else "")
+            table.add_row(
+                c.label if first else "",
+                o.hardware,
+                score_text(c) if first else "",
+                latency_text(o),
+                fmt_amount(o.throughput, suffix="/s"),
+                fmt(o.memory),
+                fmt(storage) if first else "",
+                usd(o.cost_per_1k),
+                joules(float(o.energy_per_inference)),
+                fits_text(o),
+                mark,
+            )
+            first = False
+        table.add_section()
+    console.print(table)
+    timed = [c for c in comp.candidates if c.interleaved is not None]
+    if timed:
+        base = timed[0]
+        bits = [f"{c.label} {c.speedup_vs_first:.2f}×" for c in timed[1:] if c.speedup_vs_first]
+        console.print(
+            f"  speed relative to {base.label} on this machine (interleaved, ratio of medians; > 1 is faster): "
+            + ", ".join(bits)
+        )
+    objectives = ", ".join(f"{o.title} {ARROW[o.direction]}" for o in comp.objectives)
+    console.print(f"[bold]Pareto front[/bold] over {objectives}: " + ", ".join(rec.pareto.front))
+    dominated = [f"{n} (by {', '.join(by[:2])}{'…' if len(by) > 2 else ''})"
+                 for n, by in rec.pareto.dominated_by.items() if by]
+    if dominated:
+        more = f"; … and {len(dominated) - 4} more" if len(dominated) > 4 else ""
+        console.print("  dominated: " + "; ".join(dominated[:4]) + more)
+    for group in rec.pareto.ties:
+        console.print("  tied on every objective: " + " = ".join(group))
+    title = f"Recommendation: {rec.chosen}" if rec.chosen else "Recommendation: none feasible"
+    console.print(Panel(rec.explanation, title=title, title_align="left",
+                        border_style="green" if rec.chosen else "red"))
+    render_lifetime(comp, console)
+    render_access_matrix(comp, console)
+    console.print("[bold]Assumptions[/bold]")
+    for line in comp.assumptions:
+        console.print(f"  • {line}")
+    console.print(f"[dim]reproduce: {comp.command}[/dim]")
+
+
+def render_lifetime(comp: Comparison, console: Console) -> None:
+    cfg = comp.config
+    table = _table(
+        f"Lifetime cost: fine-tune on {human(cfg.finetune_tokens, 'tokens')} + serve "
+        f"{fmt_amount(cfg.requests_per_day)} requests/day × {cfg.days:g} days",
+        "hardware",
+        "model",
+        "fine-tune time",
+        "fine-tune $",
+        "serving $",
+        "total $",
+        "",
+        right=[2, 3, 4, 5],
+    )
+    for hw in comp.hardware:
+        options = [o for o in comp.options if o.hardware == hw]
+        priced = [o for o in options if o.lifetime_cost is not None]
+        cheapest = min(priced, key=lambda o: float(o.lifetime_cost)).candidate if priced else None  # type: ignore[arg-type]
+        for i, o in enumerate(options):
+            table.add_row(
+                hw if i == 0 else "",
+                o.candidate,
+                hours(o.finetune_hours),
+                usd(o.finetune_cost),
+                usd(o.serving_cost),
+                usd(o.lifetime_cost),
+                "cheapest" if o.candidate == cheapest and len(priced) > 1 else "",
+            )
+        table.add_section()
+    console.print(table)
+
+
+def access_cell(o: Option) -> str:
+    infer = "infer ✓" if o.fits_inference else f"infer ✗ ({o.devices_for_inference} dev)"
+    tune = "tune ✓" if o.fits_finetune else "tune ✗"
+    cost = f", {usd(o.cost_per_1k)}/1k" if o.cost_per_1k is not None else ""
+    return f"{infer}, {tune}, {fmt_seconds(float(o.latency))}{cost}"
+
+
+def render_access_matrix(comp: Comparison, console: Console) -> None:
+    table = _table("Accessibility: models × hardware (fits for inference / fine-tuning, latency, cost)",
+                   "model", *comp.hardware)
+    for c in comp.candidates:
+        cells = []
+        for hw in comp.hardware:
+            o = comp.option(c.label, hw)
+            text = access_cell(o)
+            cells.append(text if o.fits_inference else f"[red]{text}[/red]")
+        table.add_row(f"{c.label} ({fmt_count(c.report.parameters.total)})", *cells)
+    console.print(table)

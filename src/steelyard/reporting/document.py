@@ -1,0 +1,57 @@
+"""A report as data (parts of sections of tables, figures and text), rendered to HTML or Markdown."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+    note: str = ""
+
+
+@dataclass
+class Figure:
+    title: str
+    #: A plotly figure as a plain dict: {"data": [...], "layout": {...}}.
+    spec: dict[str, Any]
+    note: str = ""
+
+
+@dataclass
+class Section:
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    #: Shell commands shown verbatim (reproduce).
+    commands: list[str] = field(default_factory=list)
+    #: Preformatted text (JSON, config).
+    code: str = ""
+    #: "good" | "bad" | "" — colours the first paragraph as a verdict.
+    tone: str = ""
+
+
+@dataclass
+class Part:
+    """Everything about one run (a profile, a comparison, a compression...)."""
+
+    title: str
+    subtitle: str
+    sections: list[Section]
+    anchor: str = ""
+
+
+@dataclass
+class ReportDocument:
+    title: str
+    generated_at: str
+    parts: list[Part]
+
+    @property
+    def figure_count(self) -> int:
+        return sum(len(s.figures) for p in self.parts for s in p.sections)

@@ -1,0 +1,252 @@
+"""Plotly figures (as plain JSON-ready dicts) for the HTML report. Plotly is imported here only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from steelyard.comparison.result import Comparison
+from steelyard.profiling.report import CostReport, LatencyStats
+
+TEMPLATE = "plotly_white"
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf"]
+
+
+def _dict(fig: Any) -> dict[str, Any]:
+    return json.loads(fig.to_json())
+
+
+def _layout(fig: Any, title: str, **kw: Any) -> None:
+    settings = {"title": title, "template": TEMPLATE, "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "height": 420}
+    fig.update_layout(**(settings | kw))
+
+
+def flops_breakdown(report: CostReport) -> dict[str, Any]:
+    """Horizontal stacked bars: matrix FLOPs and other FLOPs per module (rows sum to the total)."""
+    import plotly.graph_objects as go
+
+    rows = list(reversed(report.compute.top_modules))
+    names = [r.name for r in rows]
+    fig = go.Figure()
+    fig.add_bar(y=names, x=[float(r.flops) for r in rows], name="FLOPs (matmul, conv, attention)",
+                orientation="h", marker_color=PALETTE[0],
+                customdata=[f"{100 * r.share:.1f}%" for r in rows],
+                hovertemplate="%{y}<br>%{x:.3s}FLOP (%{customdata} of total)<extra></extra>")
+    fig.add_bar(y=names, x=[float(r.other_flops) for r in rows], name="other FLOPs (elementwise, norm, softmax)",
+                orientation="h", marker_color=PALETTE[1], hovertemplate="%{y}<br>%{x:.3s}FLOP<extra></extra>")
+    _layout(fig, f"Per-layer FLOPs — {report.model} (module depth {report.compute.breakdown_depth})",
+            barmode="stack", xaxis_title="FLOPs per forward", height=max(320, 28 * len(rows) + 140))
+    return _dict(fig)
+
+
+def latency_summary(stats: dict[str, LatencyStats], title: str) -> dict[str, Any]:
+    """The recorded distribution (min, median, p90, p99, max) as bars, the mean as a dashed line, in ms."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    points = ("minimum", "median", "p90", "p99", "maximum")
+    for i, (name, s) in enumerate(stats.items()):
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_bar(x=list(points), y=[1e3 * float(getattr(s, p)) for p in points], name=name, marker_color=color,
+                    hovertemplate="%{x}: %{y:.3g} ms<extra>" + name + "</extra>")
+        fig.add_scatter(x=list(points), y=[1e3 * float(s.mean)] * len(points), mode="lines",
+                        name=f"{name} mean ± std: {1e3 * float(s.mean):.3g} ± {1e3 * float(s.std):.2g} ms "
+                             f"(CV {100 * s.cv:.1f}%)", line={"dash": "dash", "color": color})
+    _layout(fig, title, yaxis_title="latency (ms)", xaxis_title="statistic over the timed runs", barmode="group",
+            legend={"orientation": "h", "y": -0.25})
+    return _dict(fig)
+
+
+def latency_distribution(samples: dict[str, list[float]], title: str) -> dict[str, Any]:
+    """Box plots (with every point) of the interleaved timings, in ms."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (name, values) in enumerate(samples.items()):
+        fig.add_box(y=[1e3 * v for v in values], name=name, boxpoints="all", jitter=0.4, pointpos=0,
+                    marker_color=PALETTE[i % len(PALETTE)])
+    _layout(fig, title, yaxis_title="latency per batch (ms)", showlegend=False)
+    return _dict(fig)
+
+
+def throughput_sweep(reports: dict[str, CostReport]) -> dict[str, Any] | None:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    drawn = 0
+    for i, (name, r) in enumerate(reports.items()):
+        if r.measured is None or len(r.measured.throughput) < 2:
+            continue
+        pts = r.measured.throughput
+        fig.add_scatter(x=[p.batch_size for p in pts], y=[p.samples_per_second for p in pts], mode="lines+markers",
+                        name=name, marker_color=PALETTE[i % len(PALETTE)],
+                        customdata=[1e3 * float(p.median_latency) for p in pts],
+                        hovertemplate="batch %{x}: %{y:.3g} samples/s (%{customdata:.3g} ms)<extra></extra>")
+        drawn += 1
+    if not drawn:
+        return None
+    _layout(fig, "Throughput sweep (measured on this machine)", xaxis_title="batch size", yaxis_title="samples / s",
+            xaxis_type="log")
+    return _dict(fig)
+
+
+def hardware_latency(report: CostReport) -> dict[str, Any] | None:
+    import plotly.graph_objects as go
+
+    if not report.hardware:
+        return None
+    v = report.hardware
+    fig = go.Figure()
+    fig.add_bar(x=[h.hardware for h in v], y=[1e3 * float(h.latency_floor) for h in v], name="roofline floor",
+                marker_color=PALETTE[2])
+    fig.add_bar(x=[h.hardware for h in v], y=[1e3 * float(h.projected_latency) for h in v],
+                name="projected (floor / efficiency)", marker_color=PALETTE[0],
+                customdata=[f"{h.efficiency_assumed:.0%} {h.efficiency_source}" for h in v],
+                hovertemplate="%{x}: %{y:.3g} ms (efficiency %{customdata})<extra></extra>")
+    _layout(fig, f"Latency per hardware — {report.model} (batch {report.input.batch_size})", barmode="group",
+            yaxis={"title": "ms per batch", "type": "log", "dtick": "D2"})
+    return _dict(fig)
+
+
+def memory_bars(report: CostReport) -> dict[str, Any]:
+    import plotly.graph_objects as go
+
+    m = report.memory
+    biggest = max(float(m.inference_total), float(m.training.total) if m.training else 0.0)
+    gib, unit = (2**30, "GiB") if biggest >= 2**30 else (2**20, "MiB")
+    fig = go.Figure()
+    fig.add_bar(x=["inference"], y=[float(m.weights) / gib], name="weights", marker_color=PALETTE[0])
+    fig.add_bar(x=["inference"], y=[float(m.peak_activations) / gib], name="activations", marker_color=PALETTE[1])
+    if m.kv_cache_per_sequence is not None:
+        kv = float(m.inference_total) - float(m.weights) - float(m.peak_activations)
+        fig.add_bar(x=["inference"], y=[kv / gib], name="KV cache", marker_color=PALETTE[4])
+    if m.training is not None:
+        t = m.training
+        for i, (label, value) in enumerate((("weights", t.weights), ("gradients", t.gradients),
+                                            ("optimizer states", t.optimizer_states),
+                                            ("activations", t.activations))):
+            fig.add_bar(x=[f"training ({t.optimizer})"], y=[float(value) / gib], name=f"training {label}",
+                        marker_color=PALETTE[(i + 5) % len(PALETTE)])
+    _layout(fig, "Memory (estimated)", barmode="stack", yaxis_title=unit)
+    return _dict(fig)
+
+
+def axes(comp: Comparison) -> tuple[str, str]:
+    names = [o.name for o in comp.objectives]
+    if "accuracy" in names:
+        others = [n for n in names if n != "accuracy"]
+        return (others[0] if others else "latency"), "accuracy"
+    if len(names) >= 2:
+        return names[0], names[1]
+    return names[0], ("memory" if names[0] != "memory" else "latency")
+
+
+AXIS_TITLES = {
+    "latency": "latency (ms per batch)",
+    "cost_per_1k": "$ per 1,000 inferences",
+    "memory": "inference memory (GiB)",
+    "throughput": "samples / s",
+    "energy": "J per inference",
+    "lifetime_cost": "lifetime cost ($)",
+    "storage": "storage (GiB)",
+    "parameters": "parameters",
+    "accuracy": "accuracy",
+}
+_SCALE = {"latency": 1e3, "memory": 1 / 2**30, "storage": 1 / 2**30}
+
+
+def pareto_chart(comp: Comparison, values: dict[str, dict[str, float | None]]) -> dict[str, Any]:
+    """Options on the two leading objectives; the front highlighted and joined; the choice ringed."""
+    import plotly.graph_objects as go
+
+    x_name, y_name = axes(comp)
+    rec = comp.recommendation
+    front = set(rec.pareto.front)
+    fig = go.Figure()
+    for i, hw in enumerate(comp.hardware):
+        opts = [o for o in comp.options if o.hardware == hw]
+        pts = [(o, values[o.name].get(x_name), values[o.name].get(y_name)) for o in opts]
+        pts = [(o, x, y) for o, x, y in pts if x is not None and y is not None]
+        if not pts:
+            continue
+        fig.add_scatter(
+            x=[x * _SCALE.get(x_name, 1) for _, x, _ in pts],
+            y=[y * _SCALE.get(y_name, 1) for _, _, y in pts],
+            mode="markers+text",
+            text=[o.candidate for o, _, _ in pts],
+            textposition="top center",
+            name=hw,
+            marker={"size": [16 if o.name in front else 10 for o, _, _ in pts],
+                    "symbol": [("circle" if o.name in front else "circle-open") if o.fits_inference else "x-open"
+                               for o, _, _ in pts],
+                    "color": PALETTE[i % len(PALETTE)], "line": {"width": 2}},
+            customdata=[("on the front" if o.name in front else "dominated by " + ", ".join(
+                rec.pareto.dominated_by.get(o.name, [])[:2])) + ("" if o.fits_inference else " — does not fit")
+                for o, _, _ in pts],
+            hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<br>%{customdata}<extra>" + hw + "</extra>",
+        )
+    staircase = _front_2d(comp, values, x_name, y_name)
+    if len(staircase) > 1:
+        fig.add_scatter(x=[p[0] for p in staircase], y=[p[1] for p in staircase], mode="lines",
+                        name="front on these two axes", line={"dash": "dot", "color": "#555", "shape": "hv"},
+                        hoverinfo="skip")
+    if rec.chosen and values[rec.chosen].get(x_name) is not None and values[rec.chosen].get(y_name) is not None:
+        fig.add_scatter(x=[values[rec.chosen][x_name] * _SCALE.get(x_name, 1)],  # type: ignore[operator]
+                        y=[values[rec.chosen][y_name] * _SCALE.get(y_name, 1)],  # type: ignore[operator]
+                        mode="markers", name=f"recommended: {rec.chosen}",
+                        marker={"size": 28, "symbol": "star-open", "color": "#2ca02c", "line": {"width": 3}},
+                        hoverinfo="skip")
+    log_x = x_name in ("latency", "cost_per_1k", "energy", "lifetime_cost")
+    money = {"tickprefix": "$", "tickformat": ".2~g"}
+    _layout(fig, "Pareto front (filled: on the front over all objectives; open: dominated; ×: does not fit)",
+            xaxis={"title": AXIS_TITLES.get(x_name, x_name), "type": "log" if log_x else "linear",
+                   **({"dtick": "D2"} if log_x else {}),
+                   **(money if x_name in ("cost_per_1k", "lifetime_cost") else {})},
+            yaxis={"title": AXIS_TITLES.get(y_name, y_name), **_range(values, y_name),
+                   **(money if y_name in ("cost_per_1k", "lifetime_cost") else {})},
+            height=480)
+    return _dict(fig)
+
+
+def _front_2d(comp: Comparison, values: dict[str, dict[str, float | None]], x_name: str,
+              y_name: str) -> list[tuple[float, float]]:
+    """The options on the front of the two plotted objectives only, sorted along x (drawn as a staircase)."""
+    from steelyard.comparison.config import OBJECTIVES
+    from steelyard.search.pareto import Candidate, Objective, pareto_front
+
+    directions = {o.name: o.direction for o in comp.objectives}
+    objectives = [Objective(n, directions.get(n, OBJECTIVES.get(n, "min"))) for n in (x_name, y_name)]  # type: ignore[arg-type]
+    points = [Candidate(name, {x_name: v[x_name], y_name: v[y_name]}) for name, v in values.items()
+              if v.get(x_name) is not None and v.get(y_name) is not None]
+    if not points:
+        return []
+    front = pareto_front(points, objectives).front
+    pts = sorted((values[n][x_name] * _SCALE.get(x_name, 1), values[n][y_name] * _SCALE.get(y_name, 1))  # type: ignore[operator]
+                 for n in front)
+    return list(dict.fromkeys(pts))
+
+
+def _range(values: dict[str, dict[str, float | None]], metric: str) -> dict[str, Any]:
+    """A sensible range when every option has the same value (plotly would spread it over ±1)."""
+    seen = [v[metric] * _SCALE.get(metric, 1) for v in values.values() if v.get(metric) is not None]  # type: ignore[operator]
+    if not seen or max(seen) - min(seen) > 1e-12 * max(1.0, abs(max(seen))):
+        return {}
+    pad = 0.1 * abs(seen[0]) or 0.1
+    return {"range": [seen[0] - pad, seen[0] + pad]}
+
+
+def lifetime_bars(comp: Comparison) -> dict[str, Any] | None:
+    import plotly.graph_objects as go
+
+    opts = [o for o in comp.options if o.lifetime_cost is not None]
+    if not opts:
+        return None
+    x = [[o.hardware for o in opts], [o.candidate for o in opts]]
+    fig = go.Figure()
+    fig.add_bar(x=x, y=[float(o.finetune_cost or 0) for o in opts], name="fine-tuning", marker_color=PALETTE[1])
+    fig.add_bar(x=x, y=[float(o.serving_cost or 0) for o in opts], name="serving", marker_color=PALETTE[0])
+    cfg = comp.config
+    _layout(fig, f"Lifetime cost: fine-tune + serve {cfg.requests_per_day:,.0f} requests/day × {cfg.days:g} days",
+            barmode="stack", yaxis_title="$")
+    return _dict(fig)

@@ -1,0 +1,151 @@
+"""Self-contained HTML reports (jinja2 + plotly, the plotly.js library inlined) and Markdown exports.
+
+The HTML file needs no network to open: the styles, the plotly.js library and every figure's data
+are inside it. After drawing, the page sets ``data-plots-rendered`` on ``<body>`` to the number
+of charts drawn and ``data-js-errors`` to the number of script errors, which the browser test reads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from steelyard.errors import ConfigError
+from steelyard.reporting.document import Part, ReportDocument, Section, Table
+
+TEMPLATE = "report.html.j2"
+
+
+def report_document(items: Sequence[tuple[str, Any, int | None]], title: str | None = None) -> ReportDocument:
+    """A document from in-memory results: ``(kind, object, run_id)`` per part (kind "profile", "comparison")."""
+    from steelyard.reporting.report_parts import part_for
+
+    parts = [part_for(kind, obj, run_id) for kind, obj, run_id in items]
+    return ReportDocument(title or _title(parts), _now(), parts)
+
+
+def document_for_runs(records: Iterable[Any], title: str | None = None) -> ReportDocument:
+    """A document with one part per stored run (:class:`steelyard.store.RunRecord`)."""
+    from steelyard.reporting.report_parts import part_for_record
+
+    parts = [part_for_record(r) for r in records]
+    return ReportDocument(title or _title(parts), _now(), parts)
+
+
+def _title(parts: list[Part]) -> str:
+    if len(parts) == 1:
+        return f"steelyard — {parts[0].title}"
+    return f"steelyard report — {len(parts)} runs"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe to place inside a <script> element (no closing tag, no HTML comment openers)."""
+    text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def render_html(doc: ReportDocument) -> str:
+    """The whole report as one HTML string (several MB: plotly.js is inlined)."""
+    try:
+        import jinja2
+        import plotly.offline
+    except ImportError as exc:
+        raise ConfigError(f"HTML reports need jinja2 and plotly: pip install 'steelyard[report]' ({exc})") from exc
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("steelyard.reporting", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    figures = []
+    counter = 0
+    parts = []
+    for p_index, part in enumerate(doc.parts):
+        sections = []
+        for s_index, section in enumerate(part.sections):
+            figs = []
+            for fig in section.figures:
+                counter += 1
+                fig_id = f"fig-{counter}"
+                figures.append({"id": fig_id, "json": _script_json(fig.spec)})
+                figs.append({"id": fig_id, "title": fig.title, "note": fig.note})
+            sections.append({"s": section, "figures": figs, "anchor": f"p{p_index}-s{s_index}"})
+        parts.append({"p": part, "sections": sections, "anchor": part.anchor or f"part-{p_index}"})
+    return env.get_template(TEMPLATE).render(
+        doc=doc, parts=parts, figures=figures, plotlyjs=plotly.offline.get_plotlyjs(),
+        plotly_version=_plotly_version(),
+    )
+
+
+def _plotly_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("plotly")
+    except Exception:
+        return "?"
+
+
+def _md_cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(table: Table) -> list[str]:
+    lines = []
+    if table.title:
+        lines += [f"*{table.title}*", ""]
+    cols = [c or " " for c in table.columns]
+    lines.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for row in table.rows:
+        lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
+    if table.note:
+        lines += ["", table.note]
+    return [*lines, ""]
+
+
+def _md_section(section: Section) -> list[str]:
+    lines = [f"### {section.title}", ""]
+    for text in section.paragraphs:
+        lines += [text, ""]
+    for table in section.tables:
+        lines += _md_table(table)
+    for fig in section.figures:
+        lines += [f"*Chart: {fig.title} (interactive in the HTML report).*", ""]
+    if section.code:
+        lines += ["```json", section.code, "```", ""]
+    if section.commands:
+        lines += ["```sh", *section.commands, "```", ""]
+    return lines
+
+
+def render_markdown(doc: ReportDocument) -> str:
+    lines = [f"# {doc.title}", "", f"Generated {doc.generated_at} by steelyard.", ""]
+    for part in doc.parts:
+        lines += [f"## {part.title}", "", f"_{part.subtitle}_", ""]
+        for section in part.sections:
+            lines += _md_section(section)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(doc: ReportDocument, html: Path | None = None, markdown: Path | None = None) -> list[Path]:
+    """Write the HTML and/or Markdown files atomically; returns the paths written."""
+    from steelyard.reporting.files import atomic_write_text
+
+    if html is None and markdown is None:
+        raise ConfigError("say where to write the report: --html report.html and/or --markdown report.md")
+    written = []
+    if html is not None:
+        atomic_write_text(Path(html), render_html(doc))
+        written.append(Path(html))
+    if markdown is not None:
+        atomic_write_text(Path(markdown), render_markdown(doc))
+        written.append(Path(markdown))
+    return written

@@ -1,0 +1,350 @@
+"""Build report parts (sections of tables, figures and text) from runs, one builder per run kind.
+
+Builders are looked up by the run's kind; a new kind (compression, study, ...) registers one with
+:func:`register_part_builder`, either a function or a lazy ``"package.module:function"`` string.
+Kinds without a builder get the generic part: headline metrics, config, environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shlex
+from collections.abc import Callable
+from typing import Any
+
+from steelyard.reporting.document import Figure, Part, Section, Table
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
+
+PartBuilder = Callable[[Any, "int | None", Any], Part]
+
+#: kind → builder(obj, run_id, record) where obj is the typed payload (or the RunRecord for generic ones).
+_BUILDERS: dict[str, PartBuilder | str] = {}
+#: kind → function turning a stored payload dict into the object the builder takes.
+_LOADERS: dict[str, Callable[[dict[str, Any]], Any] | str] = {}
+
+
+def register_part_builder(kind: str, builder: PartBuilder | str,
+                          loader: Callable[[dict[str, Any]], Any] | str | None = None) -> None:
+    """Teach ``steelyard report`` a run kind: ``builder(obj, run_id, record) -> Part``.
+
+    ``loader(payload_dict)`` rebuilds ``obj`` from the store; without one the builder gets the dict.
+    """
+    _BUILDERS[kind] = builder
+    if loader is not None:
+        _LOADERS[kind] = loader
+
+
+def _resolve(ref: Any) -> Any:
+    if isinstance(ref, str):
+        module, attr = ref.split(":")
+        return getattr(importlib.import_module(module), attr)
+    return ref
+
+
+def part_for(kind: str, obj: Any, run_id: int | None = None, record: Any = None) -> Part:
+    builder = _BUILDERS.get(kind)
+    if builder is None:
+        return generic_part(record, run_id)
+    return _resolve(builder)(obj, run_id, record)
+
+
+def part_for_record(record: Any) -> Part:
+    """The part of a stored run (a :class:`steelyard.store.RunRecord`)."""
+    loader = _LOADERS.get(record.kind)
+    if record.kind not in _BUILDERS:
+        return generic_part(record, record.id)
+    obj = _resolve(loader)(record.payload) if loader else record.payload
+    return part_for(record.kind, obj, record.id, record)
+
+
+def _id(run_id: int | None) -> str:
+    return f"run {run_id}" if run_id is not None else "not saved"
+
+
+# -- shared sections ---------------------------------------------------------------------------
+def environment_section(env: Any) -> Section:
+    get = env.get if isinstance(env, dict) else (lambda k, d=None: getattr(env, k, d))
+    rows = []
+    for key, label in (("cpu_model", "CPU"), ("physical_cores", "physical cores"), ("logical_cores", "logical cores"),
+                       ("threads", "torch threads"), ("ram", "RAM"), ("device", "device"),
+                       ("device_name", "device name"), ("platform", "platform"), ("python", "Python"),
+                       ("torch", "torch"), ("transformers", "transformers"), ("steelyard", "steelyard"),
+                       ("hostname", "host")):
+        value = get(key)
+        if value is None:
+            continue
+        if key == "ram":
+            from steelyard.units import Bytes
+
+            value = fmt(Bytes(float(value)))
+        rows.append([label, str(value)])
+    return Section("Environment", tables=[Table("", ["what", "value"], rows)])
+
+
+def reproduce_section(commands: list[str]) -> Section:
+    return Section("Reproduce", paragraphs=["Run this to measure it again (same harness and settings):"],
+                   commands=commands)
+
+
+def assumptions_section(lines: list[str]) -> Section:
+    return Section("Assumptions", paragraphs=list(lines))
+
+
+def _flops_table(report: Any) -> Table:
+    return Table(
+        f"Top modules at depth {report.compute.breakdown_depth} (rows sum to the total)",
+        ["module", "FLOPs", "other FLOPs", "bytes moved", "share"],
+        [[r.name, fmt(r.flops), fmt(r.other_flops), fmt(r.bytes_moved), pct(r.share)]
+         for r in report.compute.top_modules],
+    )
+
+
+# -- profile -----------------------------------------------------------------------------------
+def profile_command_from_config(model: str, config: dict[str, Any]) -> str | None:
+    """The `steelyard profile` call that made a stored profile run."""
+    load, prof = config.get("LoadConfig"), config.get("ProfileConfig")
+    if not isinstance(load, dict) or not isinstance(prof, dict):
+        return None
+    args = ["steelyard", "profile", model]
+    inputs = load.get("inputs") or {}
+    if load.get("task"):
+        args += ["--task", load["task"]]
+    args += ["--batch-size", str(inputs.get("batch_size", 1)), "--seq-len", str(inputs.get("seq_len", 128))]
+    if inputs.get("image_size"):
+        args += ["--image-size", str(inputs["image_size"])]
+    if load.get("dtype", "float32") != "float32":
+        args += ["--dtype", load["dtype"]]
+    if load.get("config_only"):
+        args.append("--config-only")
+    if load.get("device", "cpu") != "cpu":
+        args += ["--device", load["device"]]
+    for shape in load.get("input_shapes") or []:
+        args += ["--input-shape", ",".join(str(d) for d in shape)]
+    if load.get("num_labels") is not None:
+        args += ["--num-labels", str(load["num_labels"])]
+    if load.get("trust_remote_code"):
+        args.append("--trust-remote-code")
+    args += ["--hardware", ",".join(prof.get("hardware") or [])]
+    if not load.get("config_only"):
+        args += ["--runs", str(prof.get("runs", 20)), "--warmup", str(prof.get("warmup", 3))]
+        if prof.get("threads"):
+            args += ["--threads", str(prof["threads"])]
+        if not prof.get("measure", True):
+            args.append("--no-measure")
+    if prof.get("causal_attention", "full") != "full":
+        args += ["--causal-attention", prof["causal_attention"]]
+    if prof.get("optimizer", "adamw") != "adamw":
+        args += ["--optimizer", prof["optimizer"]]
+    return shlex.join(args)
+
+
+def _load_report(payload: dict[str, Any]) -> Any:
+    from steelyard.profiling.report import CostReport
+
+    return CostReport.from_dict(payload)
+
+
+def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
+    from steelyard.reporting import figures
+    from steelyard.reporting.amounts import joules, usd
+
+    c, m, p = report.compute, report.memory, report.parameters
+    rows = [
+        ["parameters (tied counted once)", f"{fmt_count(p.total)} ({p.total:,})"],
+        ["storage", fmt(report.storage.on_disk if report.storage.on_disk is not None else report.storage.parameters)],
+        ["FLOPs per forward (matrix work)", f"{fmt(c.flops)} = {fmt(c.macs)}"],
+        ["other FLOPs (elementwise, norm, softmax)", fmt(c.other_flops)],
+        ["bytes moved (unfused upper bound)", fmt(c.bytes_moved)],
+        ["arithmetic intensity", f"{c.arithmetic_intensity:.1f} FLOP/B"],
+        ["inference memory (weights + activations + KV)", fmt(m.inference_total)],
+    ]
+    if m.training is not None:
+        rows.append([f"training memory ({m.training.optimizer}, {m.training.precision})", fmt(m.training.total)])
+    if report.measured is not None:
+        lat = report.measured.latency
+        rows += [[f"latency median (batch {lat.batch_size}, {lat.threads} threads)", fmt(lat.median)],
+                 ["p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}"],
+                 ["coefficient of variation", pct(lat.cv)],
+                 [f"peak memory ({report.measured.peak_memory_kind})", fmt(report.measured.peak_memory)]]
+    if report.energy is not None:
+        rows.append([f"energy per batch ({report.energy.method})", joules(float(report.energy.joules_per_inference))])
+    uncounted = ", ".join(f"{k}×{v}" for k, v in sorted(c.uncounted_ops.items())) or "none"
+    sections = [
+        Section("Summary", tables=[Table("", ["what", "value"], rows)],
+                paragraphs=[f"{c.convention}. Ops not counted: {uncounted}."]),
+        Section("Where the FLOPs go", figures=[Figure("Per-layer FLOPs", figures.flops_breakdown(report))],
+                tables=[_flops_table(report)]),
+        Section("Memory", figures=[Figure("Memory", figures.memory_bars(report))]),
+    ]
+    if report.measured is not None:
+        ms = report.measured
+        figs = [Figure("Latency distribution", figures.latency_summary(
+            {report.model: ms.latency}, f"Latency over {ms.latency.runs} runs (batch {ms.latency.batch_size})"))]
+        sweep = figures.throughput_sweep({report.model: report})
+        if sweep:
+            figs.append(Figure("Throughput sweep", sweep))
+        sections.append(Section(
+            f"Measured on this machine ({ms.device}, {ms.latency.threads} threads)", figures=figs,
+            tables=[Table("Throughput sweep", ["batch", "median latency", "samples/s"],
+                          [[str(pt.batch_size), fmt(pt.median_latency), f"{pt.samples_per_second:.1f}"]
+                           for pt in ms.throughput])],
+            paragraphs=[f"Achieved {fmt(ms.achieved_flops_per_second)} of a measured "
+                        f"{fmt(ms.machine_peak_flops_per_second)} peak ({pct(ms.efficiency)})."]))
+    if report.hardware:
+        verdict_rows = []
+        notes = []
+        for v in report.hardware:
+            verdict_rows.append([
+                v.hardware, f"{fmt(v.inference_memory)} / {fmt(v.usable_memory)}",
+                "yes" if v.fits_inference else f"no ({v.devices_for_inference} dev)",
+                "yes" if v.fits_finetune else "no", v.bound, fmt(v.latency_floor), fmt(v.projected_latency),
+                f"{v.efficiency_assumed:.0%} {v.efficiency_source}", joules(float(v.energy_per_inference)),
+                usd(v.cost_per_1k_inferences)])
+            notes += [f"{v.hardware}: {s}" for s in v.suggestions]
+        hw_fig = figures.hardware_latency(report)
+        sections.append(Section(
+            "Can it run?", paragraphs=notes,
+            tables=[Table(f"{report.dtype}, batch {report.input.batch_size}",
+                          ["hardware", "memory", "inference", "fine-tune", "bound", "floor", "projected",
+                           "efficiency", "energy", "$ / 1k"], verdict_rows)],
+            figures=[Figure("Latency per hardware", hw_fig)] if hw_fig else []))
+    sections.append(assumptions_section(report.assumptions))
+    sections.append(environment_section(report.environment))
+    command = profile_command_from_config(report.model, record.config) if record is not None else None
+    if command:
+        sections.append(reproduce_section([command]))
+    where = "config only (meta device)" if report.on_meta else report.environment.device
+    return Part(f"Profile: {report.model}", f"{_id(run_id)} · {report.task} · {report.dtype} · {where} · "
+                f"{report.created_at}", sections, anchor=f"profile-{run_id or 'new'}")
+
+
+# -- comparison ----------------------------------------------------------------------------------
+def _load_comparison(payload: dict[str, Any]) -> Any:
+    from steelyard.comparison.result import Comparison
+
+    return Comparison.from_dict(payload)
+
+
+def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
+    from steelyard.comparison.compare import option_values
+    from steelyard.reporting import figures
+    from steelyard.reporting.amounts import hours, joules, usd
+    from steelyard.reporting.compare_console import access_cell, latency_text, score_text
+
+    rec = comp.recommendation
+    front = set(rec.pareto.front)
+    by_label = {c.label: c for c in comp.candidates}
+    values = {o.name: option_values(o, by_label[o.candidate]) for o in comp.options}
+    metric = comp.candidates[0].score.name if comp.candidates[0].score else "accuracy"
+    rows = []
+    for o in comp.options:
+        c = by_label[o.candidate]
+        storage = c.report.storage.on_disk if c.report.storage.on_disk is not None else c.report.storage.parameters
+        rows.append([o.candidate, o.hardware, score_text(c), latency_text(o), fmt_amount(o.throughput, suffix="/s"),
+                     fmt(o.memory), fmt(storage), usd(o.cost_per_1k), joules(float(o.energy_per_inference)),
+                     "fits" if o.fits_inference else f"does not fit ({o.devices_for_inference} dev)",
+                     ("✔ " if o.name == rec.chosen else "") + ("★" if o.name in front else "")])
+    speed = [f"{c.label} {c.speedup_vs_first:.2f}×" for c in comp.candidates[1:] if c.speedup_vs_first]
+    table_notes = ["Latency marked * is projected from the roofline; ★ on the Pareto front; ✔ recommended."]
+    if speed:
+        table_notes.append(f"Speed relative to {comp.candidates[0].label} on this machine (interleaved rounds, ratio "
+                           f"of medians, > 1 is faster): {', '.join(speed)}.")
+    objectives = ", ".join(f"{o.title} {'↑' if o.direction == 'max' else '↓'}" for o in comp.objectives)
+    pareto_text = [f"Objectives: {objectives}. Front: {', '.join(rec.pareto.front)}."]
+    dominated = [f"{n} (by {', '.join(by[:2])}{f' and {len(by) - 2} more' if len(by) > 2 else ''})"
+                 for n, by in rec.pareto.dominated_by.items() if by]
+    if dominated:
+        pareto_text.append("Dominated: " + "; ".join(dominated) + ".")
+    for group in rec.pareto.ties:
+        pareto_text.append("Tied on every objective: " + " = ".join(group) + ".")
+    sections = [
+        Section(f"Recommendation: {rec.chosen or 'none feasible'}", paragraphs=[rec.explanation],
+                tone="good" if rec.chosen else "bad"),
+        Section("Comparison", paragraphs=table_notes, tables=[Table(
+            "Candidates × hardware", ["model", "hardware", f"{metric} (95% CI)", "latency", "throughput", "memory",
+                                      "storage", "$ / 1k", "energy / inf", "fits", ""], rows)]),
+        Section("Pareto front", paragraphs=pareto_text,
+                figures=[Figure("Pareto front", figures.pareto_chart(comp, values), _unplotted(comp, values))]),
+    ]
+    figs = []
+    samples = {c.label: c.samples for c in comp.candidates if c.samples}
+    if samples:
+        figs.append(Figure("Latency distribution", figures.latency_distribution(
+            samples, f"Latency per batch, {comp.config.runs} interleaved rounds on this machine")))
+    sweep = figures.throughput_sweep({c.label: c.report for c in comp.candidates})
+    if sweep:
+        figs.append(Figure("Throughput sweep", sweep))
+    if figs:
+        sections.append(Section("Latency and throughput", figures=figs))
+    life_rows = [[o.hardware, o.candidate, hours(o.finetune_hours), usd(o.finetune_cost), usd(o.serving_cost),
+                  usd(o.lifetime_cost)] for hw in comp.hardware for o in comp.options if o.hardware == hw]
+    life_fig = figures.lifetime_bars(comp)
+    sections.append(Section(
+        "Lifetime cost", tables=[Table(
+            f"fine-tune on {human(comp.config.finetune_tokens, 'tokens')} + serve "
+            f"{comp.config.requests_per_day:,.0f} requests/day × {comp.config.days:g} days",
+            ["hardware", "model", "fine-tune time", "fine-tune $", "serving $", "total $"], life_rows)],
+        figures=[Figure("Lifetime cost", life_fig)] if life_fig else []))
+    sections.append(Section("Accessibility", tables=[Table(
+        "models × hardware: fits for inference / fine-tuning, latency, cost",
+        ["model", *comp.hardware],
+        [[f"{c.label} ({fmt_count(c.report.parameters.total)})",
+          *[access_cell(comp.option(c.label, hw)) for hw in comp.hardware]] for c in comp.candidates])]))
+    sections.append(Section("Per-layer FLOPs", figures=[
+        Figure(f"Per-layer FLOPs — {c.label}", figures.flops_breakdown(c.report)) for c in comp.candidates]))
+    sections.append(assumptions_section(comp.assumptions))
+    sections.append(environment_section(comp.environment))
+    sections.append(reproduce_section([comp.command]))
+    return Part(f"Comparison: {' vs '.join(c.label for c in comp.candidates)}",
+                f"{_id(run_id)} · {comp.created_at}", sections, anchor=f"comparison-{run_id or 'new'}")
+
+
+def _unplotted(comp: Any, values: dict[str, dict[str, float | None]]) -> str:
+    from steelyard.reporting.figures import axes
+
+    x_name, y_name = axes(comp)
+    missing = [name for name, v in values.items() if v.get(x_name) is None or v.get(y_name) is None]
+    if not missing:
+        return ""
+    return f"Not drawn (no {x_name} or {y_name} figure, e.g. no price for the local machine): {', '.join(missing)}."
+
+
+# -- estimate and generic ------------------------------------------------------------------------
+def estimate_part(est: dict[str, Any], run_id: int | None, record: Any = None) -> Part:
+    rows = [[r["hardware"], fmt_amount(r["device_hours"]), fmt_amount(r.get("cost"), prefix="$"),
+             fmt_amount(r["energy"], suffix=" kWh"), fmt_amount(r["co2"], suffix=" kg")] for r in est["rows"]]
+    model = record.model if record is not None else "model"
+    sections = [
+        Section("Training cost", paragraphs=[
+            f"{human(est['tokens'], 'tokens')} · {human(est['total_flops'], 'FLOP')} ({est['method']}); "
+            f"6·N·D = {human(est['six_nd_flops'], 'FLOP')}"],
+            tables=[Table("per device type", ["hardware", "device-hours", "cost", "energy", "CO2"], rows)]),
+        assumptions_section(est.get("assumptions", [])),
+    ]
+    if record is not None:
+        sections.append(environment_section(record.environment))
+    return Part(f"Estimate: {model}", _id(run_id), sections, anchor=f"estimate-{run_id or 'new'}")
+
+
+def generic_part(record: Any, run_id: int | None) -> Part:
+    """Any run kind without its own builder: headline metrics, config and environment."""
+    if record is None:
+        return Part("Run", _id(run_id), [])
+    rows = [[name, f"{value:.6g}" if value is not None else "—", unit or ""]
+            for name, (value, unit) in sorted(record.metrics.items())]
+    sections = [Section("Headline numbers", tables=[Table("", ["metric", "value", "unit"], rows)])]
+    sections.append(Section("Config", code=json.dumps(record.config, indent=2, default=str)))
+    if record.environment:
+        sections.append(environment_section(record.environment))
+    command = record.config.get("command") if isinstance(record.config, dict) else None
+    if command:
+        sections.append(reproduce_section([command]))
+    return Part(f"{record.kind.capitalize()}: {record.model}",
+                f"{_id(run_id)} · {record.status} · {record.created_at:%Y-%m-%d %H:%M:%S}", sections,
+                anchor=f"{record.kind}-{run_id}")
+
+
+register_part_builder("profile", profile_part, _load_report)
+register_part_builder("comparison", comparison_part, _load_comparison)
+register_part_builder("estimate", estimate_part)

@@ -1,0 +1,1 @@
+"""Search over models, recipes and hyper-parameters; Pareto fronts and recommendations."""
