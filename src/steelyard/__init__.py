@@ -22,6 +22,20 @@ _LAZY = {
     "CostCounter": "steelyard.profiling.counter",
     "estimate_training": "steelyard.profiling.training_cost",
     "get_hardware": "steelyard.hardware",
+    "load_dataset": "steelyard.data",
+    "evaluate": "steelyard.evaluation",
+    "EvaluationResult": "steelyard.evaluation",
+    "finetune": "steelyard.training",
+    "FinetuneConfig": "steelyard.training",
+    "compare_optimizers": "steelyard.training",
+    "data_needs": "steelyard.training",
+    "compress": "steelyard.compression",
+    "parse_method": "steelyard.compression",
+    "compare": "steelyard.comparison",
+    "CompareConfig": "steelyard.comparison",
+    "Constraints": "steelyard.comparison",
+    "pareto_front": "steelyard.search.pareto",
+    "recommend": "steelyard.search.pareto",
 }
 
 __all__ = sorted(_LAZY)

@@ -75,7 +75,7 @@ def verdict(
         fits_inference=fits_inference,
         fits_finetune=fits_finetune,
         devices_for_inference=_devices_for_inference(inference_need, usable),
-        devices_for_finetune=finetune_devices or 0,
+        devices_for_finetune=finetune_devices,
         bound=bound.bound,
         arithmetic_intensity=bound.arithmetic_intensity,
         latency_floor=bound.latency_floor,

@@ -158,7 +158,8 @@ class HardwareVerdict:
     fits_inference: bool
     fits_finetune: bool
     devices_for_inference: int
-    devices_for_finetune: int
+    #: None when this batch's activations alone exceed one device (sharding cannot help).
+    devices_for_finetune: int | None
     bound: str
     arithmetic_intensity: float
     latency_floor: Seconds
