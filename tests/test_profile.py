@@ -28,6 +28,7 @@ from steelyard.models.catalog import find_entry
 from steelyard.profiling.memory import kv_cache_bytes_per_token
 from steelyard.profiling.profile import ProfileConfig, profile
 from steelyard.profiling.report import CostReport
+from tiny_configs import GPT2
 
 NO_MEASURE = ProfileConfig(measure=False, hardware=())
 
@@ -39,18 +40,6 @@ BERT = {
     "intermediate_size": 64,
     "vocab_size": 100,
     "max_position_embeddings": 64,
-}
-GPT2 = {
-    "model_type": "gpt2",
-    "architectures": ["GPT2LMHeadModel"],
-    "n_embd": 32,
-    "n_layer": 2,
-    "n_head": 4,
-    "vocab_size": 100,
-    "n_positions": 64,
-    "bos_token_id": 0,
-    "eos_token_id": 0,
-    "tie_word_embeddings": True,
 }
 LLAMA_GQA = {
     "model_type": "llama",

@@ -26,18 +26,8 @@ from steelyard.profiling.training_cost import (
     estimate_training,
 )
 from steelyard.units import Bytes, Flops, Macs
+from tiny_configs import GPT2
 
-GPT2 = {
-    "model_type": "gpt2",
-    "architectures": ["GPT2LMHeadModel"],
-    "n_embd": 32,
-    "n_layer": 2,
-    "n_head": 4,
-    "vocab_size": 100,
-    "n_positions": 64,
-    "bos_token_id": 0,
-    "eos_token_id": 0,
-}
 GPT2_PARAMS = 30720  # closed form in test_profile.py; lm_head tied to wte, counted once
 BATCH, SEQ = 2, 16
 
