@@ -45,8 +45,9 @@ class Adapter(Protocol):
 
 
 def call_model(module: torch.nn.Module, batch: Batch, positional: bool = False) -> Any:
-    """Run ``module`` on a batch's model inputs (everything but ``labels``)."""
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    """Run ``module`` on a batch's model inputs: everything but ``labels`` and the keys that start
+    with ``_``, which carry training targets (a teacher's cached logits) alongside the inputs."""
+    inputs = {k: v for k, v in batch.items() if k != "labels" and not k.startswith("_")}
     if positional:
         return module(*inputs.values())
     return module(**inputs)

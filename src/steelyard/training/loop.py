@@ -32,7 +32,15 @@ from steelyard.units import Flops
 
 @dataclass
 class LoopInput:
-    """What the loop trains on. ``augment`` re-draws perturbed training examples per epoch."""
+    """What the loop trains on. ``augment`` re-draws perturbed training examples per epoch.
+
+    Hooks for the methods built on this loop (distillation, regularised or gradual pruning,
+    quantization-aware training):
+
+    - ``loss(output, batch, default)`` replaces the loss; ``default`` is the task loss
+      (cross-entropy or LM NLL) already computed, so a hook can add to it or mix it;
+    - ``after_step(step)`` runs after each optimizer step (e.g. re-apply pruning masks).
+    """
 
     module: torch.nn.Module
     adapter: Adapter
@@ -42,6 +50,8 @@ class LoopInput:
     target: float | None = None
     train_examples: list[Example] | None = None
     augment: Callable[[list[Example], int], list[Example]] | None = None
+    loss: Callable[[Any, dict[str, torch.Tensor], torch.Tensor], torch.Tensor] | None = None
+    after_step: Callable[[int], None] | None = None
 
 
 @dataclass
@@ -212,7 +222,10 @@ def train(
                 t0 = time.perf_counter()
                 batch = {k: v.to(device) for k, v in inp.adapter.collate(chunk).items()}
                 model.train()
-                loss = loss_of(call_model(model, batch, inp.adapter.positional), batch, kind)
+                output = call_model(model, batch, inp.adapter.positional)
+                loss = loss_of(output, batch, kind)
+                if inp.loss is not None:
+                    loss = inp.loss(output, batch, loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_max = max(grad_max, clip_gradients(trainable, cfg.max_grad_norm))
@@ -220,6 +233,8 @@ def train(
                 optimizer.step()
                 scheduler.step()
                 step += 1
+                if inp.after_step is not None:
+                    inp.after_step(step)
                 samples += len(chunk) * dist.world
                 loss_sum += float(loss.detach())
                 loss_n += 1
