@@ -16,6 +16,7 @@ import typer
 
 from steelyard.cli.compare_cmd import compare_command
 from steelyard.cli.compare_optimizers_cmd import compare_optimizers_command
+from steelyard.cli.compress_cmd import compress_command, methods_command
 from steelyard.cli.data_cmd import data_needs_command, data_report_command
 from steelyard.cli.estimate_cmd import estimate_command
 from steelyard.cli.evaluate_cmd import evaluate_command
@@ -58,6 +59,8 @@ app.command("data-needs")(data_needs_command)
 app.command("compare")(compare_command)
 app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)
+app.command("compress")(compress_command)
+app.command("methods")(methods_command)
 
 
 def _quiet_libraries() -> None:

@@ -223,25 +223,34 @@ def make_config(name: str, **params: Any) -> Any:
     return cls(**entry.preset, **params)
 
 
+def parse_assignments(name: str, cls: type, items: list[str], exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``["amount=0.3", "heads=0.25"]`` → typed keyword arguments of the dataclass ``cls``.
+
+    Unknown keys and values of the wrong type are ConfigErrors that list the valid choices.
+    ``exclude`` names fields fixed by a preset, which the user may not set.
+    """
+    hints = _hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls) if f.name not in exclude]
+    params: dict[str, Any] = {}
+    for item in items:
+        if not item.strip():
+            continue
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise ConfigError(f"{name}: expected key=value, got '{item.strip()}'; valid parameters: {', '.join(valid)}")
+        if key not in valid:
+            raise ConfigError(f"{name}: unknown parameter '{key}'; valid parameters: {', '.join(valid) or '(none)'}")
+        params[key] = _parse_value(name, key, raw, hints[key])
+    return params
+
+
 def parse_method(text: str) -> Any:
     """``"prune:structured,amount=0.3,heads=0.25"`` → ``StructuredPruneConfig(amount=0.3, heads=0.25)``."""
     parts = [p.strip() for p in text.strip().split(",")]
     name, assignments = parts[0], parts[1:]
     entry = _entry(name)
-    cls = _resolve(entry.config)
-    hints = _hints(cls)
-    valid = [f.name for f in dataclasses.fields(cls) if f.name not in entry.preset]
-    params: dict[str, Any] = {}
-    for item in assignments:
-        if not item:
-            continue
-        key, sep, raw = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep:
-            raise ConfigError(f"{name}: expected key=value, got '{item}'; valid parameters: {', '.join(valid)}")
-        if key not in valid:
-            raise ConfigError(f"{name}: unknown parameter '{key}'; valid parameters: {', '.join(valid) or '(none)'}")
-        params[key] = _parse_value(name, key, raw, hints[key])
+    params = parse_assignments(name, _resolve(entry.config), assignments, tuple(entry.preset))
     return make_config(name, **params)
 
 

@@ -348,3 +348,4 @@ def generic_part(record: Any, run_id: int | None) -> Part:
 register_part_builder("profile", profile_part, _load_report)
 register_part_builder("comparison", comparison_part, _load_comparison)
 register_part_builder("estimate", estimate_part)
+register_part_builder("compression", "steelyard.reporting.compress_view:compress_part")

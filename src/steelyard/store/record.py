@@ -205,3 +205,32 @@ def record_data_needs(needs: Any, configs: list[Any], cost_card: CostReport | No
         for name in ("a", "b", "c"):
             metrics[f"fit.{name}"] = (float(getattr(needs.fit, name)), None)
     return record_quality_run("data-needs", needs.model, needs, configs, metrics, cost_card, store_url)
+
+
+def record_compression(result: Any, configs: list[Any], command: str | None = None,
+                       store_url: str | None = None) -> tuple[int, str]:
+    """Save a recipe run (kind "compression"): before / after cards, steps and headline ratios."""
+    from steelyard.environment import current_environment
+
+    data = result.to_dict()
+    metrics: dict[str, tuple[float | None, str | None]] = {
+        "params_before": (float(result.before.params), None), "params_after": (float(result.after.params), None),
+        "bytes_before": (float(result.before.bytes), "B"), "bytes_after": (float(result.after.bytes), "B"),
+        "size_ratio": (result.size_ratio, None), "seconds": (result.seconds, "s"),
+    }
+    if result.speedup is not None:
+        metrics["speedup"] = (result.speedup, None)
+    if result.flops_ratio is not None:
+        metrics["flops_ratio"] = (result.flops_ratio, None)
+    if result.metric_drop is not None:
+        metrics["metric_drop_points"] = (result.metric_drop, None)
+        metrics.update(metric_rows("before.", result.before.metrics))
+        metrics.update(metric_rows("after.", result.after.metrics))
+    config = _config_dict(*[c for c in configs if not isinstance(c, str)])
+    config["recipe"] = result.recipe
+    if command:
+        config["command"] = command
+    store = open_store(store_url)
+    run_id = store.save_run("compression", result.model, config=config,
+                            environment=to_dict(current_environment("cpu")), payload=data, metrics=metrics)
+    return run_id, store.url

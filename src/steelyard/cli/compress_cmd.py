@@ -1,0 +1,178 @@
+"""``steelyard compress``: run a recipe of compression and training steps and show, measured,
+what it bought: size, FLOPs, latency and throughput (timed against the original in the same
+run), working memory, the task metric with its confidence interval, and fidelity.
+
+Bad input fails before any work: an unknown step or parameter (the valid ones are listed), an
+amount outside (0, 1), a quantization that is not last, a step that needs data without
+``--data``, an output that would overwrite the original. The original model files are never
+written; the output is written atomically.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from steelyard.cli.common import console
+from steelyard.cli.data_cmd import (
+    CleanOpt,
+    JsonOpt,
+    LabelColumnOpt,
+    MaxEvalOpt,
+    MaxTrainOpt,
+    SaveOpt,
+    SeedOpt,
+    TaskOpt,
+    TextColumnOpt,
+)
+from steelyard.cli.evaluate_cmd import MaxLengthOpt, ModelArg, TokenizerOpt
+from steelyard.cli.state import OPTIONS
+from steelyard.errors import ConfigError
+
+RecipeOpt = Annotated[str, typer.Option(help="steps separated by ';' (e.g. \"prune:structured,amount=0.3; "
+                                        "finetune:epochs=1; quantize:int8-dynamic\") or a recipe.yaml file")]
+DataArg = Annotated[str | None, typer.Option("--data", help="task data for the metric, recovery training and "
+                                            "calibration (bbc-news, digits, CSV/JSONL/Parquet, folder, hf:...)")]
+BackendOpt = Annotated[str | None, typer.Option(help="kernels for the quantization step: torch (x86/fbgemm) or "
+                                                "onnxruntime (saves an .onnx model)")]
+
+
+def compress_command(
+    model: ModelArg,
+    recipe: RecipeOpt,
+    output: Annotated[Path | None, typer.Option(help="where to save the compressed model (a folder, or a "
+                                                "file.onnx with --backend onnxruntime)")] = None,
+    data: DataArg = None,
+    backend: BackendOpt = None,
+    hardware: Annotated[str, typer.Option(help="where to measure: local (this machine) is the only one that "
+                                          "can be timed")] = "local",
+    batch_size: Annotated[int, typer.Option(help="timing batch (real examples from the evaluation split)")] = 32,
+    max_length: MaxLengthOpt = 128,
+    rounds: Annotated[int, typer.Option(help="alternating timing rounds of original and compressed")] = 10,
+    threads: Annotated[int | None, typer.Option(help="torch threads while timing (default: torch's)")] = None,
+    eval_split: Annotated[str, typer.Option(help="split for the metric: test or validation")] = "test",
+    task: TaskOpt = None,
+    text_column: TextColumnOpt = "text",
+    label_column: LabelColumnOpt = "label",
+    tokenizer: TokenizerOpt = None,
+    clean: CleanOpt = False,
+    max_train_examples: MaxTrainOpt = None,
+    max_eval_examples: MaxEvalOpt = None,
+    seed: SeedOpt = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output")] = False,
+    json_out: JsonOpt = None,
+    save: SaveOpt = True,
+) -> None:
+    """Compress a model with a recipe; print a measured before / after table; save it and record the run."""
+    from steelyard.cli.common import save_outputs
+    from steelyard.cli.data_cmd import DataOptions, load_task_data
+    from steelyard.cli.evaluate_cmd import data_task_for, load_handle
+    from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
+
+    if hardware != "local":
+        raise ConfigError(f"compress times models on this machine only (--hardware local), got '{hardware}'; "
+                          "use `steelyard profile --hardware ...` for estimates on catalog hardware")
+    if backend not in (None, "torch", "onnxruntime"):
+        raise ConfigError(f"--backend must be torch or onnxruntime, got '{backend}'")
+    parsed = parse_recipe(recipe)
+    if backend is not None:
+        if not any(s.quantizes and hasattr(s.config, "backend") for s in parsed.steps):
+            raise ConfigError("--backend applies to an int8 quantization step, and the recipe has none")
+        parsed = parsed.with_backend(backend)
+    options = RecipeOptions(eval_split=eval_split, batch_size=batch_size, max_length=max_length, rounds=rounds,
+                            threads=threads, tokenizer=tokenizer, seed=seed)
+    _check_output(output, model, parsed)
+    handle = load_handle(model, task, max_length)
+    dataset, data_opts = None, None
+    if data is not None:
+        data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, "image", seed, clean,
+                                max_train_examples, max_eval_examples)
+        dataset = load_task_data(data_opts)
+    console.print(f"compressing {model}: {parsed.text}" + (f" on {dataset.name}" if dataset is not None else ""))
+    result = run_recipe(handle, parsed, dataset, options)
+    if output is not None:
+        result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
+    render(result.to_dict())
+    if output is not None:
+        console.print(f"compressed model saved to {result.output}")
+    save_outputs(result.to_dict(), json_out, None)
+    if save:
+        from steelyard.store.record import record_compression
+
+        command = _command(model, recipe, data, output, backend, batch_size, max_length, eval_split)
+        run_id, url = record_compression(result, [options, parsed.text] + ([data_opts] if data_opts else []),
+                                         command, OPTIONS.store_url)
+        console.print(f"saved as run {run_id} in {url}")
+
+
+def _check_output(output: Path | None, model: str, recipe: Any) -> None:
+    """Refuse, before any work, an output that is the model's own folder or that already exists."""
+    if output is None:
+        return
+    source = Path(model).expanduser()
+    target = output.expanduser().resolve()
+    if source.exists():
+        src = source.resolve()
+        if target == src or src in target.parents or target in src.parents:
+            raise ConfigError(f"--output {output} would overwrite or contain the original model {model}; "
+                              "choose another folder")
+    onnx = any(getattr(s.config, "backend", None) == "onnxruntime" for s in recipe.steps)
+    if output.suffix == ".onnx" and not onnx:
+        raise ConfigError(f"--output {output}: only an onnxruntime-backend model saves as an .onnx file; "
+                          "give a folder, or --backend onnxruntime")
+
+
+def _command(model: str, recipe: str, data: str | None, output: Path | None, backend: str | None,
+             batch_size: int, max_length: int, eval_split: str) -> str:
+    args = ["steelyard", "compress", model, "--recipe", recipe]
+    if data:
+        args += ["--data", data]
+    if output is not None:
+        args += ["--output", str(output)]
+    if backend:
+        args += ["--backend", backend]
+    args += ["--batch-size", str(batch_size), "--max-length", str(max_length)]
+    if eval_split != "test":
+        args += ["--eval-split", eval_split]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def render(d: dict[str, Any]) -> None:
+    """The before / after table, the steps and the verdicts on the console."""
+    from rich.table import Table
+
+    from steelyard.reporting.compress_view import COLUMNS, STEP_COLUMNS, before_after_rows, step_rows
+
+    table = Table(title=f"{d['model']} · {d['recipe']}", title_justify="left")
+    for i, col in enumerate(COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in before_after_rows(d):
+        table.add_row(*row)
+    console.print(table)
+    steps = Table(title="steps", title_justify="left")
+    for col in STEP_COLUMNS:
+        steps.add_column(col)
+    for row in step_rows(d):
+        steps.add_row(*row)
+    console.print(steps)
+    for line in d.get("verdicts", []):
+        console.print(f"• {line}")
+    for note in d.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+def methods_command() -> None:
+    """List the compression methods and recipe steps with their parameters."""
+    from steelyard.compression.recipe.steps import TRAINING_STEPS
+    from steelyard.compression.registry import list_methods
+
+    for info in list_methods():
+        console.print(info.describe(), highlight=False)
+    import dataclasses
+
+    for name, cls in TRAINING_STEPS.items():
+        params = ", ".join(f"{f.name} (default {f.default})" for f in dataclasses.fields(cls))
+        console.print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]} [{params}]", highlight=False)

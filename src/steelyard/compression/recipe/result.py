@@ -1,0 +1,139 @@
+"""What a recipe run returns: the before / after cards, the steps, and the compressed model."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from steelyard.compression.api import CompressedModel
+from steelyard.compression.fidelity import Fidelity
+from steelyard.compression.recipe.measure import ModelCard
+from steelyard.serialize import to_dict
+
+#: Tokenizer / preprocessing files copied next to a saved model so ``steelyard evaluate`` finds them.
+PREPROCESSING_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "merges.txt",
+    "vocab.json", "sentencepiece.bpe.model", "spiece.model", "preprocessor_config.json",
+)
+
+
+@dataclass
+class StepRecord:
+    """One step as it ran: what it changed, how long it took, what it noted."""
+
+    name: str
+    text: str
+    seconds: float
+    params_after: int
+    bytes_after: int
+    notes: list[str] = field(default_factory=list)
+    fidelity: Fidelity | None = None  # vs the model before this step, on the example input
+    validation: float | None = None  # validation metric after a training step
+    train_steps: int | None = None
+
+
+@dataclass
+class RecipeResult:
+    model: str
+    recipe: str
+    data: str | None
+    eval_split: str | None
+    before: ModelCard
+    after: ModelCard
+    steps: list[StepRecord]
+    backend: str
+    fidelity: Fidelity | None  # after vs before on the timing batch
+    timing: dict[str, Any]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+    compressed: CompressedModel | None = field(default=None, repr=False)
+    output: str | None = None
+
+    @property
+    def speedup(self) -> float | None:
+        if self.before.latency is None or self.after.latency is None:
+            return None
+        return float(self.before.latency.median) / float(self.after.latency.median)
+
+    @property
+    def size_ratio(self) -> float:
+        return float(self.before.bytes) / float(self.after.bytes) if self.after.bytes else float("inf")
+
+    @property
+    def flops_ratio(self) -> float | None:
+        if not self.before.flops or self.after.flops is None:
+            return None
+        return float(self.after.flops) / float(self.before.flops)
+
+    @property
+    def metric_drop(self) -> float | None:
+        """Points lost on the headline metric (before − after, ×100; negative: it improved)."""
+        b, a = self.before.headline, self.after.headline
+        if b is None or a is None:
+            return None
+        sign = 1.0 if b.higher_is_better else -1.0
+        return sign * (b.value - a.value) * 100.0
+
+    @property
+    def compressed_handle(self) -> Any:
+        return self.compressed.handle if self.compressed is not None else None
+
+    def verdicts(self) -> list[str]:
+        """Plain sentences on what the recipe delivered, each from a measured number."""
+        out = []
+        s = self.speedup
+        if s is not None:
+            if s >= 1.05:
+                out.append(f"{s:.2f}x faster (median latency, interleaved with the original in this run)")
+            elif s > 0.95:
+                out.append(f"not faster: {s:.2f}x the original's speed (within timing noise)")
+            else:
+                out.append(f"slower: {s:.2f}x the original's speed")
+        r = self.size_ratio
+        out.append(f"{r:.2f}x smaller in memory" if r >= 1.05 else f"not smaller in memory ({r:.2f}x)")
+        new_zeros = _zeros(self.after) - _zeros(self.before)
+        if new_zeros > 0.01 * self.after.params and r < 1.05:
+            out.append(f"{new_zeros:,} more weights are zero ({new_zeros / self.after.params:.0%} of the model): it "
+                       "is sparse, not smaller, and dense kernels still multiply the zeros")
+        d = self.metric_drop
+        if d is not None and self.after.headline is not None:
+            name = self.after.headline.name
+            out.append(f"{name} {'dropped' if d > 0 else 'rose'} {abs(d):.2f} points" if abs(d) >= 0.005
+                       else f"{name} unchanged")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = to_dict({k: v for k, v in self.__dict__.items() if k != "compressed"})
+        data.update(speedup=self.speedup, size_ratio=self.size_ratio, flops_ratio=self.flops_ratio,
+                    metric_drop=self.metric_drop, verdicts=self.verdicts())
+        return data
+
+    def save(self, path: str | Path, *, overwrite: bool = False, preprocessing_from: Path | None = None) -> Path:
+        """Save the compressed model (folder or ``.onnx``) with the tokenizer files of the source."""
+        if self.compressed is None:
+            raise ValueError("nothing to save: the recipe produced no model")
+        target = self.compressed.save(path, overwrite=overwrite)
+        source = preprocessing_from or self.compressed.source_path
+        if target.is_dir() and source is not None and Path(source).is_dir():
+            for name in PREPROCESSING_FILES:
+                file = Path(source) / name
+                if file.is_file() and not (target / name).exists():
+                    shutil.copy2(file, target / name)
+        self.output = str(target)
+        self.after.file_bytes = _disk_size(target)
+        return target
+
+
+def _disk_size(path: Path) -> Any:
+    from steelyard.units import Bytes
+
+    if path.is_file():
+        return Bytes(path.stat().st_size)
+    weights = (".safetensors", ".onnx", ".bin")
+    return Bytes(sum(f.stat().st_size for f in path.rglob("*") if f.is_file() and f.suffix in weights))
+
+
+def _zeros(card: ModelCard) -> int:
+    return 0 if card.nonzero is None else card.params - card.nonzero

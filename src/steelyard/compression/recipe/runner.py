@@ -1,0 +1,227 @@
+"""``run_recipe``: apply a recipe's steps in order and measure the model before and after.
+
+The original model is never modified: compression steps work on copies (see
+:func:`steelyard.compression.compress`) and training steps train the copy that the previous
+step produced. The before / after cards are measured in the same process on the same data,
+with the two models timed in alternating rounds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from steelyard.compression.api import HISTORY_ATTR, CompressedModel, compress
+from steelyard.compression.fidelity import compare_outputs
+from steelyard.compression.recipe.data import RecipeData, prepare_data
+from steelyard.compression.recipe.measure import (
+    count_flops,
+    outputs_on,
+    quality,
+    size_card,
+    time_pair,
+    timing_inputs,
+    working_memory,
+)
+from steelyard.compression.recipe.parse import Recipe, RecipeStep
+from steelyard.compression.recipe.result import RecipeResult, StepRecord
+from steelyard.compression.recipe.train_steps import distill_step, finetune_step
+from steelyard.data.dataset import TaskDataset
+from steelyard.errors import ConfigError, DataError
+from steelyard.evaluation.progress import progress_enabled
+from steelyard.models.handle import ModelHandle
+from steelyard.units import Bytes
+
+
+@dataclass(frozen=True)
+class RecipeOptions:
+    """How the recipe is measured.
+
+    ``batch_size`` × ``max_length`` is the timing batch (real examples from the evaluation split
+    when there is data). ``rounds`` alternating timings of each model after ``warmup`` calls.
+    ``eval_split``: ``test`` for a report, ``validation`` inside a search.
+    """
+
+    eval_split: str = "test"
+    batch_size: int = 32
+    max_length: int = 128
+    rounds: int = 10
+    warmup: int = 2
+    threads: int | None = None
+    eval_batch_size: int = 64
+    tokenizer: str | None = None
+    n_resamples: int = 1000
+    seed: int = 0
+    progress: bool | None = None
+    measure_latency: bool = True
+    calibration_batches: int = 16
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.eval_batch_size < 1:
+            raise ConfigError(f"batch sizes must be at least 1, got {self.batch_size} / {self.eval_batch_size}")
+        if self.rounds < 1 or self.warmup < 0:
+            raise ConfigError(f"timing rounds must be >= 1 and warm-up >= 0, got {self.rounds} / {self.warmup}")
+        if self.max_length < 2:
+            raise ConfigError(f"max length must be at least 2 tokens, got {self.max_length}")
+
+
+def run_recipe(
+    handle: ModelHandle,
+    recipe: Recipe,
+    dataset: TaskDataset | None = None,
+    options: RecipeOptions | None = None,
+) -> RecipeResult:
+    """Run ``recipe`` on a copy of ``handle``'s model and measure it against the original."""
+    opts = options or RecipeOptions()
+    start = time.perf_counter()
+    if handle.on_meta:
+        raise ConfigError(f"compress needs real weights; '{handle.name}' was loaded from its config only")
+    if recipe.needs_data and dataset is None:
+        needing = next(s.name for s in recipe.steps if s.needs_data)
+        raise DataError(f"the recipe step {needing} needs data: pass --data <source>")
+    show = progress_enabled(opts.progress)
+    data = prepare_data(handle, dataset, eval_split=opts.eval_split, max_length=opts.max_length,
+                        tokenizer=opts.tokenizer, seed=opts.seed) if dataset is not None else None
+    inputs = _timing_inputs(handle, data, opts)
+    original = handle.module.eval()
+
+    before = size_card(original)
+    before.flops, before.macs = count_flops(original, inputs)
+    if data is not None:
+        q = quality(original, data.adapter, data.evaluation, data.task, data.label_names,
+                    batch_size=opts.eval_batch_size, n_resamples=opts.n_resamples, seed=opts.seed)
+        before.metrics, before.metric, before_predictions = q.metrics, data.metric, q.predictions
+
+    current = handle
+    compressed: CompressedModel | None = None
+    records: list[StepRecord] = []
+    float_flops = before.flops, before.macs
+    for i, step in enumerate(recipe.steps):
+        if step.quantizes and i > 0:
+            # Quantized kernels are not counted op by op: count the float model they come from.
+            float_flops = count_flops(current.module, inputs)
+        record, current, compressed = _run_step(step, current, compressed, handle, data, opts, show)
+        records.append(record)
+    assert compressed is not None
+    module = compressed.handle.module.eval()
+
+    after = size_card(module)
+    notes: list[str] = list(data.notes) if data is not None else []
+    if recipe.steps[-1].quantizes:
+        after.flops, after.macs = float_flops
+        after.flops_note = "quantized kernels do the same multiply-adds in lower precision: count of the float model"
+    else:
+        after.flops, after.macs = count_flops(module, inputs)
+
+    timing: dict[str, Any] = {"batch_size": _rows(inputs), "shape": _shape(inputs), "rounds": opts.rounds,
+                              "warmup": opts.warmup, "threads": opts.threads or torch.get_num_threads()}
+    fidelity = compare_outputs(outputs_on(original, inputs, False), outputs_on(module, inputs, False),
+                               handle.task)
+    if opts.measure_latency:
+        before.latency, after.latency = time_pair(original, module, inputs, rounds=opts.rounds,
+                                                  warmup=opts.warmup, threads=opts.threads)
+        for card in (before, after):
+            card.throughput = card.latency.batch_size / float(card.latency.median)  # type: ignore[union-attr]
+        before.working_memory = working_memory(original, inputs)
+        after.working_memory = working_memory(module, inputs)
+    if data is not None:
+        q = quality(module, data.adapter, data.evaluation, data.task, data.label_names,
+                    batch_size=opts.eval_batch_size, n_resamples=opts.n_resamples, seed=opts.seed)
+        after.metrics, after.metric = q.metrics, data.metric
+        after.agreement = float((q.predictions == before_predictions).mean()) if len(q.predictions) else None
+        before.agreement = 1.0
+    return RecipeResult(
+        model=handle.name, recipe=recipe.text, data=data.name if data else None,
+        eval_split=data.eval_split if data else None, before=before, after=after, steps=records,
+        backend=compressed.backend, fidelity=fidelity, timing=timing, seconds=time.perf_counter() - start,
+        notes=notes, compressed=compressed,
+    )
+
+
+def _run_step(
+    step: RecipeStep,
+    current: ModelHandle,
+    compressed: CompressedModel | None,
+    original: ModelHandle,
+    data: RecipeData | None,
+    opts: RecipeOptions,
+    show: bool,
+) -> tuple[StepRecord, ModelHandle, CompressedModel]:
+    t0 = time.perf_counter()
+    if step.trains:
+        assert data is not None
+        work = compressed.handle if compressed is not None else _copy(current)
+        module = work.module
+        if step.name == "distill":
+            training = distill_step(module, original.module, step.config, data,
+                                    eval_batch_size=opts.eval_batch_size, progress=show)
+        else:
+            training = finetune_step(module, step.config, data, eval_batch_size=opts.eval_batch_size, progress=show)
+        history = (*getattr(module, HISTORY_ATTR, ()), {"method": step.name, "config": dataclasses.asdict(step.config)})
+        module.__dict__[HISTORY_ATTR] = history
+        result = _as_compressed(work, original, compressed, history, step.name)
+        size = size_card(module)
+        record = StepRecord(step.name, step.text(), time.perf_counter() - t0, size.params, int(size.bytes),
+                            training.notes, None, training.best_validation, training.steps)
+        return record, result.handle, result
+    calibration = None
+    if data is not None and step.needs_data:
+        calibration = data.batches(opts.batch_size, opts.calibration_batches,
+                                   with_labels=getattr(step.config, "importance", None) == "taylor")
+    result = compress(current, step.config, data=calibration)
+    if compressed is not None:
+        result = dataclasses.replace(result, params_before=compressed.params_before,
+                                     bytes_before=compressed.bytes_before, nonzero_before=compressed.nonzero_before,
+                                     notes=(*compressed.notes, *result.notes), source_path=original.path)
+    else:
+        result = dataclasses.replace(result, source_path=original.path)
+    record = StepRecord(step.name, step.text(), time.perf_counter() - t0, result.params_after,
+                        int(result.bytes_after), list(result.notes[len(compressed.notes) if compressed else 0:]),
+                        result.fidelity)
+    return record, result.handle, result
+
+
+def _copy(handle: ModelHandle) -> ModelHandle:
+    import copy
+
+    module = copy.deepcopy(handle.module)
+    return dataclasses.replace(handle, module=module, config=getattr(module, "config", None) or handle.config,
+                               path=None, weights_files=[])
+
+
+def _as_compressed(
+    work: ModelHandle, original: ModelHandle, previous: CompressedModel | None, history: tuple[Any, ...], name: str
+) -> CompressedModel:
+    size = size_card(work.module)
+    first = size_card(original.module) if previous is None else None
+    return CompressedModel(
+        handle=work, method=name, config=None, backend="torch",
+        params_before=previous.params_before if previous else first.params,  # type: ignore[union-attr]
+        params_after=size.params,
+        bytes_before=previous.bytes_before if previous else first.bytes,  # type: ignore[union-attr]
+        bytes_after=Bytes(size.bytes),
+        nonzero_before=previous.nonzero_before if previous else first.nonzero,  # type: ignore[union-attr]
+        nonzero_after=size.nonzero, notes=previous.notes if previous else (), history=history,
+        source_path=original.path,
+    )
+
+
+def _timing_inputs(handle: ModelHandle, data: RecipeData | None, opts: RecipeOptions) -> dict[str, torch.Tensor]:
+    if data is not None:
+        return timing_inputs(data.adapter, data.evaluation, opts.batch_size)
+    inputs = handle.inputs_for_batch(opts.batch_size)
+    if not isinstance(inputs, dict):
+        raise ConfigError("compress without --data needs a model with named inputs; pass --data")
+    return inputs
+
+
+def _rows(inputs: dict[str, torch.Tensor]) -> int:
+    return int(next(iter(inputs.values())).shape[0])
+
+
+def _shape(inputs: dict[str, torch.Tensor]) -> list[int]:
+    return list(next(iter(inputs.values())).shape)

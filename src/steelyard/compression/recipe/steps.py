@@ -1,0 +1,93 @@
+"""Configs of the recipe steps that train: ``finetune`` (recovery) and ``distill``.
+
+Compression steps are the registered methods (:mod:`steelyard.compression.registry`); these two
+steps train the model produced so far, on the recipe's data, so that it recovers the accuracy
+that pruning or factorization cost. They are frozen dataclasses like the method configs, so
+``"finetune:epochs=2,l1=1e-5"`` parses with the same rules and the same error messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from steelyard.compression.options import check_choice, check_fraction, option
+from steelyard.errors import ConfigError
+
+OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
+
+
+def _check_training(step: str, cfg: TrainingStepConfig) -> None:
+    if cfg.epochs < 1:
+        raise ConfigError(f"{step}: epochs must be at least 1, got {cfg.epochs}")
+    if not cfg.lr > 0:
+        raise ConfigError(f"{step}: lr must be positive, got {cfg.lr}")
+    if cfg.batch_size < 1:
+        raise ConfigError(f"{step}: batch_size must be at least 1, got {cfg.batch_size}")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise ConfigError(f"{step}: max_steps must be at least 1, got {cfg.max_steps}")
+    if not 0 <= cfg.warmup_ratio < 1:
+        raise ConfigError(f"{step}: warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}")
+    check_choice(step, "optimizer", cfg.optimizer, OPTIMIZERS)
+
+
+@dataclass(frozen=True)
+class TrainingStepConfig:
+    """What every training step shares: the optimizer and the schedule."""
+
+    epochs: int = option(1, "passes over the training split")
+    lr: float = option(5e-5, "peak learning rate (linear warm-up, then linear decay)")
+    batch_size: int = option(16, "training batch size")
+    optimizer: Literal["adamw", "adam", "rmsprop", "sgd"] = option("adamw", "optimizer")
+    max_steps: int | None = option(None, "stop after this many optimizer steps (none: all epochs)")
+    warmup_ratio: float = option(0.1, "share of the steps with a linear warm-up")
+    seed: int = option(0, "seed for the data order and dropout")
+
+
+@dataclass(frozen=True)
+class FinetuneStepConfig(TrainingStepConfig):
+    """Recovery fine-tuning of the whole model on the recipe's training split.
+
+    ``l1`` / ``l2`` add λ·Σ|w| / λ·Σw² over the prunable weights (Linear layers outside the head)
+    to the loss, which drives weights towards zero before an unstructured pruning step.
+    ``prune_to`` raises unstructured sparsity to that level along a cubic schedule while the
+    step trains (gradual magnitude pruning, Zhu & Gupta 2017). ``qat`` trains with fake-quantized
+    int8 weights and activations, so that a later ``quantize:int8-dynamic`` loses less.
+    Zeros made by an earlier pruning step stay zero: their masks are re-applied after every step.
+    """
+
+    l1: float = option(0.0, "L1 penalty on prunable weights (drives them to zero)")
+    l2: float = option(0.0, "L2 penalty on prunable weights")
+    prune_to: float | None = option(None, "gradual unstructured pruning to this sparsity while training")
+    qat: bool = option(False, "quantization-aware: train with fake-quantized int8 weights and activations")
+
+    def __post_init__(self) -> None:
+        _check_training("finetune", self)
+        if self.l1 < 0 or self.l2 < 0:
+            raise ConfigError(f"finetune: l1 and l2 penalties must be >= 0, got {self.l1} / {self.l2}")
+        if self.prune_to is not None:
+            check_fraction("finetune", "prune_to", self.prune_to)
+
+
+@dataclass(frozen=True)
+class DistillStepConfig(TrainingStepConfig):
+    """Recovery by knowledge distillation from the model the recipe started from (the teacher).
+
+    loss = α·CE(labels) + (1 − α)·T²·KL(teacher/T ‖ student/T); ``hidden_states`` adds an MSE
+    between the student's layers and the teacher layers they were taken from.
+    """
+
+    alpha: float = option(0.5, "weight of the hard-label loss (1 − alpha goes to the teacher)")
+    temperature: float = option(4.0, "softmax temperature of the soft targets")
+    hidden_states: bool = option(False, "also match hidden states layer by layer")
+
+    def __post_init__(self) -> None:
+        _check_training("distill", self)
+        if not 0 <= self.alpha <= 1:
+            raise ConfigError(f"distill: alpha must be in [0, 1], got {self.alpha}")
+        if not self.temperature > 0:
+            raise ConfigError(f"distill: temperature must be positive, got {self.temperature}")
+
+
+#: Training steps by name; everything else in a recipe is a registered compression method.
+TRAINING_STEPS: dict[str, type] = {"finetune": FinetuneStepConfig, "distill": DistillStepConfig}

