@@ -172,3 +172,12 @@ def test_recipe_without_data_measures_size_flops_and_speed_only(tiny):
     assert result.after.flops == result.before.flops  # the float model's count, said so
     with pytest.raises(DataError, match="finetune needs data"):
         run_recipe(load_model(str(model)), parse_recipe("prune:layers,amount=0.5; finetune"), None, FAST)
+
+
+def test_cnn_recipe_without_data_prunes_channels_and_counts_fewer_flops():
+    from tests.test_compression_models import cnn_handle
+
+    handle = cnn_handle()
+    result = run_recipe(handle, parse_recipe("prune:structured,amount=0.5,round_to=1; low-rank:svd"), None, FAST)
+    assert result.after.params < result.before.params and result.flops_ratio < 0.75
+    assert result.timing["shape"][0] == 8 and result.fidelity is not None

@@ -170,9 +170,9 @@ def methods_command() -> None:
     from steelyard.compression.registry import list_methods
 
     for info in list_methods():
-        console.print(info.describe(), highlight=False)
+        console.print(info.describe(), highlight=False, markup=False)
     import dataclasses
 
     for name, cls in TRAINING_STEPS.items():
         params = ", ".join(f"{f.name} (default {f.default})" for f in dataclasses.fields(cls))
-        console.print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]} [{params}]", highlight=False)
+        console.print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]} [{params}]", highlight=False, markup=False)

@@ -23,7 +23,7 @@ import psutil
 import torch
 
 from steelyard.compression.sizes import model_size
-from steelyard.evaluation.adapters import Adapter, Feature, call_model
+from steelyard.evaluation.adapters import Adapter, Feature
 from steelyard.evaluation.evaluate import default_metrics, score
 from steelyard.evaluation.labels import LabelMap
 from steelyard.evaluation.predict import Outputs, predict
@@ -148,7 +148,7 @@ def timing_inputs(adapter: Adapter, features: list[Feature], batch_size: int) ->
     return {k: v for k, v in batch.items() if k != "labels" and not k.startswith("_")}
 
 
-def outputs_on(module: torch.nn.Module, inputs: dict[str, torch.Tensor], positional: bool) -> Any:
+def outputs_on(module: torch.nn.Module, inputs: Inputs) -> Any:
     module.eval()
     with torch.inference_mode():
-        return call_model(module, inputs, positional)
+        return _call(module, inputs)

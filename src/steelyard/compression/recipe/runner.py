@@ -19,6 +19,7 @@ from steelyard.compression.api import HISTORY_ATTR, CompressedModel, compress
 from steelyard.compression.fidelity import compare_outputs
 from steelyard.compression.recipe.data import RecipeData, prepare_data
 from steelyard.compression.recipe.measure import (
+    Inputs,
     count_flops,
     outputs_on,
     quality,
@@ -119,7 +120,7 @@ def run_recipe(
 
     timing: dict[str, Any] = {"batch_size": _rows(inputs), "shape": _shape(inputs), "rounds": opts.rounds,
                               "warmup": opts.warmup, "threads": opts.threads or torch.get_num_threads()}
-    fidelity = compare_outputs(outputs_on(original, inputs, False), outputs_on(module, inputs, False),
+    fidelity = compare_outputs(outputs_on(original, inputs), outputs_on(module, inputs),
                                handle.task)
     if opts.measure_latency:
         before.latency, after.latency = time_pair(original, module, inputs, rounds=opts.rounds,
@@ -210,18 +211,19 @@ def _as_compressed(
     )
 
 
-def _timing_inputs(handle: ModelHandle, data: RecipeData | None, opts: RecipeOptions) -> dict[str, torch.Tensor]:
+def _timing_inputs(handle: ModelHandle, data: RecipeData | None, opts: RecipeOptions) -> Inputs:
     if data is not None:
         return timing_inputs(data.adapter, data.evaluation, opts.batch_size)
-    inputs = handle.inputs_for_batch(opts.batch_size)
-    if not isinstance(inputs, dict):
-        raise ConfigError("compress without --data needs a model with named inputs; pass --data")
-    return inputs
+    return handle.inputs_for_batch(opts.batch_size)
 
 
-def _rows(inputs: dict[str, torch.Tensor]) -> int:
-    return int(next(iter(inputs.values())).shape[0])
+def _first(inputs: Inputs) -> torch.Tensor:
+    return inputs[0] if isinstance(inputs, tuple) else next(iter(inputs.values()))
 
 
-def _shape(inputs: dict[str, torch.Tensor]) -> list[int]:
-    return list(next(iter(inputs.values())).shape)
+def _rows(inputs: Inputs) -> int:
+    return int(_first(inputs).shape[0])
+
+
+def _shape(inputs: Inputs) -> list[int]:
+    return list(_first(inputs).shape)

