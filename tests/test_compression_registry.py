@@ -25,7 +25,7 @@ def test_every_method_is_listed_with_documented_parameters():
         assert info.name in info.describe()
     structured = next(i for i in infos if i.name == "prune:structured")
     importance = next(p for p in structured.parameters if p.name == "importance")
-    assert importance.choices == ("l1", "l2")
+    assert importance.choices == ("l1", "l2", "taylor")
 
 
 def test_parse_and_name_round_trip_for_every_method():

@@ -39,13 +39,18 @@ class StructuredPruneConfig:
     """Remove FFN neurons and attention heads (BERT-family transformers) or conv channels (CNNs).
 
     The model gets smaller and cheaper: the kept rows and columns are sliced into new, thinner
-    layers. Importance is the L1 or L2 norm of the weights that a neuron, head or channel owns.
+    layers. Importance is the L1 or L2 norm of the weights that a neuron, head or channel owns, or
+    (``taylor``, needs data) the first-order estimate of the loss change if it were removed,
+    |Σ w·∂L/∂w| summed over up to ``batches`` batches (see :mod:`steelyard.compression.pruning.taylor`).
     """
 
     amount: float = option(0.3, "fraction of FFN neurons (transformers) or conv channels (CNNs) removed")
     heads: float = option(0.0, "fraction of attention heads removed in every layer (transformers only)")
-    importance: Literal["l1", "l2"] = option("l1", "magnitude importance: L1 or L2 norm of the owned weights")
+    importance: Literal["l1", "l2", "taylor"] = option(
+        "l1", "L1 / L2 norm of the owned weights, or taylor: |sum of w * dL/dw| on data (labels or pseudo-labels)"
+    )
     round_to: int = option(8, "keep a multiple of this many neurons / channels (1: off)")
+    batches: int = option(16, "at most this many data batches for importance=taylor")
 
     def __post_init__(self) -> None:
         method = "prune:structured"
@@ -53,8 +58,9 @@ class StructuredPruneConfig:
         check_fraction(method, "heads", self.heads, allow_zero=True)
         if self.amount == 0 and self.heads == 0:
             raise ConfigError(f"{method}: amount must be in (0, 1) (or set heads > 0 to prune heads only)")
-        check_choice(method, "importance", self.importance, ("l1", "l2"))
+        check_choice(method, "importance", self.importance, ("l1", "l2", "taylor"))
         check_positive_int(method, "round_to", self.round_to)
+        check_positive_int(method, "batches", self.batches)
 
 
 @dataclass(frozen=True)

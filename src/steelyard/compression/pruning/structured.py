@@ -12,10 +12,15 @@ BERT config (head size = hidden / heads), so head-pruned models load back throug
 CNNs: torch-pruning's DependencyGraph (through ``MetaPruner``) finds every layer coupled to a
 channel (BatchNorm, residual adds, the next conv) and prunes them together; Linear layers are
 left whole except for the input columns that follow pruned channels.
+
+Importance: the L1 / L2 norm of the weights a unit owns, or ``taylor`` — the first-order loss
+change on data (:mod:`steelyard.compression.pruning.taylor`), scored on the unpruned model before
+anything is sliced.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -64,19 +69,36 @@ def _top(scores: torch.Tensor, keep: int) -> torch.Tensor:
     return torch.sort(torch.topk(scores, keep).indices).values
 
 
-def prune_heads(layer: nn.Module, keep: int, importance: str) -> int:
-    """Keep the ``keep`` most important heads of one BERT layer; returns the heads removed."""
+def head_norms(layer: nn.Module, importance: str) -> torch.Tensor:
+    """Magnitude score per head: the L1 / L2 norms of its q/k/v rows plus its output columns."""
+    attn = layer.attention.self
+    out = layer.attention.output.dense
+    size = attn.attention_head_size
+    heads = attn.query.out_features // size
+    score = torch.zeros(heads)
+    for lin in (attn.query, attn.key, attn.value):
+        score += _norm(lin.weight.reshape(heads, size, -1), (1, 2), importance)
+    score += _norm(out.weight.reshape(out.out_features, heads, size), (0, 2), importance)
+    return score
+
+
+def ffn_norms(layer: nn.Module, importance: str) -> torch.Tensor:
+    """Magnitude score per FFN neuron: the norm of its intermediate row plus its output column."""
+    return _norm(layer.intermediate.dense.weight, (1,), importance) + _norm(layer.output.dense.weight, (0,), importance)
+
+
+def prune_heads(layer: nn.Module, keep: int, importance: str = "l1", scores: torch.Tensor | None = None) -> int:
+    """Keep the ``keep`` most important heads of one BERT layer; returns the heads removed.
+
+    ``scores`` (one per head, higher is more important) replaces the magnitude ``importance``.
+    """
     attn = layer.attention.self
     out = layer.attention.output.dense
     heads = attn.query.out_features // attn.attention_head_size
     if keep >= heads:
         return 0
     size = attn.attention_head_size
-    score = torch.zeros(heads)
-    for lin in (attn.query, attn.key, attn.value):
-        score += _norm(lin.weight.reshape(heads, size, -1), (1, 2), importance)
-    score += _norm(out.weight.reshape(out.out_features, heads, size), (0, 2), importance)
-    kept = _top(score, keep)
+    kept = _top(head_norms(layer, importance) if scores is None else scores, keep)
     idx = (kept[:, None] * size + torch.arange(size)[None, :]).reshape(-1)
     attn.query = slice_linear(attn.query, rows=idx)
     attn.key = slice_linear(attn.key, rows=idx)
@@ -87,28 +109,46 @@ def prune_heads(layer: nn.Module, keep: int, importance: str) -> int:
     return heads - keep
 
 
-def prune_ffn(layer: nn.Module, keep: int, importance: str) -> int:
-    """Keep the ``keep`` most important FFN neurons of one BERT layer; returns the neurons removed."""
+def prune_ffn(layer: nn.Module, keep: int, importance: str = "l1", scores: torch.Tensor | None = None) -> int:
+    """Keep the ``keep`` most important FFN neurons of one BERT layer; returns the neurons removed.
+
+    ``scores`` (one per neuron, higher is more important) replaces the magnitude ``importance``.
+    """
     inter, out = layer.intermediate.dense, layer.output.dense
     if keep >= inter.out_features:
         return 0
-    score = _norm(inter.weight, (1,), importance) + _norm(out.weight, (0,), importance)
-    kept = _top(score, keep)
+    kept = _top(ffn_norms(layer, importance) if scores is None else scores, keep)
     layer.intermediate.dense = slice_linear(inter, rows=kept)
     layer.output.dense = slice_linear(out, cols=kept)
     return inter.out_features - keep
 
 
-def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig) -> TransformResult:
+def _taylor_note(batches: int, labels: bool) -> str:
+    target = "the data's labels" if labels else "pseudo-labels (the unpruned model's own predictions)"
+    return f"importance: first-order Taylor |sum of w * dL/dw| over {batches} batches, loss against {target}"
+
+
+def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: Iterable[Any] | None) -> TransformResult:
     layers = bert_layers(handle.module)
     assert layers is not None
     config = getattr(handle.module, "config", None) or handle.config
     notes: list[str] = []
-    details: dict[str, Any] = {}
+    details: dict[str, Any] = {"importance": cfg.importance}
+    ffn_scores: list[torch.Tensor | None] = [None] * len(layers)
+    head_scores: list[torch.Tensor | None] = [None] * len(layers)
+    if cfg.importance == "taylor":
+        from steelyard.compression.pruning.taylor import taylor_batches, transformer_scores
+
+        batches = taylor_batches(data, cfg.batches)
+        taylor = transformer_scores(handle, layers, batches, ffn=cfg.amount > 0, heads=cfg.heads > 0)
+        ffn_scores = list(taylor.ffn) if taylor.ffn is not None else ffn_scores
+        head_scores = list(taylor.heads) if taylor.heads is not None else head_scores
+        notes.append(_taylor_note(taylor.batches, taylor.labels))
+        details.update(taylor_batches=taylor.batches, taylor_labels=taylor.labels)
     if cfg.amount > 0:
         total = layers[0].intermediate.dense.out_features
         keep = kept_count(total, cfg.amount, cfg.round_to)
-        removed = sum(prune_ffn(layer, keep, cfg.importance) for layer in layers)
+        removed = sum(prune_ffn(layer, keep, cfg.importance, s) for layer, s in zip(layers, ffn_scores, strict=True))
         if config is not None:
             config.intermediate_size = keep
         details.update(ffn_before=total, ffn_after=keep)
@@ -117,7 +157,7 @@ def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig) -> Trans
         attn = layers[0].attention.self
         total = attn.query.out_features // attn.attention_head_size
         keep = max(1, total - round(total * cfg.heads))
-        removed = sum(prune_heads(layer, keep, cfg.importance) for layer in layers)
+        removed = sum(prune_heads(layer, keep, cfg.importance, s) for layer, s in zip(layers, head_scores, strict=True))
         details.update(heads_before=total, heads_after=keep)
         notes.append(f"attention heads per layer: {total} → {keep} ({removed} removed in {len(layers)} layers)")
         notes.append(
@@ -126,7 +166,7 @@ def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig) -> Trans
     return TransformResult(module=handle.module, notes=notes, details=details, config=config)
 
 
-def _prune_cnn(handle: ModelHandle, cfg: StructuredPruneConfig) -> TransformResult:
+def _prune_cnn(handle: ModelHandle, cfg: StructuredPruneConfig, data: Iterable[Any] | None) -> TransformResult:
     try:
         import torch_pruning as tp
     except ImportError as exc:
@@ -139,7 +179,14 @@ def _prune_cnn(handle: ModelHandle, cfg: StructuredPruneConfig) -> TransformResu
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     before = sum(m.out_channels for m in convs)
     ignored = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    importance = tp.importance.MagnitudeImportance(p=1 if cfg.importance == "l1" else 2)
+    batches: list[Any] = []
+    if cfg.importance == "taylor":
+        from steelyard.compression.pruning.taylor import AccumulatedTaylor, taylor_batches
+
+        batches = taylor_batches(data, cfg.batches)  # fail before building the graph
+        importance: Any = AccumulatedTaylor()
+    else:
+        importance = tp.importance.MagnitudeImportance(p=1 if cfg.importance == "l1" else 2)
     pruner = tp.pruner.MetaPruner(
         model,
         handle.inputs,
@@ -148,28 +195,37 @@ def _prune_cnn(handle: ModelHandle, cfg: StructuredPruneConfig) -> TransformResu
         ignored_layers=ignored,
         round_to=cfg.round_to if cfg.round_to > 1 else None,
     )
+    notes: list[str] = []
+    details: dict[str, Any] = {"importance": cfg.importance}
+    if cfg.importance == "taylor":
+        from steelyard.compression.pruning.taylor import cnn_taylor
+
+        labels = cnn_taylor(handle, pruner, importance, batches)
+        notes.append(_taylor_note(len(batches), labels))
+        details.update(taylor_batches=len(batches), taylor_labels=labels)
     with torch.no_grad():
         pruner.step()
     after = sum(m.out_channels for m in convs)
-    notes = [
+    notes[:0] = [
         f"conv output channels: {before} → {after} over {len(convs)} conv layers (torch-pruning dependency graph)",
         "pruned channel widths do not fit the original config: load the saved model with "
         "steelyard.compression.load_compressed",
     ]
-    return TransformResult(module=model, notes=notes, details={"channels_before": before, "channels_after": after})
+    details.update(channels_before=before, channels_after=after)
+    return TransformResult(module=model, notes=notes, details=details)
 
 
 def apply(handle: ModelHandle, cfg: StructuredPruneConfig, data: Any = None) -> TransformResult:
     kind = model_kind(handle.module)
     if kind == "transformer":
-        return _prune_transformer(handle, cfg)
+        return _prune_transformer(handle, cfg, data)
     if kind == "cnn":
         if cfg.heads > 0:
             raise NotApplicableError(
                 "prune:structured: heads apply to transformers, and this model is a CNN "
                 "(set heads=0 and use amount to prune channels)"
             )
-        return _prune_cnn(handle, cfg)
+        return _prune_cnn(handle, cfg, data)
     raise NotApplicableError(
         "prune:structured supports BERT-family transformers (heads, FFN neurons) and CNNs (channels); "
         f"found neither in {type(handle.module).__name__}"

@@ -109,7 +109,7 @@ def finetune_step(
     if step.qat:
         from steelyard.compression.quantization.qat import fake_quant
 
-        quant_context = fake_quant(module)
+        quant_context = fake_quant(module, include_head=True)  # int8-dynamic quantizes the head too
         notes.append("quantization-aware: trained with fake-quantized int8 weights and activations")
     with quant_context:
         outcome = train(

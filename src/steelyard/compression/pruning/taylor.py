@@ -1,0 +1,254 @@
+"""Taylor (gradient) importance: how much the loss would change if a unit were removed.
+
+Removing a unit sets the weights it owns to zero. To first order the loss then changes by
+ΔL ≈ −Σ w·∂L/∂w over those weights, so a unit's importance on one batch is |Σ w·∂L/∂w|
+(Molchanov et al., "Importance Estimation for Neural Network Pruning", CVPR 2019), and the
+scores of the calibration batches are added up. Summing the *absolute* per-batch estimates
+matters: at a trained model the gradient averaged over the data is close to zero, so scoring the
+summed gradient would rank units by noise.
+
+The owned weights:
+
+* an FFN neuron: its row of ``intermediate.dense`` (weights and bias) and its column of
+  ``output.dense``;
+* an attention head: its ``head_size`` rows of query, key and value (weights and biases) and its
+  columns of ``attention.output.dense``;
+* a CNN channel: torch-pruning's dependency group (the conv's output channel, its BatchNorm, the
+  next layer's input channel), scored by ``tp.importance.TaylorImportance(multivariable=True)``,
+  which is the same |Σ w·∂L/∂w| per coupled layer, averaged over the group.
+
+The loss is cross-entropy with the batch's ``labels`` when it has them, else with pseudo-labels:
+the arg-max of the unpruned model's own logits, so the score measures how far removing a unit
+moves the model away from its current predictions. Gradient passes run in eval mode (no dropout)
+and only the weights being scored require gradients; the model's flags are restored afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from steelyard.compression.base import CalibrationError, NotApplicableError, first_line
+from steelyard.compression.fidelity import primary_output
+from steelyard.models.handle import ModelHandle
+
+METHOD = "prune:structured"
+LOGIT_OUTPUTS = ("logits", "output", "output[0]")
+
+
+def taylor_batches(data: Iterable[Any] | None, limit: int) -> list[Any]:
+    """At most ``limit`` batches; no data → :class:`CalibrationError` (gradients need inputs)."""
+    if data is None:
+        raise CalibrationError(
+            f"{METHOD}: importance=taylor needs data to compute gradients: pass data=<batches of model "
+            "inputs, optionally with labels> (CLI: --data), or use importance=l1 or l2, which need none"
+        )
+    if isinstance(data, (dict, torch.Tensor)):
+        data = [data]
+    batches = list(islice(iter(data), limit))
+    if not batches:
+        raise CalibrationError(f"{METHOD}: importance=taylor got data with no batch in it")
+    return batches
+
+
+def split_batch(handle: ModelHandle, batch: Any) -> tuple[Any, torch.Tensor | None]:
+    """(model inputs shaped like ``handle.inputs``, labels or None) of one batch.
+
+    Dict batches may carry ``labels``; keys starting with ``_`` are dropped (training targets).
+    Tuple batches are inputs only.
+    """
+    if isinstance(batch, torch.Tensor):
+        return (batch,), None
+    if isinstance(batch, dict):
+        labels = batch.get("labels")
+        inputs = {k: v for k, v in batch.items() if k != "labels" and not k.startswith("_")}
+        if not isinstance(handle.inputs, dict):
+            return tuple(inputs.values()), labels
+        return inputs, labels
+    return tuple(batch), None
+
+
+def task_loss(logits: torch.Tensor, labels: torch.Tensor | None, task: str) -> torch.Tensor:
+    """Cross-entropy against ``labels`` (next-token for causal LMs), or against the logits' arg-max."""
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    if labels is None:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), logits.detach().argmax(-1).reshape(-1))
+    labels = labels.to(logits.device).long()
+    if task == "causal-lm" and logits.dim() == 3:
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    if tuple(labels.shape) != tuple(logits.shape[:-1]):
+        raise CalibrationError(
+            f"{METHOD}: labels of shape {tuple(labels.shape)} do not match logits of shape {tuple(logits.shape)}"
+        )
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+@contextmanager
+def gradients_for(module: nn.Module, params: list[nn.Parameter]) -> Iterator[None]:
+    """Only ``params`` require gradients, the model runs in eval mode; both restored afterwards."""
+    flags = {p: p.requires_grad for p in module.parameters()}
+    modes = {m: m.training for m in module.modules()}
+    wanted = set(params)
+    try:
+        for p in flags:
+            p.requires_grad_(p in wanted)
+            p.grad = None
+        module.eval()
+        yield
+    finally:
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+            p.grad = None
+        for m, training in modes.items():
+            m.training = training
+
+
+def backward_passes(
+    handle: ModelHandle, batches: list[Any], params: list[nn.Parameter], after_backward: Callable[[], None]
+) -> bool:
+    """One forward/backward per batch with gradients for ``params``; ``after_backward`` reads them.
+
+    Returns whether real labels were used (else pseudo-labels). Gradients are cleared between batches.
+    """
+    used_labels = False
+    with gradients_for(handle.module, params):
+        for batch in batches:
+            inputs, labels = split_batch(handle, batch)
+            try:
+                name, logits = primary_output(handle.forward(inputs))
+            except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
+                raise CalibrationError(f"{METHOD}: the model rejected a data batch: {first_line(exc)}") from exc
+            if name not in LOGIT_OUTPUTS:
+                raise NotApplicableError(
+                    f"{METHOD}: importance=taylor needs a model with logits (a classification or LM head); "
+                    f"this one outputs {name} — use importance=l1 or l2"
+                )
+            used_labels = used_labels or labels is not None
+            task_loss(logits, labels, handle.task).backward()
+            with torch.no_grad():
+                after_backward()
+            for p in params:
+                p.grad = None
+    return used_labels
+
+
+def _rows(layer: nn.Linear) -> torch.Tensor:
+    """Per output row: Σ w·∂L/∂w over the row, plus b·∂L/∂b."""
+    total = (layer.weight * layer.weight.grad).sum(1)
+    if layer.bias is not None and layer.bias.grad is not None:
+        total = total + layer.bias * layer.bias.grad
+    return total.float()
+
+
+def _cols(layer: nn.Linear) -> torch.Tensor:
+    """Per input column: Σ w·∂L/∂w over the column."""
+    return (layer.weight * layer.weight.grad).sum(0).float()
+
+
+def ffn_contribution(layer: nn.Module) -> torch.Tensor:
+    """Σ w·∂L/∂w per FFN neuron of one BERT layer (its intermediate row and output column)."""
+    return _rows(layer.intermediate.dense) + _cols(layer.output.dense)
+
+
+def head_contribution(layer: nn.Module) -> torch.Tensor:
+    """Σ w·∂L/∂w per attention head of one BERT layer (its q/k/v rows and output columns)."""
+    attn = layer.attention.self
+    size = attn.attention_head_size
+    per_dim = _rows(attn.query) + _rows(attn.key) + _rows(attn.value) + _cols(layer.attention.output.dense)
+    return per_dim.reshape(-1, size).sum(1)
+
+
+def _ffn_params(layer: nn.Module) -> list[nn.Parameter]:
+    inter = layer.intermediate.dense
+    return [p for p in (inter.weight, inter.bias, layer.output.dense.weight) if p is not None]
+
+
+def _head_params(layer: nn.Module) -> list[nn.Parameter]:
+    attn = layer.attention.self
+    params = [layer.attention.output.dense.weight]
+    for lin in (attn.query, attn.key, attn.value):
+        params += [p for p in (lin.weight, lin.bias) if p is not None]
+    return params
+
+
+@dataclass
+class TransformerScores:
+    """Accumulated Taylor scores per BERT layer (None where that kind of unit is not pruned)."""
+
+    ffn: list[torch.Tensor] | None
+    heads: list[torch.Tensor] | None
+    batches: int
+    labels: bool
+
+
+def transformer_scores(
+    handle: ModelHandle, layers: list[nn.Module], batches: list[Any], *, ffn: bool, heads: bool
+) -> TransformerScores:
+    """Σ over batches of |Σ w·∂L/∂w| for every FFN neuron and / or head of every layer."""
+    ffn_acc = [torch.zeros(layer.intermediate.dense.out_features) for layer in layers] if ffn else None
+    head_acc = (
+        [torch.zeros(layer.attention.self.query.out_features // layer.attention.self.attention_head_size)
+         for layer in layers]
+        if heads else None
+    )  # fmt: skip
+    params: list[nn.Parameter] = []
+    for layer in layers:
+        params += (_ffn_params(layer) if ffn else []) + (_head_params(layer) if heads else [])
+
+    def accumulate() -> None:
+        for i, layer in enumerate(layers):
+            if ffn_acc is not None:
+                ffn_acc[i] += ffn_contribution(layer).abs().cpu()
+            if head_acc is not None:
+                head_acc[i] += head_contribution(layer).abs().cpu()
+
+    labels = backward_passes(handle, batches, list(dict.fromkeys(params)), accumulate)
+    return TransformerScores(ffn_acc, head_acc, len(batches), labels)
+
+
+class AccumulatedTaylor:
+    """A torch-pruning importance that returns Taylor scores summed over calibration batches.
+
+    torch-pruning's ``TaylorImportance`` reads ``.grad`` once, at pruning time; this wrapper asks
+    it after every batch's backward pass (:meth:`observe`) and hands the per-group sums to the
+    pruner, keyed by each group's root layer and pruning function (the groups are rebuilt, equal
+    but not identical, when the pruner steps).
+    """
+
+    def __init__(self) -> None:
+        import torch_pruning as tp
+
+        self.base = tp.importance.TaylorImportance(multivariable=True, normalizer=None)
+        self.scores: dict[tuple[Any, Any], torch.Tensor] = {}
+
+    @staticmethod
+    def key(group: Any) -> tuple[Any, Any]:
+        dep = group[0].dep
+        return dep.target.module, dep.handler
+
+    def observe(self, groups: list[Any]) -> None:
+        for group in groups:
+            imp = self.base(group)
+            if imp is None:
+                continue
+            k = self.key(group)
+            self.scores[k] = self.scores[k] + imp.abs() if k in self.scores else imp.abs().clone()
+
+    def __call__(self, group: Any) -> torch.Tensor | None:
+        return self.scores.get(self.key(group))
+
+
+def cnn_taylor(handle: ModelHandle, pruner: Any, importance: AccumulatedTaylor, batches: list[Any]) -> bool:
+    """Fill ``importance`` from one backward pass per batch over ``pruner``'s dependency groups."""
+    groups = list(pruner.DG.get_all_groups(ignored_layers=pruner.ignored_layers,
+                                           root_module_types=pruner.root_module_types))  # fmt: skip
+    params = [p for p in handle.module.parameters() if p.is_floating_point()]
+    return backward_passes(handle, batches, params, lambda: importance.observe(groups))

@@ -1,0 +1,133 @@
+"""``load_compressed``: a saved folder, a bare ``.onnx`` file or any plain model folder → ModelHandle.
+
+Folders without a manifest go to :func:`steelyard.models.loading.load_model` unchanged; with one,
+the model is rebuilt from its config (or its factory), its recorded structure replayed and its
+weights loaded strictly (:mod:`.rebuild`). Models whose structure fits their config (unstructured,
+FFN and layer pruning, fp16 / bf16) also load with plain ``transformers`` ``from_pretrained``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from steelyard.compression.api import HISTORY_ATTR
+from steelyard.compression.serialization.manifest import ONNX_FILE, default_load_config, read_manifest
+from steelyard.compression.serialization.onnx_files import fit_to_session, session_inputs
+from steelyard.compression.serialization.rebuild import rebuild
+from steelyard.errors import CompressionError
+
+if TYPE_CHECKING:
+    from steelyard.models.handle import ModelHandle
+    from steelyard.models.loading import LoadConfig
+
+
+def read_weights(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise CompressionError(f"{folder} holds no .safetensors weights")
+    state: dict[str, torch.Tensor] = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    return state
+
+
+def _onnx_file(path: Path, cfg: LoadConfig) -> ModelHandle:
+    from steelyard.compression.quantization.onnx_backend import OnnxRuntimeModule
+    from steelyard.models.handle import ModelHandle
+
+    module = OnnxRuntimeModule(path.read_bytes())
+    return ModelHandle(
+        name=str(path),
+        source_kind="local",
+        task=cfg.task or "feature-extraction",
+        module=module,
+        inputs=session_inputs(module, cfg),
+        path=path,
+        weights_files=[path],
+    )
+
+
+def _onnx_folder(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task: str, config: Any) -> ModelHandle:
+    from steelyard.compression.quantization.onnx_backend import OnnxRuntimeModule
+    from steelyard.models.handle import ModelHandle
+    from steelyard.models.tasks import make_inputs
+
+    record = manifest.get("modules", {}).get("", {})
+    module = OnnxRuntimeModule((folder / ONNX_FILE).read_bytes(), output_names=record.get("outputs"))
+    inputs = (
+        fit_to_session(make_inputs(config, task, cfg.inputs, "cpu"), module, cfg)
+        if config is not None
+        else session_inputs(module, cfg)
+    )
+    return ModelHandle(
+        name=str(folder),
+        source_kind="local",
+        task=task,
+        module=module,
+        inputs=inputs,
+        config=config,
+        path=folder,
+        weights_files=[folder / ONNX_FILE],
+    )
+
+
+def _torch_folder(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task: str, config: Any) -> ModelHandle:
+    from steelyard.compression.quantization.cast import cast_inputs
+    from steelyard.models.handle import ModelHandle
+    from steelyard.models.loading import LoadConfig, load_model, weight_files
+    from steelyard.models.tasks import auto_class, make_inputs
+
+    source = manifest.get("source", {})
+    factory = source.get("kind") == "factory"
+    if factory:
+        base = load_model(source["name"], LoadConfig(task=cfg.task, inputs=cfg.inputs, input_shapes=cfg.input_shapes))
+        model, inputs, config = base.module, base.inputs, config or base.config
+    elif config is not None:
+        model = auto_class(task).from_config(config)
+        inputs = make_inputs(config, task, cfg.inputs, "cpu")
+    else:
+        raise CompressionError(f"{folder} has neither a config.json nor a factory source to rebuild the model from")
+    model = rebuild(model, manifest, read_weights(folder))
+    model.__dict__[HISTORY_ATTR] = tuple(manifest.get("methods", []))
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    dtype = dtypes.pop() if len(dtypes) == 1 else torch.float32
+    if dtype != torch.float32:
+        inputs = cast_inputs(inputs, dtype)
+    return ModelHandle(
+        name=source["name"] if factory else str(folder),
+        source_kind="factory" if factory else "local",
+        task=task,
+        module=model,
+        inputs=inputs,
+        config=getattr(model, "config", config),
+        path=folder,
+        weights_files=weight_files(folder),
+        dtype=dtype,
+    )
+
+
+def load_compressed(path: str | Path, cfg: LoadConfig | None = None) -> ModelHandle:
+    """Load what :meth:`CompressedModel.save` wrote (or any model folder) as a :class:`ModelHandle`."""
+    from steelyard.models.loading import LoadConfig, load_model
+
+    folder = Path(path).expanduser()
+    if folder.is_file() and folder.suffix == ".onnx":
+        return _onnx_file(folder, cfg or LoadConfig())
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return load_model(str(folder), cfg or LoadConfig())
+    cfg = cfg or default_load_config(manifest, manifest.get("task"))
+    task = cfg.task or manifest.get("task") or "feature-extraction"
+    config = None
+    if (folder / "config.json").is_file():
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(str(folder))
+    if manifest.get("backend") == "onnxruntime":
+        return _onnx_folder(folder, manifest, cfg, task, config)
+    return _torch_folder(folder, manifest, cfg, task, config)
