@@ -100,6 +100,8 @@ def test_prune_finetune_quantize_measures_before_and_after_and_leaves_the_origin
     assert result.steps[1].train_steps == math.ceil(n_train / 16) and result.steps[1].validation is not None
     assert result.size_ratio > 3.0  # float32 → int8 codes (+ scales), and fewer weights
     assert result.after.flops_note and 0.4 < result.flops_ratio < 0.8
+    assert 0 < result.after.activation_peak < result.before.activation_peak  # thinner layers, smaller activations
+    assert result.after.peak_memory == result.after.bytes + result.after.activation_peak
     assert result.speedup is not None and result.speedup > 0
     assert result.before.latency.runs == result.after.latency.runs == 2
     acc = result.after.headline

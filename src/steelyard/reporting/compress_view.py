@@ -58,9 +58,10 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
                      fmt_seconds(la["median"]), _ratio(lb["median"], la["median"], smaller_is="faster")])
         rows.append(["latency, p90", fmt_seconds(lb["p90"]), fmt_seconds(la["p90"]), ""])
         rows.append(["throughput", f"{b['throughput']:.1f}/s", f"{a['throughput']:.1f}/s", ""])
-    if b.get("working_memory") is not None and a.get("working_memory") is not None:
-        rows.append(["working memory (peak RSS rise per batch)", human(b["working_memory"], "B", base=1024),
-                     human(a["working_memory"], "B", base=1024), ""])
+    if b.get("activation_peak") is not None and a.get("activation_peak") is not None:
+        pb, pa = b["bytes"] + b["activation_peak"], a["bytes"] + a["activation_peak"]
+        rows.append(["peak memory: weights + live activations (traced)", human(pb, "B", base=1024),
+                     human(pa, "B", base=1024), _ratio(pb, pa)])
     name, mb = _metric(b)
     _, ma = _metric(a)
     if mb is not None and ma is not None:

@@ -7,8 +7,9 @@
   came from (and says so) instead of reporting the zero that an uncounted kernel would give;
 - latency: the original and the compressed model timed in alternating rounds in one process
   (A B A B ...), so machine drift hits both alike; the speedup is a ratio of medians;
-- working memory: the rise of the process's peak RSS during one batch (the kernel's
-  high-water mark is reset first), i.e. activations and temporaries, not the weights;
+- peak memory: the weights plus the peak of the activation tensors alive during one forward on
+  the timing batch, traced by the FLOP counter from the storages actually allocated (the
+  process's RSS cannot tell: the allocator reuses freed memory, and both models share a process);
 - quality: the task metrics with bootstrap intervals on one split, and the agreement of the
   predictions with the original's on the same examples.
 """
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import psutil
 import torch
 
 from steelyard.compression.sizes import model_size
@@ -29,7 +29,7 @@ from steelyard.evaluation.labels import LabelMap
 from steelyard.evaluation.predict import Outputs, predict
 from steelyard.metrics import MetricValue
 from steelyard.profiling.counter import CostCounter
-from steelyard.profiling.latency import PeakMemory, compare_interleaved, summarize
+from steelyard.profiling.latency import compare_interleaved, summarize
 from steelyard.profiling.report import LatencyStats
 from steelyard.units import Bytes, Flops, Macs
 
@@ -46,11 +46,16 @@ class ModelCard:
     flops_note: str | None = None
     latency: LatencyStats | None = None
     throughput: float | None = None  # examples per second at the timing batch
-    working_memory: Bytes | None = None
+    activation_peak: Bytes | None = None  # traced peak of live activations on the timing batch
     metrics: dict[str, MetricValue] = field(default_factory=dict)
     metric: str | None = None  # the headline metric's name
     agreement: float | None = None  # share of predictions equal to the original's
     file_bytes: Bytes | None = None  # size on disk once saved
+
+    @property
+    def peak_memory(self) -> Bytes | None:
+        """Weights plus the traced activation peak."""
+        return None if self.activation_peak is None else Bytes(self.bytes + self.activation_peak)
 
     @property
     def headline(self) -> MetricValue | None:
@@ -65,11 +70,19 @@ def size_card(module: torch.nn.Module) -> ModelCard:
 Inputs = dict[str, torch.Tensor] | tuple[torch.Tensor, ...]
 
 
-def count_flops(module: torch.nn.Module, inputs: Inputs) -> tuple[Flops, Macs]:
-    """Matrix FLOPs and MACs of one forward on ``inputs``."""
+@dataclass(frozen=True)
+class Counted:
+    flops: Flops
+    macs: Macs
+    activation_peak: Bytes
+
+
+def count_flops(module: torch.nn.Module, inputs: Inputs) -> Counted:
+    """Matrix FLOPs, MACs and the peak of live activations of one forward on ``inputs``."""
     with torch.inference_mode(), CostCounter(module) as counter:
         _call(module, inputs)
-    return Flops(counter.result.flops), Macs(counter.result.macs)
+    r = counter.result
+    return Counted(Flops(r.flops), Macs(r.macs), Bytes(r.peak_live_bytes))
 
 
 def _call(module: torch.nn.Module, inputs: Inputs) -> Any:
@@ -98,17 +111,6 @@ def time_pair(
         summarize(samples["original"], batch_size=batch, warmup=warmup, threads=used, timer="perf_counter"),
         summarize(samples["compressed"], batch_size=batch, warmup=warmup, threads=used, timer="perf_counter"),
     )
-
-
-def working_memory(module: torch.nn.Module, inputs: Inputs) -> Bytes:
-    """Peak RSS increase while ``module`` runs one batch (activations and temporaries)."""
-    module.eval()
-    with torch.inference_mode():
-        _call(module, inputs)  # first-call allocations (packed weights, caches) are not per-batch
-        before = psutil.Process().memory_info().rss
-        with PeakMemory() as peak:
-            _call(module, inputs)
-    return Bytes(max(0, int(peak.peak) - before))
 
 
 def _batch_size(inputs: Inputs) -> int:

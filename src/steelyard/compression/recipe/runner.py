@@ -19,14 +19,15 @@ from steelyard.compression.api import HISTORY_ATTR, CompressedModel, compress
 from steelyard.compression.fidelity import compare_outputs
 from steelyard.compression.recipe.data import RecipeData, prepare_data
 from steelyard.compression.recipe.measure import (
+    Counted,
     Inputs,
+    ModelCard,
     count_flops,
     outputs_on,
     quality,
     size_card,
     time_pair,
     timing_inputs,
-    working_memory,
 )
 from steelyard.compression.recipe.parse import Recipe, RecipeStep
 from steelyard.compression.recipe.result import RecipeResult, StepRecord
@@ -91,7 +92,7 @@ def run_recipe(
     original = handle.module.eval()
 
     before = size_card(original)
-    before.flops, before.macs = count_flops(original, inputs)
+    _apply_count(before, count_flops(original, inputs))
     if data is not None:
         q = quality(original, data.adapter, data.evaluation, data.task, data.label_names,
                     batch_size=opts.eval_batch_size, n_resamples=opts.n_resamples, seed=opts.seed)
@@ -100,11 +101,11 @@ def run_recipe(
     current = handle
     compressed: CompressedModel | None = None
     records: list[StepRecord] = []
-    float_flops = before.flops, before.macs
+    float_count = count_flops(original, inputs)
     for i, step in enumerate(recipe.steps):
         if step.quantizes and i > 0:
             # Quantized kernels are not counted op by op: count the float model they come from.
-            float_flops = count_flops(current.module, inputs)
+            float_count = count_flops(current.module, inputs)
         record, current, compressed = _run_step(step, current, compressed, handle, data, opts, show)
         records.append(record)
     assert compressed is not None
@@ -113,10 +114,11 @@ def run_recipe(
     after = size_card(module)
     notes: list[str] = list(data.notes) if data is not None else []
     if recipe.steps[-1].quantizes:
-        after.flops, after.macs = float_flops
-        after.flops_note = "quantized kernels do the same multiply-adds in lower precision: count of the float model"
+        _apply_count(after, float_count)
+        after.flops_note = ("quantized kernels do the same multiply-adds in lower precision: FLOPs and activations "
+                            "are those of the float model they came from")
     else:
-        after.flops, after.macs = count_flops(module, inputs)
+        _apply_count(after, count_flops(module, inputs))
 
     timing: dict[str, Any] = {"batch_size": _rows(inputs), "shape": _shape(inputs), "rounds": opts.rounds,
                               "warmup": opts.warmup, "threads": opts.threads or torch.get_num_threads()}
@@ -127,8 +129,6 @@ def run_recipe(
                                                   warmup=opts.warmup, threads=opts.threads)
         for card in (before, after):
             card.throughput = card.latency.batch_size / float(card.latency.median)  # type: ignore[union-attr]
-        before.working_memory = working_memory(original, inputs)
-        after.working_memory = working_memory(module, inputs)
     if data is not None:
         q = quality(module, data.adapter, data.evaluation, data.task, data.label_names,
                     batch_size=opts.eval_batch_size, n_resamples=opts.n_resamples, seed=opts.seed)
@@ -184,6 +184,10 @@ def _run_step(
                         int(result.bytes_after), list(result.notes[len(compressed.notes) if compressed else 0:]),
                         result.fidelity)
     return record, result.handle, result
+
+
+def _apply_count(card: ModelCard, counted: Counted) -> None:
+    card.flops, card.macs, card.activation_peak = counted.flops, counted.macs, counted.activation_peak
 
 
 def _copy(handle: ModelHandle) -> ModelHandle:
