@@ -98,6 +98,10 @@ def load_model(source: str, cfg: LoadConfig | None = None) -> ModelHandle:
     if _FACTORY.match(source) and not path.exists():
         return _from_factory(source, cfg)
     if path.exists():
+        if _is_compressed(path) and not cfg.config_only:
+            from steelyard.compression.saving import load_compressed
+
+            return load_compressed(path, cfg)
         if path.is_file() and path.suffix == ".json":
             return _from_config(_read_config_file(path), source, "config", cfg, path=path.parent)
         if path.is_dir() and (path / "config.json").is_file():
@@ -118,6 +122,13 @@ def load_model(source: str, cfg: LoadConfig | None = None) -> ModelHandle:
 
 
 # -- sources ---------------------------------------------------------------------------------
+def _is_compressed(path: Path) -> bool:
+    """A folder or ``.onnx`` file written by ``steelyard compress``: pruned widths and int8 layers
+    that ``from_pretrained`` cannot rebuild, so it loads through :func:`load_compressed`."""
+    return (path.is_dir() and (path / "steelyard_compression.json").is_file()) or (
+        path.is_file() and path.suffix == ".onnx")
+
+
 def _read_config_file(path: Path) -> Any:
     from transformers import AutoConfig
 
