@@ -166,13 +166,14 @@ def render(d: dict[str, Any]) -> None:
 
 def methods_command() -> None:
     """List the compression methods and recipe steps with their parameters."""
+    import dataclasses
+
     from steelyard.compression.recipe.steps import TRAINING_STEPS
     from steelyard.compression.registry import list_methods
 
     for info in list_methods():
         console.print(info.describe(), highlight=False, markup=False)
-    import dataclasses
-
     for name, cls in TRAINING_STEPS.items():
         params = ", ".join(f"{f.name} (default {f.default})" for f in dataclasses.fields(cls))
-        console.print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0]} [{params}]", highlight=False, markup=False)
+        summary = (cls.__doc__ or "").strip().splitlines()[0]
+        console.print(f"{name}: {summary} [{params}]", highlight=False, markup=False)

@@ -18,6 +18,7 @@ from steelyard.cli.compare_cmd import compare_command
 from steelyard.cli.compare_optimizers_cmd import compare_optimizers_command
 from steelyard.cli.compress_cmd import compress_command, methods_command
 from steelyard.cli.data_cmd import data_needs_command, data_report_command
+from steelyard.cli.distill_cmd import distill_command
 from steelyard.cli.estimate_cmd import estimate_command
 from steelyard.cli.evaluate_cmd import evaluate_command
 from steelyard.cli.finetune_cmd import finetune_command
@@ -25,6 +26,7 @@ from steelyard.cli.hardware_cmd import hardware_app
 from steelyard.cli.profile_cmd import profile_command
 from steelyard.cli.report_cmd import report_command
 from steelyard.cli.runs_cmd import runs_app
+from steelyard.cli.search_cmd import optimize_command, search_command, study_app
 from steelyard.cli.state import OPTIONS
 
 app = typer.Typer(
@@ -53,6 +55,7 @@ app.command("estimate")(estimate_command)
 app.add_typer(hardware_app, name="hardware")
 app.command("evaluate")(evaluate_command)
 app.command("finetune")(finetune_command)
+app.command("distill")(distill_command)
 app.command("compare-optimizers")(compare_optimizers_command)
 app.command("data-report")(data_report_command)
 app.command("data-needs")(data_needs_command)
@@ -61,6 +64,9 @@ app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)
 app.command("compress")(compress_command)
 app.command("methods")(methods_command)
+app.command("optimize")(optimize_command)
+app.command("search")(search_command)
+app.add_typer(study_app, name="study")
 
 
 def _quiet_libraries() -> None:

@@ -234,3 +234,55 @@ def record_compression(result: Any, configs: list[Any], command: str | None = No
     run_id = store.save_run("compression", result.model, config=config,
                             environment=to_dict(current_environment("cpu")), payload=data, metrics=metrics)
     return run_id, store.url
+
+
+def record_distillation(result: Any, configs: list[Any], cost_card: CostReport | None = None,
+                        store_url: str | None = None) -> tuple[int, str]:
+    """Save a :class:`~steelyard.distill.DistillResult` as a run of kind "distill".
+
+    The plain ``parameters``, ``flops`` and metric rows are the student's (what ``runs list``
+    shows); ``teacher.*`` rows hold the teacher's, for the before / after comparison.
+    """
+    metrics = metric_rows("", result.student_test)
+    metrics.update(metric_rows("teacher.", result.teacher_test))
+    metrics["parameters"] = (float(result.student_cost.parameters), None)
+    metrics["flops"] = (float(result.student_cost.flops), "FLOP")
+    metrics["teacher.parameters"] = (float(result.teacher_cost.parameters), None)
+    metrics["teacher.flops"] = (float(result.teacher_cost.flops), "FLOP")
+    metrics["retained"] = (result.retained, None)
+    metrics["flops_ratio"] = (float(result.flops_ratio), None)
+    metrics["params_ratio"] = (float(result.params_ratio), None)
+    metrics["best_validation"] = (float(result.best_validation), None)
+    metrics["training_flops"] = (float(result.training.total_flops), "FLOP")
+    metrics["steps"] = (float(result.training.steps), None)
+    metrics["seconds"] = (float(result.seconds), "s")
+    return record_quality_run("distill", f"{result.teacher} → {result.student}", result, configs, metrics, cost_card,
+                              store_url, device=result.config.train.device)
+
+
+def record_study(summary: Any, command: str | None = None, extra: dict[str, Any] | None = None,
+                 store_url: str | None = None) -> tuple[int, str]:
+    """Save a search or optimize study (:class:`~steelyard.search.summary.StudySummary`) as a run of
+    kind "search" / "optimize": every trial, the Pareto front and the answer in the payload; the trial
+    counts and the answer's numbers as metric rows. The study itself stays in its own storage."""
+    from steelyard.environment import current_environment
+
+    store = open_store(store_url)
+    spec = summary.spec
+    metrics: dict[str, tuple[float | None, str | None]] = {
+        f"trials.{state}": (float(n), None) for state, n in summary.counts.items()
+    }
+    metrics["front_size"] = (float(len(summary.front)), None)
+    best = summary.best
+    if best is not None:
+        metrics["best.trial"] = (float(best.number), None)
+        for name, value in {**best.metrics, **best.values}.items():
+            if value is not None:
+                metrics[f"best.{name}"[:128]] = (float(value), None)
+    config = {"study": summary.name, "storage": summary.storage, "command": command,
+              "objectives": [[o.name, o.direction] for o in spec.objectives], "selection": spec.selection,
+              "space": spec.space, "data": spec.data, "settings": spec.settings}
+    run_id = store.save_run(spec.kind, spec.model, config=config, environment=to_dict(current_environment("cpu")),
+                            payload={**summary.to_dict(), **(extra or {})}, metrics=metrics,
+                            status="ok" if best is not None else "no-answer")
+    return run_id, store.url

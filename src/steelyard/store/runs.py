@@ -40,6 +40,20 @@ class RunRecord:
     metrics: dict[str, tuple[float | None, str | None]]
 
 
+def with_driver(url: str) -> str:
+    """``postgresql://`` with the driver that is installed.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3; steelyard's ``postgres`` extra
+    installs psycopg2, so use it when it is the one present.
+    """
+    import importlib.util
+
+    if url.startswith("postgresql://") and importlib.util.find_spec("psycopg") is None \
+            and importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
+
+
 class Store:
     def __init__(self, url: str) -> None:
         from sqlalchemy import create_engine, event
@@ -51,7 +65,7 @@ class Store:
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
             connect_args = {"timeout": BUSY_TIMEOUT_S} if url.startswith("sqlite") else {}
-            self.engine = create_engine(url, connect_args=connect_args)
+            self.engine = create_engine(with_driver(url), connect_args=connect_args)
             if url.startswith("sqlite"):
                 event.listen(self.engine, "connect", _sqlite_pragmas)
             metadata.create_all(self.engine)

@@ -1,0 +1,75 @@
+"""The distillation objectives: soft-label KL (Hinton et al., 2015) and hidden-state matching.
+
+``distillation_loss`` = α · CE(student, labels) + (1 − α) · T² · KL(p_T ‖ q_T), where
+``p_T = softmax(teacher / T)`` and ``q_T = softmax(student / T)``. The gradient of the soft term
+scales as 1/T², so the T² factor keeps its weight against the hard term the same whatever the
+temperature (Hinton et al., §2). The KL is summed over classes and averaged over the batch
+("batchmean"), which is the true KL per example; torch's default "mean" would also divide by
+the number of classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def soft_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T² · KL(softmax(teacher/T) ‖ softmax(student/T)), averaged over the batch."""
+    t = float(temperature)
+    log_q = F.log_softmax(student_logits.float() / t, dim=-1)
+    log_p = F.log_softmax(teacher_logits.float() / t, dim=-1)
+    return (t * t) * F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+
+
+def mix(hard: torch.Tensor, soft: torch.Tensor, alpha: float) -> torch.Tensor:
+    """α · hard + (1 − α) · soft; a weight of 0 drops its term (so a NaN there cannot leak in)."""
+    if alpha >= 1.0:
+        return hard
+    if alpha <= 0.0:
+        return soft
+    return alpha * hard + (1.0 - alpha) * soft
+
+
+def distillation_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    alpha: float,
+    temperature: float,
+) -> torch.Tensor:
+    """α · cross-entropy(student, labels) + (1 − α) · T² · KL(softmax(teacher/T) ‖ softmax(student/T)).
+
+    α = 1 is plain fine-tuning on the labels; α = 0 learns from the teacher alone.
+    """
+    hard = F.cross_entropy(student_logits.float(), labels)
+    return mix(hard, soft_loss(student_logits, teacher_logits, temperature), alpha)
+
+
+def hidden_state_loss(
+    student_states: Sequence[torch.Tensor],
+    teacher_states: Sequence[torch.Tensor],
+    mask: torch.Tensor | None = None,
+    projection: torch.nn.Module | None = None,
+) -> torch.Tensor:
+    """Mean over layer pairs of the MSE between (projected) student and teacher hidden states.
+
+    ``student_states[i]`` is matched with ``teacher_states[i]`` (the caller pairs the layers).
+    With an attention ``mask`` (batch, seq) padding positions are left out, so the loss does not
+    depend on how a batch happened to be padded. Image models' states (no mask) are used whole.
+    """
+    if len(student_states) != len(teacher_states) or not student_states:
+        raise ValueError(f"cannot match {len(student_states)} student states with {len(teacher_states)} teacher ones")
+    total = student_states[0].new_zeros((), dtype=torch.float32)
+    for s, t in zip(student_states, teacher_states, strict=True):
+        s = projection(s) if projection is not None else s
+        sq = (s.float() - t.float()).pow(2)
+        if mask is not None and sq.dim() == 3 and mask.shape == sq.shape[:2]:
+            m = mask.to(sq.dtype).unsqueeze(-1)
+            total = total + (sq * m).sum() / (m.sum() * sq.shape[-1]).clamp(min=1)
+        else:
+            total = total + sq.mean()
+    return total / len(student_states)

