@@ -130,13 +130,13 @@ def test_report_command_for_stored_profile_and_comparison(tmp_path, capsys):
 
 def test_report_of_a_kind_without_builder_is_generic(tmp_path):
     store = open_store()
-    run_id = store.save_run("compression", "tiny", config={"recipe": ["prune 30%"], "command": "steelyard x"},
+    run_id = store.save_run("experiment", "tiny", config={"recipe": ["prune 30%"], "command": "steelyard x"},
                             environment={"cpu_model": "Test CPU", "threads": 2}, payload={"speedup": 1.4},
                             metrics={"speedup": (1.4, None), "latency_s": (0.004, "s")})
     md = tmp_path / "g.md"
     assert run(["report", str(run_id), "--markdown", str(md)]) == 0
     text = md.read_text()
-    assert "## Compression: tiny" in text and "| speedup | 1.4 |" in text and "steelyard x" in text
+    assert "## Experiment: tiny" in text and "| speedup | 1.4 |" in text and "steelyard x" in text
     assert '"prune 30%"' in text
 
 

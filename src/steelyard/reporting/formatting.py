@@ -43,6 +43,8 @@ def fmt(q: float | None) -> str:
 def fmt_seconds(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.3g} h"
+    if seconds >= 100:
+        return f"{seconds / 60:.3g} min"
     if seconds >= 1:
         return f"{seconds:.3g} s"
     if seconds >= 1e-3:
