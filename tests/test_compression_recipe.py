@@ -183,3 +183,17 @@ def test_cnn_recipe_without_data_prunes_channels_and_counts_fewer_flops():
     result = run_recipe(handle, parse_recipe("prune:structured,amount=0.5,round_to=1; low-rank:svd"), None, FAST)
     assert result.after.params < result.before.params and result.flops_ratio < 0.75
     assert result.timing["shape"][0] == 8 and result.fidelity is not None
+
+
+def test_distill_and_quantization_aware_steps_run_in_a_recipe(tiny):
+    model, data = tiny
+    dataset = load_dataset(str(data))
+    distilled = run_recipe(load_model(str(model)), parse_recipe("prune:layers,amount=0.5; distill:epochs=2,lr=3e-3"),
+                           dataset, FAST)
+    assert distilled.steps[1].train_steps > 0 and "distilled from the original model" in distilled.steps[1].notes[0]
+    assert distilled.after.params < distilled.before.params
+    qat = run_recipe(load_model(str(model)), parse_recipe("finetune:epochs=1,lr=1e-3,qat=true; quantize:int8-dynamic"),
+                     dataset, FAST)
+    assert any("quantization-aware" in n for n in qat.steps[0].notes)
+    # the fine-tuned model is plain again (no fake-quant left) and quantizes like any other
+    assert qat.steps[1].fidelity is not None and qat.steps[1].fidelity.cosine > 0.99

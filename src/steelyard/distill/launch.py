@@ -9,7 +9,6 @@ in the calling process, exactly as after a single-process run.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from steelyard.distill.config import DistillConfig
 from steelyard.distill.train import DistillOutcome
 from steelyard.errors import SteelyardError
 from steelyard.models.handle import ModelHandle
-from steelyard.training.launch import _quiet_launcher_logs, _quiet_worker, _reraise, available_cpus
+from steelyard.training.launch import quiet_worker, run_on_local_processes, threads_per_process
 
 STATE_FILE = "student.safetensors"
 
@@ -53,7 +52,7 @@ def distill_worker(payload: DistillPayload) -> DistillReturn:
     from steelyard.training.dist import context_from_env, pick_backend, weights_digest
 
     torch.set_num_threads(payload.threads)
-    _quiet_worker()
+    quiet_worker()
     cfg = payload.config
     dist = context_from_env(pick_backend(cfg.train.backend, cfg.train.device))
     try:
@@ -78,30 +77,9 @@ def distill_worker(payload: DistillPayload) -> DistillReturn:
 def launch_distill(teacher: ModelHandle, student: str | ModelHandle, dataset: TaskDataset, cfg: DistillConfig,
                    staging: Path) -> tuple[DistillOutcome, list[str]]:
     """Train on ``cfg.train.nproc`` local processes; returns rank 0's outcome and every rank's digest."""
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
-    _quiet_launcher_logs()
     nproc = cfg.train.nproc
-    launch_cfg = LaunchConfig(
-        min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"steelyard-distill-{uuid.uuid4().hex[:8]}",
-        rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, monitor_interval=0.1,
-        start_method="spawn",
-    )
-    payload = DistillPayload(teacher, student, dataset, cfg, staging, max(1, available_cpus() // nproc))
-    try:
-        returns = elastic_launch(launch_cfg, distill_worker)(payload)
-    except ChildFailedError as exc:
-        failure = next(iter(exc.failures.values()))
-        message = failure.message
-        if isinstance(message, dict):
-            message = message.get("message", {}).get("message", str(message))
-        first = str(message).strip().splitlines()[0] if str(message).strip() else "unknown failure"
-        raise RuntimeError(f"a distillation process failed (exit code {failure.exitcode}): {first}") from exc
-    ordered = [returns[r] for r in sorted(returns)]
-    for ret in ordered:
-        if ret.error is not None:
-            _reraise(ret.error)
+    payload = DistillPayload(teacher, student, dataset, cfg, staging, threads_per_process(nproc))
+    ordered = run_on_local_processes(distill_worker, payload, nproc, "distillation")
     main = next((r for r in ordered if r.outcome is not None), None)
     if main is None or main.outcome is None:
         raise RuntimeError("distributed distillation finished but rank 0 returned no result")

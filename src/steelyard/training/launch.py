@@ -31,6 +31,7 @@ from __future__ import annotations
 import importlib
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def ddp_worker(payload: WorkerPayload) -> WorkerReturn:
     from steelyard.training.finetune import run_process
 
     torch.set_num_threads(payload.threads)
-    _quiet_worker()
+    quiet_worker()
     cfg = payload.config
     dist = context_from_env(pick_backend(cfg.backend, cfg.device))
     try:
@@ -111,7 +112,7 @@ def ddp_worker(payload: WorkerPayload) -> WorkerReturn:
             torch_dist.destroy_process_group()
 
 
-def _quiet_worker() -> None:
+def quiet_worker() -> None:
     """Workers are fresh interpreters: silence transformers there as the CLI does in the parent."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
@@ -123,14 +124,14 @@ def _quiet_worker() -> None:
         pass
 
 
-def _quiet_launcher_logs() -> None:
+def quiet_launcher_logs() -> None:
     import logging
 
     for name in ("torch.distributed.elastic", "torch.distributed.launcher"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _reraise(error: tuple[str, str, str]) -> None:
+def reraise(error: tuple[str, str, str]) -> None:
     module, name, message = error
     try:
         cls: Any = getattr(importlib.import_module(module), name)
@@ -139,16 +140,21 @@ def _reraise(error: tuple[str, str, str]) -> None:
     raise cls(message)
 
 
-def launch(handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig, output: Path | None) -> FinetuneResult:
-    """Run :func:`~steelyard.training.finetune.run_process` on ``cfg.nproc`` local processes."""
+def run_on_local_processes(worker: Callable[[Any], Any], payload: Any, nproc: int, what: str) -> list[Any]:
+    """Start ``nproc`` processes with torch's elastic launcher, each calling ``worker(payload)``.
+
+    Returns the workers' return values ordered by rank. A worker reports a SteelyardError as an
+    ``error`` tuple on its return value (exceptions do not cross the process boundary intact), and
+    it is raised again here with its own class, so bad input fails the same way as in one process.
+    """
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    _quiet_launcher_logs()
+    quiet_launcher_logs()
     launch_cfg = LaunchConfig(
         min_nodes=1,
         max_nodes=1,
-        nproc_per_node=cfg.nproc,
+        nproc_per_node=nproc,
         run_id=f"steelyard-{uuid.uuid4().hex[:8]}",
         rdzv_backend="c10d",
         rdzv_endpoint="localhost:0",
@@ -156,21 +162,30 @@ def launch(handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig, outpu
         monitor_interval=0.1,
         start_method="spawn",
     )
-    threads = max(1, available_cpus() // cfg.nproc)
-    payload = WorkerPayload(handle, dataset, cfg, output, threads)
     try:
-        returns = elastic_launch(launch_cfg, ddp_worker)(payload)
+        returns = elastic_launch(launch_cfg, worker)(payload)
     except ChildFailedError as exc:
         failure = next(iter(exc.failures.values()))
         message = failure.message
         if isinstance(message, dict):
             message = message.get("message", {}).get("message", str(message))
         first = str(message).strip().splitlines()[0] if str(message).strip() else "unknown failure"
-        raise RuntimeError(f"a training process failed (exit code {failure.exitcode}): {first}") from exc
+        raise RuntimeError(f"a {what} process failed (exit code {failure.exitcode}): {first}") from exc
     ordered = [returns[r] for r in sorted(returns)]
     for ret in ordered:
-        if ret.error is not None:
-            _reraise(ret.error)
+        if getattr(ret, "error", None) is not None:
+            reraise(ret.error)
+    return ordered
+
+
+def threads_per_process(nproc: int) -> int:
+    return max(1, available_cpus() // nproc)
+
+
+def launch(handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig, output: Path | None) -> FinetuneResult:
+    """Run :func:`~steelyard.training.finetune.run_process` on ``cfg.nproc`` local processes."""
+    payload = WorkerPayload(handle, dataset, cfg, output, threads_per_process(cfg.nproc))
+    ordered = run_on_local_processes(ddp_worker, payload, cfg.nproc, "training")
     main = next((r.result for r in ordered if r.result is not None), None)
     if main is None:
         raise RuntimeError("distributed training finished but rank 0 returned no result")
