@@ -90,6 +90,10 @@ def test_optimize_end_to_end_saves_the_winner_and_resumes(tiny, tmp_path, capsys
     assert kinds["optimize"].metrics["best.trial"][0] == d["best"] and kinds["optimize"].status == "ok"
     assert kinds["optimize"].config["study"] == "tiny-opt"
     assert kinds["compression"].payload["recipe"]  # the winner, measured on test, as a compression run
+    html = tmp_path / "study.html"
+    assert steelyard("report", str(kinds["optimize"].id), str(kinds["compression"].id), "--html", html) == 0
+    page = html.read_text()
+    assert "Optimize: " in page and "Pareto front" in page and "Compression: " in page and "#0" in page
 
     before = {t.number: (t.params, t.values) for t in optuna.load_study(study_name="tiny-opt",
                                                                          storage=storage).get_trials()}

@@ -166,6 +166,19 @@ def default_status(trials: Sequence[Any], study: Any) -> str:
     return text
 
 
+def same_params(trials: Sequence[Any], number: int, params: dict[str, Any]) -> Any:
+    """A finished (complete or pruned) earlier trial with exactly these parameters, or None.
+
+    A failed trial does not count: its failure may have been the machine's, so it is run again.
+    """
+    from optuna.trial import TrialState
+
+    for t in trials:
+        if t.number != number and t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.params == params:
+            return t
+    return None
+
+
 def _check(n_trials: int, timeout_s: float | None, trial_timeout_s: float | None) -> None:
     if n_trials < 1:
         raise ConfigError(f"the number of trials must be at least 1, got {n_trials}")
@@ -266,6 +279,13 @@ def _run_one(
         trial.set_user_attr("worker", worker)
         if recipe is not None:
             trial.set_user_attr("recipe", recipe)
+        twin = same_params(trials, trial.number, params)
+        if twin is not None:  # samplers re-propose points of small categorical spaces; a rerun costs minutes
+            reason = f"same parameters as trial #{twin.number} ({twin.state.name.lower()}): not run again"
+            trial.set_user_attr("pruned", reason)
+            trial.set_user_attr("duplicate_of", twin.number)
+            study.tell(trial, state=TrialState.PRUNED)
+            return "pruned"
         request = TrialRequest(trial.number, params, recipe, completed_metrics(trials, names))
         started = time.time()
         deadline = started + trial_timeout_s if trial_timeout_s else None
