@@ -131,3 +131,14 @@ def test_heads_on_a_cnn_do_not_apply(capsys):
                      "prune:layers,amount=0.5", "--rounds", "1")
     assert code == 2
     one_line_error(capsys, "prune:layers")
+
+
+def test_onnxruntime_backend_saves_an_onnx_file(tiny, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    model, data = tiny
+    out, js = tmp_path / "light.onnx", tmp_path / "c.json"
+    assert steelyard("compress", str(model), "--recipe", "quantize:int8-dynamic", "--backend", "onnxruntime",
+                     "--data", str(data), "--output", str(out), "--json", str(js), "--no-save", *FAST) == 0
+    d = json.loads(js.read_text())
+    assert out.is_file() and d["backend"] == "onnxruntime" and d["after"]["file_bytes"] == out.stat().st_size
+    assert d["after"]["agreement"] >= 0.9

@@ -197,3 +197,12 @@ def test_distill_and_quantization_aware_steps_run_in_a_recipe(tiny):
     assert any("quantization-aware" in n for n in qat.steps[0].notes)
     # the fine-tuned model is plain again (no fake-quant left) and quantizes like any other
     assert qat.steps[1].fidelity is not None and qat.steps[1].fidelity.cosine > 0.99
+
+
+def test_training_that_diverges_is_a_failure_not_a_score(tiny):
+    from steelyard.errors import CompressionError
+
+    model, data = tiny
+    with pytest.raises(CompressionError, match="training diverged"):
+        run_recipe(load_model(str(model)), parse_recipe("finetune:epochs=1,lr=1e30,optimizer=sgd"),
+                   load_dataset(str(data)), FAST)

@@ -138,6 +138,20 @@ def test_search_with_a_yaml_space(tiny, tmp_path, capsys):
     assert d["study"] == "search-model-reviews.csv-space"
     assert open_store().list_runs(kind="search")[0].metrics["trials.complete"][0] == 3
 
+    # the same study under a size budget: no new trial, the answer is the most accurate int8 point
+    limit = recipes["quantize:int8-dynamic"]["metrics"]["size"]
+    base = ["search", model, "--data", data, "--space", space, "--objectives", "accuracy:max,size:min", "--sampler",
+            "grid", "--trials", "4", "--storage", studies_db(tmp_path), "--isolation", "inline", *FAST]
+    assert steelyard(*base, "--budget", f"size<={limit}", "--json", js) == 0
+    within = json.loads(js.read_text())
+    int8 = [t for t in within["trials"] if t["metrics"].get("size", 1e99) <= limit]
+    assert within["best"] in [t["number"] for t in int8]
+    assert max(t["values"]["accuracy"] for t in int8) == next(
+        t["values"]["accuracy"] for t in within["trials"] if t["number"] == within["best"])
+    capsys.readouterr()
+    assert steelyard(*base, "--budget", "size<=1k") == 2
+    one_line_error(capsys, "no trial meets --budget size<=1k")
+
 
 @pytest.fixture
 def fake_trials(monkeypatch):

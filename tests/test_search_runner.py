@@ -45,7 +45,7 @@ def states(study) -> dict[int, str]:
 
 def test_tiny_search_finds_the_known_best_point(tmp_path):
     study, spec, _ = new_study(tmp_path, "quad")
-    outcome = run_search(study, synth.quadratic, QUAD, 30, isolation="inline", progress=False)
+    outcome = run_search(study, synth.quadratic, QUAD, 30, isolation="inline", progress=False, skip_repeats=True)
     assert outcome.stopped == "budget" and len(outcome.ran) == 30 and outcome.used == 30
     summary = summarize(study, spec)
     # TPE proposes some points twice in this 75-point space; a repeat is not run again

@@ -176,7 +176,7 @@ def _run(study: Any, objective: Any, space: Any, trials: int, timeout: str | Non
 
     outcome = run_search(study, objective, space, trials, parse_time(timeout, "--timeout"),
                          parse_time(trial_timeout, "--trial-timeout"), progress, isolation=isolation,
-                         on_trial=_on_trial, status=status)
+                         on_trial=_on_trial, status=status, skip_repeats=True)
     ran = len(outcome.ran)
     words = {"budget": f"the study holds its {trials} trials", "timeout": "--timeout reached",
              "interrupted": "interrupted", "exhausted": "the sampler has no point left"}[outcome.stopped]
@@ -191,6 +191,9 @@ def search_command(
                                         "step/log/choices) and a recipe template with {param} placeholders")],
     objectives: Annotated[str, typer.Option(help="name:max|min, comma-separated: accuracy, drop, latency (relative "
                                             "to the original), speedup, size, flops, params, energy, ...")],
+    budget: Annotated[str | None, typer.Option(help="limits the answer must meet, e.g. \"flops<=2e10,latency<=0.5,"
+                                               "drop<=1\" (latency relative to the original); the answer is the "
+                                               "best first objective within them")] = None,
     trials: TrialsOpt = 20,
     timeout: TimeoutOpt = None,
     trial_timeout: TrialTimeoutOpt = None,
@@ -215,7 +218,8 @@ def search_command(
     json_out: JsonOpt = None,
     save: SaveOpt = True,
 ) -> None:
-    """Search a space of compression recipes for the Pareto front of the given objectives (validation split)."""
+    """Search a space of compression recipes for the Pareto front of the given objectives (validation split);
+    with --budget, the answer is the best point within the limits (architecture search under a budget)."""
     from steelyard.search.optimize import default_study_name
     from steelyard.search.recipe_objective import RECIPE_METRICS, RecipeObjective
     from steelyard.search.render import format_metric, render_summary
@@ -237,6 +241,7 @@ def search_command(
                           "into a recipe, e.g. recipe: \"prune:layers,amount={depth}; quantize:{precision}\"")
     _validate_template(parsed_space)
     goals = parse_objectives(objectives, tuple(RECIPE_METRICS))
+    selection = parse_budget(budget, goals[0].name, tuple(RECIPE_METRICS))
     _check_isolation(isolation)
     parse_time(timeout, "--timeout"), parse_time(trial_timeout, "--trial-timeout")
     if sampler == "grid" and parsed_space.size() is not None and trials > parsed_space.size():  # type: ignore[operator]
@@ -252,8 +257,8 @@ def search_command(
                 "tokenizer": tokenizer, "seed": seed, "task": data_spec.task, "text_column": text_column,
                 "label_column": label_column, "clean": clean, "max_train_examples": max_train_examples,
                 "max_eval_examples": max_eval_examples}
-    spec = StudySpec(name, model, model_fingerprint(model), goals, parsed_space.to_dict(), data, "search", {},
-                     settings)
+    spec = StudySpec(name, model, model_fingerprint(model), goals, parsed_space.to_dict(), data, "search",
+                     selection, settings)
     opened = open_study(store, spec, chosen_sampler, make_pruner(len(goals)))
     _resume_note(opened, trials)
     del handle  # the trial processes load their own copy
@@ -266,12 +271,17 @@ def search_command(
         build = ["steelyard", "compress", model, "--recipe", best.recipe, "--data", data, "--output", "DIR"]
         console.print("build it (measured on the test split): " + " ".join(shlex.quote(a) for a in build),
                       highlight=False)
+    run_id = None
     if save:
         from steelyard.store.record import record_study
 
         run_id, url = record_study(summary, _command("search", model, data, name, storage), None, OPTIONS.store_url)
         console.print(f"saved as run {run_id} in {url}")
     _finish(summary, outcome, json_out)
+    if selection and best is None and summary.rows:
+        saved = f" (study recorded as run {run_id})" if run_id is not None else ""
+        explanation = summary.selection.explanation if summary.selection else "no trial completed"
+        raise ConfigError(f"no trial meets --budget {budget}: {explanation}{saved}")
 
 
 def optimize_command(
@@ -375,6 +385,26 @@ def optimize_command(
                                     model, save)
     _record(summary, command, extra, save)
     _finish(summary, outcome, json_out, extra)
+
+
+def parse_budget(text: str | None, primary: str, valid: tuple[str, ...]) -> dict[str, Any]:
+    """``"flops<=2e10,drop<=1"`` → the study's selection rule (best ``primary`` within the limits)."""
+    import re
+
+    from steelyard.cli.common import parse_number
+
+    if not text:
+        return {}
+    constraints = []
+    for item in (p.strip() for p in text.split(",") if p.strip()):
+        match = re.fullmatch(r"([a-z_]+)\s*(<=|>=)\s*(\S+)", item)
+        if match is None:
+            raise ConfigError(f"--budget: expected name<=value or name>=value, got '{item}'")
+        name, op, raw = match.groups()
+        if name not in valid:
+            raise ConfigError(f"--budget: unknown quantity '{name}'; valid: {', '.join(valid)}")
+        constraints.append([name, "max" if op == "<=" else "min", parse_number(raw, f"--budget {name}")])
+    return {"primary": primary, "constraints": constraints}
 
 
 def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:

@@ -199,6 +199,7 @@ def run_search(
     isolation: str = "process",
     on_trial: Callable[[Any], None] | None = None,
     status: Callable[[Sequence[Any], Any], str] | None = None,
+    skip_repeats: bool = False,
 ) -> SearchOutcome:
     """Run trials until the study holds ``n_trials`` (all workers together), the time is up, or Ctrl-C.
 
@@ -206,6 +207,9 @@ def run_search(
     text, history) and returns a mapping that holds at least every objective of the study by name;
     the rest is kept as the trial's ``metrics``. ``on_trial(frozen_trial)`` is called after each
     finished trial of this worker; ``status(trials, study)`` words the progress bar.
+    ``skip_repeats``: a trial whose parameters an earlier trial already finished with is recorded as
+    pruned instead of run again (samplers re-propose points of small categorical spaces, and a
+    recipe trial costs minutes; off for objectives whose repeats measure noise on purpose).
     """
     from steelyard.evaluation.progress import progress_bar, progress_enabled
 
@@ -235,7 +239,8 @@ def run_search(
                 if slot_of(trials, trial.number) >= n_trials:  # another worker took the last slot
                     release(study, trial)
                     break
-                state = _run_one(study, trial, space, executor, names, trials, worker, trial_timeout_s, stop_at)
+                state = _run_one(study, trial, space, executor, names, trials, worker, trial_timeout_s, stop_at,
+                                 skip_repeats)
                 if state == "stopped":
                     outcome.stopped = "timeout"
                     break
@@ -269,6 +274,7 @@ def _run_one(
     worker: str,
     trial_timeout_s: float | None,
     stop_at: float | None,
+    skip_repeats: bool = False,
 ) -> str:
     """Run one trial and tell the study; returns its state, or "stopped" when it was put back unrun."""
     from optuna.trial import TrialState
@@ -279,7 +285,7 @@ def _run_one(
         trial.set_user_attr("worker", worker)
         if recipe is not None:
             trial.set_user_attr("recipe", recipe)
-        twin = same_params(trials, trial.number, params)
+        twin = same_params(trials, trial.number, params) if skip_repeats else None
         if twin is not None:  # samplers re-propose points of small categorical spaces; a rerun costs minutes
             reason = f"same parameters as trial #{twin.number} ({twin.state.name.lower()}): not run again"
             trial.set_user_attr("pruned", reason)

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from steelyard.compression.api import HISTORY_ATTR, CompressedModel, compress
-from steelyard.compression.fidelity import compare_outputs
+from steelyard.compression.fidelity import compare_outputs, non_finite
 from steelyard.compression.recipe.data import RecipeData, prepare_data
 from steelyard.compression.recipe.measure import (
     Counted,
@@ -33,7 +33,7 @@ from steelyard.compression.recipe.parse import Recipe, RecipeStep
 from steelyard.compression.recipe.result import RecipeResult, StepRecord
 from steelyard.compression.recipe.train_steps import distill_step, finetune_step
 from steelyard.data.dataset import TaskDataset
-from steelyard.errors import ConfigError, DataError
+from steelyard.errors import CompressionError, ConfigError, DataError
 from steelyard.evaluation.progress import progress_enabled
 from steelyard.models.handle import ModelHandle
 from steelyard.units import Bytes
@@ -92,16 +92,11 @@ def run_recipe(
     original = handle.module.eval()
 
     before = size_card(original)
-    _apply_count(before, count_flops(original, inputs))
-    if data is not None:
-        q = quality(original, data.adapter, data.evaluation, data.task, data.label_names,
-                    batch_size=opts.eval_batch_size, n_resamples=opts.n_resamples, seed=opts.seed)
-        before.metrics, before.metric, before_predictions = q.metrics, data.metric, q.predictions
-
-    current = handle
-    compressed: CompressedModel | None = None
-    records: list[StepRecord] = []
     float_count = count_flops(original, inputs)
+    _apply_count(before, float_count)
+    before_predictions = _score(before, original, data, opts)
+
+    current, compressed, records = handle, None, []
     for i, step in enumerate(recipe.steps):
         if step.quantizes and i > 0:
             # Quantized kernels are not counted op by op: count the float model they come from.
@@ -112,35 +107,39 @@ def run_recipe(
     module = compressed.handle.module.eval()
 
     after = size_card(module)
-    notes: list[str] = list(data.notes) if data is not None else []
     if recipe.steps[-1].quantizes:
         _apply_count(after, float_count)
         after.flops_note = ("quantized kernels do the same multiply-adds in lower precision: FLOPs and activations "
                             "are those of the float model they came from")
     else:
         _apply_count(after, count_flops(module, inputs))
-
-    timing: dict[str, Any] = {"batch_size": _rows(inputs), "shape": _shape(inputs), "rounds": opts.rounds,
-                              "warmup": opts.warmup, "threads": opts.threads or torch.get_num_threads()}
-    fidelity = compare_outputs(outputs_on(original, inputs), outputs_on(module, inputs),
-                               handle.task)
+    fidelity = compare_outputs(outputs_on(original, inputs), outputs_on(module, inputs), handle.task)
     if opts.measure_latency:
         before.latency, after.latency = time_pair(original, module, inputs, rounds=opts.rounds,
                                                   warmup=opts.warmup, threads=opts.threads)
         for card in (before, after):
             card.throughput = card.latency.batch_size / float(card.latency.median)  # type: ignore[union-attr]
-    if data is not None:
-        q = quality(module, data.adapter, data.evaluation, data.task, data.label_names,
-                    batch_size=opts.eval_batch_size, n_resamples=opts.n_resamples, seed=opts.seed)
-        after.metrics, after.metric = q.metrics, data.metric
-        after.agreement = float((q.predictions == before_predictions).mean()) if len(q.predictions) else None
-        before.agreement = 1.0
+    after_predictions = _score(after, module, data, opts)
+    if after_predictions is not None and before_predictions is not None and len(after_predictions):
+        after.agreement, before.agreement = float((after_predictions == before_predictions).mean()), 1.0
+    timing: dict[str, Any] = {"batch_size": _rows(inputs), "shape": _shape(inputs), "rounds": opts.rounds,
+                              "warmup": opts.warmup, "threads": opts.threads or torch.get_num_threads()}
     return RecipeResult(
         model=handle.name, recipe=recipe.text, data=data.name if data else None,
         eval_split=data.eval_split if data else None, before=before, after=after, steps=records,
         backend=compressed.backend, fidelity=fidelity, timing=timing, seconds=time.perf_counter() - start,
-        notes=notes, compressed=compressed,
+        notes=list(data.notes) if data is not None else [], compressed=compressed,
     )
+
+
+def _score(card: ModelCard, module: torch.nn.Module, data: RecipeData | None, opts: RecipeOptions) -> Any:
+    """Fill ``card``'s metrics on the evaluation split; returns the predicted classes (None without data)."""
+    if data is None:
+        return None
+    q = quality(module, data.adapter, data.evaluation, data.task, data.label_names,
+                batch_size=opts.eval_batch_size, n_resamples=opts.n_resamples, seed=opts.seed)
+    card.metrics, card.metric = q.metrics, data.metric
+    return q.predictions
 
 
 def _run_step(
@@ -162,6 +161,7 @@ def _run_step(
                                     eval_batch_size=opts.eval_batch_size, progress=show)
         else:
             training = finetune_step(module, step.config, data, eval_batch_size=opts.eval_batch_size, progress=show)
+        _check_finite(step.name, module, data)
         history = (*getattr(module, HISTORY_ATTR, ()), {"method": step.name, "config": dataclasses.asdict(step.config)})
         module.__dict__[HISTORY_ATTR] = history
         result = _as_compressed(work, original, compressed, history, step.name)
@@ -184,6 +184,14 @@ def _run_step(
                         int(result.bytes_after), list(result.notes[len(compressed.notes) if compressed else 0:]),
                         result.fidelity)
     return record, result.handle, result
+
+
+def _check_finite(name: str, module: torch.nn.Module, data: RecipeData) -> None:
+    """Training that diverged leaves NaN/Inf weights: refuse the model rather than report its score."""
+    bad, total = non_finite(outputs_on(module, timing_inputs(data.adapter, data.validation or data.train, 2)))
+    if bad:
+        raise CompressionError(f"{name}: the trained model outputs {bad} NaN/Inf values of {total}; training "
+                               "diverged (lower lr, or fewer steps)")
 
 
 def _apply_count(card: ModelCard, counted: Counted) -> None:
