@@ -49,6 +49,10 @@ def main() -> None:
          "--json", str(OUT / "finetune.json"))
     step("what the fine-tuned model is worth", "evaluate", str(head), "--data", "bbc-news",
          "--metrics", "accuracy,f1,auc", "--json", str(OUT / "evaluate.json"))
+    light = OUT / "minilm-bbc-light"
+    step("make it lighter: int8, measured against the original in this run", "compress", str(head), "--recipe",
+         "quantize:int8-dynamic", "--data", "bbc-news", "--output", str(light), "--overwrite", "--rounds", "5",
+         "--json", str(OUT / "compress.json"))
     step("choose between architectures on cost", "compare", "all-minilm-l6-v2", "distilbert-base-uncased",
          "bert-base-uncased", "--config-only", "--seq-len", "128", "--hardware", "t4,a100-80gb",
          "--max-latency", "5ms")
@@ -58,7 +62,7 @@ def main() -> None:
     records = open_store().find_runs(oldest_first=True)
     write_report(document_for_runs(records), html=OUT / "report.html", markdown=OUT / "report.md")
     print(f"\nHTML report: {OUT / 'report.html'}")
-    print(f"the fine-tuned model: {head}")
+    print(f"the fine-tuned model: {head}; compressed: {light}")
     print(f"reports and the results store (every run above) are in {OUT}")
 
 

@@ -142,3 +142,25 @@ def test_onnxruntime_backend_saves_an_onnx_file(tiny, tmp_path, capsys):
     d = json.loads(js.read_text())
     assert out.is_file() and d["backend"] == "onnxruntime" and d["after"]["file_bytes"] == out.stat().st_size
     assert d["after"]["agreement"] >= 0.9
+
+
+def test_head_only_checkpoint_compresses_and_reloads_as_a_classifier(tiny, tmp_path, capsys):
+    from transformers import AutoModel
+
+    model, data = tiny
+    encoder = tmp_path / "encoder"
+    AutoModel.from_pretrained(model).save_pretrained(encoder)  # a bare embedding model, like MiniLM
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (encoder / name).write_bytes((model / name).read_bytes())
+    head = tmp_path / "head"
+    assert steelyard("finetune", str(encoder), "--data", str(data), "--output", str(head), "--freeze-encoder",
+                     "--epochs", "2", "--no-save") == 0
+    out, js, ej = tmp_path / "head-int8", tmp_path / "c.json", tmp_path / "e.json"
+    assert steelyard("compress", str(head), "--recipe", "prune:structured,amount=0.5", "--data", str(data),
+                     "--output", str(out), "--json", str(js), "--no-save", *FAST) == 0
+    d = json.loads(js.read_text())
+    assert d["after"]["params"] < d["before"]["params"] and d["after"]["metrics"]["accuracy"]["n"] > 0
+    capsys.readouterr()
+    assert steelyard("evaluate", str(out), "--data", str(data), "--no-save", "--json", str(ej)) == 0
+    assert json.loads(ej.read_text())["metrics"]["accuracy"]["value"] == pytest.approx(
+        d["after"]["metrics"]["accuracy"]["value"])

@@ -73,6 +73,8 @@ def bert_layers(model: nn.Module) -> list[nn.Module] | None:
     """The encoder layers of a BERT-family model (query/key/value, FFN), or None."""
     base = getattr(model, "base_model", model)
     encoder = getattr(base, "encoder", None)
+    if encoder is not None and not hasattr(encoder, "layer") and hasattr(encoder, "encoder"):
+        encoder = encoder.encoder  # a wrapper around a whole transformers model (a head-only checkpoint)
     layers = getattr(encoder, "layer", None)
     if not isinstance(layers, nn.ModuleList) or not len(layers):
         return None

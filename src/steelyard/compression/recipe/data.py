@@ -25,6 +25,9 @@ class RecipeData:
 
     name: str
     task: str
+    #: The module that answers the task: the model itself, or for a head-only checkpoint the
+    #: encoder with its pooled linear head (what ``evaluate`` scores).
+    module: torch.nn.Module
     adapter: Adapter
     label_names: list[str]
     metric: str
@@ -75,7 +78,8 @@ def prepare_data(
     with torch.inference_mode():
         encoded = {name: adapter.encode(getattr(ds, name)) for name in ("train", "validation", "test")}
     return RecipeData(
-        name=ds.name, task=ds.task, adapter=adapter, label_names=list(predictor.labels.names), metric="accuracy",
+        name=ds.name, task=ds.task, module=predictor.module, adapter=adapter,
+        label_names=list(predictor.labels.names), metric="accuracy",
         train=encoded["train"], validation=encoded["validation"], test=encoded["test"], eval_split=eval_split,
         notes=notes + list(predictor.notes),
     )

@@ -88,6 +88,8 @@ def run_recipe(
     show = progress_enabled(opts.progress)
     data = prepare_data(handle, dataset, eval_split=opts.eval_split, max_length=opts.max_length,
                         tokenizer=opts.tokenizer, seed=opts.seed) if dataset is not None else None
+    if data is not None and data.module is not handle.module:  # head-only checkpoint: compress encoder + head
+        handle = dataclasses.replace(handle, module=data.module)
     inputs = _timing_inputs(handle, data, opts)
     original = handle.module.eval()
 

@@ -87,6 +87,9 @@ def _torch_folder(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task:
     if factory:
         base = load_model(source["name"], LoadConfig(task=cfg.task, inputs=cfg.inputs, input_shapes=cfg.input_shapes))
         model, inputs, config = base.module, base.inputs, config or base.config
+    elif config is not None and manifest.get("model_class") == "PooledClassifier":
+        model, config, task = _pooled_classifier(config, manifest)
+        inputs = make_inputs(config, "feature-extraction", cfg.inputs, "cpu")
     elif config is not None:
         model = auto_class(task).from_config(config)
         inputs = make_inputs(config, task, cfg.inputs, "cpu")
@@ -109,6 +112,33 @@ def _torch_folder(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task:
         weights_files=weight_files(folder),
         dtype=dtype,
     )
+
+
+def _pooled_classifier(config: Any, manifest: dict[str, Any]) -> tuple[Any, Any, str]:
+    """A compressed head-only checkpoint (encoder + mean pooling + linear head) as one classifier.
+
+    Its config no longer points at a separate head file: the head is inside the weights, so the
+    model loads and evaluates as a plain text classifier.
+    """
+    import copy
+
+    from steelyard.evaluation.heads import HEAD_KEY, LinearHead, PooledClassifier
+    from steelyard.models.tasks import auto_class
+
+    record = manifest.get("modules", {}).get("head.classifier")  # a quantized head is a module record
+    weight = manifest.get("tensors", {}).get("head.classifier.weight")
+    if record is not None and "out_features" in record:
+        num_labels, hidden = record["out_features"], record["in_features"]
+    elif weight is not None:
+        num_labels, hidden = weight["shape"]
+    else:
+        raise CompressionError("the saved head-only model has no head.classifier layer; the folder is incomplete")
+    config = copy.deepcopy(config)
+    if hasattr(config, HEAD_KEY):
+        delattr(config, HEAD_KEY)
+    config.num_labels = num_labels
+    model = PooledClassifier(auto_class("feature-extraction").from_config(config), LinearHead(hidden, num_labels))
+    return model, config, "text-classification"
 
 
 def load_compressed(path: str | Path, cfg: LoadConfig | None = None) -> ModelHandle:
