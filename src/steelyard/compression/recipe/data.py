@@ -75,8 +75,8 @@ def prepare_data(
     split = ds.test if eval_split == "test" else ds.validation
     if not split:
         raise DataError(f"{dataset.name!r} has no {eval_split} split to measure the metric on")
-    with torch.inference_mode():
-        encoded = {name: adapter.encode(getattr(ds, name)) for name in ("train", "validation", "test")}
+    # Not under inference_mode: image features are tensors that training steps feed to autograd.
+    encoded = {name: adapter.encode(getattr(ds, name)) for name in ("train", "validation", "test")}
     return RecipeData(
         name=ds.name, task=ds.task, module=predictor.module, adapter=adapter,
         label_names=list(predictor.labels.names), metric="accuracy",
