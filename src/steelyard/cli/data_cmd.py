@@ -6,7 +6,6 @@ and data-needs, so a flag means the same thing (and has the same help) everywher
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +13,7 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.state import OPTIONS
+from steelyard.data.options import DataOptions
 
 if TYPE_CHECKING:
     from steelyard.data import TaskDataset
@@ -33,42 +33,10 @@ JsonOpt = Annotated[Path | None, typer.Option("--json", help="write the result a
 SaveOpt = Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")]
 
 
-@dataclass(frozen=True)
-class DataOptions:
-    """Where the data comes from and how it is prepared; stored with every run that uses it."""
-
-    source: str
-    task: str | None = None
-    text_column: str = "text"
-    label_column: str = "label"
-    image_column: str = "image"
-    seed: int = 0
-    clean: bool = False
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-
-
 def load_task_data(opts: DataOptions) -> TaskDataset:
-    """Load a dataset the way every task command does: columns, seeded split, --clean, subsets."""
-    from steelyard.data import clean as clean_dataset
-    from steelyard.data import load_dataset
-    from steelyard.errors import ConfigError
-
+    """Load a dataset the way every task command does (see :class:`DataOptions`), with a spinner."""
     with console.status(f"loading data {opts.source}"):
-        ds = load_dataset(opts.source, opts.task, text_column=opts.text_column, label_column=opts.label_column,
-                          image_column=opts.image_column, seed=opts.seed)
-    if opts.clean:
-        ds = clean_dataset(ds)
-    sizes: dict[str, int] = {}
-    for flag, value, splits in (("--max-train-examples", opts.max_train_examples, ("train",)),
-                                ("--max-eval-examples", opts.max_eval_examples, ("validation", "test"))):
-        if value is not None:
-            if value < 1:
-                raise ConfigError(f"{flag} must be at least 1, got {value}")
-            sizes.update(dict.fromkeys(splits, value))
-    if sizes:
-        ds = ds.subset(sizes, seed=opts.seed)
-    return ds
+        return opts.load()
 
 
 def data_report_command(

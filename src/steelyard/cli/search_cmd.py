@@ -121,18 +121,16 @@ def _validate_template(space: Any) -> None:
 
 def _load(model: str, task: str | None, max_length: int, data: str, text_column: str, label_column: str,
           seed: int, clean: bool, max_train: int | None, max_eval: int | None) -> tuple[Any, Any, Any]:
-    """Model, dataset and the DataSpec the trial processes load the same data with."""
+    """Model, dataset and the DataOptions the trial processes load the same data with."""
     from steelyard.cli.data_cmd import DataOptions, load_task_data
     from steelyard.cli.evaluate_cmd import data_task_for, load_handle
-    from steelyard.search.recipe_objective import DataSpec
 
     handle = load_handle(model, task, max_length)
-    data_task = data_task_for(handle, task)
-    dataset = load_task_data(DataOptions(data, data_task, text_column, label_column, "image", seed, clean, max_train,
-                                         max_eval))
+    spec = DataOptions(data, data_task_for(handle, task), text_column, label_column, "image", seed, clean, max_train,
+                       max_eval)
+    dataset = load_task_data(spec)
     if dataset.task not in ("text-classification", "image-classification"):
         raise ConfigError(f"recipe searches measure accuracy on classification data; {data} is {dataset.task}")
-    spec = DataSpec(data, data_task, text_column, label_column, "image", seed, clean, max_train, max_eval)
     return handle, dataset, spec
 
 

@@ -29,6 +29,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from steelyard.data.options import DataOptions
+
 #: Costs ``optimize --objective`` accepts.
 COSTS = ("latency", "size", "flops", "energy")
 #: Names a trial of a recipe search returns (valid ``search --objectives``), with their direction.
@@ -38,36 +40,6 @@ RECIPE_METRICS = {
 }
 #: Costs whose pre-training measurement is a timing (noisy): prune only beyond this margin.
 TIMED = ("latency", "energy")
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """How every trial process loads the task data (same seed: the same splits everywhere)."""
-
-    source: str
-    task: str | None = None
-    text_column: str = "text"
-    label_column: str = "label"
-    image_column: str = "image"
-    seed: int = 0
-    clean: bool = False
-    max_train_examples: int | None = None
-    max_eval_examples: int | None = None
-
-    def load(self) -> Any:
-        from steelyard.data import clean as clean_dataset
-        from steelyard.data import load_dataset
-
-        ds = load_dataset(self.source, self.task, text_column=self.text_column, label_column=self.label_column,
-                          image_column=self.image_column, seed=self.seed)
-        if self.clean:
-            ds = clean_dataset(ds)
-        sizes: dict[str, int] = {}
-        if self.max_train_examples:
-            sizes["train"] = self.max_train_examples
-        if self.max_eval_examples:
-            sizes.update(validation=self.max_eval_examples, test=self.max_eval_examples)
-        return ds.subset(sizes, seed=self.seed) if sizes else ds
 
 
 def recipe_metrics(result: Any) -> dict[str, float]:
@@ -107,7 +79,7 @@ class RecipeObjective:
     """Picklable (it is sent to the trial process); loads the model and data once per process."""
 
     model: str
-    data: DataSpec
+    data: DataOptions
     options: Any  # RecipeOptions (eval_split="validation")
     task: str | None = None
     #: Hopeless-trial rule: the cost being minimized and the accuracy budget (points); off when None.

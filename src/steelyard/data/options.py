@@ -1,0 +1,45 @@
+"""How a command's data is chosen and prepared, as one picklable value.
+
+Stored with every run that uses data, and sent to search trial processes, which load the very
+same splits from it (same source, columns, seed, cleaning and subsets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from steelyard.data.dataset import TaskDataset
+from steelyard.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """Where the data comes from and how it is prepared."""
+
+    source: str
+    task: str | None = None
+    text_column: str = "text"
+    label_column: str = "label"
+    image_column: str = "image"
+    seed: int = 0
+    clean: bool = False
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+
+    def load(self) -> TaskDataset:
+        """Load as every task command does: columns, seeded split, ``clean``, stratified subsets."""
+        from steelyard.data import clean as clean_dataset
+        from steelyard.data import load_dataset
+
+        ds = load_dataset(self.source, self.task, text_column=self.text_column, label_column=self.label_column,
+                          image_column=self.image_column, seed=self.seed)
+        if self.clean:
+            ds = clean_dataset(ds)
+        sizes: dict[str, int] = {}
+        for flag, value, splits in (("--max-train-examples", self.max_train_examples, ("train",)),
+                                    ("--max-eval-examples", self.max_eval_examples, ("validation", "test"))):
+            if value is not None:
+                if value < 1:
+                    raise ConfigError(f"{flag} must be at least 1, got {value}")
+                sizes.update(dict.fromkeys(splits, value))
+        return ds.subset(sizes, seed=self.seed) if sizes else ds
