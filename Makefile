@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install browser demo test lint bench clean
+.PHONY: install browser postgres demo test lint bench clean
 
 install: $(STAMP)
 
@@ -32,7 +32,15 @@ browser:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) || \
 		echo "chromium not installed: browser tests will skip"; }
 
-test: install browser
+# Two search workers share one study on a real PostgreSQL server started by the test itself
+# (initdb + pg_ctl in a temporary folder); Debian's server package is installed when missing and
+# we are root. Without it that one test skips and says why.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) || \
+		echo "postgresql not installed: the PostgreSQL study test will skip"; }
+
+test: install browser postgres
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest -q
 
@@ -44,6 +52,8 @@ bench: install
 	$(BIN)/python benchmarks/flop_counting.py
 	$(BIN)/python benchmarks/config_only_speed.py
 	$(BIN)/python benchmarks/latency_repeatability.py
+	$(BIN)/python benchmarks/compression_speed.py
+	$(BIN)/python benchmarks/compression_recipes.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

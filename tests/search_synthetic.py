@@ -98,11 +98,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heartbeat", type=int, default=1)
     ap.add_argument("--grace", type=int, default=3)
     ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--wait-for-workers", type=int, default=1, help="start when this many workers opened the study")
     args = ap.parse_args(argv)
     space = SearchSpace.from_dict(QUADRATIC_SPACE)
     storage = open_storage(args.storage, heartbeat_interval=args.heartbeat, grace_period=args.grace)
     spec = StudySpec(args.study, "synthetic", "sha256:synthetic", parse_objectives("loss:min"), space.to_dict())
     study = open_study(storage, spec, make_sampler("random", space, 1, args.trials, args.seed))
+    # A start line, so that "both workers did some of the trials" does not depend on import speed.
+    study.set_user_attr(f"ready-{os.getpid()}", True)
+    deadline = time.time() + 60
+    while sum(k.startswith("ready-") for k in study.user_attrs) < args.wait_for_workers and time.time() < deadline:
+        time.sleep(0.05)
     outcome = run_search(study, OBJECTIVES[args.objective], space, args.trials, isolation=args.isolation,
                          progress=False, on_trial=lambda t: print(f"done {t.number}", flush=True))
     print(f"stopped {outcome.stopped} ran {sorted(outcome.ran)}", flush=True)

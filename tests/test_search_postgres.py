@@ -62,7 +62,7 @@ def postgres_url(tmp_path_factory):
 
 
 def test_two_workers_share_a_postgresql_study(postgres_url):
-    procs = [worker(postgres_url, "pg-shared", 12) for _ in range(2)]
+    procs = [worker(postgres_url, "pg-shared", 12, "--wait-for-workers", "2") for _ in range(2)]
     outs = [p.communicate(timeout=180)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     finished = assert_exactly(postgres_url, "pg-shared", 12)

@@ -233,7 +233,7 @@ def assert_exactly(url: str, name: str, n: int) -> list:
 
 def test_two_worker_processes_share_one_study_without_duplicates(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    procs = [worker(url, "shared", 16) for _ in range(2)]
+    procs = [worker(url, "shared", 16, "--wait-for-workers", "2") for _ in range(2)]
     outs = [p.communicate(timeout=180)[0] for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     finished = assert_exactly(url, "shared", 16)
