@@ -23,10 +23,11 @@ from steelyard.cli.estimate_cmd import estimate_command
 from steelyard.cli.evaluate_cmd import evaluate_command
 from steelyard.cli.finetune_cmd import finetune_command
 from steelyard.cli.hardware_cmd import hardware_app
+from steelyard.cli.optimize_cmd import optimize_command
 from steelyard.cli.profile_cmd import profile_command
 from steelyard.cli.report_cmd import report_command
 from steelyard.cli.runs_cmd import runs_app
-from steelyard.cli.search_cmd import optimize_command, search_command, study_app
+from steelyard.cli.search_cmd import search_command, study_app
 from steelyard.cli.state import OPTIONS
 
 app = typer.Typer(
