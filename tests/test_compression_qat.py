@@ -28,13 +28,7 @@ from steelyard.training.config import FinetuneConfig
 from steelyard.training.loop import Accounting, LoopInput, train
 from test_compression_models import outputs, tiny_bert
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Net(nn.Module):

@@ -19,12 +19,7 @@ from text_toys import reviews_csv, tiny_bert
 FAST = RecipeOptions(batch_size=8, max_length=32, rounds=2, warmup=1, n_resamples=50, progress=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +200,28 @@ def test_image_recipe_prunes_channels_and_recovers_on_digits(tmp_path):
                         load_dataset("digits"), FAST)
     assert result.after.params < result.before.params and result.flops_ratio < 0.8
     assert result.after.headline.value > 0.5  # 10 classes: trained from a random start, far above chance
+
+
+def test_recipes_on_the_same_model_and_data_encode_and_score_the_original_once(tiny, monkeypatch):
+    from steelyard.compression.recipe import data as recipe_data
+    from steelyard.compression.recipe import runner
+
+    model, data = tiny
+    handle, dataset = load_model(str(model)), load_dataset(str(data))
+    calls = {"encode": 0, "quality": 0}
+    real_encode, real_quality = recipe_data.encode_data, runner.quality
+
+    def counting(name, fn):
+        def wrapped(*args, **kwargs):
+            calls[name] += 1
+            return fn(*args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(recipe_data, "encode_data", counting("encode", real_encode))
+    monkeypatch.setattr(runner, "quality", counting("quality", real_quality))
+    first = run_recipe(handle, parse_recipe("quantize:int8-dynamic"), dataset, FAST)
+    second = run_recipe(handle, parse_recipe("prune:layers,amount=0.5"), dataset, FAST)
+    assert calls == {"encode": 1, "quality": 3}  # the original scored once, each candidate once
+    assert first.before.metrics == second.before.metrics
+    run_recipe(handle, parse_recipe("prune:layers,amount=0.5"), load_dataset(str(data)), FAST)  # another dataset
+    assert calls["encode"] == 2

@@ -35,13 +35,7 @@ from steelyard.evaluation.predictor import make_adapter
 from steelyard.models import load_model
 from steelyard.training import FinetuneConfig
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

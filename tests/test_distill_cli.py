@@ -7,20 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from cli_helpers import one_line_error, steelyard
 from distill_toys import MAX_LENGTH, tiny_bert, toy_dataset, trained_teacher, write_csv
 from steelyard.store import open_store
 from steelyard.training.launch import available_cpus
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

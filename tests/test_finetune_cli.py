@@ -14,13 +14,7 @@ from transformers import AutoConfig, AutoModelForImageClassification
 from steelyard.cli.main import run
 from steelyard.store import open_store
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def steelyard(*args: str) -> int:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 
 from cli_helpers import one_line_error, steelyard
 from steelyard.search import recipe_objective
@@ -17,12 +16,7 @@ from text_toys import reviews_csv, tiny_bert
 FAST = ["--batch-size", "8", "--max-length", "32", "--rounds", "2", "--no-progress"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

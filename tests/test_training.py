@@ -27,14 +27,7 @@ from steelyard.training.optim import (
     warmup_steps,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train fastest on one thread (two threads spin-wait on a busy 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import islice
 from typing import Any
 
 import torch
@@ -45,17 +44,14 @@ LOGIT_OUTPUTS = ("logits", "output", "output[0]")
 
 def taylor_batches(data: Iterable[Any] | None, limit: int) -> list[Any]:
     """At most ``limit`` batches; no data → :class:`CalibrationError` (gradients need inputs)."""
-    if data is None:
-        raise CalibrationError(
-            f"{METHOD}: importance=taylor needs data to compute gradients: pass data=<batches of model "
-            "inputs, optionally with labels> (CLI: --data), or use importance=l1 or l2, which need none"
-        )
-    if isinstance(data, (dict, torch.Tensor)):
-        data = [data]
-    batches = list(islice(iter(data), limit))
-    if not batches:
-        raise CalibrationError(f"{METHOD}: importance=taylor got data with no batch in it")
-    return batches
+    from steelyard.compression.quantization.calibration import calibration_batches
+
+    return calibration_batches(
+        data, limit, METHOD,
+        missing=f"{METHOD}: importance=taylor needs data to compute gradients: pass data=<batches of model "
+                "inputs, optionally with labels> (CLI: --data), or use importance=l1 or l2, which need none",
+        empty=f"{METHOD}: importance=taylor got data with no batch in it",
+    )
 
 
 def split_batch(handle: ModelHandle, batch: Any) -> tuple[Any, torch.Tensor | None]:

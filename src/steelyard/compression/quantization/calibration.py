@@ -14,18 +14,23 @@ from steelyard.compression.quantization.observers import MinMaxObserver, make_ob
 from steelyard.models.handle import ModelHandle
 
 
-def calibration_batches(data: Iterable[Any] | None, limit: int, method: str) -> list[Any]:
-    """At most ``limit`` input batches (dicts or tuples like ``handle.inputs``); none → a clear error."""
+def calibration_batches(data: Iterable[Any] | None, limit: int, method: str, *, missing: str | None = None,
+                        empty: str | None = None) -> list[Any]:
+    """At most ``limit`` input batches (dicts or tuples like ``handle.inputs``).
+
+    No data, or data without a batch, is a :class:`CalibrationError`; ``missing`` / ``empty`` word
+    it for methods other than static quantization (e.g. gradient importance).
+    """
     if data is None:
-        raise CalibrationError(
+        raise CalibrationError(missing or (
             f"{method} needs calibration data: pass data=<batches of model inputs> (CLI: --data); "
             "or use quantize:int8-dynamic, which needs none"
-        )
+        ))
     if isinstance(data, (dict, torch.Tensor)):
         data = [data]
     batches = list(islice(iter(data), limit))
     if not batches:
-        raise CalibrationError(f"{method}: the calibration data holds no batch")
+        raise CalibrationError(empty or f"{method}: the calibration data holds no batch")
     return batches
 
 

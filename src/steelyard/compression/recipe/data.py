@@ -36,6 +36,8 @@ class RecipeData:
     test: list[Feature]
     eval_split: str
     notes: list[str]
+    #: The original model's (metrics, predictions) on the evaluation split, filled by the runner once.
+    baseline: Any = None
 
     @property
     def evaluation(self) -> list[Feature]:
@@ -50,7 +52,35 @@ class RecipeData:
         return out
 
 
+#: The last prepared data and what it was prepared from: a search runs many recipes on the same model
+#: and dataset objects, and need not re-encode every split (nor re-score the original) per trial.
+_LAST: tuple[tuple[Any, ...], RecipeData] | None = None
+
+
 def prepare_data(
+    handle: ModelHandle,
+    dataset: TaskDataset,
+    *,
+    eval_split: str,
+    max_length: int,
+    tokenizer: str | None,
+    seed: int,
+) -> RecipeData:
+    """:func:`encode_data`, reused while the same model and dataset objects come back with the same settings.
+
+    The key holds the objects themselves (compared by identity), so they cannot be freed and their
+    ids reused while the entry lives.
+    """
+    global _LAST
+    key = (handle.module, dataset, eval_split, max_length, tokenizer, seed)
+    if _LAST is not None and _LAST[0][0] is key[0] and _LAST[0][1] is key[1] and _LAST[0][2:] == key[2:]:
+        return _LAST[1]
+    data = encode_data(handle, dataset, eval_split=eval_split, max_length=max_length, tokenizer=tokenizer, seed=seed)
+    _LAST = (key, data)
+    return data
+
+
+def encode_data(
     handle: ModelHandle,
     dataset: TaskDataset,
     *,
