@@ -49,12 +49,12 @@ from steelyard.compression import (
     StructuredPruneConfig,
     WeightOnlyConfig,
     compress,
-    model_size,
 )
 from steelyard.compression.fidelity import sqnr
 from steelyard.compression.quantization.onnx_backend import OnnxRuntimeModule, export_onnx
 from steelyard.models import LoadConfig, load_model
 from steelyard.profiling.latency import compare_interleaved, speedup
+from steelyard.profiling.weigh import weigh
 
 
 def bbc_batches(path: str, batch: int, seq: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -126,8 +126,9 @@ def main() -> None:
     runners: dict[str, Callable[[], Any]] = {}
 
     def add(name: str, module: Any, kind: str, *, on_disk: int | None = None, extra: dict | None = None) -> None:
-        size = model_size(module)
-        rows[name] = {"kind": kind, "params": size.parameters, "memory_bytes": size.bytes, "disk_bytes": on_disk,
+        size = weigh(module)
+        rows[name] = {"kind": kind, "params": size.parameters.total, "memory_bytes": int(size.bytes),
+                      "disk_bytes": on_disk,
                       **(extra or {})}  # fmt: skip
         runners[name] = lambda m=module: m(**inputs)
 

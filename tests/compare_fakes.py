@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from steelyard.comparison.compare import assemble
 from steelyard.comparison.config import CompareConfig, Constraints
-from steelyard.comparison.result import CandidateResult, Comparison, Score
+from steelyard.comparison.result import CandidateResult, Comparison
+from steelyard.metrics import MetricValue
 from steelyard.models.tasks import InputSpec
 from steelyard.profiling.report import (
     Compute,
@@ -128,7 +129,7 @@ def fake_candidates(with_scores: bool = True, measured: bool = False) -> list[Ca
     out = []
     for label, params, gflops, weights, acc in CANDIDATES:
         report = fake_report(label, params, gflops, weights, measured_ms=gflops * 4 if measured else None)
-        scores = [Score("accuracy", acc, acc - 0.03, acc + 0.03, 1000)] if with_scores else []
+        scores = [MetricValue("accuracy", acc, acc - 0.03, acc + 0.03, 1000)] if with_scores else []
         out.append(CandidateResult(label=label, model=f"models/{label}", report=report, scores=scores,
                                    training=fake_training(params)))
     return out

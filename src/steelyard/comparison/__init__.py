@@ -2,6 +2,6 @@
 
 from steelyard.comparison.compare import compare
 from steelyard.comparison.config import CompareConfig, Constraints
-from steelyard.comparison.result import CandidateResult, Comparison, Option, Score
+from steelyard.comparison.result import CandidateResult, Comparison, Option
 
-__all__ = ["CandidateResult", "CompareConfig", "Comparison", "Constraints", "Option", "Score", "compare"]
+__all__ = ["CandidateResult", "CompareConfig", "Comparison", "Constraints", "Option", "compare"]

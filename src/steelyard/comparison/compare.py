@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from steelyard.comparison.config import LABELS, OBJECTIVES, CompareConfig, objective_name
-from steelyard.comparison.result import CandidateResult, Comparison, Option, Score
+from steelyard.comparison.result import CandidateResult, Comparison, Option
 from steelyard.errors import ConfigError
+from steelyard.metrics import MetricValue
 from steelyard.profiling.report import CostReport, Environment, HardwareVerdict, TrainingEstimate
 from steelyard.search.pareto import Candidate, Constraint, Objective, recommend
 from steelyard.units import Bytes, Joules, KilowattHours, Seconds, Usd
@@ -48,7 +49,7 @@ def check_models(models: Sequence[str]) -> None:
 
 
 # -- evaluation adapter -----------------------------------------------------------------------
-def evaluate_candidate(handle: Any, dataset: Any, cfg: CompareConfig) -> list[Score]:
+def evaluate_candidate(handle: Any, dataset: Any, cfg: CompareConfig) -> list[MetricValue]:
     """Scores of ``handle`` on ``dataset``'s ``cfg.split`` through :func:`steelyard.evaluation.evaluate`.
 
     The one place compare touches the evaluation API. Text is truncated to the harness's sequence
@@ -58,26 +59,7 @@ def evaluate_candidate(handle: Any, dataset: Any, cfg: CompareConfig) -> list[Sc
 
     result = evaluate(handle, dataset, cfg.split, list(cfg.metrics) or None, max_examples=cfg.max_examples,
                       max_length=cfg.inputs.seq_len, tokenizer=cfg.tokenizer, progress=False)
-    return scores_from(result)
-
-
-def scores_from(result: Any) -> list[Score]:
-    """MetricValue-like objects (name, value, ci_low, ci_high, n) from an evaluation result."""
-    values: Any = None
-    for attr in ("metrics", "values", "scores"):
-        values = getattr(result, attr, None)
-        if values:
-            break
-    if values is None and isinstance(result, (dict, list, tuple)):
-        values = result
-    if isinstance(values, dict):
-        values = list(values.values())
-    out = []
-    for v in values or []:
-        out.append(Score(name=str(v.name), value=float(v.value), ci_low=float(v.ci_low), ci_high=float(v.ci_high),
-                         n=int(v.n), confidence=float(getattr(v, "confidence", 0.95)),
-                         higher_is_better=bool(getattr(v, "higher_is_better", True))))
-    return out
+    return list(result.metrics.values())
 
 
 def load_data(cfg: CompareConfig) -> Any:
@@ -178,7 +160,7 @@ def _gib(b: float) -> str:
     return fmt(Bytes(b))
 
 
-def objectives_for(cfg: CompareConfig, headline: Score | None) -> list[Objective]:
+def objectives_for(cfg: CompareConfig, headline: MetricValue | None) -> list[Objective]:
     """The Pareto objectives; "accuracy" stands for the headline metric (perplexity is minimised)."""
     names = [objective_name(n) for n in cfg.objectives]
     names = list(dict.fromkeys(n for n in names if headline is not None or n != "accuracy"))
@@ -290,7 +272,7 @@ def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: P
     from steelyard.environment import current_environment
     from steelyard.hardware import parse_hardware_list
     from steelyard.models.loading import LoadConfig, load_model
-    from steelyard.profiling.latency import compare_interleaved, summarize
+    from steelyard.profiling.interleaved import time_interleaved
     from steelyard.profiling.profile import ProfileConfig, profile
     from steelyard.profiling.training_cost import estimate_training
 
@@ -315,7 +297,7 @@ def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: P
         handle = load_model(model, load_cfg)
         say(f"profiling {label}")
         report: CostReport = profile(handle, profile_cfg)
-        scores: list[Score] = []
+        scores: list[MetricValue] = []
         if dataset is not None:
             say(f"evaluating {label} on {cfg.data}")
             scores = evaluate_candidate(handle, dataset, cfg)
@@ -329,17 +311,13 @@ def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: P
     real = [h for h in handles if not h.on_meta]
     if cfg.interleave and len(real) == len(handles) and not cfg.config_only:
         say(f"timing {len(handles)} models interleaved ({cfg.runs} rounds)")
-        samples = compare_interleaved({r.label: h.forward for r, h in zip(results, handles, strict=True)},
-                                      device=handles[0].device, warmup=cfg.warmup, rounds=cfg.runs, threads=threads)
-        base = None
+        timing = time_interleaved({r.label: h.forward for r, h in zip(results, handles, strict=True)},
+                                  device=handles[0].device, warmup=cfg.warmup, rounds=cfg.runs, threads=threads,
+                                  batch_size={r.label: r.report.input.batch_size for r in results})
         for r in results:
-            r.interleaved = summarize(samples[r.label], batch_size=r.report.input.batch_size, warmup=cfg.warmup,
-                                      threads=threads, timer="interleaved " + ("cuda-events" if
-                                                                               handles[0].device.type == "cuda"
-                                                                               else "perf_counter"))
-            r.samples = [float(x) for x in samples[r.label]]
-            base = base or r.interleaved
-            r.speedup_vs_first = float(base.median) / float(r.interleaved.median)
+            r.interleaved = timing.stats[r.label]
+            ratio = timing.speedups[r.label]
+            r.speedup_vs_first, r.speedup_ci = ratio.ratio, (ratio.ci_low, ratio.ci_high)
     env = current_environment(str(handles[0].device) if not cfg.config_only else "meta")
     env.threads = threads
     return assemble(models, results, [h.name for h in hardware], cfg, env, threads)

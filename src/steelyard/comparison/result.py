@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steelyard.comparison.config import CompareConfig
+from steelyard.metrics import MetricValue
 from steelyard.profiling.report import CostReport, Environment, LatencyStats, TrainingEstimate
 from steelyard.search.pareto import Objective, Recommendation
 from steelyard.serialize import from_dict, to_dict
@@ -13,34 +14,27 @@ from steelyard.units import Bytes, Joules, KilowattHours, Seconds, Usd
 
 
 @dataclass
-class Score:
-    """A task metric with its bootstrap interval (mirrors steelyard.metrics.MetricValue)."""
-
-    name: str
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
-    confidence: float = 0.95
-    higher_is_better: bool = True
-
-
-@dataclass
 class CandidateResult:
     label: str
     model: str
     report: CostReport
-    scores: list[Score] = field(default_factory=list)
+    #: Task metrics with bootstrap intervals, the headline first.
+    scores: list[MetricValue] = field(default_factory=list)
     #: Latency from the interleaved rounds (A B A B ...) on this machine; None when config only.
     interleaved: LatencyStats | None = None
     #: Ratio of interleaved medians, first candidate / this one (> 1: faster than the first).
     speedup_vs_first: float | None = None
+    #: Bootstrap interval (95%, over the paired interleaved rounds) of ``speedup_vs_first``.
+    speedup_ci: tuple[float, float] | None = None
     training: TrainingEstimate | None = None
-    #: The interleaved timings themselves, seconds per batch (for distribution plots).
-    samples: list[float] = field(default_factory=list)
 
     @property
-    def score(self) -> Score | None:
+    def samples(self) -> list[float]:
+        """The interleaved timings themselves, seconds per batch (for distribution plots)."""
+        return self.interleaved.samples if self.interleaved is not None else []
+
+    @property
+    def score(self) -> MetricValue | None:
         return self.scores[0] if self.scores else None
 
 

@@ -25,7 +25,6 @@ _LAZY = {
     "method_name": "steelyard.compression.registry",
     "METHODS": "steelyard.compression.registry",
     "Fidelity": "steelyard.compression.fidelity",
-    "model_size": "steelyard.compression.sizes",
     "NotApplicableError": "steelyard.compression.base",
     "BackendUnavailableError": "steelyard.compression.base",
     "CalibrationError": "steelyard.compression.base",

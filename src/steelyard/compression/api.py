@@ -20,9 +20,9 @@ import torch
 from steelyard.compression.base import NotApplicableError, first_line
 from steelyard.compression.fidelity import Fidelity, compare_outputs, non_finite
 from steelyard.compression.registry import transform_for
-from steelyard.compression.sizes import model_size
 from steelyard.errors import CompressionError
 from steelyard.models.handle import ModelHandle
+from steelyard.profiling.weigh import weigh
 from steelyard.units import Bytes
 
 HISTORY_ATTR = "_steelyard_history"
@@ -136,7 +136,7 @@ def compress(
             f"{method}: '{handle.name}' is already an ONNX Runtime model; compress the torch "
             "model and choose backend=onnxruntime last"
         )
-    before = model_size(handle.module)
+    before = weigh(handle.module)
     work = _copy_handle(handle)
     result = transform(work, config, data)
     module = result.module.eval()
@@ -153,18 +153,18 @@ def compress(
         weights_files=[],
     )
     fidelity = _check(method, handle, compressed) if check else None
-    after = model_size(module)
+    after = weigh(module)
     return CompressedModel(
         handle=compressed,
         method=method,
         config=config,
         backend=result.backend,
-        params_before=before.parameters,
-        params_after=after.parameters,
-        bytes_before=Bytes(before.bytes),
-        bytes_after=Bytes(after.bytes),
-        nonzero_before=before.nonzero,
-        nonzero_after=after.nonzero,
+        params_before=before.parameters.total,
+        params_after=after.parameters.total,
+        bytes_before=before.bytes,
+        bytes_after=after.bytes,
+        nonzero_before=before.parameters.nonzero,
+        nonzero_after=after.parameters.nonzero,
         notes=tuple(result.notes),
         details=result.details,
         fidelity=fidelity,

@@ -30,16 +30,16 @@ def counting_inputs(handle: ModelHandle, task: str, adapter: Adapter) -> tuple[A
 
 def model_cost(handle: ModelHandle, task: str, adapter: Adapter) -> ModelCost:
     """Parameters (tied weights once) and one counted forward at batch 1."""
-    from steelyard.profiling.params import count_parameters
-    from steelyard.profiling.profile import count
+    from steelyard.profiling.counting import count_forward
+    from steelyard.profiling.weigh import weigh
 
     inputs, seq = counting_inputs(handle, task, adapter)
-    counted = count(handle.with_inputs(inputs))
+    counted = count_forward(handle.module, inputs)
     found = find_layers(handle.module)
     config = getattr(handle.module, "config", None) or handle.config
     depth = config_value(config, "layers") if config is not None else None
     layers = len(found[1]) if found is not None else (depth[1] if depth else None)
-    return ModelCost(count_parameters(handle.module).total, Flops(float(counted.flops)), seq, layers)
+    return ModelCost(weigh(handle.module).parameters.total, Flops(float(counted.flops)), seq, layers)
 
 
 def student_handle(module: torch.nn.Module, like: ModelHandle, name: str, task: str) -> ModelHandle:

@@ -103,18 +103,11 @@ def model_inputs(batch: Batch) -> dict[str, torch.Tensor]:
 
 
 def forward_flops(module: nn.Module, batch: Batch, positional: bool) -> Flops:
-    """Counted matrix-class FLOPs of one forward of ``module``, per row of ``batch``."""
-    from steelyard.profiling.counter import CostCounter
+    """Counted matrix-class FLOPs of one (eval-mode) forward of ``module``, per row of ``batch``."""
+    from steelyard.profiling.counting import flops_per_row
 
-    rows = int(next(iter(model_inputs(batch).values())).shape[0])
-    was = module.training
-    module.eval()
-    try:
-        with torch.inference_mode(), CostCounter(module) as counter:
-            call_model(module, batch, positional)
-    finally:
-        module.train(was)
-    return Flops(counter.result.flops / max(rows, 1))
+    inputs = model_inputs(batch)
+    return flops_per_row(module, tuple(inputs.values()) if positional else inputs)
 
 
 def cache_teacher_logits(

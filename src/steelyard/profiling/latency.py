@@ -35,7 +35,7 @@ def fixed_threads(threads: int | None):
         torch.set_num_threads(before)
 
 
-def _timer(device: torch.device) -> tuple[str, Callable[[Callable[[], Any]], float]]:
+def timer_for(device: torch.device) -> tuple[str, Callable[[Callable[[], Any]], float]]:
     if device.type == "cuda":
 
         def time_cuda(fn: Callable[[], Any]) -> float:
@@ -74,6 +74,7 @@ def summarize(samples: list[float], *, batch_size: int, warmup: int, threads: in
         cv=std / mean if mean else 0.0,
         minimum=Seconds(float(arr.min())),
         maximum=Seconds(float(arr.max())),
+        samples=[float(x) for x in arr],
     )
 
 
@@ -89,7 +90,7 @@ def measure_latency(
 ) -> LatencyStats:
     """Time ``fn`` ``runs`` times after ``warmup`` calls (more runs until ``min_time`` seconds)."""
     device = torch.device(device)
-    name, time_once = _timer(device)
+    name, time_once = timer_for(device)
     with fixed_threads(threads) as used, torch.inference_mode():
         for _ in range(warmup):
             fn()
@@ -110,9 +111,13 @@ def compare_interleaved(
     rounds: int = 20,
     threads: int | None = None,
 ) -> dict[str, list[float]]:
-    """Time several callables in rounds (A B A B …) so drift hits them all alike."""
+    """Raw seconds of several callables timed in rounds (A B A B …) so drift hits them all alike.
+
+    :func:`steelyard.profiling.interleaved.time_interleaved` turns these into statistics and a
+    speedup interval; this is the sampling loop it (and the benchmarks) run on.
+    """
     device = torch.device(device)
-    _, time_once = _timer(device)
+    _, time_once = timer_for(device)
     samples: dict[str, list[float]] = {k: [] for k in candidates}
     with fixed_threads(threads), torch.inference_mode():
         for fn in candidates.values():

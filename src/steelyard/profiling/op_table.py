@@ -184,6 +184,21 @@ MAC_OPS: dict[Any, tuple[str, MacFormula]] = {
     aten.convolution_backward: ("conv", convolution_backward_macs),
 }
 
+def quantized_linear_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """int8 Linear kernels (``quantized::linear_dynamic``, ``quantized::linear``): the float Linear's MACs.
+
+    The weight arrives packed (an opaque handle without a shape), but every output element is
+    still one dot product over the input's last dimension, done in int8 instead of float.
+    """
+    return _numel(out) * _shape(args[0])[-1]
+
+
+_QUANTIZED_LINEAR_KERNELS = ["linear_dynamic", "linear_relu_dynamic", "linear_dynamic_fp16", "linear", "linear_relu"]
+for _name in _QUANTIZED_LINEAR_KERNELS:
+    if hasattr(torch.ops.quantized, _name):
+        MAC_OPS[getattr(torch.ops.quantized, _name)] = ("matmul", quantized_linear_macs)
+
+
 _SDPA_KERNELS = [
     "_scaled_dot_product_flash_attention_for_cpu",
     "_scaled_dot_product_flash_attention",

@@ -18,11 +18,11 @@ from steelyard.errors import ConfigError, DtypeUnsupportedError, InputShapeError
 from steelyard.hardware import HardwareSpec, detect_local, parse_hardware_list, roofline
 from steelyard.models.handle import ModelHandle
 from steelyard.profiling.accessibility import verdict
-from steelyard.profiling.counter import ROOT, CostCounter, CountResult
+from steelyard.profiling.counter import ROOT, CountResult
+from steelyard.profiling.counting import count_forward
 from steelyard.profiling.energy import measure_energy
 from steelyard.profiling.latency import PeakMemory, measure_latency
 from steelyard.profiling.memory import kv_cache_bytes_per_token, training_memory
-from steelyard.profiling.params import count_parameters, storage
 from steelyard.profiling.report import (
     Compute,
     CostReport,
@@ -33,6 +33,7 @@ from steelyard.profiling.report import (
     ThroughputPoint,
 )
 from steelyard.profiling.training_cost import data_needs
+from steelyard.profiling.weigh import Weighing, weigh
 from steelyard.units import Bytes, Flops, FlopsPerSecond, Macs
 
 
@@ -65,13 +66,11 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 
 def count(handle: ModelHandle, causal_attention: str = "full") -> CountResult:
-    """One counted forward; model errors become clear input errors."""
+    """One counted forward of the handle on its example inputs; model errors become clear input errors."""
     try:
-        with torch.inference_mode(), CostCounter(handle.module, causal_attention) as counter:  # type: ignore[arg-type]
-            handle.forward()
+        return count_forward(handle.module, handle.inputs, causal_attention=causal_attention)  # type: ignore[arg-type]
     except (RuntimeError, ValueError, IndexError, TypeError) as exc:
         raise _forward_error(handle, exc) from exc
-    return counter.result
 
 
 def _forward_error(handle: ModelHandle, exc: Exception) -> Exception:
@@ -139,8 +138,8 @@ def compute_section(result: CountResult, depth: int, top_n: int) -> Compute:
     )
 
 
-def memory_section(handle: ModelHandle, result: CountResult, cfg: ProfileConfig) -> Memory:
-    weights = sum(p.numel() * p.element_size() for p in handle.module.parameters())
+def memory_section(handle: ModelHandle, result: CountResult, cfg: ProfileConfig, weighed: Weighing) -> Memory:
+    weights = float(weighed.storage.parameters)  # quantized codes and scales included
     element = torch.finfo(handle.dtype).bits // 8 if handle.dtype.is_floating_point else 4
     per_token = kv_cache_bytes_per_token(handle.config, element) if handle.task == "causal-lm" else None
     per_sequence = None
@@ -236,8 +235,9 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
     hardware = parse_hardware_list(",".join(cfg.hardware)) if cfg.hardware else []
     result = count(handle, cfg.causal_attention)
     compute = compute_section(result, cfg.breakdown_depth, cfg.top_n)
-    params = count_parameters(handle.module)
-    memory = memory_section(handle, result, cfg)
+    weighed = weigh(handle.module, handle.weights_files)
+    params = weighed.parameters
+    memory = memory_section(handle, result, cfg, weighed)
     dtype = _dtype_name(handle.dtype)
     assumptions = [
         compute.convention,
@@ -288,7 +288,7 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
         on_meta=handle.on_meta,
         input=_input_description(handle),
         parameters=params,
-        storage=storage(handle.module, handle.weights_files),
+        storage=weighed.storage,
         compute=compute,
         memory=memory,
         hardware=verdicts,

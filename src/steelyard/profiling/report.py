@@ -117,6 +117,8 @@ class LatencyStats:
     cv: float
     minimum: Seconds
     maximum: Seconds
+    #: The timed runs themselves, seconds each, in the order they ran (distributions, intervals).
+    samples: list[float] = field(default_factory=list)
 
 
 @dataclass

@@ -10,42 +10,22 @@ intensity. Every one of these numbers is printed next to the answer.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import torch
 
 from steelyard.hardware import HardwareSpec, catalog_defaults
 from steelyard.models.handle import ModelHandle
-from steelyard.profiling.counter import CostCounter
+from steelyard.profiling.counting import count_forward, scalar_loss
 from steelyard.profiling.report import DataNeeds, TrainingCostRow, TrainingEstimate
+from steelyard.profiling.weigh import weigh
 from steelyard.units import Flops, KgCO2, KilowattHours, Seconds, Usd
 
 CHINCHILLA_TOKENS_PER_PARAMETER = 20.0
 
 
-def _loss(output: Any) -> torch.Tensor:
-    if isinstance(output, torch.Tensor):
-        return output.float().sum()
-    if hasattr(output, "logits") and output.logits is not None:
-        return output.logits.float().sum()
-    if hasattr(output, "last_hidden_state"):
-        return output.last_hidden_state.float().sum()
-    first = output[0] if isinstance(output, (tuple, list)) else next(iter(output.values()))
-    return first.float().sum()
-
-
 def counted_training_flops(handle: ModelHandle) -> Flops:
     """Matrix-class FLOPs of one forward + backward on the handle's example batch."""
-    module = handle.module
-    was_training = module.training
-    module.train()
-    try:
-        with torch.enable_grad(), CostCounter(module) as counter:
-            _loss(handle.forward()).backward()
-    finally:
-        module.zero_grad(set_to_none=True)
-        module.train(was_training)
-    return Flops(counter.result.flops)
+    return Flops(count_forward(handle.module, handle.inputs, training=True).flops)
 
 
 def measure_step_time(handle: ModelHandle, steps: int = 3) -> Seconds:
@@ -58,7 +38,7 @@ def measure_step_time(handle: ModelHandle, steps: int = 3) -> Seconds:
         for _ in range(steps + 1):
             t0 = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            _loss(handle.forward()).backward()
+            scalar_loss(handle.forward()).backward()
             optimizer.step()
             times.append(time.perf_counter() - t0)
     finally:
@@ -120,7 +100,7 @@ def estimate_training(
         raise ConfigError(f"tokens must be positive, got {tokens}")
     if method not in ("counted", "6ND"):
         raise ConfigError(f"unknown method '{method}'; choose counted or 6ND")
-    params = sum(p.numel() for p in handle.module.parameters())
+    params = weigh(handle.module).parameters.total
     per_row = tokens_per_sample(handle)
     samples = tokens / per_row
     six_nd = Flops(6.0 * params * tokens)

@@ -18,6 +18,7 @@ from steelyard.data.dataset import Example
 from steelyard.evaluation.adapters import Adapter, Batch, Feature, call_model, iter_batches
 from steelyard.evaluation.heads import mean_pool
 from steelyard.evaluation.progress import progress_bar
+from steelyard.profiling.counting import flops_per_row
 from steelyard.training.dist import DistContext
 from steelyard.units import Flops
 
@@ -68,17 +69,6 @@ class FeatureAdapter:
         return batch
 
 
-def count_forward_flops(encoder: torch.nn.Module, batch: Batch) -> Flops:
-    """Matrix-class FLOPs of one encoder forward per row of ``batch``."""
-    from steelyard.profiling.counter import CostCounter
-
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    with torch.inference_mode(), CostCounter(encoder) as counter:
-        encoder(**inputs)
-    rows = int(next(iter(inputs.values())).shape[0])
-    return Flops(counter.result.flops / max(rows, 1))
-
-
 def embed(
     encoder: torch.nn.Module,
     adapter: Adapter,
@@ -118,7 +108,7 @@ def build_cache(
     """Embed train, validation and test once (the FLOPs are counted on the first train batch)."""
     start = time.perf_counter()
     probe = adapter.collate(adapter.encode(splits["train"][: min(batch_size, 8)]))
-    per_example = count_forward_flops(encoder, {k: v.to(device) for k, v in probe.items()})
+    per_example = flops_per_row(encoder, {k: v.to(device) for k, v in probe.items() if k != "labels"})
     tensors = {
         name: embed(encoder, adapter, examples, batch_size, dist, device, progress, f"embedding {name}")
         for name, examples in splits.items()

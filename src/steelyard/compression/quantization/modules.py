@@ -5,8 +5,8 @@
 * :class:`StaticQuantLinear` runs PyTorch's int8 x int8 kernel (``quantized::linear``) with an
   input scale fixed by calibration instead of measured on every call.
 
-Each module reports ``steelyard_record()`` (what the loader needs to rebuild it) and
-``steelyard_size()`` (logical parameters, bytes).
+Each module reports ``steelyard_record()`` (what the loader needs to rebuild it) and implements the
+profiler's size protocol, ``steelyard_weight()`` (logical parameters and bytes held, per dtype).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from steelyard.compression.quantization.formulas import QuantParams, quantize, symmetric_params
+from steelyard.profiling.weigh import HeldWeights, merge, plain_tensor_weights, quantized_tensor_weights
 
 
 @contextmanager
@@ -93,12 +94,16 @@ class WeightOnlyLinear(nn.Module):
     def from_record(cls, rec: dict[str, Any]) -> WeightOnlyLinear:
         return cls(rec["in_features"], rec["out_features"], rec["bias"], rec["bits"], rec["group_size"])
 
-    def steelyard_size(self) -> tuple[int, int]:
-        params = self.in_features * self.out_features + (self.out_features if self.bias is not None else 0)
-        nbytes = self.qweight.numel() + self.scale.numel() * self.scale.element_size()
+    def steelyard_weight(self) -> HeldWeights:
+        """The float weight's elements as int8 / int4 codes, plus fp32 scales and the float bias."""
+        codes = f"int{self.bits}"
+        parts = [
+            HeldWeights({codes: self.in_features * self.out_features}, {codes: self.qweight.numel()}),
+            HeldWeights({}, {"float32": self.scale.numel() * self.scale.element_size()}),
+        ]
         if self.bias is not None:
-            nbytes += self.bias.numel() * self.bias.element_size()
-        return params, nbytes
+            parts.append(plain_tensor_weights(self.bias))
+        return merge(*parts)
 
     def extra_repr(self) -> str:
         return (
@@ -229,12 +234,15 @@ class StaticQuantLinear(nn.Module):
     def from_record(cls, rec: dict[str, Any]) -> StaticQuantLinear:
         return cls(rec["in_features"], rec["out_features"], rec["bias"])
 
-    def steelyard_size(self) -> tuple[int, int]:
-        from steelyard.compression.sizes import quantized_tensor_bytes
-
+    def steelyard_weight(self) -> HeldWeights:
+        """The packed int8 weight (codes, scales, zero points), the float bias and the calibrated scales."""
         weight, bias = self.weight_bias()
-        params = weight.numel() + (bias.numel() if bias is not None else 0)
-        return params, quantized_tensor_bytes(weight) + (bias.numel() * 4 if bias is not None else 0) + 32
+        parts = [quantized_tensor_weights(weight)]
+        if bias is not None:
+            parts.append(plain_tensor_weights(bias))
+        parts.extend(HeldWeights({}, {str(b.dtype).removeprefix("torch."): b.numel() * b.element_size()})
+                     for b in self.buffers(recurse=False))
+        return merge(*parts)
 
     def extra_repr(self) -> str:
         return (
@@ -309,8 +317,10 @@ class QuantizedEmbedding(nn.Module):
     def from_record(cls, rec: dict[str, Any]) -> QuantizedEmbedding:
         return cls(rec["num_embeddings"], rec["embedding_dim"], rec.get("padding_idx"))
 
-    def steelyard_size(self) -> tuple[int, int]:
-        return self.qweight.numel(), self.qweight.numel() + 4 * self.scale.numel()
+    def steelyard_weight(self) -> HeldWeights:
+        """The table's elements as int8 codes, plus one fp32 scale per row."""
+        n = self.qweight.numel()
+        return HeldWeights({"int8": n}, {"int8": n, "float32": self.scale.numel() * self.scale.element_size()})
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}, int8 rows"

@@ -33,6 +33,7 @@ from steelyard.compression.base import (
 from steelyard.compression.quantization.calibration import calibration_batches
 from steelyard.compression.quantization.config import DynamicQuantConfig, StaticQuantConfig
 from steelyard.models.handle import ModelHandle
+from steelyard.profiling.weigh import HeldWeights
 
 OPSET = 17
 
@@ -103,17 +104,23 @@ class OnnxRuntimeModule(nn.Module):
         super().__setstate__(state)
         self._start()
 
-    def steelyard_size(self) -> tuple[int, int]:
+    def steelyard_weight(self) -> HeldWeights:
+        """The graph's initializers (its weights) per ONNX dtype; the rest of the file counts as "graph"."""
+        import math
+
         import onnx
+        from onnx.helper import tensor_dtype_to_np_dtype
 
         model = onnx.load_from_string(self.model_bytes)
-        params = 0
+        params: dict[str, int] = {}
+        nbytes: dict[str, int] = {}
         for init in model.graph.initializer:
-            n = 1
-            for d in init.dims:
-                n *= d
-            params += n
-        return params, len(self.model_bytes)
+            dtype = tensor_dtype_to_np_dtype(init.data_type)
+            n = math.prod(init.dims)
+            params[dtype.name] = params.get(dtype.name, 0) + n
+            nbytes[dtype.name] = nbytes.get(dtype.name, 0) + n * dtype.itemsize
+        nbytes["graph"] = max(0, len(self.model_bytes) - sum(nbytes.values()))
+        return HeldWeights(params, nbytes)
 
     def steelyard_record(self) -> dict[str, Any]:
         return {"kind": "onnxruntime", "inputs": self.input_names, "outputs": self.output_names}

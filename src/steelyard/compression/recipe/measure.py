@@ -1,12 +1,13 @@
 """What a recipe's before / after table is made of, each number measured on this machine.
 
 - size: parameters, non-zeros and the bytes the weights take in memory (int8 codes + scales
-  for quantized layers);
-- FLOPs / MACs: counted at the dispatch level on the timing batch. Quantized kernels do the
-  same multiply-adds in int8, so a quantization step keeps the count of the float model it
-  came from (and says so) instead of reporting the zero that an uncounted kernel would give;
+  for quantized layers), from :func:`steelyard.profiling.weigh.weigh`;
+- FLOPs / MACs: one counted forward (:func:`steelyard.profiling.counting.count_forward`) on the
+  timing batch. Quantized kernels do the same multiply-adds in int8, so a quantization step keeps
+  the count of the float model it came from (and says so);
 - latency: the original and the compressed model timed in alternating rounds in one process
-  (A B A B ...), so machine drift hits both alike; the speedup is a ratio of medians;
+  (A B A B ...) by :func:`steelyard.profiling.interleaved.time_interleaved`, so machine drift hits
+  both alike; the speedup is a ratio of medians, the raw samples are kept;
 - peak memory: the weights plus the peak of the activation tensors alive during one forward on
   the timing batch, traced by the FLOP counter from the storages actually allocated (the
   process's RSS cannot tell: the allocator reuses freed memory, and both models share a process);
@@ -22,15 +23,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from steelyard.compression.sizes import model_size
 from steelyard.evaluation.adapters import Adapter, Feature
 from steelyard.evaluation.evaluate import default_metrics, score
 from steelyard.evaluation.labels import LabelMap
 from steelyard.evaluation.predict import Outputs, predict
 from steelyard.metrics import MetricValue
-from steelyard.profiling.counter import CostCounter
-from steelyard.profiling.latency import compare_interleaved, summarize
+from steelyard.profiling.counter import CountResult
+from steelyard.profiling.counting import Inputs, call, rows
+from steelyard.profiling.interleaved import time_interleaved
 from steelyard.profiling.report import LatencyStats
+from steelyard.profiling.weigh import weigh
 from steelyard.units import Bytes, Flops, Macs
 
 
@@ -62,31 +64,15 @@ class ModelCard:
         return self.metrics.get(self.metric) if self.metric else None
 
 
+    def apply_count(self, counted: CountResult) -> None:
+        """Take matrix FLOPs, MACs and the traced activation peak from one counted forward."""
+        self.flops, self.macs = Flops(counted.flops), Macs(counted.macs)
+        self.activation_peak = Bytes(counted.peak_live_bytes)
+
+
 def size_card(module: torch.nn.Module) -> ModelCard:
-    size = model_size(module)
-    return ModelCard(params=size.parameters, nonzero=size.nonzero, bytes=Bytes(size.bytes))
-
-
-Inputs = dict[str, torch.Tensor] | tuple[torch.Tensor, ...]
-
-
-@dataclass(frozen=True)
-class Counted:
-    flops: Flops
-    macs: Macs
-    activation_peak: Bytes
-
-
-def count_flops(module: torch.nn.Module, inputs: Inputs) -> Counted:
-    """Matrix FLOPs, MACs and the peak of live activations of one forward on ``inputs``."""
-    with torch.inference_mode(), CostCounter(module) as counter:
-        _call(module, inputs)
-    r = counter.result
-    return Counted(Flops(r.flops), Macs(r.macs), Bytes(r.peak_live_bytes))
-
-
-def _call(module: torch.nn.Module, inputs: Inputs) -> Any:
-    return module(*inputs) if isinstance(inputs, tuple) else module(**inputs)
+    weighed = weigh(module)
+    return ModelCard(params=weighed.parameters.total, nonzero=weighed.parameters.nonzero, bytes=weighed.bytes)
 
 
 def time_pair(
@@ -98,24 +84,19 @@ def time_pair(
     warmup: int,
     threads: int | None,
 ) -> tuple[LatencyStats, LatencyStats]:
-    """Both models timed in alternating rounds on the same batch."""
-    batch = _batch_size(inputs)
+    """Both models timed in alternating rounds on the same batch (samples kept in each)."""
     for m in (original, compressed):
         m.eval()
-    samples = compare_interleaved(
-        {"original": lambda: _call(original, inputs), "compressed": lambda: _call(compressed, inputs)},
-        warmup=warmup, rounds=rounds, threads=threads,
+    timing = time_interleaved(
+        {"original": lambda: call(original, inputs), "compressed": lambda: call(compressed, inputs)},
+        device=_device_of(original), batch_size=rows(inputs), warmup=warmup, rounds=rounds, threads=threads,
     )
-    used = threads or torch.get_num_threads()
-    return (
-        summarize(samples["original"], batch_size=batch, warmup=warmup, threads=used, timer="perf_counter"),
-        summarize(samples["compressed"], batch_size=batch, warmup=warmup, threads=used, timer="perf_counter"),
-    )
+    return timing.stats["original"], timing.stats["compressed"]
 
 
-def _batch_size(inputs: Inputs) -> int:
-    first = inputs[0] if isinstance(inputs, tuple) else next(iter(inputs.values()))
-    return int(first.shape[0])
+def _device_of(module: torch.nn.Module) -> torch.device:
+    first = next(module.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 @dataclass
@@ -153,4 +134,4 @@ def timing_inputs(adapter: Adapter, features: list[Feature], batch_size: int) ->
 def outputs_on(module: torch.nn.Module, inputs: Inputs) -> Any:
     module.eval()
     with torch.inference_mode():
-        return _call(module, inputs)
+        return call(module, inputs)

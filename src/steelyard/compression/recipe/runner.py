@@ -19,10 +19,8 @@ from steelyard.compression.api import HISTORY_ATTR, CompressedModel, compress
 from steelyard.compression.fidelity import compare_outputs, non_finite
 from steelyard.compression.recipe.data import RecipeData, prepare_data
 from steelyard.compression.recipe.measure import (
-    Counted,
     Inputs,
     ModelCard,
-    count_flops,
     outputs_on,
     quality,
     size_card,
@@ -36,6 +34,7 @@ from steelyard.data.dataset import TaskDataset
 from steelyard.errors import CompressionError, ConfigError, DataError
 from steelyard.evaluation.progress import progress_enabled
 from steelyard.models.handle import ModelHandle
+from steelyard.profiling.counting import count_forward
 from steelyard.units import Bytes
 
 
@@ -94,15 +93,15 @@ def run_recipe(
     original = handle.module.eval()
 
     before = size_card(original)
-    float_count = count_flops(original, inputs)
-    _apply_count(before, float_count)
+    float_count = count_forward(original, inputs)
+    before.apply_count(float_count)
     before_predictions = _score(before, original, data, opts, baseline=True)
 
     current, compressed, records = handle, None, []
     for i, step in enumerate(recipe.steps):
         if step.quantizes and i > 0:
             # Quantized kernels are not counted op by op: count the float model they come from.
-            float_count = count_flops(current.module, inputs)
+            float_count = count_forward(current.module, inputs)
         record, current, compressed = _run_step(step, current, compressed, handle, data, opts, show)
         records.append(record)
     assert compressed is not None
@@ -110,11 +109,11 @@ def run_recipe(
 
     after = size_card(module)
     if recipe.steps[-1].quantizes:
-        _apply_count(after, float_count)
+        after.apply_count(float_count)
         after.flops_note = ("quantized kernels do the same multiply-adds in lower precision: FLOPs and activations "
                             "are those of the float model they came from")
     else:
-        _apply_count(after, count_flops(module, inputs))
+        after.apply_count(count_forward(module, inputs))
     fidelity = compare_outputs(outputs_on(original, inputs), outputs_on(module, inputs), handle.task)
     if opts.measure_latency:
         before.latency, after.latency = time_pair(original, module, inputs, rounds=opts.rounds,
@@ -204,10 +203,6 @@ def _check_finite(name: str, module: torch.nn.Module, data: RecipeData) -> None:
     if bad:
         raise CompressionError(f"{name}: the trained model outputs {bad} NaN/Inf values of {total}; training "
                                "diverged (lower lr, or fewer steps)")
-
-
-def _apply_count(card: ModelCard, counted: Counted) -> None:
-    card.flops, card.macs, card.activation_peak = counted.flops, counted.macs, counted.activation_peak
 
 
 def _copy(handle: ModelHandle) -> ModelHandle:
