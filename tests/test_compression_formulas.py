@@ -139,10 +139,11 @@ def test_weight_only_linear_error_bound(bits, group):
     assert (err <= scale / 2 * 1.0001).all()
     x = torch.randn(3, 64)
     assert torch.allclose(q(x), torch.nn.functional.linear(x, q.dequantized_weight(), lin.bias), atol=1e-5)
-    params, nbytes = q.steelyard_size()
-    assert params == 64 * 12 + 12
+    held = q.steelyard_weight()
+    assert held.parameters == {f"int{bits}": 64 * 12, "float32": 12}
     groups = 64 // (group or 64)
-    assert nbytes == 12 * 64 * bits // 8 + 12 * groups * 4 + 12 * 4  # codes + fp32 scales + fp32 bias
+    # codes; fp32 scales + fp32 bias
+    assert held.bytes == {f"int{bits}": 12 * 64 * bits // 8, "float32": 12 * groups * 4 + 12 * 4}
 
 
 def test_quantized_embedding_rows():
@@ -153,5 +154,6 @@ def test_quantized_embedding_rows():
     err = (q(ids) - emb(ids)).abs()
     assert (err <= q.scale[ids].unsqueeze(-1) / 2 * 1.0001).all()  # per-row bound s/2
     assert torch.equal(q.qweight.abs().amax(dim=1), torch.full((50,), 127, dtype=torch.int8))
-    assert q.steelyard_size() == (50 * 16, 50 * 16 + 50 * 4)
+    held = q.steelyard_weight()
+    assert (held.parameters, held.bytes) == ({"int8": 50 * 16}, {"int8": 50 * 16, "float32": 50 * 4})
     assert torch.allclose(q.weight, emb.weight, atol=float(q.scale.max()) / 2 + 1e-6)

@@ -33,10 +33,12 @@ def measured_comparison():
     """The fake comparison with measured local timings (latency distributions to draw)."""
     from compare_fakes import ENV, HARDWARE, fake_config
     from steelyard.comparison.compare import assemble
+    from steelyard.profiling.latency import summarize
 
     cands = fake_candidates(measured=True)
     for i, c in enumerate(cands):
-        c.samples = [0.001 * (i + 1) * (1 + 0.01 * k) for k in range(10)]
+        c.interleaved = summarize([0.001 * (i + 1) * (1 + 0.01 * k) for k in range(10)], batch_size=1, warmup=0,
+                                  threads=4, timer="interleaved perf_counter")
     return assemble([c.model for c in cands], cands, list(HARDWARE), fake_config(LIMITS), ENV, threads=4)
 
 
