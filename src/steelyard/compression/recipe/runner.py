@@ -100,7 +100,7 @@ def run_recipe(
     current, compressed, records = handle, None, []
     for i, step in enumerate(recipe.steps):
         if step.quantizes and i > 0:
-            # Quantized kernels are not counted op by op: count the float model they come from.
+            # An ONNX Runtime session runs outside torch's dispatcher: count the float model it comes from.
             float_count = count_forward(current.module, inputs)
         record, current, compressed = _run_step(step, current, compressed, handle, data, opts, show)
         records.append(record)
