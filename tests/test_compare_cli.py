@@ -13,6 +13,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from steelyard.cli.main import run
 from steelyard.comparison.result import Comparison
+from steelyard.metrics import MetricValue
 from steelyard.store import open_store
 
 
@@ -94,7 +95,9 @@ def test_real_models_interleaved_and_evaluated_on_the_same_data(tiny_pair, tmp_p
         assert c.score.ci_low <= c.score.value <= c.score.ci_high
         assert c.report.measured is not None and c.report.measured.latency.threads == 1
     small_c, large_c = comp.candidates
-    assert small_c.speedup_vs_first == 1.0
+    assert small_c.speedup_vs_first == 1.0 and small_c.speedup_ci == (1.0, 1.0)  # the baseline against itself
+    assert large_c.speedup_ci is not None and large_c.speedup_ci[0] <= large_c.speedup_ci[1]
+    assert isinstance(small_c.score, MetricValue)  # the evaluation's own type survives the JSON round trip
     assert large_c.speedup_vs_first == pytest.approx(float(small_c.interleaved.median) /
                                                     float(large_c.interleaved.median))
     local = comp.option("small", "local")
