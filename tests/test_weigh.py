@@ -117,6 +117,9 @@ def test_profile_of_a_saved_int8_dynamic_folder_weighs_the_quantized_model(tmp_p
         m.in_features * m.out_features for m in handle.module.modules() if isinstance(m, nn.Linear)
     ) + sum(m.num_embeddings * m.embedding_dim for m in quantized_tables)  # Linear codes + int8 tables
     assert report.storage.on_disk == (folder / "model.safetensors").stat().st_size
+    on_disk = report.storage.on_disk_by_dtype
+    assert on_disk["int8"] == report.storage.bytes_by_dtype["int8"]  # the same codes in the file
+    assert sum(on_disk.values()) < report.storage.on_disk  # the rest is the JSON header
     # the int8 kernels do the float model's multiply-adds: counted, not dropped
     assert report.compute.macs == float_report.compute.macs
     assert "linear_dynamic" not in report.compute.uncounted_ops
@@ -130,3 +133,12 @@ def test_weight_only_keeps_the_float_parameter_count(bits):
     assert w.parameters.total == weigh(handle.module).parameters.total
     assert f"int{bits}" in w.parameters.by_dtype
     assert w.bytes == result.bytes_after
+
+
+def test_safetensors_headers_give_bytes_on_disk_per_dtype(tmp_path):
+    handle = tiny_bert()
+    handle.module.save_pretrained(tmp_path)
+    files = [tmp_path / "model.safetensors"]
+    w = weigh(handle.module, files)
+    assert w.storage.on_disk == files[0].stat().st_size
+    assert w.storage.on_disk_by_dtype == {"float32": w.storage.parameters + w.storage.buffers}

@@ -46,6 +46,8 @@ class Storage:
     buffers: Bytes
     on_disk: Bytes | None = None
     files: list[str] = field(default_factory=list)
+    #: Tensor bytes per dtype in the weight files, where their format says (safetensors headers).
+    on_disk_by_dtype: dict[str, Bytes] = field(default_factory=dict)
 
 
 @dataclass

@@ -13,6 +13,8 @@ directly, so profiling needs nothing from ``compression`` (which implements the 
 
 from __future__ import annotations
 
+import json
+import struct
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -137,6 +139,34 @@ def _key(t: torch.Tensor) -> tuple[int, ...]:
     return (t.untyped_storage().data_ptr(), t.storage_offset(), t.numel())
 
 
+#: safetensors dtype codes under torch's names.
+_SAFETENSORS_DTYPES = {
+    "F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
+    "BOOL": "bool",
+}
+
+
+def disk_bytes_by_dtype(files: list[Path]) -> dict[str, int]:
+    """Tensor bytes per dtype in ``.safetensors`` files, read from their headers (no tensor is loaded).
+
+    A safetensors file starts with an 8-byte little-endian header length, then a JSON header that
+    gives each tensor's dtype and byte range. Other formats are left out (their total is ``on_disk``).
+    """
+    out: dict[str, int] = defaultdict(int)
+    for f in files:
+        if f.suffix != ".safetensors":
+            continue
+        with f.open("rb") as fh:
+            (length,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(length))
+        for name, info in header.items():
+            if name != "__metadata__":
+                start, end = info["data_offsets"]
+                out[_SAFETENSORS_DTYPES.get(info["dtype"], info["dtype"].lower())] += end - start
+    return dict(out)
+
+
 def weigh(model: nn.Module, files: list[Path] | None = None) -> Weighing:
     """Parameters and bytes of ``model`` (float or compressed), and the size of its weight ``files`` on disk.
 
@@ -187,6 +217,7 @@ def weigh(model: nn.Module, files: list[Path] | None = None) -> Weighing:
             buffers=Bytes(sum(buffer_bytes.values())),
             on_disk=Bytes(sum(f.stat().st_size for f in files)) if files else None,
             files=[str(f) for f in files],
+            on_disk_by_dtype={k: Bytes(v) for k, v in disk_bytes_by_dtype(files).items()},
         ),
     )
 
