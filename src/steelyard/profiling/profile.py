@@ -33,7 +33,7 @@ from steelyard.profiling.report import (
     ThroughputPoint,
 )
 from steelyard.profiling.training_cost import data_needs
-from steelyard.profiling.weigh import Weighing, weigh
+from steelyard.profiling.weigh import Weighing, dtype_name, weigh
 from steelyard.units import Bytes, Flops, FlopsPerSecond, Macs
 
 
@@ -61,10 +61,6 @@ class ProfileConfig:
             raise ConfigError(f"threads must be at least 1, got {self.threads}")
 
 
-def _dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
-
-
 def count(handle: ModelHandle, causal_attention: str = "full") -> CountResult:
     """One counted forward of the handle on its example inputs; model errors become clear input errors."""
     try:
@@ -78,7 +74,7 @@ def _forward_error(handle: ModelHandle, exc: Exception) -> Exception:
     shapes = {k: list(v.shape) for k, v in _named_inputs(handle).items()}
     if "not implemented for" in message and ("Half" in message or "BFloat16" in message):
         return DtypeUnsupportedError(
-            f"{_dtype_name(handle.dtype)} is not supported on {handle.device} for this model: {message}"
+            f"{dtype_name(handle.dtype)} is not supported on {handle.device} for this model: {message}"
         )
     return InputShapeError(f"the model rejected the example input {shapes}: {message}")
 
@@ -197,7 +193,7 @@ def measure(handle: ModelHandle, flops: float, cfg: ProfileConfig, local: Hardwa
         )
         points.append(ThroughputPoint(size, stats.median, size / float(stats.median)))
     achieved = FlopsPerSecond(flops / float(latency.median))
-    machine_peak = local.peak_for(_dtype_name(handle.dtype))
+    machine_peak = local.peak_for(dtype_name(handle.dtype))
     return Measured(
         device=str(device),
         latency=latency,
@@ -238,7 +234,7 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
     weighed = weigh(handle.module, handle.weights_files)
     params = weighed.parameters
     memory = memory_section(handle, result, cfg, weighed)
-    dtype = _dtype_name(handle.dtype)
+    dtype = dtype_name(handle.dtype)
     assumptions = [
         compute.convention,
         "FLOPs are matrix-class work (matmul, conv, attention); elementwise, normalisation and softmax "

@@ -7,8 +7,9 @@ So a module whose weights are not plain parameters reports them itself through t
 protocol** (:class:`WeighsItself`): ``steelyard_weight()`` returns a :class:`HeldWeights` — the
 *logical* parameters it stands for (a quantized weight counts as many as its float original) and
 the bytes it keeps, each per storage dtype. The weigher then takes that report for the whole
-module and does not look inside it. torch's own packed int8 Linears (``torch.ao``) are read
-directly, so profiling needs nothing from ``compression`` (which implements the protocol).
+module and does not look inside it; what it holds counts as weight (parameter) bytes. torch's own
+packed int8 Linears (``torch.ao``) are read directly, so profiling needs nothing from
+``compression`` (which implements the protocol).
 """
 
 from __future__ import annotations

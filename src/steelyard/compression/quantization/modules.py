@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from steelyard.compression.quantization.formulas import QuantParams, quantize, symmetric_params
-from steelyard.profiling.weigh import HeldWeights, merge, plain_tensor_weights, quantized_tensor_weights
+from steelyard.profiling.weigh import HeldWeights, dtype_name, merge, plain_tensor_weights, quantized_tensor_weights
 
 
 @contextmanager
@@ -240,7 +240,7 @@ class StaticQuantLinear(nn.Module):
         parts = [quantized_tensor_weights(weight)]
         if bias is not None:
             parts.append(plain_tensor_weights(bias))
-        parts.extend(HeldWeights({}, {str(b.dtype).removeprefix("torch."): b.numel() * b.element_size()})
+        parts.extend(HeldWeights({}, {dtype_name(b.dtype): b.numel() * b.element_size()})
                      for b in self.buffers(recurse=False))
         return merge(*parts)
 
