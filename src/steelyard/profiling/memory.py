@@ -51,7 +51,7 @@ def meta_twin(handle: ModelHandle) -> ModelHandle | None:
         return handle
     if handle.config is None or handle.source_kind == "factory" or not isinstance(handle.inputs, dict):
         return None
-    from steelyard.models.loading import build_on_meta
+    from steelyard.models.hf import build_on_meta
 
     try:
         module = build_on_meta(handle.config, handle.task, handle.dtype)
