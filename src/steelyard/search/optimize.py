@@ -33,10 +33,10 @@ RECIPE_TEMPLATE = ("prune:layers,amount={depth}; prune:structured,amount={ffn},h
 
 def layer_count(handle: Any) -> int | None:
     """Transformer blocks of the model, when depth pruning applies to it."""
-    from steelyard.compression.pruning.layers import find_layer_list
+    from steelyard.families import find_blocks
 
-    found = find_layer_list(handle.module)
-    return len(found[2]) if found is not None else None
+    found = find_blocks(handle.module)
+    return len(found) if found is not None and len(found) > 1 else None
 
 
 def head_count(handle: Any) -> int | None:
