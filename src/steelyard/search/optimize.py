@@ -41,8 +41,10 @@ def layer_count(handle: Any) -> int | None:
 
 def head_count(handle: Any) -> int | None:
     config = getattr(handle.module, "config", None) or handle.config
-    heads = getattr(config, "num_attention_heads", None)
-    return heads if isinstance(heads, int) and heads > 1 else None
+    from steelyard.families import config_number
+
+    heads = config_number(config, "heads")
+    return heads if heads is not None and heads > 1 else None
 
 
 def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4) -> SearchSpace:
