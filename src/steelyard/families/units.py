@@ -34,6 +34,13 @@ class BlockUnits:
         """The module at field ``name`` (``"query"``, ``"ffn_in"``...) of ``block``."""
         return block.get_submodule(getattr(self, name))
 
+    def linear(self, block: nn.Module, name: str) -> nn.Linear:
+        """The ``nn.Linear`` at field ``name`` of ``block`` (the layers whose rows and columns are sliced)."""
+        module = self.part(block, name)
+        if not isinstance(module, nn.Linear):
+            raise TypeError(f"{getattr(self, name)} is a {type(module).__name__}, not an nn.Linear")
+        return module
+
     def replace(self, block: nn.Module, name: str, new: nn.Module) -> None:
         """Put ``new`` where field ``name`` of ``block`` points."""
         parent, _, leaf = getattr(self, name).rpartition(".")
@@ -44,9 +51,7 @@ class BlockUnits:
 
     def head_count(self, block: nn.Module) -> int:
         """Heads the block computes now (from the query width, which pruning keeps exact)."""
-        query = self.part(block, "query")
-        assert isinstance(query, nn.Linear)
-        return query.out_features // self.head_size(block)
+        return self.linear(block, "query").out_features // self.head_size(block)
 
     def set_head_count(self, block: nn.Module, heads: int) -> None:
         """Record a new head count on the attention module (after its projections were sliced)."""

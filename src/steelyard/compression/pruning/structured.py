@@ -72,27 +72,21 @@ def _top(scores: torch.Tensor, keep: int) -> torch.Tensor:
     return torch.sort(torch.topk(scores, keep).indices).values
 
 
-def _linear(units: BlockUnits, layer: nn.Module, part: str) -> nn.Linear:
-    module = units.part(layer, part)
-    assert isinstance(module, nn.Linear)
-    return module
-
-
 def head_norms(units: BlockUnits, layer: nn.Module, importance: str) -> torch.Tensor:
     """Magnitude score per head: the L1 / L2 norms of its q/k/v rows plus its output columns."""
-    out = _linear(units, layer, "attention_output")
+    out = units.linear(layer, "attention_output")
     size = units.head_size(layer)
     heads = units.head_count(layer)
     score = torch.zeros(heads)
     for part in ("query", "key", "value"):
-        score += _norm(_linear(units, layer, part).weight.reshape(heads, size, -1), (1, 2), importance)
+        score += _norm(units.linear(layer, part).weight.reshape(heads, size, -1), (1, 2), importance)
     score += _norm(out.weight.reshape(out.out_features, heads, size), (0, 2), importance)
     return score
 
 
 def ffn_norms(units: BlockUnits, layer: nn.Module, importance: str) -> torch.Tensor:
     """Magnitude score per FFN neuron: the norm of its row in the first FFN layer plus its column in the second."""
-    first, second = _linear(units, layer, "ffn_in"), _linear(units, layer, "ffn_out")
+    first, second = units.linear(layer, "ffn_in"), units.linear(layer, "ffn_out")
     return _norm(first.weight, (1,), importance) + _norm(second.weight, (0,), importance)
 
 
@@ -110,8 +104,8 @@ def prune_heads(
     kept = _top(head_norms(units, layer, importance) if scores is None else scores, keep)
     idx = (kept[:, None] * size + torch.arange(size)[None, :]).reshape(-1)
     for part in ("query", "key", "value"):
-        units.replace(layer, part, slice_linear(_linear(units, layer, part), rows=idx))
-    units.replace(layer, "attention_output", slice_linear(_linear(units, layer, "attention_output"), cols=idx))
+        units.replace(layer, part, slice_linear(units.linear(layer, part), rows=idx))
+    units.replace(layer, "attention_output", slice_linear(units.linear(layer, "attention_output"), cols=idx))
     units.set_head_count(layer, keep)
     return heads - keep
 
@@ -123,7 +117,7 @@ def prune_ffn(
 
     ``scores`` (one per neuron, higher is more important) replaces the magnitude ``importance``.
     """
-    inter, out = _linear(units, layer, "ffn_in"), _linear(units, layer, "ffn_out")
+    inter, out = units.linear(layer, "ffn_in"), units.linear(layer, "ffn_out")
     if keep >= inter.out_features:
         return 0
     kept = _top(ffn_norms(units, layer, importance) if scores is None else scores, keep)
@@ -156,7 +150,7 @@ def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: It
         notes.append(_taylor_note(taylor.batches, taylor.labels))
         details.update(taylor_batches=taylor.batches, taylor_labels=taylor.labels)
     if cfg.amount > 0:
-        total = _linear(units, layers[0], "ffn_in").out_features
+        total = units.linear(layers[0], "ffn_in").out_features
         keep = kept_count(total, cfg.amount, cfg.round_to)
         removed = sum(prune_ffn(units, layer, keep, cfg.importance, s)
                       for layer, s in zip(layers, ffn_scores, strict=True))

@@ -151,33 +151,27 @@ def _cols(layer: nn.Linear) -> torch.Tensor:
     return (layer.weight * layer.weight.grad).sum(0).float()
 
 
-def _linear(units: BlockUnits, layer: nn.Module, part: str) -> nn.Linear:
-    module = units.part(layer, part)
-    assert isinstance(module, nn.Linear)
-    return module
-
-
 def ffn_contribution(units: BlockUnits, layer: nn.Module) -> torch.Tensor:
     """Σ w·∂L/∂w per FFN neuron of one block (its row in the first FFN layer and column in the second)."""
-    return _rows(_linear(units, layer, "ffn_in")) + _cols(_linear(units, layer, "ffn_out"))
+    return _rows(units.linear(layer, "ffn_in")) + _cols(units.linear(layer, "ffn_out"))
 
 
 def head_contribution(units: BlockUnits, layer: nn.Module) -> torch.Tensor:
     """Σ w·∂L/∂w per attention head of one block (its q/k/v rows and attention-output columns)."""
-    query, key, value = (_linear(units, layer, p) for p in ("query", "key", "value"))
-    per_dim = _rows(query) + _rows(key) + _rows(value) + _cols(_linear(units, layer, "attention_output"))
+    query, key, value = (units.linear(layer, p) for p in ("query", "key", "value"))
+    per_dim = _rows(query) + _rows(key) + _rows(value) + _cols(units.linear(layer, "attention_output"))
     return per_dim.reshape(-1, units.head_size(layer)).sum(1)
 
 
 def _ffn_params(units: BlockUnits, layer: nn.Module) -> list[nn.Parameter]:
-    inter = _linear(units, layer, "ffn_in")
-    return [p for p in (inter.weight, inter.bias, _linear(units, layer, "ffn_out").weight) if p is not None]
+    inter = units.linear(layer, "ffn_in")
+    return [p for p in (inter.weight, inter.bias, units.linear(layer, "ffn_out").weight) if p is not None]
 
 
 def _head_params(units: BlockUnits, layer: nn.Module) -> list[nn.Parameter]:
-    params = [_linear(units, layer, "attention_output").weight]
+    params = [units.linear(layer, "attention_output").weight]
     for part in ("query", "key", "value"):
-        lin = _linear(units, layer, part)
+        lin = units.linear(layer, part)
         params += [p for p in (lin.weight, lin.bias) if p is not None]
     return params
 
@@ -210,7 +204,7 @@ def transformer_scores(
         if found is None:
             raise NotApplicableError(f"{type(handle.module).__name__} has no blocks with known heads and FFN neurons")
         units = found[0]
-    ffn_acc = [torch.zeros(_linear(units, layer, "ffn_in").out_features) for layer in layers] if ffn else None
+    ffn_acc = [torch.zeros(units.linear(layer, "ffn_in").out_features) for layer in layers] if ffn else None
     head_acc = [torch.zeros(units.head_count(layer)) for layer in layers] if heads else None
     params: list[nn.Parameter] = []
     for layer in layers:
