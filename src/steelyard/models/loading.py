@@ -13,7 +13,6 @@ user passes it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from steelyard.errors import ConfigError, DtypeUnsupportedError, ModelSourceError
@@ -90,8 +89,3 @@ def load_model(source: str, cfg: LoadConfig | None = None) -> ModelHandle:
             f"'{source}' is neither a model folder with a config.json nor a config .json file"
         )
     return found[1].load(source, cfg)
-
-
-def source_path(source: str) -> Path:
-    """``source`` as a path (``~`` expanded), for loaders that look at the file system."""
-    return Path(source).expanduser()
