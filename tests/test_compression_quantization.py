@@ -211,7 +211,7 @@ def test_low_rank_only_where_it_pays(tmp_path):
 
 
 def test_meta_handles_and_onnx_models_are_refused():
-    from steelyard.models.loading import build_on_meta
+    from steelyard.models.hf import build_on_meta
 
     meta = tiny_bert()
     meta = meta.with_module(build_on_meta(meta.config, "text-classification", torch.float32))

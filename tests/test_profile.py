@@ -410,9 +410,9 @@ def test_corrupted_weights(saved_gpt2):
 
 
 def test_too_large_for_ram(saved_gpt2, monkeypatch):
-    import steelyard.models.loading as loading
+    import steelyard.models.hf as hf
 
-    monkeypatch.setattr(loading, "RAM_HEADROOM", 1e-12)
+    monkeypatch.setattr(hf, "RAM_HEADROOM", 1e-12)
     with pytest.raises(TooLargeError, match="--config-only"):
         load_model(str(saved_gpt2))
     # the suggested way out works: weigh it on the meta device

@@ -16,6 +16,8 @@ _LAZY = {
     "LoadConfig": "steelyard.models.loading",
     "InputSpec": "steelyard.models.tasks",
     "ModelHandle": "steelyard.models.handle",
+    "Loader": "steelyard.models.registry",
+    "register_loader": "steelyard.models.registry",
     "profile": "steelyard.profiling.profile",
     "ProfileConfig": "steelyard.profiling.profile",
     "CostReport": "steelyard.profiling.report",

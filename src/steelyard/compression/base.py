@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from steelyard.errors import CompressionError
+from steelyard.families import find_units
 
 #: Names of output heads, which most methods leave alone by default (they decide the labels).
 HEAD_NAMES = ("classifier", "lm_head", "score", "qa_outputs", "cls", "head", "fc")
@@ -69,29 +70,10 @@ def no_linear_message(method: str, include_head: bool) -> str:
     return f"{method} works on nn.Linear layers and this model has none{where}"
 
 
-def bert_layers(model: nn.Module) -> list[nn.Module] | None:
-    """The encoder layers of a BERT-family model (query/key/value, FFN), or None."""
-    base = getattr(model, "base_model", model)
-    encoder = getattr(base, "encoder", None)
-    if encoder is not None and not hasattr(encoder, "layer") and hasattr(encoder, "encoder"):
-        encoder = encoder.encoder  # a wrapper around a whole transformers model (a head-only checkpoint)
-    layers = getattr(encoder, "layer", None)
-    if not isinstance(layers, nn.ModuleList) or not len(layers):
-        return None
-    first = layers[0]
-    try:
-        first.attention.self.query  # noqa: B018
-        first.attention.output.dense  # noqa: B018
-        first.intermediate.dense  # noqa: B018
-        first.output.dense  # noqa: B018
-    except AttributeError:
-        return None
-    return list(layers)
-
-
 def model_kind(model: nn.Module) -> str:
-    """ "transformer" (BERT family), "cnn" (has Conv2d layers) or "other"."""
-    if bert_layers(model) is not None:
+    """ "transformer" (blocks whose heads and FFN neurons :func:`steelyard.families.find_units` knows),
+    "cnn" (has Conv2d layers) or "other"."""
+    if find_units(model) is not None:
         return "transformer"
     if any(isinstance(m, nn.Conv2d) for m in model.modules()):
         return "cnn"

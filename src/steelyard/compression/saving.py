@@ -8,7 +8,8 @@ A saved folder is a ``save_pretrained`` folder plus ``steelyard_compression.json
 ran, and the structure the config alone cannot describe). :func:`load_compressed` rebuilds the
 architecture, replays that structure and loads the weights strictly. int8 weights are stored as
 plain tensors (codes, scales, zero points), never pickled. The original model's files are never
-written.
+written. ``steelyard.load_model`` opens saved folders and ``.onnx`` files too: the model loader
+registry names the loaders in :mod:`steelyard.compression.serialization.sources` lazily.
 """
 
 from __future__ import annotations

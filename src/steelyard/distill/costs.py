@@ -11,8 +11,8 @@ from typing import Any
 import torch
 
 from steelyard.distill.result import ModelCost
-from steelyard.distill.student import config_value, find_layers
 from steelyard.evaluation.adapters import Adapter, TextAdapter
+from steelyard.families import config_int, find_blocks
 from steelyard.models.handle import ModelHandle
 from steelyard.models.tasks import InputSpec, make_inputs
 from steelyard.units import Flops
@@ -35,10 +35,10 @@ def model_cost(handle: ModelHandle, task: str, adapter: Adapter) -> ModelCost:
 
     inputs, seq = counting_inputs(handle, task, adapter)
     counted = count_forward(handle.module, inputs)
-    found = find_layers(handle.module)
+    found = find_blocks(handle.module)
     config = getattr(handle.module, "config", None) or handle.config
-    depth = config_value(config, "layers") if config is not None else None
-    layers = len(found[1]) if found is not None else (depth[1] if depth else None)
+    depth = config_int(config, "layers")
+    layers = len(found) if found is not None else (depth[1] if depth else None)
     return ModelCost(weigh(handle.module).parameters.total, Flops(float(counted.flops)), seq, layers)
 
 

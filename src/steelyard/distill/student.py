@@ -2,7 +2,8 @@
 
 Specs (``--student``):
 
-- ``layers=K`` keeps K of the teacher's layers, evenly spread from the first: teacher layer
+- ``layers=K`` keeps K of the teacher's layers, evenly spread from the first
+  (:func:`steelyard.families.spread`, the rule ``prune:layers`` uses too): teacher layer
   ``floor(i · N / K)`` becomes student layer ``i`` (6 → 3 keeps 0, 2, 4; 12 → 6 keeps every other
   layer, DistilBERT's initialisation). Embeddings, pooler and classification head are copied, so
   the student starts as the teacher with layers skipped. The alternative of keeping the first and
@@ -36,18 +37,11 @@ from torch import nn
 
 from steelyard.errors import ConfigError, DataError
 from steelyard.evaluation.labels import model_label_names
+from steelyard.families import CONFIG_KEYS, config_int, find_blocks, keep_config_layers, spread
 from steelyard.models.handle import ModelHandle
 
-#: Spec keys and the config attributes (canonical names first; transformers maps the aliases of
-#: DistilBERT, GPT-2 and others through ``attribute_map``) each one sets.
-SPEC_KEYS: dict[str, tuple[str, ...]] = {
-    "layers": ("num_hidden_layers", "n_layers", "n_layer", "num_layers"),
-    "hidden": ("hidden_size", "dim", "d_model", "n_embd"),
-    "heads": ("num_attention_heads", "n_heads", "n_head"),
-    "ffn": ("intermediate_size", "hidden_dim", "ffn_dim", "n_inner"),
-}
-#: Where the stack of transformer blocks lives, relative to the model or its ``base_model``.
-LAYER_LISTS = ("encoder.layer", "encoder.layers", "transformer.layer", "layers", "h", "transformer.h")
+#: Spec keys; each sets the config attribute :data:`steelyard.families.CONFIG_KEYS` names for it.
+SPEC_KEYS: tuple[str, ...] = ("layers", "hidden", "heads", "ffn")
 _SPEC = re.compile(r"^\s*[a-z_]+\s*=\s*[^,]*(\s*,\s*[a-z_]+\s*=\s*[^,]*)*\s*$", re.IGNORECASE)
 
 
@@ -107,35 +101,6 @@ def parse_spec(text: str) -> StudentSpec | None:
 # --- model inspection -------------------------------------------------------------------------------
 
 
-def find_layers(model: nn.Module) -> tuple[str, nn.ModuleList] | None:
-    """(qualified name, list) of the model's stack of transformer blocks, or None."""
-    names = {id(m): n for n, m in model.named_modules()}
-    for root in (getattr(model, "base_model", model), model):
-        for path in LAYER_LISTS:
-            node: Any = root
-            for part in path.split("."):
-                node = getattr(node, part, None)
-                if node is None:
-                    break
-            if isinstance(node, nn.ModuleList) and len(node) > 0 and id(node) in names:
-                return names[id(node)], node
-    return None
-
-
-def config_value(config: Any, key: str) -> tuple[str, int] | None:
-    """(attribute, value) of the first of ``SPEC_KEYS[key]`` the config holds as an integer."""
-    for attr in SPEC_KEYS[key]:
-        value = getattr(config, attr, None)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return attr, value
-    return None
-
-
-def spread(total: int, keep: int) -> list[int]:
-    """``keep`` evenly spread indices of ``total``, from the first: ``floor(i · total / keep)``."""
-    return [i * total // keep for i in range(keep)]
-
-
 def hidden_targets(student_layers: int, teacher_layers: int) -> list[int]:
     """Teacher layer whose output each student layer is matched to in hidden-state distillation.
 
@@ -164,8 +129,8 @@ def _student_config(teacher: ModelHandle, spec: StudentSpec) -> tuple[Any, list[
     """The student's config, the teacher layers it keeps (None: same depth), and before/after numbers."""
     config = copy.deepcopy(_hf_config(teacher))
     details: dict[str, Any] = {}
-    found = find_layers(teacher.module)
-    depth = config_value(config, "layers")
+    found = find_blocks(teacher.module)
+    depth = config_int(config, "layers")
     kept: list[int] | None = None
     if spec.layers is not None:
         if found is None or depth is None:
@@ -173,21 +138,17 @@ def _student_config(teacher: ModelHandle, spec: StudentSpec) -> tuple[Any, list[
                 f"layers={spec.layers} needs a transformer with one stack of layers and a layer count in its config; "
                 f"{type(teacher.module).__name__} has none (pass a smaller model as the student instead)"
             )
-        total = len(found[1])
+        total = len(found)
         if spec.layers > total:
             raise ConfigError(f"layers={spec.layers} is more than the teacher's {total} layers")
         kept = spread(total, spec.layers)
-        setattr(config, depth[0], spec.layers)
-        for list_key in ("layer_types",):
-            value = getattr(config, list_key, None)
-            if isinstance(value, list) and len(value) == total:
-                setattr(config, list_key, [value[i] for i in kept])
+        keep_config_layers(config, depth[0], kept, total)
         details.update(layers_before=total, layers_after=spec.layers, kept=kept)
-    widths = {k: config_value(config, k) for k in ("hidden", "heads", "ffn")}
+    widths = {k: config_int(config, k) for k in ("hidden", "heads", "ffn")}
     for key in ("hidden", "heads", "ffn"):
         if getattr(spec, key) is not None and widths[key] is None:
             raise ConfigError(f"{key}= does not apply to {config.model_type!r}: its config has no "
-                              f"{' / '.join(SPEC_KEYS[key])}")
+                              f"{' / '.join(CONFIG_KEYS[key])}")
     if spec.hidden is not None or spec.heads is not None or spec.ffn is not None:
         hidden_attr, hidden_t = widths["hidden"] or (None, 0)
         heads = spec.heads or (widths["heads"][1] if widths["heads"] else None)
@@ -225,8 +186,8 @@ def _layer_key_map(prefix: str | None, kept: list[int] | None) -> Callable[[str]
 def _inherit(student: nn.Module, teacher: nn.Module, kept: list[int] | None) -> dict[str, int]:
     """Copy teacher tensors into the student: whole where shapes match, the leading slice where
     every student dimension is smaller; counts per outcome."""
-    found = find_layers(teacher)
-    key_of = _layer_key_map(found[0] if found else None, kept)
+    found = find_blocks(teacher)
+    key_of = _layer_key_map(found.path if found else None, kept)
     source = teacher.state_dict()
     counts = {"copied": 0, "sliced": 0, "random": 0}
     target = student.state_dict()

@@ -58,15 +58,11 @@ def load_tokenizer(source: str | None, model_name: str) -> Any:
 
 
 def model_max_positions(config: Any) -> int | None:
-    """The longest sequence a model's position embeddings allow, when its config says."""
-    for key in ("max_position_embeddings", "n_positions", "max_seq_len"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            # RoBERTa-style models reserve padding_idx + 1 positions.
-            if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert") and value > 2:
-                return value - 2
-            return value
-    return None
+    """The longest sequence a model's position embeddings allow, when its config says (RoBERTa-style
+    families reserve padding_idx + 1 of them: :func:`steelyard.families.max_positions`)."""
+    from steelyard.families import max_positions
+
+    return max_positions(config)
 
 
 def effective_max_length(requested: int, tokenizer: Any, config: Any) -> int:

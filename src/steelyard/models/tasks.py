@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steelyard.errors import ConfigError
+from steelyard.families import config_number
 
 TASKS: dict[str, str] = {
     "text-classification": "AutoModelForSequenceClassification",
@@ -99,7 +100,7 @@ def make_inputs(config: Any, task: str, spec: InputSpec, device: Any) -> dict[st
         gen = torch.Generator().manual_seed(0)
         return {"pixel_values": torch.randn(shape, generator=gen).to(device)}
     vocab = int(getattr(config, "vocab_size", 30522) or 30522)
-    max_pos = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    max_pos = config_number(config, "positions")
     if max_pos is not None and spec.seq_len > int(max_pos):
         raise ConfigError(
             f"sequence length {spec.seq_len} exceeds the model's maximum of {max_pos} positions"

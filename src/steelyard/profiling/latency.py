@@ -1,6 +1,6 @@
 """Latency, throughput and peak-memory measurement.
 
-Rules (DESIGN.md): warm up, then time repeated runs; report median, p90, p99, mean and the
+Rules (ARCHITECTURE.md): warm up, then time repeated runs; report median, p90, p99, mean and the
 coefficient of variation; fix and record the thread count; on CUDA, time with events and
 synchronise. To compare A and B, interleave them (A B A B …) in one process and report the
 ratio of medians, not two absolute numbers taken at different moments: the A/B timer built on

@@ -29,11 +29,9 @@ PRECISIONS = ("float32", "mixed")
 
 def kv_cache_bytes_per_token(config: Any, bytes_per_element: int) -> Bytes | None:
     """2 (K and V) × layers × KV heads × head dim × bytes: the cache one token adds."""
-    if config is None:
-        return None
-    layers = getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer", None)
-    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
-    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+    from steelyard.families import config_number
+
+    layers, heads, hidden = (config_number(config, q) for q in ("layers", "heads", "hidden"))
     if not (layers and heads and hidden):
         return None
     kv_heads = getattr(config, "num_key_value_heads", None) or heads
@@ -51,7 +49,7 @@ def meta_twin(handle: ModelHandle) -> ModelHandle | None:
         return handle
     if handle.config is None or handle.source_kind == "factory" or not isinstance(handle.inputs, dict):
         return None
-    from steelyard.models.loading import build_on_meta
+    from steelyard.models.hf import build_on_meta
 
     try:
         module = build_on_meta(handle.config, handle.task, handle.dtype)

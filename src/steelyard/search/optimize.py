@@ -33,16 +33,18 @@ RECIPE_TEMPLATE = ("prune:layers,amount={depth}; prune:structured,amount={ffn},h
 
 def layer_count(handle: Any) -> int | None:
     """Transformer blocks of the model, when depth pruning applies to it."""
-    from steelyard.compression.pruning.layers import find_layer_list
+    from steelyard.families import find_blocks
 
-    found = find_layer_list(handle.module)
-    return len(found[2]) if found is not None else None
+    found = find_blocks(handle.module)
+    return len(found) if found is not None and len(found) > 1 else None
 
 
 def head_count(handle: Any) -> int | None:
     config = getattr(handle.module, "config", None) or handle.config
-    heads = getattr(config, "num_attention_heads", None)
-    return heads if isinstance(heads, int) and heads > 1 else None
+    from steelyard.families import config_number
+
+    heads = config_number(config, "heads")
+    return heads if heads is not None and heads > 1 else None
 
 
 def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4) -> SearchSpace:

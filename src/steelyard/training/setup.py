@@ -123,10 +123,11 @@ def freeze_body(module: torch.nn.Module, hf: bool) -> int:
 
 
 def hidden_size(encoder: torch.nn.Module, config: Any) -> int:
-    for key in ("hidden_size", "d_model", "n_embd", "dim"):
-        value = getattr(config, key, None)
-        if isinstance(value, int):
-            return value
+    from steelyard.families import config_number
+
+    value = config_number(config, "hidden")
+    if value is not None:
+        return value
     raise DataError("cannot tell the embedding width of this encoder (its config has no hidden_size)")
 
 

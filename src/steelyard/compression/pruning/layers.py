@@ -1,8 +1,11 @@
 """Depth pruning: drop whole transformer layers and fix the config's layer count.
 
-``spread`` keeps evenly spaced layers (with amount 1 - 1/k that is every k-th layer, starting
-with the first); ``drop-last`` keeps the first layers. The saved config's layer count
-(``num_hidden_layers`` / ``n_layer``) is updated, so ``from_pretrained`` rebuilds the model.
+``spread`` keeps evenly spaced layers by the one rule in :func:`steelyard.families.spread`
+(``floor(i · N / K)``, from the first; with amount 1 - 1/k that is every k-th layer), the rule
+distillation students use too; ``drop-last`` keeps the first layers. The stack is the model's
+first one (:func:`steelyard.families.find_blocks`: the encoder of an encoder-decoder), and the
+saved config's count for that stack (``num_hidden_layers`` / ``n_layers`` / ``encoder_layers``...)
+is updated, so ``from_pretrained`` rebuilds the model.
 """
 
 from __future__ import annotations
@@ -13,44 +16,27 @@ from torch import nn
 
 from steelyard.compression.base import NotApplicableError, TransformResult
 from steelyard.compression.pruning.config import LayerPruneConfig
+from steelyard.families import find_blocks, keep_config_layers, spread
 from steelyard.models.handle import ModelHandle
-
-_LAYER_LISTS = ("encoder.layer", "encoder.layers", "layers", "h", "transformer.h", "decoder.layers")
-_COUNT_KEYS = ("num_hidden_layers", "n_layer", "num_layers")
-
-
-def find_layer_list(model: nn.Module) -> tuple[nn.Module, str, nn.ModuleList] | None:
-    """(parent, attribute, list) of the model's stack of transformer blocks."""
-    roots = [getattr(model, "base_model", model), model]
-    for root in roots:
-        for path in _LAYER_LISTS:
-            parent: Any = root
-            *head, last = path.split(".")
-            for part in head:
-                parent = getattr(parent, part, None)
-            layers = getattr(parent, last, None) if parent is not None else None
-            if isinstance(layers, nn.ModuleList) and len(layers) > 1:
-                return parent, last, layers
-    return None
 
 
 def kept_layers(total: int, amount: float, strategy: str) -> list[int]:
     keep = max(1, total - round(total * amount))
     if strategy == "drop-last":
         return list(range(keep))
-    return sorted({round(i * total / keep) for i in range(keep)})
+    return spread(total, keep)
 
 
 def apply(handle: ModelHandle, cfg: LayerPruneConfig, data: Any = None) -> TransformResult:
-    found = find_layer_list(handle.module)
+    found = find_blocks(handle.module)
     config = getattr(handle.module, "config", None) or handle.config
-    key = next((k for k in _COUNT_KEYS if config is not None and isinstance(getattr(config, k, None), int)), None)
-    if found is None or key is None:
+    key = found.count_key(config) if found is not None and config is not None else None
+    if found is None or len(found) < 2 or key is None:
         raise NotApplicableError(
             "prune:layers applies to transformers with a stack of layers and a layer count in their "
             f"config; {type(handle.module).__name__} has none"
         )
-    parent, attr, layers = found
+    layers = found.layers
     total = len(layers)
     keep = kept_layers(total, cfg.amount, cfg.strategy)
     new = nn.ModuleList([layers[i] for i in keep])
@@ -58,12 +44,9 @@ def apply(handle: ModelHandle, cfg: LayerPruneConfig, data: Any = None) -> Trans
         for sub in layer.modules():
             if isinstance(getattr(sub, "layer_idx", None), int):
                 sub.layer_idx = position
-    setattr(parent, attr, new)
-    setattr(config, key, len(keep))
-    for list_key in ("layer_types",):
-        value = getattr(config, list_key, None)
-        if isinstance(value, list) and len(value) == total:
-            setattr(config, list_key, [value[i] for i in keep])
+    parent = handle.module.get_submodule(found.parent_path) if found.parent_path else handle.module
+    setattr(parent, found.attr, new)
+    keep_config_layers(config, key, keep, total)
     return TransformResult(
         module=handle.module,
         config=config,

@@ -1,9 +1,11 @@
 """Structured pruning: remove FFN neurons and attention heads, or CNN channels, for real.
 
-BERT family (bert, roberta, xlm-roberta, electra, ...): the couplings are local and known —
-a head owns ``head_size`` rows of query/key/value and as many columns of attention.output.dense;
-an FFN neuron owns one row of intermediate.dense and one column of output.dense — so the kept
-rows/columns are sliced into new ``nn.Linear`` layers directly. transformers 5 removed
+Transformers whose blocks :func:`steelyard.families.find_units` knows (the BERT family: bert,
+roberta, xlm-roberta, electra, ...): the couplings are local and known — a head owns ``head_size``
+rows of query/key/value and as many columns of the attention output; an FFN neuron owns one row of
+the FFN's first layer and one column of its second (the module paths are the family's
+:class:`~steelyard.families.BlockUnits`) — so the kept rows/columns are sliced into new
+``nn.Linear`` layers directly. transformers 5 removed
 ``prune_heads`` and ``config.pruned_heads``; every layer keeps the same number of heads and
 neurons so that ``config.intermediate_size`` stays exact. Head counts cannot be written into a
 BERT config (head size = hidden / heads), so head-pruned models load back through
@@ -26,8 +28,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from steelyard.compression.base import NotApplicableError, TransformResult, bert_layers, model_kind
+from steelyard.compression.base import NotApplicableError, TransformResult, model_kind
 from steelyard.compression.pruning.config import StructuredPruneConfig
+from steelyard.families import BlockUnits, find_units
 from steelyard.models.handle import ModelHandle
 
 
@@ -69,57 +72,57 @@ def _top(scores: torch.Tensor, keep: int) -> torch.Tensor:
     return torch.sort(torch.topk(scores, keep).indices).values
 
 
-def head_norms(layer: nn.Module, importance: str) -> torch.Tensor:
+def head_norms(units: BlockUnits, layer: nn.Module, importance: str) -> torch.Tensor:
     """Magnitude score per head: the L1 / L2 norms of its q/k/v rows plus its output columns."""
-    attn = layer.attention.self
-    out = layer.attention.output.dense
-    size = attn.attention_head_size
-    heads = attn.query.out_features // size
+    out = units.linear(layer, "attention_output")
+    size = units.head_size(layer)
+    heads = units.head_count(layer)
     score = torch.zeros(heads)
-    for lin in (attn.query, attn.key, attn.value):
-        score += _norm(lin.weight.reshape(heads, size, -1), (1, 2), importance)
+    for part in ("query", "key", "value"):
+        score += _norm(units.linear(layer, part).weight.reshape(heads, size, -1), (1, 2), importance)
     score += _norm(out.weight.reshape(out.out_features, heads, size), (0, 2), importance)
     return score
 
 
-def ffn_norms(layer: nn.Module, importance: str) -> torch.Tensor:
-    """Magnitude score per FFN neuron: the norm of its intermediate row plus its output column."""
-    return _norm(layer.intermediate.dense.weight, (1,), importance) + _norm(layer.output.dense.weight, (0,), importance)
+def ffn_norms(units: BlockUnits, layer: nn.Module, importance: str) -> torch.Tensor:
+    """Magnitude score per FFN neuron: the norm of its row in the first FFN layer plus its column in the second."""
+    first, second = units.linear(layer, "ffn_in"), units.linear(layer, "ffn_out")
+    return _norm(first.weight, (1,), importance) + _norm(second.weight, (0,), importance)
 
 
-def prune_heads(layer: nn.Module, keep: int, importance: str = "l1", scores: torch.Tensor | None = None) -> int:
-    """Keep the ``keep`` most important heads of one BERT layer; returns the heads removed.
+def prune_heads(
+    units: BlockUnits, layer: nn.Module, keep: int, importance: str = "l1", scores: torch.Tensor | None = None
+) -> int:
+    """Keep the ``keep`` most important heads of one transformer block; returns the heads removed.
 
     ``scores`` (one per head, higher is more important) replaces the magnitude ``importance``.
     """
-    attn = layer.attention.self
-    out = layer.attention.output.dense
-    heads = attn.query.out_features // attn.attention_head_size
+    heads = units.head_count(layer)
     if keep >= heads:
         return 0
-    size = attn.attention_head_size
-    kept = _top(head_norms(layer, importance) if scores is None else scores, keep)
+    size = units.head_size(layer)
+    kept = _top(head_norms(units, layer, importance) if scores is None else scores, keep)
     idx = (kept[:, None] * size + torch.arange(size)[None, :]).reshape(-1)
-    attn.query = slice_linear(attn.query, rows=idx)
-    attn.key = slice_linear(attn.key, rows=idx)
-    attn.value = slice_linear(attn.value, rows=idx)
-    layer.attention.output.dense = slice_linear(out, cols=idx)
-    attn.num_attention_heads = keep
-    attn.all_head_size = keep * size
+    for part in ("query", "key", "value"):
+        units.replace(layer, part, slice_linear(units.linear(layer, part), rows=idx))
+    units.replace(layer, "attention_output", slice_linear(units.linear(layer, "attention_output"), cols=idx))
+    units.set_head_count(layer, keep)
     return heads - keep
 
 
-def prune_ffn(layer: nn.Module, keep: int, importance: str = "l1", scores: torch.Tensor | None = None) -> int:
-    """Keep the ``keep`` most important FFN neurons of one BERT layer; returns the neurons removed.
+def prune_ffn(
+    units: BlockUnits, layer: nn.Module, keep: int, importance: str = "l1", scores: torch.Tensor | None = None
+) -> int:
+    """Keep the ``keep`` most important FFN neurons of one transformer block; returns the neurons removed.
 
     ``scores`` (one per neuron, higher is more important) replaces the magnitude ``importance``.
     """
-    inter, out = layer.intermediate.dense, layer.output.dense
+    inter, out = units.linear(layer, "ffn_in"), units.linear(layer, "ffn_out")
     if keep >= inter.out_features:
         return 0
-    kept = _top(ffn_norms(layer, importance) if scores is None else scores, keep)
-    layer.intermediate.dense = slice_linear(inter, rows=kept)
-    layer.output.dense = slice_linear(out, cols=kept)
+    kept = _top(ffn_norms(units, layer, importance) if scores is None else scores, keep)
+    units.replace(layer, "ffn_in", slice_linear(inter, rows=kept))
+    units.replace(layer, "ffn_out", slice_linear(out, cols=kept))
     return inter.out_features - keep
 
 
@@ -129,8 +132,9 @@ def _taylor_note(batches: int, labels: bool) -> str:
 
 
 def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: Iterable[Any] | None) -> TransformResult:
-    layers = bert_layers(handle.module)
-    assert layers is not None
+    found = find_units(handle.module)
+    assert found is not None
+    units, layers = found
     config = getattr(handle.module, "config", None) or handle.config
     notes: list[str] = []
     details: dict[str, Any] = {"importance": cfg.importance}
@@ -140,24 +144,25 @@ def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: It
         from steelyard.compression.pruning.taylor import taylor_batches, transformer_scores
 
         batches = taylor_batches(data, cfg.batches)
-        taylor = transformer_scores(handle, layers, batches, ffn=cfg.amount > 0, heads=cfg.heads > 0)
+        taylor = transformer_scores(handle, layers, batches, ffn=cfg.amount > 0, heads=cfg.heads > 0, units=units)
         ffn_scores = list(taylor.ffn) if taylor.ffn is not None else ffn_scores
         head_scores = list(taylor.heads) if taylor.heads is not None else head_scores
         notes.append(_taylor_note(taylor.batches, taylor.labels))
         details.update(taylor_batches=taylor.batches, taylor_labels=taylor.labels)
     if cfg.amount > 0:
-        total = layers[0].intermediate.dense.out_features
+        total = units.linear(layers[0], "ffn_in").out_features
         keep = kept_count(total, cfg.amount, cfg.round_to)
-        removed = sum(prune_ffn(layer, keep, cfg.importance, s) for layer, s in zip(layers, ffn_scores, strict=True))
+        removed = sum(prune_ffn(units, layer, keep, cfg.importance, s)
+                      for layer, s in zip(layers, ffn_scores, strict=True))
         if config is not None:
             config.intermediate_size = keep
         details.update(ffn_before=total, ffn_after=keep)
         notes.append(f"FFN neurons per layer: {total} → {keep} ({removed} removed in {len(layers)} layers)")
     if cfg.heads > 0:
-        attn = layers[0].attention.self
-        total = attn.query.out_features // attn.attention_head_size
+        total = units.head_count(layers[0])
         keep = max(1, total - round(total * cfg.heads))
-        removed = sum(prune_heads(layer, keep, cfg.importance, s) for layer, s in zip(layers, head_scores, strict=True))
+        removed = sum(prune_heads(units, layer, keep, cfg.importance, s)
+                      for layer, s in zip(layers, head_scores, strict=True))
         details.update(heads_before=total, heads_after=keep)
         notes.append(f"attention heads per layer: {total} → {keep} ({removed} removed in {len(layers)} layers)")
         notes.append(

@@ -9,10 +9,11 @@ summed gradient would rank units by noise.
 
 The owned weights:
 
-* an FFN neuron: its row of ``intermediate.dense`` (weights and bias) and its column of
-  ``output.dense``;
+* an FFN neuron: its row of the FFN's first layer (weights and bias; BERT's ``intermediate.dense``)
+  and its column of the second (``output.dense``);
 * an attention head: its ``head_size`` rows of query, key and value (weights and biases) and its
-  columns of ``attention.output.dense``;
+  columns of the attention output (``attention.output.dense``) — the paths are the family's
+  :class:`~steelyard.families.BlockUnits`;
 * a CNN channel: torch-pruning's dependency group (the conv's output channel, its BatchNorm, the
   next layer's input channel), scored by ``tp.importance.TaylorImportance(multivariable=True)``,
   which is the same |Σ w·∂L/∂w| per coupled layer, averaged over the group.
@@ -36,6 +37,7 @@ from torch import nn
 
 from steelyard.compression.base import CalibrationError, NotApplicableError, first_line
 from steelyard.compression.fidelity import primary_output
+from steelyard.families import BlockUnits, find_units
 from steelyard.models.handle import ModelHandle
 
 METHOD = "prune:structured"
@@ -149,35 +151,34 @@ def _cols(layer: nn.Linear) -> torch.Tensor:
     return (layer.weight * layer.weight.grad).sum(0).float()
 
 
-def ffn_contribution(layer: nn.Module) -> torch.Tensor:
-    """Σ w·∂L/∂w per FFN neuron of one BERT layer (its intermediate row and output column)."""
-    return _rows(layer.intermediate.dense) + _cols(layer.output.dense)
+def ffn_contribution(units: BlockUnits, layer: nn.Module) -> torch.Tensor:
+    """Σ w·∂L/∂w per FFN neuron of one block (its row in the first FFN layer and column in the second)."""
+    return _rows(units.linear(layer, "ffn_in")) + _cols(units.linear(layer, "ffn_out"))
 
 
-def head_contribution(layer: nn.Module) -> torch.Tensor:
-    """Σ w·∂L/∂w per attention head of one BERT layer (its q/k/v rows and output columns)."""
-    attn = layer.attention.self
-    size = attn.attention_head_size
-    per_dim = _rows(attn.query) + _rows(attn.key) + _rows(attn.value) + _cols(layer.attention.output.dense)
-    return per_dim.reshape(-1, size).sum(1)
+def head_contribution(units: BlockUnits, layer: nn.Module) -> torch.Tensor:
+    """Σ w·∂L/∂w per attention head of one block (its q/k/v rows and attention-output columns)."""
+    query, key, value = (units.linear(layer, p) for p in ("query", "key", "value"))
+    per_dim = _rows(query) + _rows(key) + _rows(value) + _cols(units.linear(layer, "attention_output"))
+    return per_dim.reshape(-1, units.head_size(layer)).sum(1)
 
 
-def _ffn_params(layer: nn.Module) -> list[nn.Parameter]:
-    inter = layer.intermediate.dense
-    return [p for p in (inter.weight, inter.bias, layer.output.dense.weight) if p is not None]
+def _ffn_params(units: BlockUnits, layer: nn.Module) -> list[nn.Parameter]:
+    inter = units.linear(layer, "ffn_in")
+    return [p for p in (inter.weight, inter.bias, units.linear(layer, "ffn_out").weight) if p is not None]
 
 
-def _head_params(layer: nn.Module) -> list[nn.Parameter]:
-    attn = layer.attention.self
-    params = [layer.attention.output.dense.weight]
-    for lin in (attn.query, attn.key, attn.value):
+def _head_params(units: BlockUnits, layer: nn.Module) -> list[nn.Parameter]:
+    params = [units.linear(layer, "attention_output").weight]
+    for part in ("query", "key", "value"):
+        lin = units.linear(layer, part)
         params += [p for p in (lin.weight, lin.bias) if p is not None]
     return params
 
 
 @dataclass
 class TransformerScores:
-    """Accumulated Taylor scores per BERT layer (None where that kind of unit is not pruned)."""
+    """Accumulated Taylor scores per block (None where that kind of unit is not pruned)."""
 
     ffn: list[torch.Tensor] | None
     heads: list[torch.Tensor] | None
@@ -186,25 +187,35 @@ class TransformerScores:
 
 
 def transformer_scores(
-    handle: ModelHandle, layers: list[nn.Module], batches: list[Any], *, ffn: bool, heads: bool
+    handle: ModelHandle,
+    layers: list[nn.Module],
+    batches: list[Any],
+    *,
+    ffn: bool,
+    heads: bool,
+    units: BlockUnits | None = None,
 ) -> TransformerScores:
-    """Σ over batches of |Σ w·∂L/∂w| for every FFN neuron and / or head of every layer."""
-    ffn_acc = [torch.zeros(layer.intermediate.dense.out_features) for layer in layers] if ffn else None
-    head_acc = (
-        [torch.zeros(layer.attention.self.query.out_features // layer.attention.self.attention_head_size)
-         for layer in layers]
-        if heads else None
-    )  # fmt: skip
+    """Σ over batches of |Σ w·∂L/∂w| for every FFN neuron and / or head of every layer.
+
+    ``units`` says where the block's units live; None looks it up from the model (its family).
+    """
+    if units is None:
+        found = find_units(handle.module)
+        if found is None:
+            raise NotApplicableError(f"{type(handle.module).__name__} has no blocks with known heads and FFN neurons")
+        units = found[0]
+    ffn_acc = [torch.zeros(units.linear(layer, "ffn_in").out_features) for layer in layers] if ffn else None
+    head_acc = [torch.zeros(units.head_count(layer)) for layer in layers] if heads else None
     params: list[nn.Parameter] = []
     for layer in layers:
-        params += (_ffn_params(layer) if ffn else []) + (_head_params(layer) if heads else [])
+        params += (_ffn_params(units, layer) if ffn else []) + (_head_params(units, layer) if heads else [])
 
     def accumulate() -> None:
         for i, layer in enumerate(layers):
             if ffn_acc is not None:
-                ffn_acc[i] += ffn_contribution(layer).abs().cpu()
+                ffn_acc[i] += ffn_contribution(units, layer).abs().cpu()
             if head_acc is not None:
-                head_acc[i] += head_contribution(layer).abs().cpu()
+                head_acc[i] += head_contribution(units, layer).abs().cpu()
 
     labels = backward_passes(handle, batches, list(dict.fromkeys(params)), accumulate)
     return TransformerScores(ffn_acc, head_acc, len(batches), labels)

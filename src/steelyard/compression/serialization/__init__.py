@@ -19,7 +19,9 @@ Modules:
 * :mod:`.writer` — :func:`save_compressed`: the atomic folder (or ``.onnx`` file) write;
 * :mod:`.rebuild` — replay the recorded structure on a freshly built model and load its weights;
 * :mod:`.onnx_files` — example inputs for an ONNX Runtime session;
-* :mod:`.loader` — :func:`load_compressed`: any saved folder or ``.onnx`` file back to a handle.
+* :mod:`.loader` — :func:`load_compressed`: any saved folder or ``.onnx`` file back to a handle;
+* :mod:`.sources` — the compressed-folder and ``.onnx`` loaders that ``load_model``'s registry
+  (:mod:`steelyard.models.registry`) names lazily.
 
 :mod:`steelyard.compression.saving` re-exports the public names.
 """

@@ -1,6 +1,7 @@
 """``load_compressed``: a saved folder, a bare ``.onnx`` file or any plain model folder → ModelHandle.
 
-Folders without a manifest go to :func:`steelyard.models.loading.load_model` unchanged; with one,
+``load_model`` reaches it through the loaders in :mod:`.sources`. Folders without a manifest go to
+:func:`steelyard.models.loading.load_model` unchanged; with one,
 the model is rebuilt from its config (or its factory), its recorded structure replayed and its
 weights loaded strictly (:mod:`.rebuild`). Models whose structure fits their config (unstructured,
 FFN and layer pruning, fp16 / bf16) also load with plain ``transformers`` ``from_pretrained``.
@@ -79,7 +80,8 @@ def _onnx_folder(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task: 
 def _torch_folder(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task: str, config: Any) -> ModelHandle:
     from steelyard.compression.quantization.cast import cast_inputs
     from steelyard.models.handle import ModelHandle
-    from steelyard.models.loading import LoadConfig, load_model, weight_files
+    from steelyard.models.hf import weight_files
+    from steelyard.models.loading import LoadConfig, load_model
     from steelyard.models.tasks import auto_class, make_inputs
 
     source = manifest.get("source", {})
