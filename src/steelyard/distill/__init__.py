@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from steelyard.distill.api import distill, retained_fraction
 from steelyard.distill.config import DistillConfig
-from steelyard.training.losses import distillation_loss, hidden_state_loss, soft_loss
 from steelyard.distill.result import DistillResult, ModelCost, TeacherCost
 from steelyard.distill.student import StudentSpec, hidden_targets, make_student, parse_spec, spread
 from steelyard.distill.train import DistillOutcome, distill_module
+from steelyard.training.losses import distillation_loss, hidden_state_loss, soft_loss
 
 __all__ = [
     "DistillConfig",

@@ -30,7 +30,6 @@ from steelyard.models.handle import ModelHandle
 from steelyard.models.loading import LoadConfig
 from steelyard.training.dist import DistContext, launched_by_torchrun, weights_digest
 from steelyard.training.finetune import resolve_handle
-from steelyard.training.launch import launch, launched_context, nproc_ignored, process_group
 from steelyard.units import Flops
 
 
@@ -67,6 +66,8 @@ def retained_fraction(metric: str, teacher: dict[str, MetricValue], student: dic
 def _train(plan: Plan, teacher: ModelHandle, student: str | ModelHandle, dataset: TaskDataset,
            cfg: DistillConfig) -> tuple[DistillOutcome, DistContext, list[str]]:
     """Train in this process, in torchrun's group, or on ``nproc`` launched processes."""
+    from steelyard.training.launch import launch, launched_context, process_group
+
     dist = process_group(cfg.train)
     if dist is not None:
         outcome = train_process(plan, cfg, dist, progress_enabled(cfg.train.progress, dist.rank))
@@ -131,6 +132,8 @@ def distill(
     s_cost = model_cost(s_handle, task, plan.adapter)
     teacher_run = teacher_cost(outcome, len(plan.dataset.train))
     notes = [*plan.notes, *outcome.notes]
+    from steelyard.training.launch import nproc_ignored
+
     ignored = nproc_ignored(cfg.train, dist)
     if ignored:
         notes.append(ignored)

@@ -28,7 +28,6 @@ from steelyard.models.loading import LoadConfig, load_model
 from steelyard.training.config import FinetuneConfig
 from steelyard.training.dist import DistContext, weights_digest
 from steelyard.training.features import FeatureAdapter, FeatureCache, build_cache
-from steelyard.training.launch import check_nproc, launch, nproc_ignored, process_group
 from steelyard.training.loop import LoopInput, predict_sharded
 from steelyard.training.result import FinetuneResult
 from steelyard.training.setup import Prepared, prepare
@@ -108,6 +107,8 @@ def finetune(
         from steelyard.training.checkpoint import check_output
 
         check_output(out)
+    from steelyard.training.launch import check_nproc, launch, process_group
+
     dist = process_group(cfg)
     if dist is not None:
         return run_process(resolve_handle(model, load), dataset, cfg, out, dist, cache)
@@ -195,6 +196,8 @@ def run_process(
     else:
         notes.append("no test split: no test metrics")
     digests = dist.all_objects(weights_digest(prep.module))
+    from steelyard.training.launch import nproc_ignored
+
     ignored = nproc_ignored(cfg, dist)
     if ignored:
         notes.append(ignored)
