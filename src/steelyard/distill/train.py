@@ -41,6 +41,7 @@ from steelyard.training.frozen import frozen_outputs
 from steelyard.training.loop import LoopInput
 from steelyard.training.objectives import (
     TEACHER_KEY,
+    Forward,
     HiddenStateMatching,
     LogitDistillation,
     Objective,
@@ -163,9 +164,7 @@ def _probe(module: nn.Module, batch: Batch, positional: bool, hidden: bool) -> A
     module.eval()
     try:
         with torch.no_grad():
-            if hidden:
-                return module(**model_inputs(batch), output_hidden_states=True)
-            return call_model(module, batch, positional)
+            return Forward(module, positional)(batch, **({"output_hidden_states": True} if hidden else {}))
     finally:
         module.train(was)
 
