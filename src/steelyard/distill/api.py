@@ -108,6 +108,8 @@ def distill(
     ``heads=``, ``ffn=``; combinable), another model source, or a handle
     (:func:`~steelyard.distill.student.make_student`). With ``output`` the student is saved there.
     """
+    from steelyard.training.launch import nproc_ignored
+
     cfg = cfg or DistillConfig()
     start = time.perf_counter()
     out = Path(output) if output is not None else None
@@ -132,8 +134,6 @@ def distill(
     s_cost = model_cost(s_handle, task, plan.adapter)
     teacher_run = teacher_cost(outcome, len(plan.dataset.train))
     notes = [*plan.notes, *outcome.notes]
-    from steelyard.training.launch import nproc_ignored
-
     ignored = nproc_ignored(cfg.train, dist)
     if ignored:
         notes.append(ignored)
