@@ -168,8 +168,18 @@ def test_fake_quant_output_equals_the_int8_dynamic_model():
     assert gap < 1e-5 and error > 100 * gap
 
 
+class _MSE:
+    """A regression objective onto the batch's ``_target`` (an objective is any object with these two methods)."""
+
+    def loss(self, model, batch):
+        return F.mse_loss(model(batch), batch["_target"])
+
+    def modules(self):
+        return []
+
+
 class _RegressionAdapter:
-    """Feeds (x, target) features to the training loop; the loss hook regresses onto ``_target``."""
+    """Feeds (x, target) features to the training loop; the :class:`_MSE` objective regresses onto ``_target``."""
 
     kind = "classification"
     positional = True
@@ -204,8 +214,7 @@ def test_training_inside_the_context_lowers_the_int8_error():
 
     def trained(qat: bool) -> nn.Module:
         m = copy.deepcopy(model)
-        inp = LoopInput(m, _RegressionAdapter(), features, [], "accuracy",
-                        loss=lambda out, batch, default: F.mse_loss(out, batch["_target"]))  # fmt: skip
+        inp = LoopInput(m, _RegressionAdapter(), features, [], "accuracy", objective=_MSE())
         cfg = FinetuneConfig(epochs=20, lr=1e-4, batch_size=64, weight_decay=0.0, warmup_ratio=0.0)
         with fake_quant(m) if qat else contextlib.nullcontext():
             train(inp, cfg, 1e-4, Accounting(time.perf_counter()))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from steelyard.distill.api import distill, retained_fraction
 from steelyard.distill.config import DistillConfig
-from steelyard.distill.loss import distillation_loss, hidden_state_loss, soft_loss
 from steelyard.distill.result import DistillResult, ModelCost, TeacherCost
 from steelyard.distill.student import StudentSpec, hidden_targets, make_student, parse_spec
 from steelyard.distill.train import DistillOutcome, distill_module
 from steelyard.families import spread  # the layer rule shared with prune:layers
+from steelyard.training.losses import distillation_loss, hidden_state_loss, soft_loss
 
 __all__ = [
     "DistillConfig",

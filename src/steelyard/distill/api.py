@@ -5,8 +5,9 @@ trains it on the labels and the teacher's soft labels (optionally its hidden sta
 best validation state, scores teacher and student on the same test split with bootstrap CIs
 (:func:`steelyard.evaluation.evaluate`), counts both models' parameters and FLOPs on the same
 harness, and saves the student atomically with its tokenizer so ``steelyard evaluate <output>``
-works. With ``train.nproc > 1`` the training runs under DDP (:mod:`steelyard.distill.launch`);
-inside ``torchrun`` it joins the existing process group (every rank then scores the models, and
+works. Training goes through the one trainer (:func:`steelyard.training.trainer.fit`) and the one
+launcher (:mod:`steelyard.training.launch`): with ``train.nproc > 1`` it runs under DDP on local
+processes; inside ``torchrun`` it joins the existing process group (every rank then scores the models, and
 only rank 0 saves).
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from steelyard.data.dataset import TaskDataset
 from steelyard.distill.config import DistillConfig
 from steelyard.distill.costs import counting_inputs, model_cost, student_handle
-from steelyard.distill.plan import Plan, label_config, plan_run, train_process
+from steelyard.distill.plan import STATE_FILE, Plan, label_config, plan_run, train_process, train_worker
 from steelyard.distill.result import DistillResult, TeacherCost
 from steelyard.distill.train import DistillOutcome
 from steelyard.evaluation.adapters import tokenizer_source
@@ -27,10 +28,8 @@ from steelyard.evaluation.progress import progress_enabled
 from steelyard.metrics import METRICS, MetricValue
 from steelyard.models.handle import ModelHandle
 from steelyard.models.loading import LoadConfig
-from steelyard.reporting.formatting import fmt
-from steelyard.training.dist import DistContext, context_from_env, launched_by_torchrun, pick_backend, weights_digest
+from steelyard.training.dist import DistContext, launched_by_torchrun, weights_digest
 from steelyard.training.finetune import resolve_handle
-from steelyard.training.result import DistributedInfo, TrainingCost
 from steelyard.units import Flops
 
 
@@ -67,38 +66,30 @@ def retained_fraction(metric: str, teacher: dict[str, MetricValue], student: dic
 def _train(plan: Plan, teacher: ModelHandle, student: str | ModelHandle, dataset: TaskDataset,
            cfg: DistillConfig) -> tuple[DistillOutcome, DistContext, list[str]]:
     """Train in this process, in torchrun's group, or on ``nproc`` launched processes."""
-    if launched_by_torchrun():
-        dist = context_from_env(pick_backend(cfg.train.backend, cfg.train.device))
+    from steelyard.training.launch import launch, launched_context, process_group
+
+    dist = process_group(cfg.train)
+    if dist is not None:
         outcome = train_process(plan, cfg, dist, progress_enabled(cfg.train.progress, dist.rank))
         return outcome, dist, dist.all_objects(weights_digest(plan.student.module))
-    if cfg.train.nproc > 1:
-        from safetensors.torch import load_model
+    from safetensors.torch import load_model
 
-        from steelyard.distill.launch import STATE_FILE, launch_distill
-        from steelyard.training.launch import check_nproc
-
-        check_nproc(cfg.train)
-        with tempfile.TemporaryDirectory(prefix="steelyard-distill-") as tmp:
-            outcome, digests = launch_distill(teacher, student, dataset, cfg, Path(tmp))
-            load_model(plan.student.module, str(Path(tmp) / STATE_FILE))
-        plan.student.module.to(teacher.device).eval()
-        backend = pick_backend(cfg.train.backend, cfg.train.device)
-        return outcome, DistContext(world=cfg.train.nproc, backend=backend), digests
-    dist = DistContext()
-    outcome = train_process(plan, cfg, dist, progress_enabled(cfg.train.progress))
-    return outcome, dist, [weights_digest(plan.student.module)]
+    with tempfile.TemporaryDirectory(prefix="steelyard-distill-") as tmp:
+        outcome, digests = launch(train_worker, (teacher, student, dataset, cfg, Path(tmp)), cfg.train,
+                                  "distillation")
+        load_model(plan.student.module, str(Path(tmp) / STATE_FILE))
+    plan.student.module.to(teacher.device).eval()
+    return outcome, launched_context(cfg.train), digests
 
 
-def _notes(plan: Plan, outcome: DistillOutcome, teacher_run: TeacherCost) -> list[str]:
-    notes = [*plan.notes, *outcome.notes]
-    n = len(plan.dataset.train)
-    if not teacher_run.online and outcome.samples > n:
-        per_example = teacher_run.cache_seconds / n if n else 0.0
-        notes.append(
-            f"the logits cache saved {fmt(teacher_run.saved_flops)} counted teacher FLOPs (a teacher forward on each "
-            f"of the {outcome.samples - n:,} samples after the first pass), about "
-            f"{per_example * (outcome.samples - n):.0f} s at the caching pass's rate")
-    return notes
+def teacher_cost(outcome: DistillOutcome, n_train: int) -> TeacherCost:
+    """What the teacher cost, and what caching its logits saved: a teacher forward on every sample
+    seen after the first pass over the data, at the caching pass's rate."""
+    reused = 0 if outcome.teacher_online else max(0, outcome.samples - n_train)
+    per_example = outcome.teacher_cache_seconds / n_train if n_train else 0.0
+    return TeacherCost(outcome.teacher_online, outcome.teacher_flops_per_sample, outcome.teacher_cache_flops,
+                       outcome.teacher_cache_seconds, Flops(outcome.teacher_flops_per_sample * reused),
+                       reused_samples=reused, saved_seconds=per_example * reused)
 
 
 def distill(
@@ -117,6 +108,8 @@ def distill(
     ``heads=``, ``ffn=``; combinable), another model source, or a handle
     (:func:`~steelyard.distill.student.make_student`). With ``output`` the student is saved there.
     """
+    from steelyard.training.launch import nproc_ignored
+
     cfg = cfg or DistillConfig()
     start = time.perf_counter()
     out = Path(output) if output is not None else None
@@ -139,11 +132,11 @@ def distill(
     student_test = _test_metrics(plan, cfg, s_handle, _evaluation_tokenizer(prep, cfg.train.tokenizer))
     t_cost = model_cost(t_handle, task, teacher_adapter)
     s_cost = model_cost(s_handle, task, plan.adapter)
-    n_train = len(plan.dataset.train)
-    saved = 0.0 if outcome.teacher_online else outcome.teacher_flops_per_sample * max(0, outcome.samples - n_train)
-    teacher_run = TeacherCost(outcome.teacher_online, outcome.teacher_flops_per_sample, outcome.teacher_cache_flops,
-                              outcome.teacher_cache_seconds, Flops(saved))
-    notes = _notes(plan, outcome, teacher_run)
+    teacher_run = teacher_cost(outcome, len(plan.dataset.train))
+    notes = [*plan.notes, *outcome.notes]
+    ignored = nproc_ignored(cfg.train, dist)
+    if ignored:
+        notes.append(ignored)
     if not plan.dataset.test:
         notes.append("no test split: no test metrics")
     result = DistillResult(
@@ -162,23 +155,10 @@ def distill(
         retained=retained_fraction(plan.metric, teacher_test, student_test),
         flops_ratio=float(s_cost.flops) / float(t_cost.flops) if float(t_cost.flops) else float("nan"),
         params_ratio=s_cost.parameters / t_cost.parameters if t_cost.parameters else float("nan"),
-        best_step=outcome.best_step,
-        best_validation=outcome.best_value,
-        stopped=outcome.stopped,
-        history=outcome.history,
-        target=outcome.target,
-        training=TrainingCost(
-            flops_per_sample=outcome.flops_per_sample,
-            basis=outcome.basis,
-            feature_flops=outcome.teacher_cache_flops,
-            samples_seen=outcome.samples,
-            steps=outcome.steps,
-            total_flops=Flops(outcome.teacher_cache_flops + outcome.flops_per_sample * outcome.samples),
-            train_seconds=outcome.train_seconds,
-            eval_seconds=outcome.eval_seconds,
-        ),
+        **outcome.summary(),
+        training=outcome.cost,
         teacher_run=teacher_run,
-        distributed=DistributedInfo(dist.world, dist.backend, outcome.per_process_batch, digests),
+        distributed=outcome.distributed(dist, digests),
         config=cfg,
         output=str(out.resolve()) if out is not None else None,
         seconds=time.perf_counter() - start,

@@ -10,6 +10,7 @@ seed, same student).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -23,10 +24,14 @@ from steelyard.evaluation.adapters import Adapter, tokenizer_source
 from steelyard.evaluation.labels import match_labels
 from steelyard.evaluation.predictor import check_modality, check_runnable, make_adapter
 from steelyard.models.handle import ModelHandle
-from steelyard.training.dist import DistContext
-from steelyard.training.finetune import check_data, device_for, objective, relabel, with_validation
+from steelyard.training.dist import DistContext, weights_digest
+from steelyard.training.finetune import check_data, objective, relabel, with_validation
+from steelyard.training.trainer import device_for
 
 TASKS = ("text-classification", "image-classification")
+
+#: The file a launched run's rank 0 writes the trained student to, for the calling process.
+STATE_FILE = "student.safetensors"
 
 
 @dataclass
@@ -131,6 +136,27 @@ def train_process(plan: Plan, cfg: DistillConfig, dist: DistContext, progress: b
         metric=plan.metric, device=device, dist=dist, progress=progress, target=plan.target,
         teacher_adapter=plan.teacher_adapter, teacher_features=teacher_features,
     )
+
+
+def train_worker(teacher: ModelHandle, student: str | ModelHandle, dataset: TaskDataset, cfg: DistillConfig,
+                 staging: Path, dist: DistContext) -> tuple[DistillOutcome, list[str]]:
+    """One launched process's distillation (:func:`steelyard.training.launch.launch` calls it).
+
+    Each worker rebuilds the plan (deterministic: same seed, same student), caches its shard of
+    the teacher's logits and gathers the rest, and trains under DDP; rank 0 writes the trained
+    weights to ``staging`` for the calling process, which then evaluates, counts and saves once,
+    exactly as after a single-process run. Returns the outcome and every rank's weights digest.
+    """
+    plan = plan_run(teacher, student, dataset, cfg)
+    outcome = train_process(plan, cfg, dist)
+    digests = dist.all_objects(weights_digest(plan.student.module))
+    if dist.main:
+        from safetensors.torch import save_model
+
+        save_model(plan.student.module, str(staging / STATE_FILE))
+    dist.barrier()
+    outcome.best_state = None  # the weights travel through the staging file
+    return outcome, digests
 
 
 def label_config(module: torch.nn.Module, names: list[str]) -> None:

@@ -28,8 +28,9 @@ class ModelCost:
 class TeacherCost:
     """What the teacher cost the run: its forward per sample and the one-off logits cache.
 
-    ``saved_flops`` is the teacher work the cache avoided: a forward on every sample seen after
-    the first pass over the data (0 when the teacher ran on every step).
+    ``saved_flops`` is the teacher work the cache avoided: a forward on every one of the
+    ``reused_samples`` seen after the first pass over the data (0 when the teacher ran on every
+    step); ``saved_seconds`` is that work at the caching pass's rate.
     """
 
     online: bool
@@ -37,6 +38,8 @@ class TeacherCost:
     cache_flops: Flops
     cache_seconds: float
     saved_flops: Flops
+    reused_samples: int = 0
+    saved_seconds: float = 0.0
 
 
 @dataclass

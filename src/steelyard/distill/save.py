@@ -1,19 +1,20 @@
 """Write the distilled student as a model folder that ``steelyard evaluate`` and transformers load.
 
-The folder is written atomically (:func:`~steelyard.training.checkpoint.write_folder_atomically`):
+The folder is written atomically by the trainer's writer (:mod:`steelyard.training.save`):
 weights (``save_pretrained``, or ``model.safetensors`` + ``steelyard_model.json`` for a plain
 module), the tokenizer or image settings the student reads with, and ``distill_result.json``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from steelyard.distill.result import DistillResult
-from steelyard.training.checkpoint import copy_if_present, write_folder_atomically
+from steelyard.training.checkpoint import write_folder_atomically
+from steelyard.training.save import write_companions, write_weights
+from steelyard.training.setup import is_hf
 
 RESULT_FILE = "distill_result.json"
 
@@ -23,18 +24,7 @@ def save_student(module: torch.nn.Module, tokenizer: object | None, preprocessin
     """Save atomically into ``output``; ``factory`` names the ``pkg.module:function`` of a plain module."""
 
     def write(tmp: Path) -> None:
-        if hasattr(module, "save_pretrained") and getattr(module, "config", None) is not None:
-            module.save_pretrained(tmp)  # type: ignore[operator]
-        else:
-            from safetensors.torch import save_model
-
-            save_model(module, str(tmp / "model.safetensors"))
-            (tmp / "steelyard_model.json").write_text(json.dumps(
-                {"factory": factory, "label_names": result.label_names, "weights": "model.safetensors"}, indent=2
-            ) + "\n")
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)  # type: ignore[attr-defined]
-        copy_if_present(preprocessing, ("preprocessor_config.json",), tmp)
-        (tmp / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+        write_weights(module, tmp, is_hf(module), factory, result.label_names)
+        write_companions(tmp, tokenizer, preprocessing, RESULT_FILE, result.to_dict())
 
     write_folder_atomically(output, write)

@@ -1,5 +1,6 @@
-"""Fine-tuning: optimizers and schedule, early stopping, target-metric cost accounting,
-distributed data parallel, optimizer comparison and learning curves."""
+"""Training: one trainer (:func:`fit`) with pluggable objectives (cross-entropy, next-token,
+distillation on logits, hidden-state matching), one launcher (single process, ``nproc`` local
+processes, torchrun), fine-tuning, optimizer comparison and learning curves."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ from steelyard.training.compare import OptimizerComparison, OptimizerRun, compar
 from steelyard.training.config import DEFAULT_LR, OPTIMIZERS, FinetuneConfig
 from steelyard.training.data_needs import CurvePoint, DataNeeds, PowerLawFit, data_needs, fit_power_law
 from steelyard.training.finetune import finetune
+from steelyard.training.objectives import (
+    CrossEntropy,
+    Forward,
+    HiddenStateMatching,
+    LogitDistillation,
+    NextToken,
+    Objective,
+    task_objective,
+)
 from steelyard.training.result import (
     DistributedInfo,
     EvalPoint,
@@ -14,16 +24,25 @@ from steelyard.training.result import (
     TargetProgress,
     TrainingCost,
 )
+from steelyard.training.trainer import Charges, Fitted, fit
 
 __all__ = [
     "DEFAULT_LR",
     "OPTIMIZERS",
+    "Charges",
+    "CrossEntropy",
     "CurvePoint",
     "DataNeeds",
     "DistributedInfo",
     "EvalPoint",
     "FinetuneConfig",
     "FinetuneResult",
+    "Fitted",
+    "Forward",
+    "HiddenStateMatching",
+    "LogitDistillation",
+    "NextToken",
+    "Objective",
     "OptimizerComparison",
     "OptimizerRun",
     "PowerLawFit",
@@ -32,5 +51,7 @@ __all__ = [
     "compare_optimizers",
     "data_needs",
     "finetune",
+    "fit",
     "fit_power_law",
+    "task_objective",
 ]

@@ -11,15 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 
 from steelyard.data.dataset import Example
-from steelyard.evaluation.adapters import Adapter, Batch, Feature, call_model, iter_batches
+from steelyard.evaluation.adapters import Adapter, Batch, Feature
 from steelyard.evaluation.heads import mean_pool
-from steelyard.evaluation.progress import progress_bar
 from steelyard.profiling.counting import flops_per_row
 from steelyard.training.dist import DistContext
+from steelyard.training.frozen import frozen_outputs
 from steelyard.units import Flops
 
 
@@ -80,17 +81,11 @@ def embed(
     description: str = "embedding",
 ) -> torch.Tensor:
     """Mean-pooled embeddings of ``examples`` in order; each rank embeds its shard."""
-    local = dist.shard(list(examples))
-    rows: list[torch.Tensor] = []
-    encoder.eval()
-    batches = iter_batches(adapter.encode(local), batch_size) if local else []
-    with torch.inference_mode(), progress_bar(description, len(batches), progress) as bar:
-        for chunk in batches:
-            batch = {k: v.to(device) for k, v in adapter.collate(chunk).items()}
-            hidden = call_model(encoder, batch).last_hidden_state
-            rows.extend(mean_pool(hidden, batch.get("attention_mask")).float().cpu())
-            bar.advance()
-    gathered = dist.gather(rows, len(examples))
+    def pooled(output: Any, batch: Batch) -> torch.Tensor:
+        return mean_pool(output.last_hidden_state, batch.get("attention_mask"))
+
+    gathered = frozen_outputs(encoder, adapter, examples, batch_size, dist, pooled, device=device,
+                              progress=progress, description=description, encode=True)
     if not gathered:
         return torch.zeros(0, 0)
     return torch.stack(gathered)

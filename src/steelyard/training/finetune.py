@@ -9,32 +9,29 @@ DDP (see :mod:`steelyard.training.launch`).
 
 from __future__ import annotations
 
-import random
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from steelyard.data.augment import augment_examples
 from steelyard.data.dataset import Example, TaskDataset, stratified_split
 from steelyard.errors import ConfigError, DataError
-from steelyard.evaluation.adapters import Adapter, Feature
+from steelyard.evaluation.adapters import Adapter
 from steelyard.evaluation.evaluate import default_metrics, score
 from steelyard.evaluation.labels import LabelMap
-from steelyard.evaluation.predict import Outputs, predict
 from steelyard.evaluation.progress import progress_enabled
 from steelyard.metrics import parse_target, resolve_metric
 from steelyard.models.handle import ModelHandle
 from steelyard.models.loading import LoadConfig, load_model
 from steelyard.training.config import FinetuneConfig
-from steelyard.training.dist import DistContext, context_from_env, launched_by_torchrun, pick_backend, weights_digest
+from steelyard.training.dist import DistContext, weights_digest
 from steelyard.training.features import FeatureAdapter, FeatureCache, build_cache
-from steelyard.training.flops import training_flops_per_sample
-from steelyard.training.loop import Accounting, LoopInput, train
-from steelyard.training.result import DistributedInfo, FinetuneResult, TrainingCost
+from steelyard.training.loop import LoopInput, predict_sharded
+from steelyard.training.result import FinetuneResult
 from steelyard.training.setup import Prepared, prepare
+from steelyard.training.trainer import Charges, device_for, fit, seed_everything
 from steelyard.units import Flops
 
 
@@ -48,13 +45,6 @@ def objective(cfg: FinetuneConfig, task: str) -> tuple[str, float | None]:
     else:
         metric = target_name or ("perplexity" if task == "causal-lm" else "accuracy")
     return metric, target_value
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch so a rerun draws the same initialisations and dropout masks."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def resolve_handle(model: ModelHandle | str, load: LoadConfig | None) -> ModelHandle:
@@ -93,29 +83,6 @@ def relabel(dataset: TaskDataset, to_model: list[int] | None, names: list[str]) 
     return out
 
 
-def device_for(cfg: FinetuneConfig, dist: DistContext) -> torch.device:
-    if cfg.device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError("--device cuda was asked for but no CUDA device is available")
-        return torch.device(f"cuda:{dist.local_rank}" if dist.distributed else cfg.device)
-    return torch.device(cfg.device)
-
-
-def predict_all(
-    module: torch.nn.Module, adapter: Adapter, features: list[Feature], cfg: FinetuneConfig,
-    dist: DistContext, device: torch.device,
-) -> Outputs:
-    """Predictions over all features, each rank doing a shard, every rank getting everything."""
-    local = predict(module, adapter, dist.shard(features), cfg.eval_batch_size, device=device)
-    if local.nll is not None:
-        rows = dist.gather(list(zip(local.nll.tolist(), local.n_tokens.tolist(), strict=True)), len(features))  # type: ignore[union-attr]
-        return Outputs(nll=np.array([r[0] for r in rows]), n_tokens=np.array([r[1] for r in rows]))
-    rows = dist.gather(list(zip(local.proba, local.labels, strict=True)), len(features))  # type: ignore[arg-type]
-    if not rows:
-        return Outputs(proba=np.zeros((0, 0)), labels=np.zeros(0, dtype=np.int64))
-    return Outputs(proba=np.stack([r[0] for r in rows]), labels=np.array([r[1] for r in rows]))
-
-
 def finetune(
     model: ModelHandle | str,
     dataset: TaskDataset,
@@ -140,17 +107,25 @@ def finetune(
         from steelyard.training.checkpoint import check_output
 
         check_output(out)
-    if launched_by_torchrun():
-        dist = context_from_env(pick_backend(cfg.backend, cfg.device))
-        return run_process(resolve_handle(model, load), dataset, cfg, out, dist, cache)
-    if cfg.nproc > 1:
-        from steelyard.training.launch import check_nproc, launch
+    from steelyard.training.launch import check_nproc, launch, process_group
 
-        check_nproc(cfg)
-        handle = resolve_handle(model, load)
-        prepare(handle, with_validation(dataset, cfg.seed)[0], cfg)  # fail here, in one process, on bad input
-        return launch(handle, dataset, cfg, out)
-    return run_process(resolve_handle(model, load), dataset, cfg, out, DistContext(), cache)
+    dist = process_group(cfg)
+    if dist is not None:
+        return run_process(resolve_handle(model, load), dataset, cfg, out, dist, cache)
+    check_nproc(cfg)
+    handle = resolve_handle(model, load)
+    prepare(handle, with_validation(dataset, cfg.seed)[0], cfg)  # fail here, in one process, on bad input
+    result: FinetuneResult = launch(run_worker, (handle, dataset, cfg, out), cfg)
+    return result
+
+
+def run_worker(
+    handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig, output: Path | None, dist: DistContext
+) -> FinetuneResult:
+    """One launched process's fine-tune; the module stays in the worker (the caller loads ``output``)."""
+    result = run_process(handle, dataset, cfg, output, dist)
+    result.trained = None
+    return result
 
 
 def run_process(
@@ -204,20 +179,15 @@ def run_process(
 
     if not train_features:
         raise DataError(f"{ds.name!r}: nothing to train on after encoding (all training texts empty?)")
-    probe = {k: v.to(device) for k, v in loop_adapter.collate(train_features[: cfg.batch_size]).items()}
-    prep.module.to(device)
-    per_sample, basis = training_flops_per_sample(prep.module, probe, loop_adapter.positional)
-    acct = Accounting(start, time_offset, per_sample, feature_flops)
-    outcome = train(
+    outcome = fit(
         LoopInput(prep.module, loop_adapter, train_features, val_features, metric, target,
                   ds.train if augment else None, augment),
-        cfg, lr, acct, dist=dist, device=device, progress=show,
+        cfg, lr=lr, dist=dist, device=device, progress=show, start=start,
+        charges=Charges(seconds=time_offset, flops=feature_flops),
     )
-    if outcome.best_state is not None:
-        prep.module.load_state_dict(outcome.best_state)
     test_metrics, summary = {}, None
     if test_features:
-        outputs = predict_all(prep.module, loop_adapter, test_features, cfg, dist, device)
+        outputs = predict_sharded(prep.module, loop_adapter, test_features, cfg.eval_batch_size, dist, device)
         names = default_metrics(ds.task)
         if metric not in names:
             names = (*names, metric)
@@ -226,8 +196,11 @@ def run_process(
     else:
         notes.append("no test split: no test metrics")
     digests = dist.all_objects(weights_digest(prep.module))
-    if launched_by_torchrun() and cfg.nproc not in (1, dist.world):
-        notes.append(f"--nproc {cfg.nproc} ignored: torchrun started {dist.world} processes")
+    from steelyard.training.launch import nproc_ignored
+
+    ignored = nproc_ignored(cfg, dist)
+    if ignored:
+        notes.append(ignored)
     result = FinetuneResult(
         model=handle.name,
         dataset=ds.name,
@@ -239,24 +212,11 @@ def run_process(
         label_names=prep.label_names,
         sizes=ds.sizes(),
         metric=metric,
-        best_step=outcome.best_step,
-        best_validation=outcome.best_value,
-        stopped=outcome.stopped,
-        history=outcome.history,
-        target=outcome.target,
-        cost=TrainingCost(
-            flops_per_sample=per_sample,
-            basis=basis,
-            feature_flops=feature_flops,
-            samples_seen=outcome.samples,
-            steps=outcome.steps,
-            total_flops=Flops(feature_flops + per_sample * outcome.samples),
-            train_seconds=outcome.train_seconds,
-            eval_seconds=outcome.eval_seconds,
-        ),
+        **outcome.summary(),
+        cost=outcome.cost,
         test=test_metrics,
         predictions=summary,
-        distributed=DistributedInfo(dist.world, dist.backend, outcome.per_process_batch, digests),
+        distributed=outcome.distributed(dist, digests),
         config=cfg,
         output=str(Path(output).resolve()) if output is not None else None,
         seconds=time.perf_counter() - start + time_offset,

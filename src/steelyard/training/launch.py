@@ -1,6 +1,11 @@
-"""Distributed data parallel: ``nproc`` local processes through torch's elastic launcher.
+"""The one launcher of every training workflow: a single process, ``nproc`` local processes, or torchrun.
 
-``finetune(..., FinetuneConfig(nproc=N))`` starts N worker processes with
+:func:`process_group` says where a call runs: in torchrun's process group when torchrun started
+it, in a world of one when ``nproc`` is 1, or nowhere yet (None): then :func:`launch` runs the
+workflow's per-process function on ``nproc`` processes and returns rank 0's value. Fine-tuning
+and distillation both go through it.
+
+``finetune(..., FinetuneConfig(nproc=N))`` (or ``distill`` with ``train.nproc=N``) starts N worker processes with
 ``torch.distributed.launcher.api.elastic_launch`` (what ``torchrun --standalone`` does inside),
 each joins a process group (gloo on CPU, nccl on GPU, one GPU per process), trains its
 ``DistributedSampler`` shard with gradients averaged by DDP, and rank 0 saves the model and
@@ -33,16 +38,13 @@ import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from steelyard.data.dataset import TaskDataset
 from steelyard.errors import ConfigError, SteelyardError
-from steelyard.models.handle import ModelHandle
 from steelyard.training.config import FinetuneConfig
-from steelyard.training.result import FinetuneResult
+from steelyard.training.dist import DistContext, context_from_env, launched_by_torchrun, pick_backend
 
 
 def available_cpus() -> int:
@@ -70,40 +72,38 @@ def check_nproc(cfg: FinetuneConfig) -> None:
         )
 
 
+#: A workflow's per-process function: ``process(*args, dist)``, defined at module level (it is
+#: pickled by reference into each spawned worker).
+Process = Callable[..., Any]
+
+
 @dataclass
 class WorkerPayload:
-    handle: ModelHandle
-    dataset: TaskDataset
-    config: FinetuneConfig
-    output: Path | None
+    process: Process
+    args: tuple[Any, ...]
+    backend: str
     threads: int
 
 
 @dataclass
 class WorkerReturn:
     rank: int
-    result: FinetuneResult | None
+    value: Any
     error: tuple[str, str, str] | None = None
 
 
 @record
 def ddp_worker(payload: WorkerPayload) -> WorkerReturn:
-    """Entry point of each process the launcher starts (module level so it can be pickled)."""
+    """Entry point of each process the launcher starts: join the group, run the workflow's share."""
     import torch
     import torch.distributed as torch_dist
 
-    from steelyard.training.dist import context_from_env, pick_backend
-    from steelyard.training.finetune import run_process
-
     torch.set_num_threads(payload.threads)
     quiet_worker()
-    cfg = payload.config
-    dist = context_from_env(pick_backend(cfg.backend, cfg.device))
+    dist = context_from_env(payload.backend)
     try:
-        result = run_process(payload.handle, payload.dataset, cfg, payload.output, dist)
-        # The module stays in the worker: the parent loads the saved folder instead.
-        result.trained = None
-        return WorkerReturn(dist.rank, result if dist.main else None)
+        value = payload.process(*payload.args, dist)
+        return WorkerReturn(dist.rank, value if dist.main else None)
     except SteelyardError as exc:
         cls = type(exc)
         return WorkerReturn(dist.rank, None, (cls.__module__, cls.__name__, str(exc)))
@@ -182,11 +182,37 @@ def threads_per_process(nproc: int) -> int:
     return max(1, available_cpus() // nproc)
 
 
-def launch(handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig, output: Path | None) -> FinetuneResult:
-    """Run :func:`~steelyard.training.finetune.run_process` on ``cfg.nproc`` local processes."""
-    payload = WorkerPayload(handle, dataset, cfg, output, threads_per_process(cfg.nproc))
-    ordered = run_on_local_processes(ddp_worker, payload, cfg.nproc, "training")
-    main = next((r.result for r in ordered if r.result is not None), None)
-    if main is None:
-        raise RuntimeError("distributed training finished but rank 0 returned no result")
-    return main
+def process_group(cfg: FinetuneConfig) -> DistContext | None:
+    """Where this call trains: torchrun's group, a world of one, or None when ``cfg.nproc`` processes
+    must be launched (:func:`launch`)."""
+    if launched_by_torchrun():
+        return context_from_env(pick_backend(cfg.backend, cfg.device))
+    if cfg.nproc > 1:
+        return None
+    return DistContext()
+
+
+def launched_context(cfg: FinetuneConfig) -> DistContext:
+    """The world a :func:`launch` ran in, as seen from the calling process."""
+    return DistContext(world=cfg.nproc, backend=pick_backend(cfg.backend, cfg.device))
+
+
+def nproc_ignored(cfg: FinetuneConfig, dist: DistContext) -> str | None:
+    """A note when torchrun started another number of processes than ``--nproc`` asked for."""
+    if launched_by_torchrun() and cfg.nproc not in (1, dist.world):
+        return f"--nproc {cfg.nproc} ignored: torchrun started {dist.world} processes"
+    return None
+
+
+def launch(process: Process, args: tuple[Any, ...], cfg: FinetuneConfig, what: str = "training") -> Any:
+    """Run ``process(*args, dist)`` on ``cfg.nproc`` local processes; returns rank 0's value.
+
+    A SteelyardError in a worker is raised here again with its own class.
+    """
+    check_nproc(cfg)
+    payload = WorkerPayload(process, args, pick_backend(cfg.backend, cfg.device), threads_per_process(cfg.nproc))
+    ordered = run_on_local_processes(ddp_worker, payload, cfg.nproc, what)
+    main = next((r for r in ordered if r.rank == 0), None)
+    if main is None or main.value is None:
+        raise RuntimeError(f"distributed {what} finished but rank 0 returned no result")
+    return main.value

@@ -16,15 +16,16 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
 from steelyard.data.dataset import Example
-from steelyard.evaluation.adapters import Adapter, Feature, call_model, lm_token_nll, logits_of
+from steelyard.evaluation.adapters import Adapter, Feature
 from steelyard.evaluation.predict import Outputs, predict
 from steelyard.evaluation.progress import progress_bar
 from steelyard.metrics import METRICS, perplexity, reached
 from steelyard.training.config import FinetuneConfig
 from steelyard.training.dist import DistContext
+from steelyard.training.objectives import Forward, Objective, task_objective
 from steelyard.training.optim import clip_gradients, make_optimizer, make_scheduler, warmup_steps
 from steelyard.training.result import EvalPoint, TargetProgress
 from steelyard.units import Flops
@@ -34,12 +35,9 @@ from steelyard.units import Flops
 class LoopInput:
     """What the loop trains on. ``augment`` re-draws perturbed training examples per epoch.
 
-    Hooks for the methods built on this loop (distillation, regularised or gradual pruning,
-    quantization-aware training):
-
-    - ``loss(output, batch, default)`` replaces the loss; ``default`` is the task loss
-      (cross-entropy or LM NLL) already computed, so a hook can add to it or mix it;
-    - ``after_step(step)`` runs after each optimizer step (e.g. re-apply pruning masks).
+    ``objective`` is the loss (:mod:`steelyard.training.objectives`; None: the adapter's task
+    loss, cross-entropy or next-token). ``after_step(step)`` runs after each optimizer step
+    (re-apply pruning masks, advance a gradual pruning schedule).
     """
 
     module: torch.nn.Module
@@ -50,7 +48,7 @@ class LoopInput:
     target: float | None = None
     train_examples: list[Example] | None = None
     augment: Callable[[list[Example], int], list[Example]] | None = None
-    loss: Callable[[Any, dict[str, torch.Tensor], torch.Tensor], torch.Tensor] | None = None
+    objective: Objective | None = None
     after_step: Callable[[int], None] | None = None
 
 
@@ -86,13 +84,17 @@ class LoopOutcome:
     per_process_batch: int
 
 
-def loss_of(output: Any, batch: dict[str, torch.Tensor], kind: str) -> torch.Tensor:
-    """Cross-entropy for classification, mean next-token NLL for causal LM."""
-    logits = logits_of(output)
-    if kind == "lm":
-        nll, count = lm_token_nll(logits, batch["labels"])
-        return nll.sum() / count.sum().clamp(min=1)
-    return F.cross_entropy(logits.float(), batch["labels"])
+class WithExtras(nn.Module):
+    """The model plus an objective's trainable modules, so one optimizer and one DDP wrapper see
+    them all; calling it calls the model (the extras are used by the objective's loss)."""
+
+    def __init__(self, model: nn.Module, extras: list[nn.Module]) -> None:
+        super().__init__()
+        self.model = model
+        self.extras = nn.ModuleList(extras)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.model(*args, **kwargs)
 
 
 def metric_value(metric: str, outputs: Outputs) -> float:
@@ -100,6 +102,25 @@ def metric_value(metric: str, outputs: Outputs) -> float:
     if outputs.nll is not None:
         return perplexity(outputs.n_tokens, outputs.nll)
     return float(METRICS[metric].fn(outputs.labels, outputs.proba))
+
+
+def predict_sharded(
+    module: torch.nn.Module,
+    adapter: Adapter,
+    features: list[Feature],
+    batch_size: int,
+    dist: DistContext,
+    device: torch.device | str,
+) -> Outputs:
+    """Predictions over all features, each rank doing a shard, every rank getting everything."""
+    local = predict(module, adapter, dist.shard(features), batch_size, device=device)
+    if local.nll is not None:
+        rows = dist.gather(list(zip(local.nll.tolist(), local.n_tokens.tolist(), strict=True)), len(features))  # type: ignore[union-attr]
+        return Outputs(nll=np.array([r[0] for r in rows]), n_tokens=np.array([r[1] for r in rows]))
+    rows = dist.gather(list(zip(local.proba, local.labels, strict=True)), len(features))  # type: ignore[arg-type]
+    if not rows:
+        return Outputs(proba=np.zeros((0, 0)), labels=np.zeros(0, dtype=np.int64))
+    return Outputs(proba=np.stack([r[0] for r in rows]), labels=np.array([r[1] for r in rows]))
 
 
 def validate(
@@ -112,22 +133,27 @@ def validate(
     device: torch.device | str,
 ) -> float:
     """The validation metric, computed over shards and gathered so every rank agrees."""
-    local = predict(module, adapter, dist.shard(features), batch_size, device=device)
-    if local.nll is not None:
-        rows = list(zip(local.nll.tolist(), local.n_tokens.tolist(), strict=True))  # type: ignore[union-attr]
-        allrows = dist.gather(rows, len(features))
-        outputs = Outputs(nll=np.array([r[0] for r in allrows]), n_tokens=np.array([r[1] for r in allrows]))
-    else:
-        rows = list(zip(local.proba, local.labels, strict=True))  # type: ignore[arg-type]
-        allrows = dist.gather(rows, len(features))
-        outputs = Outputs(proba=np.stack([r[0] for r in allrows]), labels=np.array([r[1] for r in allrows]))
-    return metric_value(metric, outputs)
+    return metric_value(metric, predict_sharded(module, adapter, features, batch_size, dist, device))
 
 
 def better(metric: str, value: float, best: float | None) -> bool:
     if best is None or math.isnan(best):
         return not math.isnan(value)
     return value > best if METRICS[metric].higher_is_better else value < best
+
+
+def schedule(cfg: FinetuneConfig, n_train: int, world: int = 1) -> tuple[int, int, int]:
+    """Rows per process per step, steps per epoch and total steps of a run on ``n_train`` examples.
+
+    Each of ``world`` processes takes ``ceil(batch_size / world)`` rows of its ``ceil(n / world)``
+    examples, so the step count matches a single process's.
+    """
+    per_rank = math.ceil(cfg.batch_size / world)
+    steps_per_epoch = math.ceil(math.ceil(n_train / world) / per_rank)
+    total = steps_per_epoch * cfg.num_epochs()
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    return per_rank, steps_per_epoch, total
 
 
 def train(
@@ -140,30 +166,33 @@ def train(
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> LoopOutcome:
-    """Train ``inp.module`` in place; returns the history and the best state seen on validation."""
+    """Train ``inp.module`` in place; returns the history and the best state seen on validation.
+
+    The best state holds the module's own weights only (an objective's extra modules, such as a
+    projection onto a teacher's width, train alongside but are not part of the model).
+    """
     from torch.utils.data import DistributedSampler
 
     dist = dist or DistContext()
     module = inp.module.to(device)
-    model: torch.nn.Module = module
+    objective = inp.objective if inp.objective is not None else task_objective(inp.adapter.kind)
+    extras = [m for m in objective.modules() if any(True for _ in m.parameters())]
+    trained: nn.Module = WithExtras(module, extras).to(device) if extras else module
+    model: nn.Module = trained
     if dist.distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         device_ids = [torch.device(device).index] if str(device).startswith("cuda") else None
-        model = DistributedDataParallel(module, device_ids=device_ids)
-    trainable = [p for p in module.parameters() if p.requires_grad]
-    optimizer = make_optimizer(cfg.optimizer, module.named_parameters(), lr, cfg.weight_decay)
-    per_rank = math.ceil(cfg.batch_size / dist.world)
+        model = DistributedDataParallel(trained, device_ids=device_ids)
+    forward = Forward(model, inp.adapter.positional)
+    trainable = [p for p in trained.parameters() if p.requires_grad]
+    optimizer = make_optimizer(cfg.optimizer, trained.named_parameters(), lr, cfg.weight_decay)
     n = len(inp.train_features)
     sampler = DistributedSampler(
         range(n), num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=cfg.seed, drop_last=False
     )
-    steps_per_epoch = math.ceil(len(sampler) / per_rank)
-    total = steps_per_epoch * cfg.num_epochs()
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
+    per_rank, steps_per_epoch, total = schedule(cfg, n, dist.world)
     scheduler = make_scheduler(optimizer, warmup_steps(total, cfg.warmup_ratio), total)
-    kind = inp.adapter.kind
     has_val = bool(inp.val_features)
 
     history: list[EvalPoint] = []
@@ -222,10 +251,7 @@ def train(
                 t0 = time.perf_counter()
                 batch = {k: v.to(device) for k, v in inp.adapter.collate(chunk).items()}
                 model.train()
-                output = call_model(model, batch, inp.adapter.positional)
-                loss = loss_of(output, batch, kind)
-                if inp.loss is not None:
-                    loss = inp.loss(output, batch, loss)
+                loss = objective.loss(forward, batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_max = max(grad_max, clip_gradients(trainable, cfg.max_grad_norm))

@@ -141,7 +141,7 @@ def prepare(handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig) -> P
         module = _materialise(handle, "causal-lm", cfg.seed)
         adapter = make_adapter(handle, "causal-lm", max_length=cfg.max_length, tokenizer=cfg.tokenizer)
         notes = ["causal LM: the whole model is trained (freeze_encoder does not apply)"] if cfg.freeze_encoder else []
-        return Prepared("full", module, adapter, handle, [], None, hf=_is_hf(module), notes=notes)
+        return Prepared("full", module, adapter, handle, [], None, hf=is_hf(module), notes=notes)
 
     task = "image-classification" if dataset.modality == "image" else "text-classification"
     adapter = make_adapter(handle, task, max_length=cfg.max_length, tokenizer=cfg.tokenizer)
@@ -152,7 +152,7 @@ def prepare(handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig) -> P
         module = copy.deepcopy(handle.module)
         k = head_size(module, handle, adapter, dataset)
         labels = match_labels(handle.name, k, None, names)
-        prepared = Prepared("full", module, adapter, handle, names, labels.to_model, hf=_is_hf(module))
+        prepared = Prepared("full", module, adapter, handle, names, labels.to_model, hf=is_hf(module))
         if cfg.freeze_encoder:
             prepared.mode = "frozen-base"
             freeze_body(module, hf=False)
@@ -190,5 +190,6 @@ def _materialise(handle: ModelHandle, task: str, seed: int) -> torch.nn.Module:
     return auto_class(task).from_config(copy.deepcopy(handle.config))
 
 
-def _is_hf(module: torch.nn.Module) -> bool:
+def is_hf(module: torch.nn.Module) -> bool:
+    """Whether ``module`` saves itself as a transformers model folder (``save_pretrained`` + config)."""
     return hasattr(module, "save_pretrained") and getattr(module, "config", None) is not None

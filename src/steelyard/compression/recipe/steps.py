@@ -4,31 +4,33 @@ Compression steps are the registered methods (:mod:`steelyard.compression.regist
 steps train the model produced so far, on the recipe's data, so that it recovers the accuracy
 that pruning or factorization cost. They are frozen dataclasses like the method configs, so
 ``"finetune:epochs=2,l1=1e-5"`` parses with the same rules and the same error messages.
+
+They are the recipe's spelling of the training configs, not a third one: each step turns into a
+:class:`~steelyard.training.config.FinetuneConfig` (``distill`` into a
+:class:`~steelyard.distill.config.DistillConfig` around one), which validates the values and is
+what the trainer runs, with the same optimizers.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from steelyard.compression.options import check_choice, check_fraction, option
+from steelyard.compression.options import check_fraction, option
 from steelyard.errors import ConfigError
+from steelyard.training.config import OPTIMIZERS, FinetuneConfig
 
-OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
+if TYPE_CHECKING:
+    from steelyard.distill.config import DistillConfig
 
 
-def _check_training(step: str, cfg: TrainingStepConfig) -> None:
-    if cfg.epochs < 1:
-        raise ConfigError(f"{step}: epochs must be at least 1, got {cfg.epochs}")
-    if not cfg.lr > 0:
-        raise ConfigError(f"{step}: lr must be positive, got {cfg.lr}")
-    if cfg.batch_size < 1:
-        raise ConfigError(f"{step}: batch_size must be at least 1, got {cfg.batch_size}")
-    if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise ConfigError(f"{step}: max_steps must be at least 1, got {cfg.max_steps}")
-    if not 0 <= cfg.warmup_ratio < 1:
-        raise ConfigError(f"{step}: warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}")
-    check_choice(step, "optimizer", cfg.optimizer, OPTIMIZERS)
+def _checked(step: str, make: Callable[[], object]) -> None:
+    """Build the training config (its checks are the checks), naming the step in the error."""
+    try:
+        make()
+    except ConfigError as exc:
+        raise ConfigError(f"{step}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -38,10 +40,18 @@ class TrainingStepConfig:
     epochs: int = option(1, "passes over the training split")
     lr: float = option(5e-5, "peak learning rate (linear warm-up, then linear decay)")
     batch_size: int = option(16, "training batch size")
-    optimizer: Literal["adamw", "adam", "rmsprop", "sgd"] = option("adamw", "optimizer")
+    optimizer: str = option("adamw", f"optimizer: {', '.join(OPTIMIZERS)}")
     max_steps: int | None = option(None, "stop after this many optimizer steps (none: all epochs)")
     warmup_ratio: float = option(0.1, "share of the steps with a linear warm-up")
     seed: int = option(0, "seed for the data order and dropout")
+
+    def finetune_config(self, eval_batch_size: int = 64, progress: bool | None = None) -> FinetuneConfig:
+        """The trainer's config for this step (bootstrap resamples unused: a step only validates)."""
+        return FinetuneConfig(
+            epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, optimizer=self.optimizer,
+            max_steps=self.max_steps, warmup_ratio=self.warmup_ratio, seed=self.seed,
+            eval_batch_size=eval_batch_size, progress=progress, n_resamples=1,
+        )
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class FinetuneStepConfig(TrainingStepConfig):
     qat: bool = option(False, "quantization-aware: train with fake-quantized int8 weights and activations")
 
     def __post_init__(self) -> None:
-        _check_training("finetune", self)
+        _checked("finetune", self.finetune_config)
         if self.l1 < 0 or self.l2 < 0:
             raise ConfigError(f"finetune: l1 and l2 penalties must be >= 0, got {self.l1} / {self.l2}")
         if self.prune_to is not None:
@@ -82,11 +92,14 @@ class DistillStepConfig(TrainingStepConfig):
     hidden_states: bool = option(False, "also match hidden states layer by layer")
 
     def __post_init__(self) -> None:
-        _check_training("distill", self)
-        if not 0 <= self.alpha <= 1:
-            raise ConfigError(f"distill: alpha must be in [0, 1], got {self.alpha}")
-        if not self.temperature > 0:
-            raise ConfigError(f"distill: temperature must be positive, got {self.temperature}")
+        _checked("distill", self.distill_config)
+
+    def distill_config(self, eval_batch_size: int = 64, progress: bool | None = None) -> DistillConfig:
+        """The distillation config for this step, training as :meth:`finetune_config` says."""
+        from steelyard.distill.config import DistillConfig
+
+        return DistillConfig(alpha=self.alpha, temperature=self.temperature, hidden_states=self.hidden_states,
+                             train=self.finetune_config(eval_batch_size, progress))
 
 
 #: Training steps by name; everything else in a recipe is a registered compression method.

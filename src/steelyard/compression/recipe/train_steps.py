@@ -1,9 +1,11 @@
 """The training steps of a recipe: recovery fine-tuning (with L1/L2 penalties, gradual pruning or
 quantization-aware training) and distillation from the recipe's original model.
 
-Both run :func:`steelyard.training.loop.train` on the model produced so far, validate on the
-recipe's validation split and keep the best state (gradual pruning keeps the last state: an
-earlier "best" would be less sparse than asked).
+Both run the one trainer (:func:`steelyard.training.trainer.fit`, which distillation reaches
+through :func:`steelyard.distill.train.distill_module`) on the model produced so far, with the
+step's :class:`~steelyard.training.config.FinetuneConfig`; they validate on the recipe's
+validation split and keep the best state (gradual pruning keeps the last state: an earlier
+"best" would be less sparse than asked).
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from torch import nn
 
 from steelyard.compression.base import linear_layers
 from steelyard.compression.recipe.data import RecipeData
-from steelyard.compression.recipe.steps import DistillStepConfig, FinetuneStepConfig, TrainingStepConfig
+from steelyard.compression.recipe.steps import DistillStepConfig, FinetuneStepConfig
 from steelyard.errors import ConfigError
-from steelyard.training.config import FinetuneConfig
-from steelyard.training.finetune import seed_everything
-from steelyard.training.loop import Accounting, LoopInput, LoopOutcome, train
+from steelyard.evaluation.adapters import Batch
+from steelyard.training.loop import LoopInput, LoopOutcome, schedule
+from steelyard.training.objectives import Forward, Objective, task_objective
+from steelyard.training.trainer import fit, seed_everything
 
 
 @dataclass
@@ -30,20 +33,6 @@ class TrainingRecord:
     seconds: float
     best_validation: float | None
     notes: list[str] = field(default_factory=list)
-
-
-def loop_config(step: TrainingStepConfig, data: RecipeData, eval_batch_size: int, progress: bool) -> FinetuneConfig:
-    return FinetuneConfig(
-        epochs=step.epochs, lr=step.lr, batch_size=step.batch_size, optimizer=step.optimizer,
-        max_steps=step.max_steps, warmup_ratio=step.warmup_ratio, seed=step.seed,
-        eval_batch_size=eval_batch_size, progress=progress, n_resamples=1,
-    )
-
-
-def total_steps(step: TrainingStepConfig, n_train: int) -> int:
-    per_epoch = -(-n_train // step.batch_size)
-    total = per_epoch * step.epochs
-    return min(total, step.max_steps) if step.max_steps is not None else total
 
 
 def zero_masks(module: nn.Module) -> dict[nn.Parameter, torch.Tensor]:
@@ -66,6 +55,22 @@ def penalty(module: nn.Module, l1: float, l2: float) -> torch.Tensor:
     return total
 
 
+@dataclass
+class Penalized:
+    """An objective plus λ₁·Σ|w| + λ₂·Σw² over ``module``'s prunable weights."""
+
+    inner: Objective
+    module: nn.Module
+    l1: float
+    l2: float
+
+    def loss(self, model: Forward, batch: Batch) -> torch.Tensor:
+        return self.inner.loss(model, batch) + penalty(self.module, self.l1, self.l2)
+
+    def modules(self) -> list[nn.Module]:
+        return self.inner.modules()
+
+
 def _require_trainable(module: nn.Module, name: str) -> None:
     if not any(p.requires_grad and p.is_floating_point() for p in module.parameters()):
         raise ConfigError(f"{name}: the model has no trainable float weights at this point of the recipe")
@@ -78,7 +83,7 @@ def finetune_step(
     _require_trainable(module, "finetune")
     seed_everything(step.seed)
     start = time.perf_counter()
-    cfg = loop_config(step, data, eval_batch_size, progress)
+    cfg = step.finetune_config(eval_batch_size, progress)
     notes: list[str] = []
     masks = zero_masks(module)
     if masks:
@@ -90,13 +95,14 @@ def finetune_step(
         from steelyard.compression.pruning.config import UnstructuredPruneConfig
         from steelyard.compression.pruning.unstructured import GradualPruner
 
-        total = total_steps(step, len(data.train))
+        total = schedule(cfg, len(data.train))[2]
         ramp = max(1, int(0.75 * total))
         pruner = GradualPruner(module, UnstructuredPruneConfig(amount=step.prune_to), ramp, every=max(1, ramp // 20))
         notes.append(f"gradual pruning to {step.prune_to:.0%} sparsity over {ramp} of {total} steps (cubic schedule)")
 
-    def loss(output: object, batch: dict[str, torch.Tensor], default: torch.Tensor) -> torch.Tensor:
-        return default + penalty(module, step.l1, step.l2)
+    objective = task_objective(data.adapter.kind)
+    if step.l1 or step.l2:
+        objective = Penalized(objective, module, step.l1, step.l2)
 
     def after_step(n: int) -> None:
         with torch.no_grad():
@@ -112,13 +118,11 @@ def finetune_step(
         quant_context = fake_quant(module, include_head=True)  # int8-dynamic quantizes the head too
         notes.append("quantization-aware: trained with fake-quantized int8 weights and activations")
     with quant_context:
-        outcome = train(
-            LoopInput(module, data.adapter, data.train, data.validation, data.metric,
-                      loss=loss if (step.l1 or step.l2) else None, after_step=after_step),
-            cfg, step.lr, Accounting(start), progress=progress,
+        outcome = fit(
+            LoopInput(module, data.adapter, data.train, data.validation, data.metric, objective=objective,
+                      after_step=after_step),
+            cfg, lr=step.lr, progress=progress, start=start, count_flops=False, restore_best=pruner is None,
         )
-        if outcome.best_state is not None and pruner is None:
-            module.load_state_dict(outcome.best_state)
     if pruner is not None:
         pruner.finalize()
     module.eval()
@@ -130,16 +134,11 @@ def distill_step(
     eval_batch_size: int, progress: bool,
 ) -> TrainingRecord:
     """Distil ``teacher`` (the recipe's original model) into ``module`` in place."""
-    from steelyard.distill.config import DistillConfig
     from steelyard.distill.train import distill_module
 
     _require_trainable(module, "distill")
-    seed_everything(step.seed)
     start = time.perf_counter()
-    cfg = DistillConfig(
-        alpha=step.alpha, temperature=step.temperature, hidden_states=step.hidden_states,
-        train=loop_config(step, data, eval_batch_size, progress),
-    )
+    cfg = step.distill_config(eval_batch_size, progress)
     outcome = distill_module(
         module, teacher, data.adapter, data.train, data.validation, cfg, metric=data.metric, progress=progress
     )

@@ -1,4 +1,8 @@
-"""The distillation objectives: soft-label KL (Hinton et al., 2015) and hidden-state matching.
+"""The loss functions the training objectives are built from (pure functions of tensors).
+
+- ``next_token_loss``: mean next-token NLL of a causal LM over the predicted tokens (labels shifted
+  by one, padding marked -100 left out), the loss transformers computes for ``labels=input_ids``.
+- The distillation terms: soft-label KL (Hinton et al., 2015) and hidden-state matching.
 
 ``distillation_loss`` = α · CE(student, labels) + (1 − α) · T² · KL(p_T ‖ q_T), where
 ``p_T = softmax(teacher / T)`` and ``q_T = softmax(student / T)``. The gradient of the soft term
@@ -14,6 +18,28 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+
+from steelyard.evaluation.adapters import lm_token_nll
+
+#: Label of a position that is not predicted (padding), as transformers and torch's ``ignore_index`` use.
+IGNORE = -100
+
+
+def next_token_labels(input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The inputs as their own targets, with padding positions (mask 0) set to :data:`IGNORE`."""
+    if attention_mask is None:
+        return input_ids
+    return input_ids.masked_fill(attention_mask == 0, IGNORE)
+
+
+def next_token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean NLL of token ``t + 1`` given tokens ``≤ t``, over every position whose label is not ignored.
+
+    Each predicted token weighs the same whatever the length of its sequence (a sum over the batch
+    divided by the token count, not a mean of per-sequence means).
+    """
+    nll, count = lm_token_nll(logits, labels)
+    return nll.sum() / count.sum().clamp(min=1)
 
 
 def soft_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
