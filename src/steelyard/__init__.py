@@ -40,6 +40,12 @@ _LAZY = {
     "compare": "steelyard.comparison",
     "CompareConfig": "steelyard.comparison",
     "Constraints": "steelyard.comparison",
+    "optimize": "steelyard.search.optimize_run",
+    "OptimizeConfig": "steelyard.search.config",
+    "OptimizeResult": "steelyard.search.optimize_run",
+    "search": "steelyard.search",
+    "SearchConfig": "steelyard.search.config",
+    "SearchResult": "steelyard.search.search_run",
     "pareto_front": "steelyard.search.pareto",
     "recommend": "steelyard.search.pareto",
     "run_search": "steelyard.search.runner",
@@ -54,5 +60,7 @@ __all__ = sorted(_LAZY)
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        module = import_module(_LAZY[name])
+        # ``search`` is a subpackage and a verb at once: the package is callable (see steelyard.search).
+        return module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
     raise AttributeError(f"module 'steelyard' has no attribute {name!r}")
