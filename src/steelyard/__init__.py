@@ -61,6 +61,7 @@ __all__ = sorted(_LAZY)
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = import_module(_LAZY[name])
-        # ``search`` is a subpackage and a verb at once: the package is callable (see steelyard.search).
-        return module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
+        if name == "search":  # a subpackage and a verb at once: the package is callable (see steelyard.search)
+            return module
+        return getattr(module, name)
     raise AttributeError(f"module 'steelyard' has no attribute {name!r}")
