@@ -24,12 +24,13 @@ from steelyard.cli.data_cmd import (
     TextColumnOpt,
     load_task_data,
 )
+from steelyard.cli.option_groups import TRAIN
 from steelyard.cli.state import OPTIONS
 
 ModelArg = Annotated[str, typer.Argument(help="hub id, local folder, config .json, or pkg.module:factory")]
-MaxLengthOpt = Annotated[int, typer.Option(help="tokens per text (truncation; the block size for perplexity)")]
-TokenizerOpt = Annotated[str | None, typer.Option(help="tokenizer folder or hub id, for models that have none")]
-DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda[:N]")]
+MaxLengthOpt = TRAIN.annotated("max_length")
+TokenizerOpt = TRAIN.annotated("tokenizer")
+DeviceOpt = TRAIN.annotated("device")
 
 
 @dataclass(frozen=True)

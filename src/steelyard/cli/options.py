@@ -131,8 +131,8 @@ class Group:
 def with_options(*groups: Group) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Append ``groups``' options to a command's own parameters.
 
-    The command declares a last parameter ``opts``: it receives every generated option, by
-    parameter name, in one dict. An option two groups share (``seed``, ``max_length``) is declared
+    The command declares a keyword-only parameter ``opts``: it receives every option (generated or
+    its own), by parameter name, in one dict. An option two groups share (``seed``, ``max_length``) is declared
     once, by the first group, and read by both.
     """
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -149,10 +149,14 @@ def with_options(*groups: Group) -> Callable[[Callable[..., Any]], Callable[...,
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
-            opts = {name: kwargs.pop(name) for name in names}
+            opts = dict(kwargs)  # the command's own parameters too: a group may read one (``max_length``)
+            for name in names:
+                del kwargs[name]
             return func(**kwargs, opts=opts)
 
-        params = own + generated
+        # --help lists the command's required parameters, then the configs' options, then its other options.
+        required = [p for p in own if p.default is inspect.Parameter.empty]
+        params = required + generated + [p for p in own if p not in required]
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in params}
         return command
