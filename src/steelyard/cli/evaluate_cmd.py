@@ -26,6 +26,7 @@ from steelyard.cli.data_cmd import (
 )
 from steelyard.cli.option_groups import TRAIN
 from steelyard.cli.state import OPTIONS
+from steelyard.data.options import data_task_for
 
 ModelArg = Annotated[str, typer.Argument(help="hub id, local folder, config .json, or pkg.module:factory")]
 MaxLengthOpt = TRAIN.annotated("max_length")
@@ -62,15 +63,6 @@ def load_handle(model: str, task: str | None, max_length: int, device: str = "cp
                      inputs=InputSpec(seq_len=max_length))
     with console.status(f"loading {model}"):
         return load_model(model, cfg)
-
-
-def data_task_for(handle: Any, task: str | None) -> str | None:
-    """The dataset task: the one asked for, else the model's when it names one (None: infer from data)."""
-    if task is not None:
-        return task
-    if handle.source_kind != "factory" and handle.task in ("text-classification", "image-classification", "causal-lm"):
-        return handle.task
-    return None
 
 
 def cost_card(handle: Any) -> Any:

@@ -29,13 +29,11 @@ def optimize_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = 
                      opts: dict[str, Any]) -> None:
     """Find the cheapest compression recipe whose accuracy drop is within --max-drop (searched on validation,
     confirmed on test), plus the whole Pareto front of accuracy vs cost."""
-    from steelyard.cli.evaluate_cmd import data_task_for, load_handle
     from steelyard.search.optimize_run import optimize
 
     cfg = OPTIMIZE.build(opts, store_url=OPTIONS.store_url)
-    handle = load_handle(model, opts["task"], cfg.max_length)
-    data = STUDY_DATA.build(opts, task=data_task_for(handle, opts["task"]))
-    result = optimize(handle, data, cfg, on_event=print_event)
+    data = STUDY_DATA.build(opts)
+    result = optimize(model, data, cfg, on_event=print_event)
     summary = result.summary
     show_summary(summary)
     command = command_line("optimize", model, data.source, summary.name, cfg.storage, objective=cfg.objective,

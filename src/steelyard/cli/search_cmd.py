@@ -39,13 +39,11 @@ from steelyard.errors import ConfigError
 def search_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = True, *, opts: dict[str, Any]) -> None:
     """Search a space of compression recipes for the Pareto front of the given objectives (validation split);
     with --budget, the answer is the best point within the limits (architecture search under a budget)."""
-    from steelyard.cli.evaluate_cmd import data_task_for, load_handle
     from steelyard.search.search_run import search
 
     cfg = SEARCH.build(opts, store_url=OPTIONS.store_url)
-    handle = load_handle(model, opts["task"], cfg.max_length)
-    data = STUDY_DATA.build(opts, task=data_task_for(handle, opts["task"]))
-    result = search(handle, data, cfg, on_event=print_event)
+    data = STUDY_DATA.build(opts)
+    result = search(model, data, cfg, on_event=print_event)
     summary, best = result.summary, result.best
     show_summary(summary)
     if best is not None and best.recipe:

@@ -25,6 +25,7 @@ from steelyard.search.workflow import (
     opened,
     run_trials,
     settings,
+    source_of,
     summary_of,
 )
 
@@ -76,10 +77,10 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
 
     cfg = config or OptimizeConfig()
     on_event = on_event or log_event
-    check_output_folder(cfg.output, _source(model), overwrite=cfg.overwrite)
+    source = source_of(model)
+    check_output_folder(cfg.output, source, overwrite=cfg.overwrite)
     store = open_storage_of(cfg)
     handle, dataset, data_spec = model_and_data(model, data, cfg)
-    source = handle.name
     space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr)
     sampler = make_sampler(cfg.sampler, space, 2, cfg.trials, cfg.sampler_seed)
     name = cfg.study or default_study_name("optimize", source, data_spec.source, cfg.objective)
@@ -98,10 +99,6 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     if result.best is not None and not result.interrupted and cfg.final:
         _final_run(result, handle, dataset, options, on_event)
     return result
-
-
-def _source(model: Any) -> str:
-    return str(getattr(model, "name", model))
 
 
 def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:

@@ -28,6 +28,7 @@ from steelyard.search.workflow import (
     opened,
     run_trials,
     settings,
+    source_of,
     summary_of,
 )
 
@@ -120,9 +121,8 @@ def search(model: Any, data: DataOptions | str, config: SearchConfig, *,
         trials = int(size)
     sampler = make_sampler(config.sampler, space, len(goals), trials, config.sampler_seed)
     store = open_storage_of(config)
-    handle, _, data_spec = model_and_data(model, data, config)
-    source = handle.name
-    del handle  # the trial processes load their own copy
+    source = source_of(model)
+    _, _, data_spec = model_and_data(model, data, config)  # the trial processes load their own copy
     stem = Path(config.space).stem if isinstance(config.space, (str, Path)) else "space"
     name = config.study or default_study_name("search", source, data_spec.source, stem)
     spec = StudySpec(name, source, model_fingerprint(source), goals, space.to_dict(), data_spec.source, "search",

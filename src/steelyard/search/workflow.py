@@ -8,6 +8,7 @@ small event types below; without a callback the events go to the ``steelyard.sea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -68,16 +69,25 @@ def log_event(event: StudyEvent) -> None:
     log.info("%s", event)
 
 
+def source_of(model: Any) -> str:
+    """What trial processes load: the source given, or a handle's ``name`` (the source it was loaded from)."""
+    return str(getattr(model, "name", model))
+
+
 def model_and_data(model: Any, data: DataOptions | str, config: StudyConfig) -> tuple[Any, Any, DataOptions]:
     """The handle, the loaded dataset and the :class:`DataOptions` the trial processes load the same
-    splits with. A model given by name is loaded for ``config.max_length`` tokens; a handle is used as
-    it is (its ``name`` is the source the trial processes load). Data given by name is read with the
-    default columns, its task inferred from the data."""
+    splits with. A model given by source is loaded for ``config.max_length`` tokens; a handle is used
+    as it is. Data given by name is read with the default columns; a data task left open is the
+    model's when it names one, else the data's."""
+    from steelyard.data.options import data_task_for
     from steelyard.models import InputSpec, LoadConfig, ModelHandle, load_model
 
-    handle = model if isinstance(model, ModelHandle) else load_model(
-        str(model), LoadConfig(inputs=InputSpec(seq_len=config.max_length)))
     spec = data if isinstance(data, DataOptions) else DataOptions(str(data), seed=config.seed)
+    handle = model if isinstance(model, ModelHandle) else load_model(
+        str(model), LoadConfig(task="causal-lm" if spec.task == "causal-lm" else None,
+                               inputs=InputSpec(seq_len=config.max_length)))
+    if spec.task is None:
+        spec = dataclasses.replace(spec, task=data_task_for(handle, None))
     dataset = spec.load()
     if dataset.task not in ("text-classification", "image-classification"):
         raise ConfigError(f"recipe searches measure accuracy on classification data; {spec.source} is "
