@@ -69,9 +69,10 @@ def compress_command(
     """Compress a model with a recipe; print a measured before / after table; save it and record the run."""
     from steelyard.cli.common import save_outputs
     from steelyard.cli.data_cmd import DataOptions, load_task_data
-    from steelyard.cli.evaluate_cmd import data_task_for, load_handle
+    from steelyard.cli.evaluate_cmd import load_handle
     from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
     from steelyard.compression.recipe.output import check_output_folder
+    from steelyard.data.options import data_task_for
     from steelyard.reporting.compress_view import render_compression
 
     if hardware != "local":

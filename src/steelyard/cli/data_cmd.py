@@ -96,7 +96,8 @@ def data_needs_command(
 ) -> None:
     """Learning curve: the metric at growing training-set sizes, a fitted power law, and the examples needed."""
     from steelyard.cli.common import save_outputs
-    from steelyard.cli.evaluate_cmd import cost_card, data_task_for, load_handle
+    from steelyard.cli.evaluate_cmd import cost_card, load_handle
+    from steelyard.data.options import data_task_for
     from steelyard.errors import ConfigError
     from steelyard.metrics import parse_target
     from steelyard.store.record import record_data_needs

@@ -26,7 +26,6 @@ from steelyard.cli.data_cmd import (
 )
 from steelyard.cli.option_groups import TRAIN
 from steelyard.cli.state import OPTIONS
-from steelyard.data.options import data_task_for
 
 ModelArg = Annotated[str, typer.Argument(help="hub id, local folder, config .json, or pkg.module:factory")]
 MaxLengthOpt = TRAIN.annotated("max_length")
@@ -98,6 +97,7 @@ def evaluate_command(
 ) -> None:
     """Measure what a model is worth on a task: accuracy, macro-F1, ROC-AUC or perplexity with 95% CIs."""
     from steelyard.cli.common import save_outputs
+    from steelyard.data.options import data_task_for
     from steelyard.evaluation import evaluate
     from steelyard.evaluation.render import render_evaluation
     from steelyard.store.record import record_evaluation

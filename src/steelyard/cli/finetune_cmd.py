@@ -35,7 +35,8 @@ def is_main_process() -> bool:
 def load_training_data(model: str, opts: dict[str, Any], data: Any = DATA) -> tuple[Any, Any, Any]:
     """The model (on the CPU; the trainer moves it), the data options and the dataset of a training
     command, from its parsed options (``data``: the command's group of data options)."""
-    from steelyard.cli.evaluate_cmd import data_task_for, load_handle
+    from steelyard.cli.evaluate_cmd import load_handle
+    from steelyard.data.options import data_task_for
 
     task = opts.get("task")
     handle = load_handle(model, task, opts["max_length"], "cpu")
