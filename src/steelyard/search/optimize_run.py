@@ -15,45 +15,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from steelyard.data.options import DataOptions
+from steelyard.search import workflow
 from steelyard.search.config import OptimizeConfig
-from steelyard.search.workflow import (
-    FinalRunStarted,
-    OnEvent,
-    log_event,
-    model_and_data,
-    open_storage_of,
-    opened,
-    run_trials,
-    settings,
-    source_of,
-    summary_of,
-)
+from steelyard.search.workflow import OnEvent, StudyResult
 
 
 @dataclass
-class OptimizeResult:
+class OptimizeResult(StudyResult):
     """What ``optimize`` found: the study (every trial, the front, the answer) and the winner's test run."""
 
     config: OptimizeConfig
-    #: The :class:`DataOptions` the trials loaded (the splits are the same for every trial).
-    data: DataOptions
-    #: A :class:`~steelyard.search.summary.StudySummary`; ``summary.best`` is None when no trial is in budget.
-    summary: Any
-    #: What this worker did (a :class:`~steelyard.search.runner.SearchOutcome`): trials run, why it stopped.
-    outcome: Any
     #: The winner re-run on the test split (a :class:`~steelyard.compression.recipe.RecipeResult`), when run.
     final: Any = None
     #: The options and recipe of that re-run (what a record of it stores).
     final_options: Any = None
     final_recipe: Any = None
-
-    @property
-    def best(self) -> Any:
-        return self.summary.best
-
-    @property
-    def interrupted(self) -> bool:
-        return self.outcome.stopped == "interrupted"
 
     def final_dict(self) -> dict[str, Any] | None:
         """The winner's trial, recipe and test-split result, as stored with the study run."""
@@ -76,26 +52,26 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     from steelyard.search.study import make_pruner, make_sampler, model_fingerprint, open_study
 
     cfg = config or OptimizeConfig()
-    on_event = on_event or log_event
-    source = source_of(model)
+    on_event = on_event or workflow.log_event
+    source = workflow.source_of(model)
     check_output_folder(cfg.output, source, overwrite=cfg.overwrite)
-    store = open_storage_of(cfg)
-    handle, dataset, data_spec = model_and_data(model, data, cfg)
+    store = workflow.open_storage_of(cfg)
+    handle, dataset, data_spec = workflow.model_and_data(model, data, cfg)
     space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr)
     sampler = make_sampler(cfg.sampler, space, 2, cfg.trials, cfg.sampler_seed)
     name = cfg.study or default_study_name("optimize", source, data_spec.source, cfg.objective)
     spec = optimize_spec(name, source, model_fingerprint(source), space, data_spec.source, cfg.objective,
-                         cfg.max_drop, settings(cfg, data_spec, hardware=cfg.hardware))
+                         cfg.max_drop, workflow.settings(cfg, data_spec, hardware=cfg.hardware))
     study = open_study(store, spec, sampler, make_pruner(2))
-    opened(study, cfg, on_event)
+    workflow.opened(study, cfg, on_event)
     if not study.get_trials(deepcopy=False):
         _enqueue(study, starting_points(space))
     options = cfg.recipe_options()
     objective = RecipeObjective(source, data_spec, options, data_spec.task,
                                 cfg.objective if cfg.prune_hopeless else None,
                                 cfg.max_drop if cfg.prune_hopeless else None)
-    outcome = run_trials(study, objective, space, cfg, on_event, _status(cfg))
-    result = OptimizeResult(cfg, data_spec, summary_of(study, spec, store), outcome)
+    outcome = workflow.run_trials(study, objective, space, cfg, on_event, _status(cfg))
+    result = OptimizeResult(cfg, data_spec, workflow.summary_of(study, spec, store), outcome)
     if result.best is not None and not result.interrupted and cfg.final:
         _final_run(result, handle, dataset, options, on_event)
     return result
@@ -129,7 +105,7 @@ def _final_run(result: OptimizeResult, handle: Any, dataset: Any, search_options
     best, cfg = result.best, result.config
     recipe = parse_recipe(best.recipe)
     options = dataclasses.replace(search_options, eval_split="test", progress=None, n_resamples=1000, rounds=10)
-    on_event(FinalRunStarted(best.number, best.recipe))
+    on_event(workflow.FinalRunStarted(best.number, best.recipe))
     final = run_recipe(handle, recipe, dataset, options)
     if cfg.output is not None:
         final.save(cfg.output, overwrite=cfg.overwrite, preprocessing_from=handle.path)

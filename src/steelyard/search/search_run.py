@@ -17,42 +17,19 @@ from typing import Any
 
 from steelyard.data.options import DataOptions
 from steelyard.errors import ConfigError
+from steelyard.search import workflow
 from steelyard.search.config import SearchConfig
 from steelyard.search.space import SearchSpace
-from steelyard.search.workflow import (
-    OnEvent,
-    TrialsCapped,
-    log_event,
-    model_and_data,
-    open_storage_of,
-    opened,
-    run_trials,
-    settings,
-    source_of,
-    summary_of,
-)
+from steelyard.search.workflow import OnEvent, StudyResult
 
 
 @dataclass
-class SearchResult:
+class SearchResult(StudyResult):
     """The study after this worker's trials: every trial, the front and the answer (``summary.best``)."""
 
     config: SearchConfig
-    data: DataOptions
-    #: A :class:`~steelyard.search.summary.StudySummary`.
-    summary: Any
-    #: What this worker did (a :class:`~steelyard.search.runner.SearchOutcome`).
-    outcome: Any
     #: The trial budget used: ``config.trials``, or fewer when a grid has fewer points.
-    trials: int
-
-    @property
-    def best(self) -> Any:
-        return self.summary.best
-
-    @property
-    def interrupted(self) -> bool:
-        return self.outcome.stopped == "interrupted"
+    trials: int = 0
 
 
 def load_space(space: SearchSpace | str | Path) -> SearchSpace:
@@ -110,29 +87,29 @@ def search(model: Any, data: DataOptions | str, config: SearchConfig, *,
         parse_objectives,
     )
 
-    on_event = on_event or log_event
+    on_event = on_event or workflow.log_event
     space = load_space(config.space)
     goals = parse_objectives(config.objectives, tuple(RECIPE_METRICS))
     selection = parse_budget(config.budget, goals[0].name, tuple(RECIPE_METRICS))
     trials = config.trials
     size = space.size()
     if config.sampler == "grid" and size is not None and trials > size:
-        on_event(TrialsCapped(int(size), trials))
+        on_event(workflow.TrialsCapped(int(size), trials))
         trials = int(size)
     sampler = make_sampler(config.sampler, space, len(goals), trials, config.sampler_seed)
-    store = open_storage_of(config)
-    source = source_of(model)
-    _, _, data_spec = model_and_data(model, data, config)  # the trial processes load their own copy
+    store = workflow.open_storage_of(config)
+    source = workflow.source_of(model)
+    _, _, data_spec = workflow.model_and_data(model, data, config)  # the trial processes load their own copy
     stem = Path(config.space).stem if isinstance(config.space, (str, Path)) else "space"
     name = config.study or default_study_name("search", source, data_spec.source, stem)
     spec = StudySpec(name, source, model_fingerprint(source), goals, space.to_dict(), data_spec.source, "search",
-                     selection, settings(config, data_spec))
+                     selection, workflow.settings(config, data_spec))
     run_config = config if trials == config.trials else _with_trials(config, trials)
     study = open_study(store, spec, sampler, make_pruner(len(goals)))
-    opened(study, run_config, on_event)
+    workflow.opened(study, run_config, on_event)
     objective = RecipeObjective(source, data_spec, config.recipe_options(), data_spec.task)
-    outcome = run_trials(study, objective, space, run_config, on_event)
-    return SearchResult(config, data_spec, summary_of(study, spec, store), outcome, trials)
+    outcome = workflow.run_trials(study, objective, space, run_config, on_event)
+    return SearchResult(config, data_spec, workflow.summary_of(study, spec, store), outcome, trials)
 
 
 def _with_trials(config: SearchConfig, trials: int) -> SearchConfig:

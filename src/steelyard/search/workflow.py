@@ -60,6 +60,27 @@ class FinalRunStarted:
     recipe: str
 
 
+@dataclass
+class StudyResult:
+    """A study after this worker's trials: every trial, the front and the answer (``summary.best``)."""
+
+    config: StudyConfig
+    #: The :class:`DataOptions` the trials loaded (the splits are the same for every trial).
+    data: DataOptions
+    #: A :class:`~steelyard.search.summary.StudySummary`; ``summary.best`` is None when no trial qualifies.
+    summary: Any
+    #: What this worker did (a :class:`~steelyard.search.runner.SearchOutcome`): trials run, why it stopped.
+    outcome: Any
+
+    @property
+    def best(self) -> Any:
+        return self.summary.best
+
+    @property
+    def interrupted(self) -> bool:
+        return self.outcome.stopped == "interrupted"
+
+
 StudyEvent = StudyOpened | TrialsCapped | TrialFinished | TrialsDone | FinalRunStarted
 OnEvent = Callable[[StudyEvent], None]
 
