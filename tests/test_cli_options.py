@@ -173,3 +173,24 @@ def test_options_come_from_the_fields_and_build_the_config():
 def test_a_group_refuses_a_field_its_config_does_not_have():
     with pytest.raises(TypeError, match="no field colour"):
         Group.of(Toy, "colour")
+
+
+def test_one_output_check_for_compress_and_optimize(tmp_path):
+    from steelyard.compression.recipe import parse_recipe
+    from steelyard.compression.recipe.output import check_output_folder
+    from steelyard.errors import ConfigError
+
+    model = tmp_path / "model"
+    model.mkdir()
+    with pytest.raises(ConfigError, match="would overwrite or contain the original model"):
+        check_output_folder(model / "inside", str(model))
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("x")
+    with pytest.raises(ConfigError, match="already exists; choose another folder or pass --overwrite"):
+        check_output_folder(full, str(model))
+    check_output_folder(full, str(model), overwrite=True)
+    (tmp_path / "empty").mkdir()
+    check_output_folder(tmp_path / "empty", str(model))  # an empty folder is written into
+    with pytest.raises(ConfigError, match=r"only an onnxruntime-backend model saves as an \.onnx file"):
+        check_output_folder(tmp_path / "m.onnx", str(model), parse_recipe("quantize:int8-dynamic"))
