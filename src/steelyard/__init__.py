@@ -45,6 +45,12 @@ _LAZY = {
     "compare": "steelyard.comparison",
     "CompareConfig": "steelyard.comparison",
     "Constraints": "steelyard.comparison",
+    "optimize": "steelyard.search.optimize_run",
+    "OptimizeConfig": "steelyard.search.config",
+    "OptimizeResult": "steelyard.search.optimize_run",
+    "search": "steelyard.search",
+    "SearchConfig": "steelyard.search.config",
+    "SearchResult": "steelyard.search.search_run",
     "pareto_front": "steelyard.search.pareto",
     "recommend": "steelyard.search.pareto",
     "run_search": "steelyard.search.runner",
@@ -59,5 +65,8 @@ __all__ = sorted(_LAZY)
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        module = import_module(_LAZY[name])
+        if name == "search":  # a subpackage and a verb at once: the package is callable (see steelyard.search)
+            return module
+        return getattr(module, name)
     raise AttributeError(f"module 'steelyard' has no attribute {name!r}")

@@ -28,6 +28,21 @@ def parse_number(text: str, what: str) -> float:
         raise ConfigError(f"{what} must be a number such as 2e9, 500M or 10k, got '{text}'") from None
 
 
+def parse_time(text: str | None, option: str) -> float | None:
+    """``30m``, ``2h``, ``90s``, ``1.5min`` → seconds (``m`` is minutes here); None stays None."""
+    from steelyard.units_parse import parse_duration
+
+    if text is None:
+        return None
+    cleaned = text.strip()
+    if cleaned.endswith("m") and not cleaned.endswith(("ms", "um", "µm")):
+        cleaned = cleaned[:-1] + "min"
+    seconds = float(parse_duration(cleaned, option))
+    if seconds <= 0:
+        raise ConfigError(f"{option} must be longer than zero, got '{text}'")
+    return seconds
+
+
 def parse_shape(text: str) -> tuple[int, ...]:
     try:
         shape = tuple(int(x) for x in text.replace("x", ",").split(",") if x.strip())

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -69,8 +69,11 @@ def compress_command(
     """Compress a model with a recipe; print a measured before / after table; save it and record the run."""
     from steelyard.cli.common import save_outputs
     from steelyard.cli.data_cmd import DataOptions, load_task_data
-    from steelyard.cli.evaluate_cmd import data_task_for, load_handle
+    from steelyard.cli.evaluate_cmd import load_handle
     from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
+    from steelyard.compression.recipe.output import check_output_folder
+    from steelyard.data.options import data_task_for
+    from steelyard.reporting.compress_view import render_compression
 
     if hardware != "local":
         raise ConfigError(f"compress times models on this machine only (--hardware local), got '{hardware}'; "
@@ -84,7 +87,7 @@ def compress_command(
         parsed = parsed.with_backend(backend)
     options = RecipeOptions(eval_split=eval_split, batch_size=batch_size, max_length=max_length, rounds=rounds,
                             threads=threads, tokenizer=tokenizer, seed=seed)
-    _check_output(output, model, parsed)
+    check_output_folder(output, model, parsed, overwrite=overwrite)
     handle = load_handle(model, task, max_length)
     dataset, data_opts = None, None
     if data is not None:
@@ -95,7 +98,7 @@ def compress_command(
     result = run_recipe(handle, parsed, dataset, options)
     if output is not None:
         result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
-    render(result.to_dict())
+    render_compression(result.to_dict(), console)
     if output is not None:
         console.print(f"compressed model saved to {result.output}")
     save_outputs(result.to_dict(), json_out, None)
@@ -106,23 +109,6 @@ def compress_command(
         run_id, url = record_compression(result, [options, parsed.text] + ([data_opts] if data_opts else []),
                                          command, OPTIONS.store_url)
         console.print(f"saved as run {run_id} in {url}")
-
-
-def _check_output(output: Path | None, model: str, recipe: Any) -> None:
-    """Refuse, before any work, an output that is the model's own folder or that already exists."""
-    if output is None:
-        return
-    source = Path(model).expanduser()
-    target = output.expanduser().resolve()
-    if source.exists():
-        src = source.resolve()
-        if target == src or src in target.parents or target in src.parents:
-            raise ConfigError(f"--output {output} would overwrite or contain the original model {model}; "
-                              "choose another folder")
-    onnx = any(getattr(s.config, "backend", None) == "onnxruntime" for s in recipe.steps)
-    if output.suffix == ".onnx" and not onnx:
-        raise ConfigError(f"--output {output}: only an onnxruntime-backend model saves as an .onnx file; "
-                          "give a folder, or --backend onnxruntime")
 
 
 def _command(model: str, recipe: str, data: str | None, output: Path | None, backend: str | None,
@@ -138,30 +124,6 @@ def _command(model: str, recipe: str, data: str | None, output: Path | None, bac
     if eval_split != "test":
         args += ["--eval-split", eval_split]
     return " ".join(shlex.quote(a) for a in args)
-
-
-def render(d: dict[str, Any]) -> None:
-    """The before / after table, the steps and the verdicts on the console."""
-    from rich.table import Table
-
-    from steelyard.reporting.compress_view import COLUMNS, STEP_COLUMNS, before_after_rows, step_rows
-
-    table = Table(title=f"{d['model']} · {d['recipe']}", title_justify="left")
-    for i, col in enumerate(COLUMNS):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for row in before_after_rows(d):
-        table.add_row(*row)
-    console.print(table)
-    steps = Table(title="steps", title_justify="left")
-    for col in STEP_COLUMNS:
-        steps.add_column(col)
-    for row in step_rows(d):
-        steps.add_row(*row)
-    console.print(steps)
-    for line in d.get("verdicts", []):
-        console.print(f"• {line}")
-    for note in d.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
 
 
 def methods_command() -> None:

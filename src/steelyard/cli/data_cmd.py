@@ -1,7 +1,8 @@
 """``steelyard data-report`` and ``steelyard data-needs``, and the data options every task command shares.
 
-The option types below are declared once and reused by evaluate, finetune, compare-optimizers
-and data-needs, so a flag means the same thing (and has the same help) everywhere.
+The data option types below come from :data:`steelyard.cli.option_groups.DATA` and are reused by
+the commands that declare their data options by hand (evaluate, data-report, data-needs,
+compress), so a flag means the same thing (and has the same help) everywhere.
 """
 
 from __future__ import annotations
@@ -12,23 +13,22 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from steelyard.cli.common import console
+from steelyard.cli.option_groups import DATA
 from steelyard.cli.state import OPTIONS
 from steelyard.data.options import DataOptions
 
 if TYPE_CHECKING:
     from steelyard.data import TaskDataset
 
-DataOpt = Annotated[str, typer.Option("--data", help="built-in (bbc-news, digits), CSV/JSONL/Parquet/txt file, "
-                                      "class folders, saved HF dataset, or hub name")]
-TaskOpt = Annotated[str | None, typer.Option(help="text-classification | image-classification | feature-extraction | "
-                                             "causal-lm (default: from the model and data)")]
-TextColumnOpt = Annotated[str, typer.Option(help="column holding the text")]
-LabelColumnOpt = Annotated[str, typer.Option(help="column holding the label")]
-ImageColumnOpt = Annotated[str, typer.Option(help="column holding the image (path, bytes or array)")]
-SeedOpt = Annotated[int, typer.Option(help="seed for splits, subsets, initialisation and data order")]
-CleanOpt = Annotated[bool, typer.Option("--clean", help="drop empty, duplicate, conflicting and leaked examples")]
-MaxTrainOpt = Annotated[int | None, typer.Option(help="train on a stratified subset of this many examples")]
-MaxEvalOpt = Annotated[int | None, typer.Option(help="validate and test on stratified subsets of this many examples")]
+DataOpt = DATA.annotated("source")
+TaskOpt = DATA.annotated("task")
+TextColumnOpt = DATA.annotated("text_column")
+LabelColumnOpt = DATA.annotated("label_column")
+ImageColumnOpt = DATA.annotated("image_column")
+SeedOpt = DATA.annotated("seed")
+CleanOpt = DATA.annotated("clean")
+MaxTrainOpt = DATA.annotated("max_train_examples")
+MaxEvalOpt = DATA.annotated("max_eval_examples")
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="write the result as JSON")]
 SaveOpt = Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")]
 
@@ -96,7 +96,8 @@ def data_needs_command(
 ) -> None:
     """Learning curve: the metric at growing training-set sizes, a fitted power law, and the examples needed."""
     from steelyard.cli.common import save_outputs
-    from steelyard.cli.evaluate_cmd import cost_card, data_task_for, load_handle
+    from steelyard.cli.evaluate_cmd import cost_card, load_handle
+    from steelyard.data.options import data_task_for
     from steelyard.errors import ConfigError
     from steelyard.metrics import parse_target
     from steelyard.store.record import record_data_needs

@@ -10,112 +10,49 @@ something else. The student folder is written atomically, with its tokenizer, so
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from steelyard.cli.common import console
-from steelyard.cli.data_cmd import (
-    CleanOpt,
-    DataOpt,
-    DataOptions,
-    ImageColumnOpt,
-    JsonOpt,
-    LabelColumnOpt,
-    MaxEvalOpt,
-    MaxTrainOpt,
-    SaveOpt,
-    SeedOpt,
-    TextColumnOpt,
-    load_task_data,
-)
-from steelyard.cli.evaluate_cmd import DeviceOpt, MaxLengthOpt, TokenizerOpt
-from steelyard.cli.finetune_cmd import (
-    BatchOpt,
-    ClipOpt,
-    EpochsOpt,
-    EvalEveryOpt,
-    LrOpt,
-    MaxStepsOpt,
-    OptimizerOpt,
-    PatienceOpt,
-    WarmupOpt,
-    WeightDecayOpt,
-    is_main_process,
-)
+from steelyard.cli.data_cmd import JsonOpt, SaveOpt
+from steelyard.cli.finetune_cmd import check_launch, is_main_process, load_training_data
+from steelyard.cli.option_groups import DATA, DISTILL, TRAIN
+from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 
+#: DistillConfig refuses these: the whole student trains, on targets cached per example.
+DISTILL_TRAIN = TRAIN.without("target", "stop_at_target", "freeze_encoder", "augment")
+#: The teacher's own task decides the data's (distill has no --task).
+DISTILL_DATA = DATA.without("task")
 
+
+@with_options(DISTILL, DISTILL_TRAIN, DISTILL_DATA)
 def distill_command(
     teacher: Annotated[str, typer.Option(help="the fine-tuned classifier to learn from (hub id, folder, ...)")],
     student: Annotated[str, typer.Option(help="layers=K (keep K evenly spread teacher layers), hidden=H "
                                          "[,heads=A,ffn=F] (a narrower config), layers=K,hidden=H, or any model")],
-    data: DataOpt,
     output: Annotated[Path, typer.Option(help="folder for the student (written atomically, with its tokenizer)")],
-    alpha: Annotated[float, typer.Option(help="weight of the hard-label loss; 1 − alpha goes to the teacher's "
-                                         "soft labels")] = 0.5,
-    temperature: Annotated[float, typer.Option(help="softmax temperature of the soft labels (loss scaled by "
-                                               "T²)")] = 4.0,
-    hidden_states: Annotated[bool, typer.Option("--hidden-states", help="also match hidden states layer to layer "
-                                                "(MSE; the teacher then runs on every step)")] = False,
-    hidden_weight: Annotated[float, typer.Option(help="weight of the hidden-state loss")] = 1.0,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="run the teacher on every step instead of caching "
-                                           "its logits once per example (same result, slower)")] = False,
-    epochs: EpochsOpt = None,
-    lr: LrOpt = None,
-    batch_size: BatchOpt = 16,
-    optimizer: OptimizerOpt = "adamw",
-    weight_decay: WeightDecayOpt = 0.01,
-    warmup_ratio: WarmupOpt = 0.1,
-    max_grad_norm: ClipOpt = 1.0,
-    patience: PatienceOpt = None,
-    eval_every: EvalEveryOpt = None,
-    max_steps: MaxStepsOpt = None,
-    max_length: MaxLengthOpt = 128,
-    clean: CleanOpt = False,
-    max_train_examples: MaxTrainOpt = None,
-    max_eval_examples: MaxEvalOpt = None,
-    nproc: Annotated[int, typer.Option(help="data-parallel processes on this machine (DDP; gloo on CPU, nccl on "
-                                       "GPU); for several machines run under torchrun")] = 1,
-    device: DeviceOpt = "cpu",
-    text_column: TextColumnOpt = "text",
-    label_column: LabelColumnOpt = "label",
-    image_column: ImageColumnOpt = "image",
-    tokenizer: TokenizerOpt = None,
-    seed: SeedOpt = 0,
     json_out: JsonOpt = None,
     save: SaveOpt = True,
+    *,
+    opts: dict[str, Any],
 ) -> None:
     """Distil a teacher into a smaller student; compare both (parameters, FLOPs, test metrics with CIs)."""
     from steelyard.cli.common import save_outputs
-    from steelyard.cli.evaluate_cmd import data_task_for, load_handle
+    from steelyard.cli.evaluate_cmd import load_handle
     from steelyard.distill.api import distill
-    from steelyard.distill.config import DistillConfig
     from steelyard.distill.render import render_distillation
     from steelyard.distill.student import parse_spec
     from steelyard.store.record import record_distillation
-    from steelyard.training.checkpoint import check_output
-    from steelyard.training.config import FinetuneConfig
-    from steelyard.training.dist import launched_by_torchrun
     from steelyard.training.finetune import objective
-    from steelyard.training.launch import check_nproc
 
-    train = FinetuneConfig(
-        epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay,
-        warmup_ratio=warmup_ratio, max_grad_norm=max_grad_norm or None, patience=patience, seed=seed,
-        max_steps=max_steps, max_length=max_length, eval_every=eval_every, nproc=nproc, device=device,
-        tokenizer=tokenizer,
-    )
-    cfg = DistillConfig(alpha=alpha, temperature=temperature, hidden_states=hidden_states,
-                        hidden_weight=hidden_weight, cache_teacher=not no_cache, train=train)
-    if train.nproc > 1 and not launched_by_torchrun():
-        check_nproc(train)
-    check_output(output)
-    handle = load_handle(teacher, None, max_length, "cpu")
-    student_model = student if parse_spec(student) is not None else load_handle(student, None, max_length, "cpu")
-    data_opts = DataOptions(data, data_task_for(handle, None), text_column, label_column, image_column, seed,
-                            clean, max_train_examples, max_eval_examples)
-    ds = load_task_data(data_opts)
+    train = DISTILL_TRAIN.build(opts)
+    cfg = DISTILL.build(opts, train=train)
+    check_launch(train, output)
+    handle, data_opts, ds = load_training_data(teacher, opts, DISTILL_DATA)
+    student_model = student if parse_spec(student) is not None else load_handle(student, None, train.max_length,
+                                                                                "cpu")
     objective(train, ds.task)
     main = is_main_process()
     if main:

@@ -24,12 +24,13 @@ from steelyard.cli.data_cmd import (
     TextColumnOpt,
     load_task_data,
 )
+from steelyard.cli.option_groups import TRAIN
 from steelyard.cli.state import OPTIONS
 
 ModelArg = Annotated[str, typer.Argument(help="hub id, local folder, config .json, or pkg.module:factory")]
-MaxLengthOpt = Annotated[int, typer.Option(help="tokens per text (truncation; the block size for perplexity)")]
-TokenizerOpt = Annotated[str | None, typer.Option(help="tokenizer folder or hub id, for models that have none")]
-DeviceOpt = Annotated[str, typer.Option(help="cpu or cuda[:N]")]
+MaxLengthOpt = TRAIN.annotated("max_length")
+TokenizerOpt = TRAIN.annotated("tokenizer")
+DeviceOpt = TRAIN.annotated("device")
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,6 @@ def load_handle(model: str, task: str | None, max_length: int, device: str = "cp
                      inputs=InputSpec(seq_len=max_length))
     with console.status(f"loading {model}"):
         return load_model(model, cfg)
-
-
-def data_task_for(handle: Any, task: str | None) -> str | None:
-    """The dataset task: the one asked for, else the model's when it names one (None: infer from data)."""
-    if task is not None:
-        return task
-    if handle.source_kind != "factory" and handle.task in ("text-classification", "image-classification", "causal-lm"):
-        return handle.task
-    return None
 
 
 def cost_card(handle: Any) -> Any:
@@ -105,6 +97,7 @@ def evaluate_command(
 ) -> None:
     """Measure what a model is worth on a task: accuracy, macro-F1, ROC-AUC or perplexity with 95% CIs."""
     from steelyard.cli.common import save_outputs
+    from steelyard.data.options import data_task_for
     from steelyard.evaluation import evaluate
     from steelyard.evaluation.render import render_evaluation
     from steelyard.store.record import record_evaluation

@@ -7,6 +7,7 @@ same splits from it (same source, columns, seed, cleaning and subsets).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from steelyard.data.dataset import TaskDataset
 from steelyard.errors import ConfigError
@@ -43,3 +44,12 @@ class DataOptions:
                     raise ConfigError(f"{flag} must be at least 1, got {value}")
                 sizes.update(dict.fromkeys(splits, value))
         return ds.subset(sizes, seed=self.seed) if sizes else ds
+
+
+def data_task_for(handle: Any, task: str | None) -> str | None:
+    """The dataset task: the one asked for, else the model's when it names one (None: infer from data)."""
+    if task is not None:
+        return task
+    if handle.source_kind != "factory" and handle.task in ("text-classification", "image-classification", "causal-lm"):
+        return handle.task
+    return None

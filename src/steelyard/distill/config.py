@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 
 from steelyard.errors import ConfigError
-from steelyard.training.config import FinetuneConfig
+from steelyard.training.config import FinetuneConfig, _help
 
 
 @dataclass(frozen=True)
@@ -30,11 +30,15 @@ class DistillConfig:
     - ``train``: epochs, learning rate, batch size, optimizer, seed, ``nproc`` and the rest.
     """
 
-    alpha: float = 0.5
-    temperature: float = 4.0
-    hidden_states: bool = False
-    hidden_weight: float = 1.0
-    cache_teacher: bool = True
+    alpha: float = field(default=0.5, metadata=_help("weight of the hard-label loss; 1 − alpha goes to the teacher's "
+        "soft labels"))
+    temperature: float = field(default=4.0, metadata=_help("softmax temperature of the soft labels (loss scaled by "
+        "T²)"))
+    hidden_states: bool = field(default=False, metadata=_help("also match hidden states layer to layer (MSE; the "
+        "teacher then runs on every step)"))
+    hidden_weight: float = field(default=1.0, metadata=_help("weight of the hidden-state loss"))
+    cache_teacher: bool = field(default=True, metadata=_help("cache the teacher's logits once per example instead of "
+        "running it on every step (same result, faster)"))
     train: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def __post_init__(self) -> None:

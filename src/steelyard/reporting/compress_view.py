@@ -92,6 +92,28 @@ def step_rows(d: dict[str, Any]) -> list[list[str]]:
 STEP_COLUMNS = ["step", "time", "parameters after", "weights after", "notes"]
 
 
+def render_compression(d: dict[str, Any], console: Any) -> None:
+    """The before / after table, the steps and the verdicts of a recipe run on a rich console."""
+    from rich.table import Table as RichTable
+
+    table = RichTable(title=f"{d['model']} · {d['recipe']}", title_justify="left")
+    for i, col in enumerate(COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in before_after_rows(d):
+        table.add_row(*row)
+    console.print(table)
+    steps = RichTable(title="steps", title_justify="left")
+    for col in STEP_COLUMNS:
+        steps.add_column(col)
+    for row in step_rows(d):
+        steps.add_row(*row)
+    console.print(steps)
+    for line in d.get("verdicts", []):
+        console.print(f"• {line}")
+    for note in d.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]")
+
+
 def figure(d: dict[str, Any]) -> Figure:
     """Bars of after / before for latency, memory, FLOPs and the metric (1 = unchanged)."""
     b, a = d["before"], d["after"]

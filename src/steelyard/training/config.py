@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from steelyard.data.augment import ImageAugment, TextAugment
 from steelyard.errors import ConfigError
@@ -32,6 +33,11 @@ DEFAULT_EPOCHS: dict[str, int] = {"full": 3, "head-only": 20}
 DEFAULT_IMAGE_AUGMENT = ImageAugment(flip=0.0, crop_padding=0, max_rotation=10.0)
 
 
+def _help(text: str) -> dict[str, Any]:
+    """Field metadata: the help of the field's command-line option (see steelyard.cli.options)."""
+    return {"help": text}
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
     """How to fine-tune.
@@ -54,32 +60,40 @@ class FinetuneConfig:
       ``image_augment``).
     """
 
-    epochs: int | None = None
-    lr: float | None = None
-    batch_size: int = 16
-    optimizer: str = "adamw"
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float | None = 1.0
-    patience: int | None = None
-    metric: str | None = None
-    target: str | None = None
-    stop_at_target: bool = True
-    seed: int = 0
-    max_steps: int | None = None
-    freeze_encoder: bool = False
-    max_length: int = 128
-    eval_every: int | None = None
-    eval_batch_size: int = 64
-    augment: bool = False
-    text_augment: TextAugment = field(default_factory=TextAugment)
-    image_augment: ImageAugment = DEFAULT_IMAGE_AUGMENT
-    nproc: int = 1
-    backend: str = "auto"
-    device: str = "cpu"
-    tokenizer: str | None = None
-    n_resamples: int = 1000
-    progress: bool | None = None
+    epochs: int | None = field(default=None, metadata=_help("passes over the training data (default 3 full, 20 "
+        "head-only)"))
+    lr: float | None = field(default=None, metadata=_help("peak learning rate (default per optimizer and mode)"))
+    batch_size: int = field(default=16, metadata=_help("global batch size (split across --nproc processes)"))
+    optimizer: str = field(default="adamw", metadata=_help("adamw | adam | rmsprop | sgd (momentum 0.9)"))
+    weight_decay: float = field(default=0.01, metadata=_help("weight decay (not on biases and norm scales)"))
+    warmup_ratio: float = field(default=0.1, metadata=_help("share of steps with linear warm-up, then linear decay"))
+    max_grad_norm: float | None = field(default=1.0, metadata=_help("clip the gradient norm to this (0: no clipping)"))
+    patience: int | None = field(default=None, metadata=_help("stop after this many validations without improvement"))
+    metric: str | None = field(default=None, metadata=_help("validation metric that decides early stopping (default: "
+        "the task's headline)"))
+    target: str | None = field(default=None, metadata=_help("e.g. accuracy=0.95: record the cost to reach it on "
+        "validation, and stop there"))
+    stop_at_target: bool = field(default=True, metadata=_help("stop when the target is reached, or train on and only "
+        "record when it was"))
+    seed: int = field(default=0, metadata=_help("seed for splits, subsets, initialisation and data order"))
+    max_steps: int | None = field(default=None, metadata=_help("stop after this many optimizer steps"))
+    freeze_encoder: bool = field(default=False, metadata=_help("train only a head (embedding models: a linear head on "
+        "frozen mean-pooled embeddings)"))
+    max_length: int = field(default=128, metadata=_help("tokens per text (truncation; the block size for perplexity)"))
+    eval_every: int | None = field(default=None, metadata=_help("validate every N steps (default: each epoch)"))
+    eval_batch_size: int = field(default=64, metadata=_help("examples per forward pass when validating and testing"))
+    augment: bool = field(default=False, metadata=_help("text: token dropout/swap; images: small rotations"))
+    text_augment: TextAugment = field(default_factory=TextAugment, metadata=_help("how augment perturbs texts"))
+    image_augment: ImageAugment = field(default=DEFAULT_IMAGE_AUGMENT, metadata=_help("how augment perturbs images"))
+    nproc: int = field(default=1, metadata=_help("data-parallel processes on this machine (DDP; gloo on CPU, nccl on "
+        "GPU); for several machines run under torchrun"))
+    backend: str = field(default="auto", metadata=_help("process-group backend: auto (nccl on GPU, gloo on CPU), gloo "
+        "or nccl"))
+    device: str = field(default="cpu", metadata=_help("cpu or cuda[:N]"))
+    tokenizer: str | None = field(default=None, metadata=_help("tokenizer folder or hub id, for models that have none"))
+    n_resamples: int = field(default=1000, metadata=_help("bootstrap resamples for the confidence intervals of the "
+        "test metrics"))
+    progress: bool | None = field(default=None, metadata=_help("progress bar (default: on a terminal)"))
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:

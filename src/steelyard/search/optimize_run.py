@@ -1,0 +1,112 @@
+"""``optimize``: the cheapest compression recipe within an accuracy budget, as one call.
+
+The workflow: the built-in space for the model (:mod:`steelyard.search.optimize`) → a study
+(created, or resumed when it is the same search) → trials measured on the validation split →
+the cheapest trial whose drop vs the original is at most ``max_drop`` points → that recipe re-run
+and measured on the test split → the winner saved. A budget no trial meets is not an error here:
+the result has no ``best`` and the study stays for a resume (the CLI turns it into a one-line error).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from steelyard.data.options import DataOptions
+from steelyard.search import workflow
+from steelyard.search.config import OptimizeConfig
+from steelyard.search.workflow import OnEvent, StudyResult
+
+
+@dataclass
+class OptimizeResult(StudyResult):
+    """What ``optimize`` found: the study (every trial, the front, the answer) and the winner's test run."""
+
+    config: OptimizeConfig
+    #: The winner re-run on the test split (a :class:`~steelyard.compression.recipe.RecipeResult`), when run.
+    final: Any = None
+    #: The options and recipe of that re-run (what a record of it stores).
+    final_options: Any = None
+    final_recipe: Any = None
+
+    def final_dict(self) -> dict[str, Any] | None:
+        """The winner's trial, recipe and test-split result, as stored with the study run."""
+        if self.final is None:
+            return None
+        return {"trial": self.best.number, "recipe": self.best.recipe, "result": self.final.to_dict()}
+
+
+def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None = None, *,
+             on_event: OnEvent | None = None) -> OptimizeResult:
+    """Search the built-in recipe space of ``model`` (a :class:`~steelyard.models.ModelHandle` or a
+    source) on ``data`` for the cheapest recipe within ``config.max_drop`` points of accuracy.
+
+    ``data`` is a :class:`~steelyard.data.options.DataOptions` (or a source name) rather than a
+    loaded dataset because trial processes load the very same splits from it.
+    """
+    from steelyard.compression.recipe.output import check_output_folder
+    from steelyard.search.optimize import builtin_space, default_study_name, optimize_spec, starting_points
+    from steelyard.search.recipe_objective import RecipeObjective
+    from steelyard.search.study import make_pruner, make_sampler, model_fingerprint, open_study
+
+    cfg = config or OptimizeConfig()
+    on_event = on_event or workflow.log_event
+    source = workflow.source_of(model)
+    check_output_folder(cfg.output, source, overwrite=cfg.overwrite)
+    store = workflow.open_storage_of(cfg)
+    handle, dataset, data_spec = workflow.model_and_data(model, data, cfg)
+    space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr)
+    sampler = make_sampler(cfg.sampler, space, 2, cfg.trials, cfg.sampler_seed)
+    name = cfg.study or default_study_name("optimize", source, data_spec.source, cfg.objective)
+    spec = optimize_spec(name, source, model_fingerprint(source), space, data_spec.source, cfg.objective,
+                         cfg.max_drop, workflow.settings(cfg, data_spec, hardware=cfg.hardware))
+    study = open_study(store, spec, sampler, make_pruner(2))
+    workflow.opened(study, cfg, on_event)
+    if not study.get_trials(deepcopy=False):
+        _enqueue(study, starting_points(space))
+    options = cfg.recipe_options()
+    objective = RecipeObjective(source, data_spec, options, data_spec.task,
+                                cfg.objective if cfg.prune_hopeless else None,
+                                cfg.max_drop if cfg.prune_hopeless else None)
+    outcome = workflow.run_trials(study, objective, space, cfg, on_event, _status(cfg))
+    result = OptimizeResult(cfg, data_spec, workflow.summary_of(study, spec, store), outcome)
+    if result.best is not None and not result.interrupted and cfg.final:
+        _final_run(result, handle, dataset, options, on_event)
+    return result
+
+
+def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for point in points:
+            study.enqueue_trial(point, skip_if_exists=True)
+
+
+def _status(cfg: OptimizeConfig) -> Any:
+    """The progress bar's words: the best cost within budget so far, and the trials completed."""
+    def status(trials: Any, study: Any) -> str:
+        from steelyard.search.render import status_text
+        from steelyard.search.runner import completed_metrics
+
+        rows = completed_metrics(trials, ["accuracy", cfg.objective])
+        within = status_text(rows, cfg.objective, "min", lambda r: r.get("drop", float("inf")) <= cfg.max_drop,
+                             f"within {cfg.max_drop:g} pt:")
+        return within + f" · {len(rows)} completed"
+
+    return status
+
+
+def _final_run(result: OptimizeResult, handle: Any, dataset: Any, search_options: Any, on_event: OnEvent) -> None:
+    """Re-run the winning recipe measured on the test split, and save it to ``config.output``."""
+    from steelyard.compression.recipe import parse_recipe, run_recipe
+
+    best, cfg = result.best, result.config
+    recipe = parse_recipe(best.recipe)
+    options = dataclasses.replace(search_options, eval_split="test", progress=None, n_resamples=1000, rounds=10)
+    on_event(workflow.FinalRunStarted(best.number, best.recipe))
+    final = run_recipe(handle, recipe, dataset, options)
+    if cfg.output is not None:
+        final.save(cfg.output, overwrite=cfg.overwrite, preprocessing_from=handle.path)
+    result.final, result.final_options, result.final_recipe = final, options, recipe
