@@ -20,6 +20,8 @@ _LAZY = {
     "ProfileConfig": "steelyard.profiling.profile",
     "CostReport": "steelyard.profiling.report",
     "CostCounter": "steelyard.profiling.counter",
+    "OpFormula": "steelyard.profiling.op_table_custom",
+    "register_formula": "steelyard.profiling.op_table_custom",
     "estimate_training": "steelyard.profiling.training_cost",
     "get_hardware": "steelyard.hardware",
     "load_dataset": "steelyard.data",

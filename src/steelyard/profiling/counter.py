@@ -9,12 +9,18 @@ softmax, CPU tensors call a flash kernel that ``torch.utils.flop_counter`` does 
 (pytorch#195460). Counting the call itself from Q/K/V shapes gives one answer everywhere, in
 ``no_grad`` and ``inference_mode`` alike. Whether causal attention is counted over the full
 score matrix or only its visible part is the explicit ``causal_attention`` option.
+
+Users extend the tables with formulas of their own (``custom_mapping=``, or globally with
+:func:`steelyard.profiling.op_table_custom.register_formula`, both in ``FlopCounterMode``'s calling
+convention) and leave chosen ops out with ``ignore=``: those are listed as *ignored*, apart from
+the ops no table knows, which are listed as *uncounted*.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +31,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from steelyard.profiling import op_table
+from steelyard.profiling import op_table, op_table_custom
+from steelyard.profiling.op_table_custom import OpFormula
 
 CausalCounting = Literal["full", "visible"]
 ROOT = ""  # path of work done outside any named submodule
@@ -35,7 +42,7 @@ ROOT = ""  # path of work done outside any named submodule
 class OpStat:
     """What one aten op (by name) cost over the whole run."""
 
-    kind: str  # "mac" | "other" | "data" | "uncounted" | "attention"
+    kind: str  # "mac" | "other" | "data" | "uncounted" | "attention" | "custom" | "ignored"
     calls: int = 0
     macs: int = 0
     other_flops: int = 0
@@ -76,7 +83,21 @@ class CountResult:
 
     @property
     def uncounted(self) -> dict[str, int]:
+        """Ops no table or formula prices: calls per op name (their FLOPs are missing)."""
         return {name: s.calls for name, s in self.ops.items() if s.kind == "uncounted"}
+
+    @property
+    def ignored(self) -> dict[str, int]:
+        """Ops left out on purpose (``ignore=``): calls per op name, no cost booked."""
+        return {name: s.calls for name, s in self.ops.items() if s.kind == "ignored"}
+
+
+def op_name(packet: Any) -> str:
+    """``mm`` for aten ops (as before), ``namespace::name`` for every other namespace."""
+    qualified = getattr(packet, "_qualified_op_name", None)
+    if qualified is None or qualified.startswith("aten::"):
+        return packet.__name__
+    return qualified
 
 
 def _tensor_bytes(t: torch.Tensor) -> int:
@@ -151,7 +172,16 @@ class _Dispatch(TorchDispatchMode):
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if not self.counter.inside_attention and not op_table.is_known(func):
+        counter = self.counter
+        if counter.suppressed:  # inside a call counted whole (attention, a registered Function)
+            return func(*args, **kwargs)
+        packet = func.overloadpacket
+        if packet in counter.ignore:
+            out = func(*args, **kwargs)
+            counter.record_ignored(op_name(packet))
+            return out
+        formula = counter.formulas.get(packet)
+        if formula is None and not op_table.is_known(func):
             # Under inference_mode composite ops (conv_transpose2d, einsum, max_pool2d, ...) reach
             # the mode whole; count what they decompose into instead (as FlopCounterMode does).
             with self:
@@ -159,8 +189,10 @@ class _Dispatch(TorchDispatchMode):
             if out is not NotImplemented:
                 return out
         out = func(*args, **kwargs)
-        if not self.counter.inside_attention:
-            self.counter.record_op(func, args, kwargs, out)
+        if formula is not None:
+            counter.record_formula(op_name(packet), formula, args, kwargs, out)
+        else:
+            counter.record_op(func, args, kwargs, out)
         return out
 
 
@@ -171,15 +203,69 @@ class _AttentionCatcher(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
-        if func is not F.scaled_dot_product_attention or self.counter.inside_attention:
+        counter = self.counter
+        if func is not F.scaled_dot_product_attention or counter.suppressed:
             return func(*args, **kwargs)
-        self.counter.inside_attention = True
-        try:
+        with counter.suppress():
             out = func(*args, **kwargs)
-        finally:
-            self.counter.inside_attention = False
-        self.counter.record_attention(args, kwargs, out)
+        if func in counter.ignore:
+            counter.record_ignored("scaled_dot_product_attention")
+        elif func in counter.formulas:
+            counter.record_formula("scaled_dot_product_attention", counter.formulas[func], args, kwargs, out)
+        else:
+            counter.record_attention(args, kwargs, out)
         return out
+
+
+class _Suppress:
+    """While open, the dispatch mode runs ops without counting them (their caller is counted whole)."""
+
+    def __init__(self, counter: CostCounter) -> None:
+        self.counter = counter
+
+    def __enter__(self) -> None:
+        self.counter.suppressed += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        self.counter.suppressed -= 1
+
+
+class _FunctionPatch:
+    """Counts registered ``autograd.Function`` subclasses whole by wrapping their ``forward``.
+
+    ``Function.apply`` reaches neither a dispatch nor a torch-function mode, so the only hook is
+    the ``forward`` staticmethod itself; it is restored on exit.
+    """
+
+    def __init__(self, counter: CostCounter, classes: list[type[torch.autograd.Function]]) -> None:
+        self.counter = counter
+        self.saved = [(cls, cls.__dict__.get("forward")) for cls in classes]
+
+    def __enter__(self) -> None:
+        for cls, _ in self.saved:
+            cls.forward = staticmethod(self._wrap(cls, cls.forward))  # type: ignore[method-assign]
+
+    def _wrap(self, cls: type[torch.autograd.Function], forward: Any) -> Any:
+        counter = self.counter
+        formula = counter.formulas[cls]
+        has_ctx = not torch.autograd.function._is_setup_context_defined(cls.setup_context)
+
+        def counted_forward(*args: Any, **kwargs: Any) -> Any:
+            if counter.suppressed:
+                return forward(*args, **kwargs)
+            with counter.suppress():
+                out = forward(*args, **kwargs)
+            counter.record_formula(cls.__name__, formula, args[1:] if has_ctx else args, kwargs, out)
+            return out
+
+        return counted_forward
+
+    def __exit__(self, *exc: Any) -> None:
+        for cls, original in self.saved:
+            if original is None:
+                del cls.forward
+            else:
+                cls.forward = original  # type: ignore[method-assign]
 
 
 class CostCounter:
@@ -190,12 +276,24 @@ class CostCounter:
     >>> c.result.flops, c.result.other_flops, c.result.bytes_moved
     """
 
-    def __init__(self, model: torch.nn.Module | None = None, causal_attention: CausalCounting = "full"):
+    def __init__(
+        self,
+        model: torch.nn.Module | None = None,
+        causal_attention: CausalCounting = "full",
+        *,
+        custom_mapping: Mapping[Any, Any] | None = None,
+        ignore: Iterable[Any] = (),
+    ):
+        """``custom_mapping``: op -> formula in ``FlopCounterMode``'s convention (a plain callable
+        returning matrix FLOPs, or an :class:`OpFormula`); it overrides the built-in tables and the
+        global registry. ``ignore``: ops to leave out, listed in :attr:`CountResult.ignored`."""
         if causal_attention not in ("full", "visible"):
             raise ValueError("causal_attention must be 'full' or 'visible'")
         self.model = model
         self.result = CountResult(causal_attention=causal_attention)
-        self.inside_attention = False
+        self.formulas: dict[Any, OpFormula] = op_table_custom.formula_table(custom_mapping)
+        self.ignore: frozenset[Any] = frozenset(op_table_custom.target_key(op) for op in ignore)
+        self.suppressed = 0
         self._modules: _ModuleStack | None = None
         self._memory = _LiveMemory()
         self._modes: list[Any] = []
@@ -206,6 +304,22 @@ class CostCounter:
         if stat is None:
             stat = self.result.ops[name] = OpStat(kind=kind)
         return stat
+
+    def suppress(self) -> _Suppress:
+        """Context in which dispatched ops are run but not counted."""
+        return _Suppress(self)
+
+    def record_ignored(self, name: str) -> None:
+        self._stat(name, "ignored").calls += 1
+
+    def record_formula(self, name: str, formula: OpFormula, args: Any, kwargs: Any, out: Any) -> None:
+        """A call priced by a user formula: its MACs or other FLOPs under the formula's category."""
+        macs, other = formula.cost(args, kwargs, out)
+        outputs = _tensors(out)
+        moved = sum(_tensor_bytes(t) for t in _tensors(args, kwargs) + outputs)
+        self._memory.add(outputs)
+        self.result.peak_live_bytes = self._memory.peak
+        self._add(name, "custom", macs, other, moved, formula.category)
 
     def _add(self, name: str, kind: str, macs: int, other: int, moved: int, category: str | None) -> None:
         stat = self._stat(name, kind)
@@ -225,7 +339,7 @@ class CostCounter:
 
     def record_op(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
         packet = func.overloadpacket
-        name = packet.__name__
+        name = op_name(packet)
         is_view = getattr(func, "is_view", False) or name in ("_unsafe_view", "alias", "detach")
         outputs = _tensors(out)
         moved = 0 if is_view else sum(_tensor_bytes(t) for t in _tensors(args, kwargs) + outputs)
@@ -270,7 +384,8 @@ class CostCounter:
     # -- context manager -------------------------------------------------------------------
     def __enter__(self) -> CostCounter:
         self._modules = _ModuleStack(self.model)
-        self._modes = [_AttentionCatcher(self), _Dispatch(self)]
+        classes = op_table_custom.function_classes(self.formulas)
+        self._modes = [_FunctionPatch(self, classes), _AttentionCatcher(self), _Dispatch(self)]
         for mode in self._modes:
             mode.__enter__()
         return self
