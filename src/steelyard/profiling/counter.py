@@ -321,7 +321,18 @@ class CostCounter:
         self.result.peak_live_bytes = self._memory.peak
         self._add(name, "custom", macs, other, moved, formula.category)
 
-    def _add(self, name: str, kind: str, macs: int, other: int, moved: int, category: str | None) -> None:
+    def _add(
+        self,
+        name: str,
+        kind: str,
+        macs: int,
+        other: int,
+        moved: int,
+        category: str | None,
+        other_category: str | None = None,
+    ) -> None:
+        """Book one call; its other FLOPs go under ``other_category`` when given, else ``category``."""
+        other_category = other_category or category
         stat = self._stat(name, kind)
         stat.calls += 1
         stat.macs += macs
@@ -334,8 +345,8 @@ class CostCounter:
         self.result.bytes_moved += moved
         if category is not None and macs:
             self.result.macs_by_category[category] += macs
-        if category is not None and other:
-            self.result.other_flops_by_category[category] += other
+        if other_category is not None and other:
+            self.result.other_flops_by_category[other_category] += other
 
     def record_op(self, func: Any, args: Any, kwargs: Any, out: Any) -> None:
         packet = func.overloadpacket
@@ -348,7 +359,8 @@ class CostCounter:
             self.result.peak_live_bytes = self._memory.peak
         if packet in op_table.MAC_OPS:
             category, formula = op_table.MAC_OPS[packet]
-            self._add(name, "mac", formula(args, kwargs, out), 0, moved, category)
+            extra_category, extra = op_table.bias_add_flops(packet, args, kwargs, out) or (None, 0)
+            self._add(name, "mac", formula(args, kwargs, out), extra, moved, category, extra_category)
             return
         other = op_table.other_flops(packet, func, args, out)
         if other is not None:

@@ -47,7 +47,7 @@ def mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
 
 
 def addmm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
-    """bias + (m, k) @ (k, n): the bias add is elementwise work, counted elsewhere."""
+    """bias + (m, k) @ (k, n): the bias add is elementwise work (:func:`bias_add_flops`)."""
     return mm_macs(args[1:], kwargs, out)
 
 
@@ -96,7 +96,8 @@ def convolution_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> i
 
 
 def convolution_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
-    """grad_input and grad_weight each cost one forward's MACs; the bias grad is a reduction."""
+    """grad_input and grad_weight each cost one forward's MACs; the bias grad is a reduction
+    (:func:`bias_add_flops`)."""
     # (grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed, output_padding, groups, mask)
     grad_out, x, w = args[0], args[1], args[2]
     transposed = bool(args[7])
@@ -183,6 +184,50 @@ MAC_OPS: dict[Any, tuple[str, MacFormula]] = {
     aten._convolution: ("conv", convolution_macs),
     aten.convolution_backward: ("conv", convolution_backward_macs),
 }
+
+def _added_term_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """addmm / baddbmm / addmv: ``beta·self`` is added to every output element (0 when beta is 0)."""
+    beta = args[3] if len(args) > 3 else kwargs.get("beta", 1)
+    return _numel(out) if beta != 0 else 0
+
+
+def _optional_bias_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """linear / conv: one add per output element when a bias is given (arg 2 or ``bias=``)."""
+    bias = args[2] if len(args) > 2 else kwargs.get("bias")
+    return _numel(out) if isinstance(bias, torch.Tensor) else 0
+
+
+def _conv_bias_grad_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """convolution_backward's grad_bias sums grad_output over all but the channel dim."""
+    output_mask = args[10]
+    return _numel(args[0]) if output_mask[2] else 0
+
+
+#: The elementwise part of matrix-class ops: packet -> (other-FLOPs category, formula). A bias add
+#: is not a multiply-add, so it never inflates the MACs; it is counted here, 1 FLOP per element.
+MAC_OP_EXTRAS: dict[Any, tuple[str, MacFormula]] = {
+    aten.addmm: ("elementwise", _added_term_flops),
+    aten.baddbmm: ("elementwise", _added_term_flops),
+    aten.addmv: ("elementwise", _added_term_flops),
+    aten.linear: ("elementwise", _optional_bias_flops),
+    aten.conv1d: ("elementwise", _optional_bias_flops),
+    aten.conv2d: ("elementwise", _optional_bias_flops),
+    aten.conv3d: ("elementwise", _optional_bias_flops),
+    aten.convolution: ("elementwise", _optional_bias_flops),
+    aten._convolution: ("elementwise", _optional_bias_flops),
+    aten.convolution_backward: ("reduction", _conv_bias_grad_flops),
+}
+
+
+def bias_add_flops(packet: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> tuple[str, int] | None:
+    """(category, FLOPs) of a matrix op's bias add or bias gradient, or None when it has none."""
+    extra = MAC_OP_EXTRAS.get(packet)
+    if extra is None:
+        return None
+    category, formula = extra
+    flops = formula(args, kwargs, out)
+    return (category, flops) if flops else None
+
 
 _SDPA_KERNELS = [
     "_scaled_dot_product_flash_attention_for_cpu",
