@@ -31,10 +31,13 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from steelyard.profiling import op_table, op_table_custom
+from steelyard.profiling import op_table, op_table_custom, op_table_quantized
 from steelyard.profiling.op_table_custom import OpFormula
 
 CausalCounting = Literal["full", "visible"]
+#: Every matrix-class table (aten, quantized kernels) and their bias adds, merged once.
+_MAC_OPS = {**op_table.MAC_OPS, **op_table_quantized.MAC_OPS}
+_MAC_OP_EXTRAS = {**op_table.MAC_OP_EXTRAS, **op_table_quantized.MAC_OP_EXTRAS}
 ROOT = ""  # path of work done outside any named submodule
 
 
@@ -67,6 +70,7 @@ class CountResult:
     bytes_moved: int = 0
     peak_live_bytes: int = 0
     causal_attention: CausalCounting = "full"
+    notes: dict[str, str] = field(default_factory=dict)  # op name -> why it is uncounted, when known
 
     @property
     def macs(self) -> int:
@@ -165,6 +169,10 @@ class _LiveMemory:
         self.peak = max(self.peak, sum(n for _, n in self._live.values()))
 
 
+def _is_known(func: Any) -> bool:
+    return op_table.is_known(func) or func.overloadpacket in op_table_quantized.MAC_OPS
+
+
 class _Dispatch(TorchDispatchMode):
     def __init__(self, counter: CostCounter) -> None:
         super().__init__()
@@ -181,7 +189,7 @@ class _Dispatch(TorchDispatchMode):
             counter.record_ignored(op_name(packet))
             return out
         formula = counter.formulas.get(packet)
-        if formula is None and not op_table.is_known(func):
+        if formula is None and not _is_known(func):
             # Under inference_mode composite ops (conv_transpose2d, einsum, max_pool2d, ...) reach
             # the mode whole; count what they decompose into instead (as FlopCounterMode does).
             with self:
@@ -357,10 +365,16 @@ class CostCounter:
         if not is_view and not func._schema.is_mutable:
             self._memory.add(outputs)
             self.result.peak_live_bytes = self._memory.peak
-        if packet in op_table.MAC_OPS:
-            category, formula = op_table.MAC_OPS[packet]
-            extra_category, extra = op_table.bias_add_flops(packet, args, kwargs, out) or (None, 0)
-            self._add(name, "mac", formula(args, kwargs, out), extra, moved, category, extra_category)
+        if packet in _MAC_OPS:
+            category, formula = _MAC_OPS[packet]
+            try:
+                macs = formula(args, kwargs, out)
+            except op_table.Uncountable as why:
+                self.result.notes[name] = str(why)
+                self._add(name, "uncounted", 0, 0, moved, None)
+                return
+            extra_category, extra = op_table.bias_add_flops(packet, args, kwargs, out, _MAC_OP_EXTRAS) or (None, 0)
+            self._add(name, "mac", macs, extra, moved, category, extra_category)
             return
         other = op_table.other_flops(packet, func, args, out)
         if other is not None:

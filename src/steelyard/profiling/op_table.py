@@ -166,6 +166,74 @@ def conv_nd_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
     return conv_macs_from_shapes(_shape(args[0]), _shape(args[1]), _shape(out), transposed=False)
 
 
+class Uncountable(Exception):
+    """Raised by a formula when the call's cost cannot be known (e.g. jagged lengths on meta)."""
+
+
+def scaled_mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``torch._scaled_mm`` (fp8 and friends): (m, k) @ (k, n) with scales, m·n·k MACs like mm."""
+    return mm_macs(args, kwargs, out)
+
+
+def weight_only_mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """int4 / int8 weight-only matmuls (``_weight_int{4,8}pack_mm*``): x (m, k) against a packed weight.
+
+    The packed weight's layout differs per kernel and device, but the output is (m, n) and every
+    element is a dot product of length k = x.shape[-1] (dequantising the weight is not counted).
+    """
+    return _numel(out) * _shape(args[0])[-1]
+
+
+def _jagged_lengths(offsets: Any, max_len: int) -> list[int]:
+    """Per-sequence lengths from cumulative offsets; unknowable when they live on meta / fake."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if isinstance(offsets, FakeTensor) or offsets.device.type == "meta":
+        raise Uncountable(f"jagged sequence lengths are not materialised (offsets on {offsets.device}, max {max_len})")
+    return [int(n) for n in offsets.diff().tolist()]
+
+
+def _kernel_attention_macs(q: Any, k: Any, v: Any, cum_q: Any, cum_k: Any, max_q: Any, max_k: Any) -> int:
+    """Flash / memory-efficient kernels, laid out (B, L, H, E); jagged when cumulative lengths are given.
+
+    Dense: B·H·Lq·Lk·(E + Ev). Jagged (Q, K, V packed as (ΣL, H, E)): the sum over sequences of
+    H·Lq_i·Lk_i·(E + Ev), from the real lengths (torch assumes max length on fake offsets; steelyard
+    reports the call as uncounted instead).
+    """
+    if cum_q is None:
+        b, lq, h, e = _shape(q)
+        return attention_macs((b, h, lq, e), (_shape(k)[1], e), (_shape(v)[-1],))
+    h, e, ev = _shape(q)[-2], _shape(q)[-1], _shape(v)[-1]
+    lengths_q = _jagged_lengths(cum_q, int(max_q))
+    lengths_k = _jagged_lengths(cum_k, int(max_k))
+    return sum(h * lq * lk * (e + ev) for lq, lk in zip(lengths_q, lengths_k, strict=True))
+
+
+def flash_attention_forward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``aten._flash_attention_forward(q, k, v, cum_seq_q, cum_seq_k, max_q, max_k, ...)``."""
+    return _kernel_attention_macs(*args[:7])
+
+
+def efficient_attention_forward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``aten._efficient_attention_forward(q, k, v, bias, cu_seqlens_q, cu_seqlens_k, max_q, max_k, ...)``."""
+    q, k, v, _bias, cum_q, cum_k, max_q, max_k = args[:8]
+    return _kernel_attention_macs(q, k, v, cum_q, cum_k, max_q, max_k)
+
+
+def flash_attention_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``_flash_attention_backward(grad_out, q, k, v, out, lse, cum_q, cum_k, max_q, max_k, ...)``: 2 forwards."""
+    grad_out, q, k, v, _out, _lse, cum_q, cum_k, max_q, max_k = args[:10]
+    del grad_out
+    return 2 * _kernel_attention_macs(q, k, v, cum_q, cum_k, max_q, max_k)
+
+
+def efficient_attention_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``_efficient_attention_backward(grad_out, q, k, v, bias, out, cu_q, cu_k, max_q, max_k, ...)``: 2 forwards."""
+    grad_out, q, k, v, _bias, _out, cum_q, cum_k, max_q, max_k = args[:10]
+    del grad_out
+    return 2 * _kernel_attention_macs(q, k, v, cum_q, cum_k, max_q, max_k)
+
+
 #: Matrix-class ops: op overload packet -> (category, MAC formula).
 MAC_OPS: dict[Any, tuple[str, MacFormula]] = {
     aten.mm: ("matmul", mm_macs),
@@ -183,7 +251,20 @@ MAC_OPS: dict[Any, tuple[str, MacFormula]] = {
     aten.convolution: ("conv", convolution_macs),
     aten._convolution: ("conv", convolution_macs),
     aten.convolution_backward: ("conv", convolution_backward_macs),
+    aten._scaled_mm: ("matmul", scaled_mm_macs),
 }
+for _name in ("_weight_int4pack_mm", "_weight_int8pack_mm", "_weight_int4pack_mm_for_cpu",
+              "_weight_int4pack_mm_with_scales_and_zeros"):
+    if hasattr(aten, _name):
+        MAC_OPS[getattr(aten, _name)] = ("matmul", weight_only_mm_macs)
+for _name, _formula in (
+    ("_flash_attention_forward", flash_attention_forward_macs),
+    ("_efficient_attention_forward", efficient_attention_forward_macs),
+    ("_flash_attention_backward", flash_attention_backward_macs),
+    ("_efficient_attention_backward", efficient_attention_backward_macs),
+):
+    if hasattr(aten, _name):
+        MAC_OPS[getattr(aten, _name)] = ("attention", _formula)
 
 def _added_term_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
     """addmm / baddbmm / addmv: ``beta·self`` is added to every output element (0 when beta is 0)."""
@@ -194,6 +275,12 @@ def _added_term_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> 
 def _optional_bias_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
     """linear / conv: one add per output element when a bias is given (arg 2 or ``bias=``)."""
     bias = args[2] if len(args) > 2 else kwargs.get("bias")
+    return _numel(out) if isinstance(bias, torch.Tensor) else 0
+
+
+def _scaled_mm_bias_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``_scaled_mm(a, b, scale_a, scale_b, bias=None, ...)``: one add per output element with a bias."""
+    bias = args[4] if len(args) > 4 else kwargs.get("bias")
     return _numel(out) if isinstance(bias, torch.Tensor) else 0
 
 
@@ -216,12 +303,19 @@ MAC_OP_EXTRAS: dict[Any, tuple[str, MacFormula]] = {
     aten.convolution: ("elementwise", _optional_bias_flops),
     aten._convolution: ("elementwise", _optional_bias_flops),
     aten.convolution_backward: ("reduction", _conv_bias_grad_flops),
+    aten._scaled_mm: ("elementwise", _scaled_mm_bias_flops),
 }
 
 
-def bias_add_flops(packet: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> tuple[str, int] | None:
+def bias_add_flops(
+    packet: Any,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    out: Any,
+    table: dict[Any, tuple[str, MacFormula]] | None = None,
+) -> tuple[str, int] | None:
     """(category, FLOPs) of a matrix op's bias add or bias gradient, or None when it has none."""
-    extra = MAC_OP_EXTRAS.get(packet)
+    extra = (MAC_OP_EXTRAS if table is None else table).get(packet)
     if extra is None:
         return None
     category, formula = extra
@@ -393,7 +487,13 @@ DATA_MOVEMENT_OPS = _ops(
     "topk",
     "max_pool2d_with_indices_backward",
     "_unsafe_index",
+    "upsample_nearest1d",
     "upsample_nearest2d",
+    "upsample_nearest3d",
+    "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d",
+    "_upsample_nearest_exact3d",
+    "new_empty_strided",
     "is_nonzero",
     "equal",
     "sym_size",
@@ -404,10 +504,44 @@ DATA_MOVEMENT_OPS = _ops(
 )
 
 
+#: Interpolating upsampling: packet -> (taps per spatial dim, spatial dims, antialiased).
+#: Convention: each tap is one multiply-add of a weight with an input = 2 other FLOPs, so bilinear
+#: costs 2·4 = 8 FLOPs per output element (fvcore counts the same 4 taps as 4 "flops", i.e. MACs;
+#: ptflops counts 1 per output element). Nearest modes copy and stay data movement (fvcore: 1).
+INTERPOLATION_TAPS: dict[Any, tuple[int, int, bool]] = {
+    # packet: (taps per dim, spatial dims, antialias)
+    aten.upsample_linear1d: (2, 1, False),
+    aten.upsample_bilinear2d: (2, 2, False),
+    aten.upsample_trilinear3d: (2, 3, False),
+    aten.upsample_bicubic2d: (4, 2, False),
+}
+if hasattr(aten, "_upsample_bilinear2d_aa"):
+    INTERPOLATION_TAPS[aten._upsample_bilinear2d_aa] = (2, 2, True)
+if hasattr(aten, "_upsample_bicubic2d_aa"):
+    INTERPOLATION_TAPS[aten._upsample_bicubic2d_aa] = (4, 2, True)
+FLOPS_PER_INTERPOLATION_TAP = 2
+
+
+def interpolation_flops(packet: Any, args: Sequence[Any], out: Any) -> int:
+    """2 FLOPs per tap per output element; taps = taps_per_dim ** dims.
+
+    An antialiased kernel downscaling by s along a dim widens its support to ceil(s)·taps there
+    (torch's ``_upsample_*_aa``); upscaling keeps the plain taps.
+    """
+    per_dim, dims, antialias = INTERPOLATION_TAPS[packet]
+    taps = 1
+    for in_size, out_size in zip(_shape(args[0])[-dims:], _shape(out)[-dims:], strict=True):
+        widen = math.ceil(in_size / out_size) if antialias and out_size and in_size > out_size else 1
+        taps *= per_dim * widen
+    return FLOPS_PER_INTERPOLATION_TAP * taps * _numel(out)
+
+
 def other_flops(packet: Any, func: Any, args: Sequence[Any], out: Any) -> tuple[str, int] | None:
     """Elementwise-class work: (category, FLOPs), or None when the op is not of this class."""
     if packet in DATA_MOVEMENT_OPS:
         return None  # clone carries torch's pointwise tag, but a copy computes nothing
+    if packet in INTERPOLATION_TAPS:
+        return "interpolation", interpolation_flops(packet, args, out)
     if packet in SOFTMAX_OPS:
         return "softmax", SOFTMAX_FLOPS_PER_ELEMENT * _numel(args[0])
     if packet in NORM_OPS:
@@ -427,6 +561,7 @@ def is_known(func: Any) -> bool:
     packet = func.overloadpacket
     return (
         packet in MAC_OPS
+        or packet in INTERPOLATION_TAPS
         or packet in SOFTMAX_OPS
         or packet in NORM_OPS
         or packet in NORM_BACKWARD_OPS
