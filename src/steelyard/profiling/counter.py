@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch.multiprocessing.reductions import StorageWeakRef
+from torch.nested._internal.nested_tensor import NestedTensor as _NestedTensor
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
@@ -108,6 +109,25 @@ def _tensor_bytes(t: torch.Tensor) -> int:
     return t.numel() * t.element_size()
 
 
+def _dense(t: Any) -> torch.Tensor:
+    """The buffer behind a jagged tensor (its values), or the tensor itself."""
+    return t.values() if isinstance(t, _NestedTensor) else t
+
+
+def _sequence_lengths(t: Any) -> list[int]:
+    """Per-sequence lengths along dim -2 of a (B, H, L, E) attention input, jagged or dense."""
+    if not isinstance(t, _NestedTensor):
+        return [int(t.shape[-2])] * int(t.shape[0])
+    if t._ragged_idx != t.dim() - 2:
+        raise op_table.Uncountable(f"jagged attention input ragged in dim {t._ragged_idx}, not the sequence dim")
+    if t.lengths() is not None:
+        lengths = t.lengths()
+        if lengths.device.type == "meta":
+            raise op_table.Uncountable("jagged sequence lengths are not materialised (lengths on meta)")
+        return [int(n) for n in lengths.tolist()]
+    return op_table.jagged_lengths(t.offsets())
+
+
 def _tensors(*trees: Any) -> list[torch.Tensor]:
     leaves: list[Any] = []
     for tree in trees:
@@ -183,6 +203,11 @@ class _Dispatch(TorchDispatchMode):
         counter = self.counter
         if counter.suppressed:  # inside a call counted whole (attention, a registered Function)
             return func(*args, **kwargs)
+        if any(issubclass(t, _NestedTensor) for t in types):
+            # A jagged tensor's shape holds a symbolic nested int; defer to its own dispatch, whose
+            # ops on the dense values then reach this mode with real shapes (as FlopCounterMode does
+            # for NJT size queries).
+            return NotImplemented
         packet = func.overloadpacket
         if packet in counter.ignore:
             out = func(*args, **kwargs)
@@ -387,6 +412,10 @@ class CostCounter:
 
     def record_attention(self, args: Any, kwargs: Any, out: torch.Tensor) -> None:
         q, k, v = args[0], args[1], args[2]
+        if any(isinstance(t, _NestedTensor) for t in (q, k, v)):
+            with self.suppress():
+                self._record_jagged_attention(q, k, v, out)
+            return
         # SDPA(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa)
         is_causal = bool(args[5] if len(args) > 5 else kwargs.get("is_causal", False))
         lq, lk = q.shape[-2], k.shape[-2]
@@ -405,6 +434,29 @@ class CostCounter:
         module = self.result.modules[self._modules.current if self._modules else ROOT]
         module.other_flops += softmax
         self._memory.add(_tensors(out))
+        self.result.peak_live_bytes = self._memory.peak
+
+    def _record_jagged_attention(self, q: Any, k: Any, v: Any, out: Any) -> None:
+        """SDPA on jagged (B, H, j, E) tensors: the sum over sequences of H·Lq_i·Lk_i·(E + Ev) MACs.
+
+        Lengths come from the offsets; on meta they are not materialised, and the call is listed
+        as uncounted with a note rather than guessed (torch assumes every sequence is the longest).
+        """
+        name = "scaled_dot_product_attention"
+        values = [_dense(t) for t in (q, k, v, out)]
+        moved = sum(_tensor_bytes(t) for t in values)
+        try:
+            lengths_q, lengths_k = _sequence_lengths(q), _sequence_lengths(k)
+        except op_table.Uncountable as why:
+            self.result.notes[name] = str(why)
+            self._add(name, "uncounted", 0, 0, moved, None)
+            return
+        heads, e, ev = int(q.shape[1]), int(q.shape[-1]), int(v.shape[-1])
+        scores = sum(heads * lq * lk for lq, lk in zip(lengths_q, lengths_k, strict=True))
+        macs = scores * (e + ev)
+        softmax = op_table.SOFTMAX_FLOPS_PER_ELEMENT * scores
+        self._add(name, "attention", macs, softmax, moved, "attention", "softmax")
+        self._memory.add(values[-1:])
         self.result.peak_live_bytes = self._memory.peak
 
     # -- context manager -------------------------------------------------------------------

@@ -184,12 +184,12 @@ def weight_only_mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -
     return _numel(out) * _shape(args[0])[-1]
 
 
-def _jagged_lengths(offsets: Any, max_len: int) -> list[int]:
+def jagged_lengths(offsets: Any) -> list[int]:
     """Per-sequence lengths from cumulative offsets; unknowable when they live on meta / fake."""
     from torch._subclasses.fake_tensor import FakeTensor
 
     if isinstance(offsets, FakeTensor) or offsets.device.type == "meta":
-        raise Uncountable(f"jagged sequence lengths are not materialised (offsets on {offsets.device}, max {max_len})")
+        raise Uncountable(f"jagged sequence lengths are not materialised (offsets on {offsets.device})")
     return [int(n) for n in offsets.diff().tolist()]
 
 
@@ -204,8 +204,8 @@ def _kernel_attention_macs(q: Any, k: Any, v: Any, cum_q: Any, cum_k: Any, max_q
         b, lq, h, e = _shape(q)
         return attention_macs((b, h, lq, e), (_shape(k)[1], e), (_shape(v)[-1],))
     h, e, ev = _shape(q)[-2], _shape(q)[-1], _shape(v)[-1]
-    lengths_q = _jagged_lengths(cum_q, int(max_q))
-    lengths_k = _jagged_lengths(cum_k, int(max_k))
+    del max_q, max_k  # the longest lengths; the real ones are in the offsets
+    lengths_q, lengths_k = jagged_lengths(cum_q), jagged_lengths(cum_k)
     return sum(h * lq * lk * (e + ev) for lq, lk in zip(lengths_q, lengths_k, strict=True))
 
 
