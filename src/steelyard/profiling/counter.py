@@ -55,11 +55,24 @@ class OpStat:
 
 @dataclass
 class ModuleStat:
-    """Cost done directly in one module (not in its named children): rows sum to the total."""
+    """Cost of one module. In :attr:`CountResult.modules` it is the work done directly in the
+    module (not in its named children), so rows sum to the total; in :attr:`CountResult.inclusive`
+    it is everything run while the module's forward was on the call stack (fvcore's "caller" mode)."""
 
     macs: int = 0
     other_flops: int = 0
     bytes_moved: int = 0
+    macs_by_op: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    other_flops_by_op: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, op: str, macs: int, other: int, moved: int) -> None:
+        self.macs += macs
+        self.other_flops += other
+        self.bytes_moved += moved
+        if macs:
+            self.macs_by_op[op] += macs
+        if other:
+            self.other_flops_by_op[op] += other
 
 
 @dataclass
@@ -72,6 +85,14 @@ class CountResult:
     peak_live_bytes: int = 0
     causal_attention: CausalCounting = "full"
     notes: dict[str, str] = field(default_factory=dict)  # op name -> why it is uncounted, when known
+    #: Per module, everything run under its forward (ROOT: the whole run), backward included.
+    inclusive: dict[str, ModuleStat] = field(default_factory=lambda: defaultdict(ModuleStat))
+    #: Every name a shared module is reachable by, other than its first (canonical) one.
+    aliases: dict[str, str] = field(default_factory=dict)
+    #: Canonical names of the model's submodules, and those whose forward ran.
+    module_names: list[str] = field(default_factory=list)
+    called_modules: set[str] = field(default_factory=set)
+    _containers: set[str] = field(default_factory=set, repr=False)  # ModuleList & co: never called
 
     @property
     def macs(self) -> int:
@@ -90,6 +111,36 @@ class CountResult:
     def uncounted(self) -> dict[str, int]:
         """Ops no table or formula prices: calls per op name (their FLOPs are missing)."""
         return {name: s.calls for name, s in self.ops.items() if s.kind == "uncounted"}
+
+    # -- fvcore-style views over the module rows ---------------------------------------------
+    def canonical_module_name(self, name: str) -> str:
+        """A shared module's first name, as ``model.named_modules()`` lists it (fvcore's rule)."""
+        return self.aliases.get(name, name)
+
+    def total(self, module: str = ROOT) -> int:
+        """MACs run under ``module``'s forward (any of its names), forward and backward."""
+        return self.inclusive[self.canonical_module_name(module)].macs if self._has(module) else 0
+
+    def by_module(self) -> dict[str, int]:
+        """MACs per module, inclusive of children; every submodule listed, ROOT being the total."""
+        return {name: self.total(name) for name in [ROOT, *self.module_names]}
+
+    def by_operator(self, module: str = ROOT) -> dict[str, int]:
+        """MACs per op name under ``module``'s forward."""
+        if not self._has(module):
+            return {}
+        return dict(self.inclusive[self.canonical_module_name(module)].macs_by_op)
+
+    def by_module_and_operator(self) -> dict[str, dict[str, int]]:
+        """MACs per module and op name (fvcore's ``by_module_and_operator``, in MACs)."""
+        return {name: self.by_operator(name) for name in [ROOT, *self.module_names]}
+
+    def uncalled_modules(self) -> set[str]:
+        """Submodules whose forward never ran (containers without a forward of their own excluded)."""
+        return set(self.module_names) - self.called_modules - self._containers
+
+    def _has(self, module: str) -> bool:
+        return self.canonical_module_name(module) in self.inclusive
 
     @property
     def ignored(self) -> dict[str, int]:
@@ -135,23 +186,41 @@ def _tensors(*trees: Any) -> list[torch.Tensor]:
     return [x for x in leaves if isinstance(x, torch.Tensor)]
 
 
-class _ModuleStack:
-    """Names of the modules currently inside ``forward``, innermost last."""
+_CONTAINERS = (torch.nn.ModuleList, torch.nn.ModuleDict, torch.nn.ParameterList, torch.nn.ParameterDict)
 
-    def __init__(self, model: torch.nn.Module | None) -> None:
+
+class _ModuleStack:
+    """Names of the modules currently inside ``forward``, innermost last.
+
+    A module shared under several names is hooked once, under its first name (the canonical one);
+    its other names are recorded as aliases in the result.
+    """
+
+    def __init__(self, model: torch.nn.Module | None, result: CountResult) -> None:
         self.stack: list[str] = []
         self._handles: list[Any] = []
+        self._called = result.called_modules
+        self.model_given = model is not None
         if model is None:
             return
-        for name, module in model.named_modules():
+        first: dict[int, str] = {}
+        for name, module in model.named_modules(remove_duplicate=False):
             if not name:
                 continue
+            if id(module) in first:
+                result.aliases[name] = first[id(module)]
+                continue
+            first[id(module)] = name
+            result.module_names.append(name)
+            if isinstance(module, _CONTAINERS):
+                result._containers.add(name)
             self._handles.append(module.register_forward_pre_hook(self._enter(name)))
             self._handles.append(module.register_forward_hook(self._leave(name), always_call=True))
 
     def _enter(self, name: str) -> Any:
         def hook(*_: Any) -> None:
             self.stack.append(name)
+            self._called.add(name)
 
         return hook
 
@@ -161,10 +230,6 @@ class _ModuleStack:
                 self.stack.pop()
 
         return hook
-
-    @property
-    def current(self) -> str:
-        return self.stack[-1] if self.stack else ROOT
 
     def close(self) -> None:
         for h in self._handles:
@@ -237,8 +302,12 @@ class _AttentionCatcher(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
         counter = self.counter
-        if func is not F.scaled_dot_product_attention or counter.suppressed:
+        if counter.suppressed:
             return func(*args, **kwargs)
+        if func is not F.scaled_dot_product_attention:
+            out = func(*args, **kwargs)
+            counter.remember_owner(args, kwargs, out)  # autograd nodes exist here, not at dispatch
+            return out
         with counter.suppress():
             out = func(*args, **kwargs)
         if func in counter.ignore:
@@ -247,6 +316,7 @@ class _AttentionCatcher(TorchFunctionMode):
             counter.record_formula("scaled_dot_product_attention", counter.formulas[func], args, kwargs, out)
         else:
             counter.record_attention(args, kwargs, out)
+        counter.remember_owner(args, kwargs, out)
         return out
 
 
@@ -289,7 +359,7 @@ class _FunctionPatch:
             with counter.suppress():
                 out = forward(*args, **kwargs)
             counter.record_formula(cls.__name__, formula, args[1:] if has_ctx else args, kwargs, out)
-            return out
+            return out  # its autograd node exists only after forward returns: not owned, backward goes to ROOT
 
         return counted_forward
 
@@ -327,6 +397,7 @@ class CostCounter:
         self.formulas: dict[Any, OpFormula] = op_table_custom.formula_table(custom_mapping)
         self.ignore: frozenset[Any] = frozenset(op_table_custom.target_key(op) for op in ignore)
         self.suppressed = 0
+        self._node_owner: dict[Any, tuple[str, ...]] = {}
         self._modules: _ModuleStack | None = None
         self._memory = _LiveMemory()
         self._modes: list[Any] = []
@@ -337,6 +408,40 @@ class CostCounter:
         if stat is None:
             stat = self.result.ops[name] = OpStat(kind=kind)
         return stat
+
+    def _path(self) -> tuple[str, ...]:
+        """The module call stack an op belongs to: the forward stack, or in backward the stack
+        of the forward op whose autograd node is now running (so backward work lands on the module
+        that created it, not on the root row)."""
+        if self._modules is not None and self._modules.stack:
+            return tuple(self._modules.stack)
+        node = torch._C._current_autograd_node()
+        return self._node_owner.get(node, ()) if node is not None else ()
+
+    def remember_owner(self, args: Any, kwargs: Any, out: Any) -> None:
+        """Note which module stack created the autograd nodes of one torch call, for the backward.
+
+        Called above autograd (in the torch-function mode), where outputs carry their ``grad_fn``.
+        The walk from the outputs stops at nodes already known, and the inputs' nodes are known
+        beforehand, so only the nodes this call created are claimed (a composite call creates several).
+        """
+        if self._modules is None or not self._modules.model_given or not torch.is_grad_enabled():
+            return
+        outputs = [t for t in _tensors(out) if t.grad_fn is not None]
+        if not outputs:
+            return
+        known = self._node_owner
+        for t in _tensors(args, kwargs):
+            if t.grad_fn is not None:
+                known.setdefault(t.grad_fn, ())
+        owner = tuple(self._modules.stack)
+        todo = [t.grad_fn for t in outputs]
+        while todo:
+            node = todo.pop()
+            if node in known:
+                continue
+            known[node] = owner
+            todo.extend(n for n, _ in node.next_functions if n is not None)
 
     def suppress(self) -> _Suppress:
         """Context in which dispatched ops are run but not counted."""
@@ -371,10 +476,10 @@ class CostCounter:
         stat.macs += macs
         stat.other_flops += other
         stat.bytes_moved += moved
-        module = self.result.modules[self._modules.current if self._modules else ROOT]
-        module.macs += macs
-        module.other_flops += other
-        module.bytes_moved += moved
+        path = self._path()
+        self.result.modules[path[-1] if path else ROOT].add(name, macs, other, moved)
+        for module in dict.fromkeys((ROOT, *path)):  # a module on the stack twice counts once
+            self.result.inclusive[module].add(name, macs, other, moved)
         self.result.bytes_moved += moved
         if category is not None and macs:
             self.result.macs_by_category[category] += macs
@@ -428,11 +533,7 @@ class CostCounter:
         mask = args[3] if len(args) > 3 else kwargs.get("attn_mask")
         # A fused kernel reads Q, K, V (and the mask) and writes the output once.
         moved = sum(_tensor_bytes(t) for t in _tensors(q, k, v, mask, out))
-        self._add("scaled_dot_product_attention", "attention", macs, 0, moved, "attention")
-        self.result.other_flops_by_category["softmax"] += softmax
-        self.result.ops["scaled_dot_product_attention"].other_flops += softmax
-        module = self.result.modules[self._modules.current if self._modules else ROOT]
-        module.other_flops += softmax
+        self._add("scaled_dot_product_attention", "attention", macs, softmax, moved, "attention", "softmax")
         self._memory.add(_tensors(out))
         self.result.peak_live_bytes = self._memory.peak
 
@@ -461,7 +562,7 @@ class CostCounter:
 
     # -- context manager -------------------------------------------------------------------
     def __enter__(self) -> CostCounter:
-        self._modules = _ModuleStack(self.model)
+        self._modules = _ModuleStack(self.model, self.result)
         classes = op_table_custom.function_classes(self.formulas)
         self._modes = [_FunctionPatch(self, classes), _AttentionCatcher(self), _Dispatch(self)]
         for mode in self._modes:
@@ -474,3 +575,4 @@ class CostCounter:
         self._modes = []
         if self._modules is not None:
             self._modules.close()
+        self._node_owner.clear()  # holding autograd nodes past the run would keep graphs alive
