@@ -77,6 +77,9 @@ class ModuleStat:
 
 @dataclass
 class CountResult:
+    """Everything one counted run cost: totals by category, per op, per module (exclusive rows
+    that sum to the totals, and inclusive ones by call stack), plus what could not be priced."""
+
     macs_by_category: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     other_flops_by_category: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     ops: dict[str, OpStat] = field(default_factory=dict)
@@ -92,7 +95,7 @@ class CountResult:
     #: Canonical names of the model's submodules, and those whose forward ran.
     module_names: list[str] = field(default_factory=list)
     called_modules: set[str] = field(default_factory=set)
-    _containers: set[str] = field(default_factory=set, repr=False)  # ModuleList & co: never called
+    container_modules: set[str] = field(default_factory=set)  # ModuleList & co: indexed, never called
 
     @property
     def macs(self) -> int:
@@ -137,7 +140,7 @@ class CountResult:
 
     def uncalled_modules(self) -> set[str]:
         """Submodules whose forward never ran (containers without a forward of their own excluded)."""
-        return set(self.module_names) - self.called_modules - self._containers
+        return set(self.module_names) - self.called_modules - self.container_modules
 
     def _has(self, module: str) -> bool:
         return self.canonical_module_name(module) in self.inclusive
@@ -213,7 +216,7 @@ class _ModuleStack:
             first[id(module)] = name
             result.module_names.append(name)
             if isinstance(module, _CONTAINERS):
-                result._containers.add(name)
+                result.container_modules.add(name)
             self._handles.append(module.register_forward_pre_hook(self._enter(name)))
             self._handles.append(module.register_forward_hook(self._leave(name), always_call=True))
 
