@@ -212,3 +212,40 @@ def test_new_empty_strided_is_data_movement():
     x = torch.randn(2, 3)
     r = count(lambda: x.new_empty_strided((4, 4), (4, 1)))
     assert r.uncounted == {} and r.ops["new_empty_strided"].kind == "data"
+
+
+# -- causal masks on kernels called directly -------------------------------------------------
+def _fw_bw(causal: str, is_causal: bool) -> tuple[int, int]:
+    q, k, v = (torch.randn(1, 2, 6, 4, requires_grad=True) for _ in range(3))
+    with CostCounter(causal_attention=causal) as c:
+        F.scaled_dot_product_attention(q, k, v, is_causal=is_causal).sum().backward()
+    return c.result.ops["scaled_dot_product_attention"].macs, c.result.macs
+
+
+def test_visible_causal_backward_kernel_matches_the_visible_forward():
+    """The CPU backward kernel carries is_causal: with causal_attention="visible" it is counted over
+    the visible part too, so forward + backward stays 3x the forward."""
+    full_fw, full_total = _fw_bw("full", True)
+    vis_fw, vis_total = _fw_bw("visible", True)
+    assert full_total == 3 * full_fw
+    assert vis_fw == round(full_fw * 7 / 12)  # (L+1)/(2L) of a 6x6 score matrix
+    assert vis_total == 3 * vis_fw
+    assert _fw_bw("visible", False) == (full_fw, full_total)
+
+
+def test_kernel_causal_fraction_layouts():
+    h16 = torch.float16
+    q, k = meta(1, 2, 4, 8), meta(1, 2, 6, 8)
+    flash = aten._scaled_dot_product_flash_attention.default
+    assert op_table.kernel_causal_fraction(flash, (q, k, k, 0.0, True), {}) == op_table.causal_visible_fraction(4, 6)
+    assert op_table.kernel_causal_fraction(flash, (q, k, k), {}) == 1.0
+    eff = aten._efficient_attention_forward.default
+    ql, kl = meta(1, 4, 2, 8, dtype=h16), meta(1, 6, 2, 8, dtype=h16)
+    args = (ql, kl, kl, None, None, None, 4, 6, 0.0)
+    assert op_table.kernel_causal_fraction(eff, (*args, 2), {}) == op_table.causal_visible_fraction_bottom_right(4, 6)
+    assert op_table.causal_visible_fraction_bottom_right(4, 6) == (3 + 4 + 5 + 6) / 24
+    jag = aten._flash_attention_forward.default
+    offsets = torch.tensor([0, 2, 5])
+    qj = torch.randn(5, 2, 8)
+    frac = op_table.kernel_causal_fraction(jag, (qj, qj, qj, offsets, offsets, 3, 3, 0.0, True), {})
+    assert frac == pytest.approx((3 + 6) / (4 + 9))  # visible 3 of 2x2, 6 of 3x3

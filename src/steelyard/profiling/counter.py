@@ -502,6 +502,8 @@ class CostCounter:
             category, formula = _MAC_OPS[packet]
             try:
                 macs = formula(args, kwargs, out)
+                if category == "attention" and self.result.causal_attention == "visible":
+                    macs = round(macs * op_table.kernel_causal_fraction(func, args, kwargs))
             except op_table.Uncountable as why:
                 self.result.notes[name] = str(why)
                 self._add(name, "uncounted", 0, 0, moved, None)

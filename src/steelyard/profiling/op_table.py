@@ -132,6 +132,52 @@ def causal_visible_fraction(lq: int, lk: int) -> float:
     return visible / (lq * lk)
 
 
+def causal_visible_fraction_bottom_right(lq: int, lk: int) -> float:
+    """Share of the score matrix a bottom-right aligned causal mask keeps (query i sees keys
+    0..i + Lk - Lq; the memory-efficient kernels' ``custom_mask_type=2``)."""
+    if lq <= 0 or lk <= 0:
+        return 0.0
+    visible = sum(max(0, min(lk, i + 1 + lk - lq)) for i in range(lq))
+    return visible / (lq * lk)
+
+
+def _arg(func: Any, args: Sequence[Any], kwargs: dict[str, Any], name: str) -> Any:
+    """An op argument by its schema name, positional or keyword (None when absent)."""
+    names = [a.name for a in func._schema.arguments]
+    if name not in names:
+        return None
+    i = names.index(name)
+    return args[i] if i < len(args) else kwargs.get(name)
+
+
+def kernel_causal_fraction(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> float:
+    """Visible share of the score matrix for an attention kernel called with a causal mask, else 1.
+
+    ``is_causal`` kernels are top-left aligned; the memory-efficient kernels say it with
+    ``custom_mask_type`` (1: top-left, 2: bottom-right). ``_scaled_dot_product_*`` kernels are laid
+    out (B, H, L, E); ``_flash_attention_*`` / ``_efficient_attention_*`` (B, L, H, E), or jagged
+    (ΣL, H, E) with cumulative lengths, where each sequence's share is weighted by its scores.
+    """
+    mask_type = _arg(func, args, kwargs, "custom_mask_type")
+    if mask_type is None:
+        mask_type = 1 if _arg(func, args, kwargs, "is_causal") else 0
+    if mask_type not in (1, 2):
+        return 1.0
+    share = causal_visible_fraction if mask_type == 1 else causal_visible_fraction_bottom_right
+    q, k = _arg(func, args, kwargs, "query"), _arg(func, args, kwargs, "key")
+    if func.overloadpacket.__name__.startswith("_scaled_dot_product"):
+        return share(_shape(q)[-2], _shape(k)[-2])
+    cum_q = _arg(func, args, kwargs, "cum_seq_q")
+    cum_q = cum_q if cum_q is not None else _arg(func, args, kwargs, "cu_seqlens_q")
+    if cum_q is None:
+        return share(_shape(q)[1], _shape(k)[1])
+    cum_k = _arg(func, args, kwargs, "cum_seq_k")
+    cum_k = cum_k if cum_k is not None else _arg(func, args, kwargs, "cu_seqlens_k")
+    pairs = list(zip(jagged_lengths(cum_q), jagged_lengths(cum_k), strict=True))
+    scores = sum(lq * lk for lq, lk in pairs)
+    return sum(lq * lk * share(lq, lk) for lq, lk in pairs) / scores if scores else 1.0
+
+
 def _sdpa_kernel_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
     """Fused SDPA kernels called directly at the aten level, laid out (B, H, L, E)."""
     return attention_macs(_shape(args[0]), _shape(args[1]), _shape(args[2]))
