@@ -5,7 +5,8 @@ Two kinds of work are kept apart, as the field reports them:
 * **MACs** of matrix-class ops (matmul, convolution, attention's two matmuls). One
   multiply-add is 1 MAC = 2 FLOPs.
 * **Other FLOPs** of elementwise, normalisation, softmax and reduction ops, counted per
-  element with the constants below (stated, approximate: a GELU is not really one FLOP).
+  element with the constants below (stated, approximate: a GELU is not really one FLOP). The
+  bias add of a matrix op (addmm, linear, conv) is elementwise work too (``MAC_OP_EXTRAS``).
 
 Ops that move data but compute nothing (views, copies, embedding lookups, concatenation)
 cost 0 FLOPs but still move bytes. Any op in none of these tables is reported as

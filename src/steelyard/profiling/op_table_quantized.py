@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from steelyard.profiling.op_table import MacFormula, conv_macs_from_shapes
+from steelyard.profiling.op_table import MacFormula, Uncountable, conv_macs_from_shapes
 
 quantized = torch.ops.quantized
 
@@ -24,8 +24,18 @@ def _numel(x: Any) -> int:
 
 
 def _linear_weight_bias(packed: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-    weight, bias = packed.unpack()
+    try:
+        weight, bias = packed.unpack()
+    except (AttributeError, RuntimeError, TypeError, ValueError) as err:  # an engine without unpack()
+        raise Uncountable(f"packed linear weight not readable: {err}") from err
     return weight, bias
+
+
+def _conv_weight_bias(packed: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    try:
+        return packed.weight(), packed.bias()
+    except (AttributeError, RuntimeError, TypeError) as err:
+        raise Uncountable(f"packed conv weight not readable: {err}") from err
 
 
 def quantized_linear_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
@@ -40,15 +50,16 @@ def quantized_linear_bias_flops(args: Sequence[Any], kwargs: dict[str, Any], out
 
 
 def quantized_conv_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
-    """``quantized::conv{1,2,3}d(x, packed_weight, scale, zero_point)``: numel(out) · C_in/groups · prod(k)."""
-    packed = args[1]
-    weight = packed.weight()
-    transposed = bool(packed.transpose()) if hasattr(packed, "transpose") else False
-    return conv_macs_from_shapes(tuple(args[0].shape), tuple(weight.shape), tuple(out.shape), transposed)
+    """``quantized::conv{1,2,3}d(x, packed_weight, scale, zero_point)``: numel(out) · C_in/groups · prod(k).
+
+    Only forward convolutions are in the table (``quantized::conv_transpose*`` are not), so the
+    weight is (C_out, C_in/groups, *k)."""
+    weight, _ = _conv_weight_bias(args[1])
+    return conv_macs_from_shapes(tuple(args[0].shape), tuple(weight.shape), tuple(out.shape), transposed=False)
 
 
 def quantized_conv_bias_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
-    return _numel(out) if args[1].bias() is not None else 0
+    return _numel(out) if _conv_weight_bias(args[1])[1] is not None else 0
 
 
 _LINEAR = ("linear", "linear_dynamic", "linear_relu", "linear_relu_dynamic", "linear_dynamic_fp16",
