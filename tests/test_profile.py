@@ -314,10 +314,41 @@ def test_factory_source(tmp_path, monkeypatch):
     report = profile(handle, NO_MEASURE)
     assert report.parameters.total == 10 * 20 + 20 + 20 * 3 + 3
     assert report.compute.macs == 4 * (10 * 20 + 20 * 3)
-    assert report.compute.other_flops_by_category == {"elementwise": 4 * 20}  # the ReLU
+    # the ReLU, and the two bias adds (1 FLOP per output element each)
+    assert report.compute.other_flops_by_category == {"elementwise": 4 * 20 + 4 * 20 + 4 * 3}
     assert report.input.shapes == {"input0": [4, 10]}
     assert report.memory.kv_cache_per_token is None
     assert_rows_sum_to_total(report)
+
+
+def test_failed_training_trace_is_unknown_not_a_verdict(tmp_path, monkeypatch):
+    """A model whose training forward fails: fine-tune shows "unknown: <why>", never "no (batch too big)"."""
+    name = write_factory(
+        tmp_path,
+        monkeypatch,
+        "class NoTrain(nn.Linear):\n"
+        "    def forward(self, x):\n"
+        "        if torch.is_grad_enabled():\n"
+        "            raise RuntimeError('backward is not supported here')\n"
+        "        return super().forward(x)\n\n"
+        "def make():\n"
+        "    return NoTrain(8, 3), torch.randn(2, 8)\n",
+    )
+    report = profile(load_model(f"{name}:make"), ProfileConfig(measure=False, hardware=("t4",)))
+    assert report.memory.training is None
+    assert "backward is not supported here" in report.memory.training_unknown
+    (v,) = report.hardware
+    assert v.finetune_unknown == report.memory.training_unknown and not v.fits_finetune
+    assert not any("traced on this batch" in a for a in report.assumptions)
+    assert any(a.startswith("training memory: unknown") for a in report.assumptions)
+    from rich.console import Console
+
+    from steelyard.reporting.console import render_cost_report
+
+    console = Console(record=True, width=400)
+    render_cost_report(report, console)
+    text = console.export_text()
+    assert "unknown: training-memory trace failed" in text and "batch too big" not in text
 
 
 def test_factory_with_input_shape(tmp_path, monkeypatch):

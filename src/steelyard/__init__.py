@@ -25,6 +25,8 @@ _LAZY = {
     "count_forward": "steelyard.profiling.counting",
     "weigh": "steelyard.profiling.weigh",
     "time_interleaved": "steelyard.profiling.interleaved",
+    "OpFormula": "steelyard.profiling.op_table_custom",
+    "register_formula": "steelyard.profiling.op_table_custom",
     "estimate_training": "steelyard.profiling.training_cost",
     "get_hardware": "steelyard.hardware",
     "load_dataset": "steelyard.data",

@@ -85,6 +85,7 @@ def verdict(
         energy_per_inference=energy,
         cost_per_1k_inferences=cost,
         suggestions=suggestions,
+        finetune_unknown=None if training else (memory.training_unknown or "training memory not traced"),
     )
 
 

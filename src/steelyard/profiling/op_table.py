@@ -5,7 +5,8 @@ Two kinds of work are kept apart, as the field reports them:
 * **MACs** of matrix-class ops (matmul, convolution, attention's two matmuls). One
   multiply-add is 1 MAC = 2 FLOPs.
 * **Other FLOPs** of elementwise, normalisation, softmax and reduction ops, counted per
-  element with the constants below (stated, approximate: a GELU is not really one FLOP).
+  element with the constants below (stated, approximate: a GELU is not really one FLOP). The
+  bias add of a matrix op (addmm, linear, conv) is elementwise work too (``MAC_OP_EXTRAS``).
 
 Ops that move data but compute nothing (views, copies, embedding lookups, concatenation)
 cost 0 FLOPs but still move bytes. Any op in none of these tables is reported as
@@ -47,7 +48,7 @@ def mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
 
 
 def addmm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
-    """bias + (m, k) @ (k, n): the bias add is elementwise work, counted elsewhere."""
+    """bias + (m, k) @ (k, n): the bias add is elementwise work (:func:`bias_add_flops`)."""
     return mm_macs(args[1:], kwargs, out)
 
 
@@ -96,7 +97,8 @@ def convolution_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> i
 
 
 def convolution_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
-    """grad_input and grad_weight each cost one forward's MACs; the bias grad is a reduction."""
+    """grad_input and grad_weight each cost one forward's MACs; the bias grad is a reduction
+    (:func:`bias_add_flops`)."""
     # (grad_output, input, weight, bias_sizes, stride, padding, dilation, transposed, output_padding, groups, mask)
     grad_out, x, w = args[0], args[1], args[2]
     transposed = bool(args[7])
@@ -129,6 +131,52 @@ def causal_visible_fraction(lq: int, lk: int) -> float:
         return 0.0
     visible = sum(min(lk, i + 1) for i in range(lq))
     return visible / (lq * lk)
+
+
+def causal_visible_fraction_bottom_right(lq: int, lk: int) -> float:
+    """Share of the score matrix a bottom-right aligned causal mask keeps (query i sees keys
+    0..i + Lk - Lq; the memory-efficient kernels' ``custom_mask_type=2``)."""
+    if lq <= 0 or lk <= 0:
+        return 0.0
+    visible = sum(max(0, min(lk, i + 1 + lk - lq)) for i in range(lq))
+    return visible / (lq * lk)
+
+
+def _arg(func: Any, args: Sequence[Any], kwargs: dict[str, Any], name: str) -> Any:
+    """An op argument by its schema name, positional or keyword (None when absent)."""
+    names = [a.name for a in func._schema.arguments]
+    if name not in names:
+        return None
+    i = names.index(name)
+    return args[i] if i < len(args) else kwargs.get(name)
+
+
+def kernel_causal_fraction(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> float:
+    """Visible share of the score matrix for an attention kernel called with a causal mask, else 1.
+
+    ``is_causal`` kernels are top-left aligned; the memory-efficient kernels say it with
+    ``custom_mask_type`` (1: top-left, 2: bottom-right). ``_scaled_dot_product_*`` kernels are laid
+    out (B, H, L, E); ``_flash_attention_*`` / ``_efficient_attention_*`` (B, L, H, E), or jagged
+    (ΣL, H, E) with cumulative lengths, where each sequence's share is weighted by its scores.
+    """
+    mask_type = _arg(func, args, kwargs, "custom_mask_type")
+    if mask_type is None:
+        mask_type = 1 if _arg(func, args, kwargs, "is_causal") else 0
+    if mask_type not in (1, 2):
+        return 1.0
+    share = causal_visible_fraction if mask_type == 1 else causal_visible_fraction_bottom_right
+    q, k = _arg(func, args, kwargs, "query"), _arg(func, args, kwargs, "key")
+    if func.overloadpacket.__name__.startswith("_scaled_dot_product"):
+        return share(_shape(q)[-2], _shape(k)[-2])
+    cum_q = _arg(func, args, kwargs, "cum_seq_q")
+    cum_q = cum_q if cum_q is not None else _arg(func, args, kwargs, "cu_seqlens_q")
+    if cum_q is None:
+        return share(_shape(q)[1], _shape(k)[1])
+    cum_k = _arg(func, args, kwargs, "cum_seq_k")
+    cum_k = cum_k if cum_k is not None else _arg(func, args, kwargs, "cu_seqlens_k")
+    pairs = list(zip(jagged_lengths(cum_q), jagged_lengths(cum_k), strict=True))
+    scores = sum(lq * lk for lq, lk in pairs)
+    return sum(lq * lk * share(lq, lk) for lq, lk in pairs) / scores if scores else 1.0
 
 
 def _sdpa_kernel_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
@@ -165,6 +213,74 @@ def conv_nd_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
     return conv_macs_from_shapes(_shape(args[0]), _shape(args[1]), _shape(out), transposed=False)
 
 
+class Uncountable(Exception):
+    """Raised by a formula when the call's cost cannot be known (e.g. jagged lengths on meta)."""
+
+
+def scaled_mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``torch._scaled_mm`` (fp8 and friends): (m, k) @ (k, n) with scales, m·n·k MACs like mm."""
+    return mm_macs(args, kwargs, out)
+
+
+def weight_only_mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """int4 / int8 weight-only matmuls (``_weight_int{4,8}pack_mm*``): x (m, k) against a packed weight.
+
+    The packed weight's layout differs per kernel and device, but the output is (m, n) and every
+    element is a dot product of length k = x.shape[-1] (dequantising the weight is not counted).
+    """
+    return _numel(out) * _shape(args[0])[-1]
+
+
+def jagged_lengths(offsets: Any) -> list[int]:
+    """Per-sequence lengths from cumulative offsets; unknowable when they live on meta / fake."""
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    if isinstance(offsets, FakeTensor) or offsets.device.type == "meta":
+        raise Uncountable(f"jagged sequence lengths are not materialised (offsets on {offsets.device})")
+    return [int(n) for n in offsets.diff().tolist()]
+
+
+def _kernel_attention_macs(q: Any, k: Any, v: Any, cum_q: Any, cum_k: Any, max_q: Any, max_k: Any) -> int:
+    """Flash / memory-efficient kernels, laid out (B, L, H, E); jagged when cumulative lengths are given.
+
+    Dense: B·H·Lq·Lk·(E + Ev). Jagged (Q, K, V packed as (ΣL, H, E)): the sum over sequences of
+    H·Lq_i·Lk_i·(E + Ev), from the real lengths (torch assumes max length on fake offsets; steelyard
+    reports the call as uncounted instead).
+    """
+    if cum_q is None:
+        b, lq, h, e = _shape(q)
+        return attention_macs((b, h, lq, e), (_shape(k)[1], e), (_shape(v)[-1],))
+    h, e, ev = _shape(q)[-2], _shape(q)[-1], _shape(v)[-1]
+    del max_q, max_k  # the longest lengths; the real ones are in the offsets
+    lengths_q, lengths_k = jagged_lengths(cum_q), jagged_lengths(cum_k)
+    return sum(h * lq * lk * (e + ev) for lq, lk in zip(lengths_q, lengths_k, strict=True))
+
+
+def flash_attention_forward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``aten._flash_attention_forward(q, k, v, cum_seq_q, cum_seq_k, max_q, max_k, ...)``."""
+    return _kernel_attention_macs(*args[:7])
+
+
+def efficient_attention_forward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``aten._efficient_attention_forward(q, k, v, bias, cu_seqlens_q, cu_seqlens_k, max_q, max_k, ...)``."""
+    q, k, v, _bias, cum_q, cum_k, max_q, max_k = args[:8]
+    return _kernel_attention_macs(q, k, v, cum_q, cum_k, max_q, max_k)
+
+
+def flash_attention_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``_flash_attention_backward(grad_out, q, k, v, out, lse, cum_q, cum_k, max_q, max_k, ...)``: 2 forwards."""
+    grad_out, q, k, v, _out, _lse, cum_q, cum_k, max_q, max_k = args[:10]
+    del grad_out
+    return 2 * _kernel_attention_macs(q, k, v, cum_q, cum_k, max_q, max_k)
+
+
+def efficient_attention_backward_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``_efficient_attention_backward(grad_out, q, k, v, bias, out, cu_q, cu_k, max_q, max_k, ...)``: 2 forwards."""
+    grad_out, q, k, v, _bias, _out, cum_q, cum_k, max_q, max_k = args[:10]
+    del grad_out
+    return 2 * _kernel_attention_macs(q, k, v, cum_q, cum_k, max_q, max_k)
+
+
 #: Matrix-class ops: op overload packet -> (category, MAC formula).
 MAC_OPS: dict[Any, tuple[str, MacFormula]] = {
     aten.mm: ("matmul", mm_macs),
@@ -182,21 +298,76 @@ MAC_OPS: dict[Any, tuple[str, MacFormula]] = {
     aten.convolution: ("conv", convolution_macs),
     aten._convolution: ("conv", convolution_macs),
     aten.convolution_backward: ("conv", convolution_backward_macs),
+    aten._scaled_mm: ("matmul", scaled_mm_macs),
+}
+for _name in ("_weight_int4pack_mm", "_weight_int8pack_mm", "_weight_int4pack_mm_for_cpu",
+              "_weight_int4pack_mm_with_scales_and_zeros"):
+    if hasattr(aten, _name):
+        MAC_OPS[getattr(aten, _name)] = ("matmul", weight_only_mm_macs)
+for _name, _formula in (
+    ("_flash_attention_forward", flash_attention_forward_macs),
+    ("_efficient_attention_forward", efficient_attention_forward_macs),
+    ("_flash_attention_backward", flash_attention_backward_macs),
+    ("_efficient_attention_backward", efficient_attention_backward_macs),
+):
+    if hasattr(aten, _name):
+        MAC_OPS[getattr(aten, _name)] = ("attention", _formula)
+
+def _added_term_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """addmm / baddbmm / addmv: ``beta·self`` is added to every output element (0 when beta is 0)."""
+    beta = args[3] if len(args) > 3 else kwargs.get("beta", 1)
+    return _numel(out) if beta != 0 else 0
+
+
+def _optional_bias_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """linear / conv: one add per output element when a bias is given (arg 2 or ``bias=``)."""
+    bias = args[2] if len(args) > 2 else kwargs.get("bias")
+    return _numel(out) if isinstance(bias, torch.Tensor) else 0
+
+
+def _scaled_mm_bias_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``_scaled_mm(a, b, scale_a, scale_b, bias=None, ...)``: one add per output element with a bias."""
+    bias = args[4] if len(args) > 4 else kwargs.get("bias")
+    return _numel(out) if isinstance(bias, torch.Tensor) else 0
+
+
+def _conv_bias_grad_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """convolution_backward's grad_bias sums grad_output over all but the channel dim."""
+    output_mask = args[10]
+    return _numel(args[0]) if output_mask[2] else 0
+
+
+#: The elementwise part of matrix-class ops: packet -> (other-FLOPs category, formula). A bias add
+#: is not a multiply-add, so it never inflates the MACs; it is counted here, 1 FLOP per element.
+MAC_OP_EXTRAS: dict[Any, tuple[str, MacFormula]] = {
+    aten.addmm: ("elementwise", _added_term_flops),
+    aten.baddbmm: ("elementwise", _added_term_flops),
+    aten.addmv: ("elementwise", _added_term_flops),
+    aten.linear: ("elementwise", _optional_bias_flops),
+    aten.conv1d: ("elementwise", _optional_bias_flops),
+    aten.conv2d: ("elementwise", _optional_bias_flops),
+    aten.conv3d: ("elementwise", _optional_bias_flops),
+    aten.convolution: ("elementwise", _optional_bias_flops),
+    aten._convolution: ("elementwise", _optional_bias_flops),
+    aten.convolution_backward: ("reduction", _conv_bias_grad_flops),
+    aten._scaled_mm: ("elementwise", _scaled_mm_bias_flops),
 }
 
-def quantized_linear_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
-    """int8 Linear kernels (``quantized::linear_dynamic``, ``quantized::linear``): the float Linear's MACs.
 
-    The weight arrives packed (an opaque handle without a shape), but every output element is
-    still one dot product over the input's last dimension, done in int8 instead of float.
-    """
-    return _numel(out) * _shape(args[0])[-1]
-
-
-_QUANTIZED_LINEAR_KERNELS = ["linear_dynamic", "linear_relu_dynamic", "linear_dynamic_fp16", "linear", "linear_relu"]
-for _name in _QUANTIZED_LINEAR_KERNELS:
-    if hasattr(torch.ops.quantized, _name):
-        MAC_OPS[getattr(torch.ops.quantized, _name)] = ("matmul", quantized_linear_macs)
+def bias_add_flops(
+    packet: Any,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    out: Any,
+    table: dict[Any, tuple[str, MacFormula]] | None = None,
+) -> tuple[str, int] | None:
+    """(category, FLOPs) of a matrix op's bias add or bias gradient, or None when it has none."""
+    extra = (MAC_OP_EXTRAS if table is None else table).get(packet)
+    if extra is None:
+        return None
+    category, formula = extra
+    flops = formula(args, kwargs, out)
+    return (category, flops) if flops else None
 
 
 _SDPA_KERNELS = [
@@ -363,7 +534,13 @@ DATA_MOVEMENT_OPS = _ops(
     "topk",
     "max_pool2d_with_indices_backward",
     "_unsafe_index",
+    "upsample_nearest1d",
     "upsample_nearest2d",
+    "upsample_nearest3d",
+    "_upsample_nearest_exact1d",
+    "_upsample_nearest_exact2d",
+    "_upsample_nearest_exact3d",
+    "new_empty_strided",
     "is_nonzero",
     "equal",
     "sym_size",
@@ -374,10 +551,44 @@ DATA_MOVEMENT_OPS = _ops(
 )
 
 
+#: Interpolating upsampling: packet -> (taps per spatial dim, spatial dims, antialiased).
+#: Convention: each tap is one multiply-add of a weight with an input = 2 other FLOPs, so bilinear
+#: costs 2·4 = 8 FLOPs per output element (fvcore counts the same 4 taps as 4 "flops", i.e. MACs;
+#: ptflops counts 1 per output element). Nearest modes copy and stay data movement (fvcore: 1).
+INTERPOLATION_TAPS: dict[Any, tuple[int, int, bool]] = {
+    # packet: (taps per dim, spatial dims, antialias)
+    aten.upsample_linear1d: (2, 1, False),
+    aten.upsample_bilinear2d: (2, 2, False),
+    aten.upsample_trilinear3d: (2, 3, False),
+    aten.upsample_bicubic2d: (4, 2, False),
+}
+if hasattr(aten, "_upsample_bilinear2d_aa"):
+    INTERPOLATION_TAPS[aten._upsample_bilinear2d_aa] = (2, 2, True)
+if hasattr(aten, "_upsample_bicubic2d_aa"):
+    INTERPOLATION_TAPS[aten._upsample_bicubic2d_aa] = (4, 2, True)
+FLOPS_PER_INTERPOLATION_TAP = 2
+
+
+def interpolation_flops(packet: Any, args: Sequence[Any], out: Any) -> int:
+    """2 FLOPs per tap per output element; taps = taps_per_dim ** dims.
+
+    An antialiased kernel downscaling by s along a dim widens its support to ceil(s)·taps there
+    (torch's ``_upsample_*_aa``); upscaling keeps the plain taps.
+    """
+    per_dim, dims, antialias = INTERPOLATION_TAPS[packet]
+    taps = 1
+    for in_size, out_size in zip(_shape(args[0])[-dims:], _shape(out)[-dims:], strict=True):
+        widen = math.ceil(in_size / out_size) if antialias and out_size and in_size > out_size else 1
+        taps *= per_dim * widen
+    return FLOPS_PER_INTERPOLATION_TAP * taps * _numel(out)
+
+
 def other_flops(packet: Any, func: Any, args: Sequence[Any], out: Any) -> tuple[str, int] | None:
     """Elementwise-class work: (category, FLOPs), or None when the op is not of this class."""
     if packet in DATA_MOVEMENT_OPS:
         return None  # clone carries torch's pointwise tag, but a copy computes nothing
+    if packet in INTERPOLATION_TAPS:
+        return "interpolation", interpolation_flops(packet, args, out)
     if packet in SOFTMAX_OPS:
         return "softmax", SOFTMAX_FLOPS_PER_ELEMENT * _numel(args[0])
     if packet in NORM_OPS:
@@ -397,6 +608,7 @@ def is_known(func: Any) -> bool:
     packet = func.overloadpacket
     return (
         packet in MAC_OPS
+        or packet in INTERPOLATION_TAPS
         or packet in SOFTMAX_OPS
         or packet in NORM_OPS
         or packet in NORM_BACKWARD_OPS

@@ -144,11 +144,11 @@ def memory_section(handle: ModelHandle, result: CountResult, cfg: ProfileConfig,
         seq = int(handle.input_tensors()[0].shape[-1])
         per_sequence = Bytes(per_token * seq)
         kv_total = per_sequence * handle.batch_size
-    training = None
+    training = unknown = None
     try:
         training = training_memory(handle, cfg.optimizer, cfg.training_precision)
-    except (RuntimeError, NotImplementedError):
-        training = None  # models that cannot run backward on this device: say nothing, guess nothing
+    except (RuntimeError, NotImplementedError) as err:  # cannot run backward here: say why, guess nothing
+        unknown = f"training-memory trace failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
     return Memory(
         weights=Bytes(weights),
         peak_activations=Bytes(result.peak_live_bytes),
@@ -156,6 +156,7 @@ def memory_section(handle: ModelHandle, result: CountResult, cfg: ProfileConfig,
         kv_cache_per_token=per_token,
         kv_cache_per_sequence=per_sequence,
         training=training,
+        training_unknown=unknown,
     )
 
 
@@ -243,7 +244,9 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
         + ("full score matrix" if cfg.causal_attention == "full" else "visible (unmasked) part of the score matrix"),
         "bytes moved: every op reads its inputs and writes its outputs once (no fusion): an upper bound",
         f"training memory: {cfg.optimizer}, {cfg.training_precision} precision, activations saved for backward as "
-        "traced on this batch",
+        "traced on this batch"
+        if memory.training is not None
+        else f"training memory: unknown, {memory.training_unknown or 'not traced'}",
         *cfg.extra_assumptions,
     ]
     measured = energy = None

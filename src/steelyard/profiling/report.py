@@ -102,6 +102,8 @@ class Memory:
     kv_cache_per_token: Bytes | None
     kv_cache_per_sequence: Bytes | None
     training: TrainingMemory | None
+    #: Why ``training`` is None (the trace failed): shown as "unknown: <why>", never as a verdict.
+    training_unknown: str | None = None
 
 
 @dataclass
@@ -174,6 +176,8 @@ class HardwareVerdict:
     energy_per_inference: Joules
     cost_per_1k_inferences: Usd | None
     suggestions: list[str]
+    #: Set when the training memory is not known: fits_finetune is then no verdict at all.
+    finetune_unknown: str | None = None
 
 
 @dataclass

@@ -156,7 +156,9 @@ def _render_verdicts(report: CostReport, console: Console) -> None:
     for v in report.hardware:
         infer = _yes(v.fits_inference) + ("" if v.fits_inference else f" ({v.devices_for_inference} dev)")
         tune = _yes(v.fits_finetune)
-        if not v.fits_finetune:
+        if v.finetune_unknown:
+            tune = f"unknown: {v.finetune_unknown}"
+        elif not v.fits_finetune:
             tune += f" ({v.devices_for_finetune} dev)" if v.devices_for_finetune else " (batch too big)"
         cost = fmt_amount(None if v.cost_per_1k_inferences is None else float(v.cost_per_1k_inferences), prefix="$")
         table.add_row(

@@ -198,7 +198,8 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
             verdict_rows.append([
                 v.hardware, f"{fmt(v.inference_memory)} / {fmt(v.usable_memory)}",
                 "yes" if v.fits_inference else f"no ({v.devices_for_inference} dev)",
-                "yes" if v.fits_finetune else "no", v.bound, fmt(v.latency_floor), fmt(v.projected_latency),
+                f"unknown: {v.finetune_unknown}" if v.finetune_unknown else "yes" if v.fits_finetune else "no",
+                v.bound, fmt(v.latency_floor), fmt(v.projected_latency),
                 f"{v.efficiency_assumed:.0%} {v.efficiency_source}", joules(float(v.energy_per_inference)),
                 usd(v.cost_per_1k_inferences)])
             notes += [f"{v.hardware}: {s}" for s in v.suggestions]
