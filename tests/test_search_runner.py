@@ -15,7 +15,8 @@ import pytest
 
 import search_synthetic as synth
 from steelyard.errors import ConfigError, StoreError
-from steelyard.search.runner import default_status, run_search
+from steelyard.reporting.search_view import default_status
+from steelyard.search.runner import run_search
 from steelyard.search.space import SearchSpace
 from steelyard.search.storage import default_storage_url, open_storage
 from steelyard.search.study import StudySpec, load_study, make_pruner, make_sampler, open_study, parse_objectives

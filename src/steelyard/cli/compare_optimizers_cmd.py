@@ -90,7 +90,7 @@ def compare_optimizers_command(
     from steelyard.training.compare import compare_optimizers, parse_optimizers
     from steelyard.training.config import FinetuneConfig
     from steelyard.training.finetune import objective
-    from steelyard.training.render import render_comparison
+    from steelyard.reporting.training_view import render_comparison
 
     names = parse_optimizers(optimizers)
     per_lr = parse_lrs(lrs)

@@ -106,7 +106,7 @@ def evaluate_command(
     """Measure what a model is worth on a task: accuracy, macro-F1, ROC-AUC or perplexity with 95% CIs."""
     from steelyard.cli.common import save_outputs
     from steelyard.evaluation import evaluate
-    from steelyard.evaluation.render import render_evaluation
+    from steelyard.reporting.evaluation_view import render_evaluation
     from steelyard.store.record import record_evaluation
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None

@@ -108,7 +108,7 @@ def finetune_command(
     from steelyard.training.dist import launched_by_torchrun
     from steelyard.training.finetune import finetune, objective
     from steelyard.training.launch import check_nproc
-    from steelyard.training.render import render_finetune
+    from steelyard.reporting.training_view import render_finetune
 
     cfg = FinetuneConfig(
         epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay,

@@ -114,7 +114,7 @@ def optimize_command(
     confirmed on test), plus the whole Pareto front of accuracy vs cost."""
     from steelyard.search.optimize import builtin_space, default_study_name, optimize_spec, starting_points
     from steelyard.search.recipe_objective import COSTS, RecipeObjective
-    from steelyard.search.render import format_metric, render_summary, status_text
+    from steelyard.reporting.search_view import format_metric, render_summary, status_text
     from steelyard.search.storage import storage_url
     from steelyard.search.study import make_pruner, make_sampler, model_fingerprint, open_study
     from steelyard.search.summary import summarize
@@ -183,7 +183,7 @@ def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:
 
 
 def _no_answer(summary: Any, max_drop: float, cost: str, run_id: int | None) -> str:
-    from steelyard.search.render import format_metric, nearest_rows
+    from steelyard.reporting.search_view import format_metric, nearest_rows
 
     rows = sorted((r for r in summary.rows if r.state == "complete"), key=lambda r: r.metrics.get("drop", 1e9))[:3]
     rows = rows or nearest_rows(summary)

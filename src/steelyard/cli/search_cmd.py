@@ -111,7 +111,7 @@ def search_command(
     with --budget, the answer is the best point within the limits (architecture search under a budget)."""
     from steelyard.search.optimize import default_study_name
     from steelyard.search.recipe_objective import RECIPE_METRICS, RecipeObjective
-    from steelyard.search.render import format_metric, render_summary
+    from steelyard.reporting.search_view import format_metric, render_summary
     from steelyard.search.space import SearchSpace
     from steelyard.search.storage import storage_url
     from steelyard.search.study import (
@@ -205,7 +205,7 @@ def study_show_command(
 ) -> None:
     """Trials (state, recipe, objectives, duration, why a trial failed), the Pareto front and the best recipe."""
     from steelyard.cli.common import save_outputs
-    from steelyard.search.render import format_metric, render_summary
+    from steelyard.reporting.search_view import format_metric, render_summary
     from steelyard.search.storage import storage_url
     from steelyard.search.study import load_study
     from steelyard.search.summary import summarize

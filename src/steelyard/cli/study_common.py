@@ -97,7 +97,7 @@ def resume_note(study: Any, n_trials: int) -> None:
 
 
 def print_trial(trial: Any) -> None:
-    from steelyard.search.render import format_metric
+    from steelyard.reporting.search_view import format_metric
     from steelyard.search.trials import failure_reason
 
     metrics = {**(trial.user_attrs.get("metrics") or {})}
@@ -122,11 +122,12 @@ def finish(summary: Any, outcome: Any, json_out: Path | None, extra: dict[str, A
 
 def run_trials(study: Any, objective: Any, space: Any, trials: int, timeout: str | None, trial_timeout: str | None,
          progress: bool | None, isolation: str, status: Any = None) -> Any:
+    from steelyard.reporting.search_view import default_status
     from steelyard.search.runner import run_search
 
     outcome = run_search(study, objective, space, trials, parse_time(timeout, "--timeout"),
                          parse_time(trial_timeout, "--trial-timeout"), progress, isolation=isolation,
-                         on_trial=print_trial, status=status, skip_repeats=True)
+                         on_trial=print_trial, status=status or default_status, skip_repeats=True)
     ran = len(outcome.ran)
     words = {"budget": f"the study holds its {trials} trials", "timeout": "--timeout reached",
              "interrupted": "interrupted", "exhausted": "the sampler has no point left"}[outcome.stopped]

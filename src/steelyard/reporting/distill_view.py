@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 
 from steelyard.distill.result import DistillResult
-from steelyard.evaluation.render import fmt_ci, fmt_metric, table
+from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, table
 from steelyard.reporting.formatting import fmt, fmt_count, fmt_seconds, pct
-from steelyard.training.render import STOPPED
+from steelyard.reporting.training_view import STOPPED
 
 
 def _ratio(a: float | None, b: float | None) -> str:

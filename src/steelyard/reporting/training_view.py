@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from steelyard.evaluation.render import fmt_ci, fmt_metric, metrics_table, table
+from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, metrics_table, table
 from steelyard.reporting.formatting import fmt, fmt_seconds
 from steelyard.training.compare import OptimizerComparison
 from steelyard.training.data_needs import DataNeeds

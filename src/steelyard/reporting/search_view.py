@@ -9,6 +9,9 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+from steelyard.search.pareto import Candidate, pareto_front
+from steelyard.search.pareto import Objective as ParetoObjective
 from steelyard.search.summary import StudySummary, TrialRow
 
 #: Extra trial metrics shown next to the objectives when a study has them.
@@ -18,8 +21,6 @@ _RELATIVE = ("latency", "energy")
 
 def format_metric(name: str, value: float | None) -> str:
     """``accuracy`` 0.9731 → ``97.31%``; relative ``latency`` 0.41 → ``0.410×``; ``size`` in MiB ..."""
-    from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
-
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if name in ("accuracy", "baseline", "agreement", "ci_low", "ci_high"):
@@ -60,8 +61,6 @@ def _what(row: TrialRow) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    from steelyard.reporting.formatting import fmt_seconds
-
     return "—" if seconds is None else fmt_seconds(float(seconds))
 
 
@@ -136,3 +135,22 @@ def status_text(rows_metrics: list[dict[str, float]], primary: str, direction: s
         return "no trial within the budget yet" if feasible is not None else "no trial completed yet"
     pick = (max if direction == "max" else min)(r[primary] for r in pool)
     return f"{label} {primary} {format_metric(primary, pick)}"
+
+
+def default_status(trials: Sequence[Any], study: Any) -> str:
+    """Progress-bar words of a search: ``best accuracy 91.20% · front 3`` from the completed trials."""
+    from steelyard.search.runner import completed_metrics, objective_names
+
+    names = objective_names(study)
+    directions = ["max" if d.name == "MAXIMIZE" else "min" for d in study.directions]
+    rows = completed_metrics(trials, names)
+    if not rows:
+        return "no trial completed yet"
+    first, direction = names[0], directions[0]
+    best = (max if direction == "max" else min)(r[first] for r in rows)
+    text = f"best {first} {format_metric(first, best)}"
+    if len(names) > 1:
+        objectives = [ParetoObjective(n, d) for n, d in zip(names, directions, strict=True)]  # type: ignore[arg-type]
+        front = pareto_front([Candidate(str(i), r) for i, r in enumerate(rows)], objectives).front
+        text += f" · front {len(front)}"
+    return text
