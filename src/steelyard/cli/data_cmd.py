@@ -99,10 +99,10 @@ def data_needs_command(
     from steelyard.cli.evaluate_cmd import cost_card, data_task_for, load_handle
     from steelyard.errors import ConfigError
     from steelyard.metrics import parse_target
+    from steelyard.reporting.training_view import render_data_needs
     from steelyard.store.record import record_data_needs
     from steelyard.training.config import FinetuneConfig
     from steelyard.training.data_needs import data_needs
-    from steelyard.reporting.training_view import render_data_needs
 
     cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, max_length=max_length,
                          freeze_encoder=freeze_encoder, seed=seed, tokenizer=tokenizer)

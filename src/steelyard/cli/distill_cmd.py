@@ -91,8 +91,8 @@ def distill_command(
     from steelyard.cli.evaluate_cmd import data_task_for, load_handle
     from steelyard.distill.api import distill
     from steelyard.distill.config import DistillConfig
-    from steelyard.reporting.distill_view import render_distillation
     from steelyard.distill.student import parse_spec
+    from steelyard.reporting.distill_view import render_distillation
     from steelyard.store.record import record_distillation
     from steelyard.training.checkpoint import check_output
     from steelyard.training.config import FinetuneConfig

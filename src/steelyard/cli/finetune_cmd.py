@@ -102,13 +102,13 @@ def finetune_command(
     """
     from steelyard.cli.common import save_outputs
     from steelyard.cli.evaluate_cmd import cost_card, data_task_for, load_handle
+    from steelyard.reporting.training_view import render_finetune
     from steelyard.store.record import record_finetune
     from steelyard.training.checkpoint import check_output
     from steelyard.training.config import FinetuneConfig
     from steelyard.training.dist import launched_by_torchrun
     from steelyard.training.finetune import finetune, objective
     from steelyard.training.launch import check_nproc
-    from steelyard.reporting.training_view import render_finetune
 
     cfg = FinetuneConfig(
         epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, weight_decay=weight_decay,

@@ -112,9 +112,9 @@ def optimize_command(
 ) -> None:
     """Find the cheapest compression recipe whose accuracy drop is within --max-drop (searched on validation,
     confirmed on test), plus the whole Pareto front of accuracy vs cost."""
+    from steelyard.reporting.search_view import render_summary, status_text
     from steelyard.search.optimize import builtin_space, default_study_name, optimize_spec, starting_points
     from steelyard.search.recipe_objective import COSTS, RecipeObjective
-    from steelyard.reporting.search_view import format_metric, render_summary, status_text
     from steelyard.search.storage import storage_url
     from steelyard.search.study import make_pruner, make_sampler, model_fingerprint, open_study
     from steelyard.search.summary import summarize
@@ -158,7 +158,7 @@ def optimize_command(
         return within + f" · {len(rows)} completed"
 
     outcome = run_trials(opened, trial_objective, space, trials, timeout, trial_timeout, progress, isolation, status)
-    summary = summarize(opened, spec, storage_url(store), formatter=format_metric)
+    summary = summarize(opened, spec, storage_url(store))
     render_summary(summary, console)
     command = command_line("optimize", model, data, name, storage, objective=objective, max_drop=max_drop)
     if summary.best is None:

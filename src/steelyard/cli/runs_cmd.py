@@ -109,7 +109,7 @@ def show_command(
 ) -> None:
     """Show one run: its config, headline numbers and, for profiles and comparisons, the full report."""
     from steelyard.reporting.console import _table
-    from steelyard.reporting.files import flatten
+    from steelyard.serialize import flatten
 
     record = _store().get_run(run_id)
     if as_json:
@@ -152,7 +152,7 @@ def diff_command(
 ) -> None:
     """Differences between two runs: headline numbers (with change and ratio), config and environment."""
     from steelyard.reporting.console import _table
-    from steelyard.reporting.files import flatten
+    from steelyard.serialize import flatten
 
     store = _store()
     ra, rb = store.get_run(a), store.get_run(b)

@@ -109,9 +109,9 @@ def search_command(
 ) -> None:
     """Search a space of compression recipes for the Pareto front of the given objectives (validation split);
     with --budget, the answer is the best point within the limits (architecture search under a budget)."""
+    from steelyard.reporting.search_view import answer_text, render_summary
     from steelyard.search.optimize import default_study_name
     from steelyard.search.recipe_objective import RECIPE_METRICS, RecipeObjective
-    from steelyard.reporting.search_view import format_metric, render_summary
     from steelyard.search.space import SearchSpace
     from steelyard.search.storage import storage_url
     from steelyard.search.study import (
@@ -153,7 +153,7 @@ def search_command(
     del handle  # the trial processes load their own copy
     objective = RecipeObjective(model, data_spec, options, data_spec.task)
     outcome = run_trials(opened, objective, parsed_space, trials, timeout, trial_timeout, progress, isolation)
-    summary = summarize(opened, spec, storage_url(store), formatter=format_metric)
+    summary = summarize(opened, spec, storage_url(store))
     render_summary(summary, console)
     best = summary.best
     if best is not None and best.recipe:
@@ -169,7 +169,7 @@ def search_command(
     finish(summary, outcome, json_out)
     if selection and best is None and summary.rows:
         saved = f" (study recorded as run {run_id})" if run_id is not None else ""
-        explanation = summary.selection.explanation if summary.selection else "no trial completed"
+        explanation = answer_text(summary)
         raise ConfigError(f"no trial meets --budget {budget}: {explanation}{saved}")
 
 
@@ -205,14 +205,14 @@ def study_show_command(
 ) -> None:
     """Trials (state, recipe, objectives, duration, why a trial failed), the Pareto front and the best recipe."""
     from steelyard.cli.common import save_outputs
-    from steelyard.reporting.search_view import format_metric, render_summary
+    from steelyard.reporting.search_view import render_summary
     from steelyard.search.storage import storage_url
     from steelyard.search.study import load_study
     from steelyard.search.summary import summarize
 
     store = study_storage(storage)
     study, spec = load_study(store, name)
-    summary = summarize(study, spec, storage_url(store), formatter=format_metric)
+    summary = summarize(study, spec, storage_url(store))
     render_summary(summary, console, all_trials=not front)
     save_outputs(summary.to_dict(), json_out, None)
 

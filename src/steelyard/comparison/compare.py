@@ -11,7 +11,6 @@ an :class:`Option` on which the Pareto front and the recommendation are computed
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from steelyard.comparison.config import LABELS, OBJECTIVES, CompareConfig, objec
 from steelyard.comparison.result import CandidateResult, Comparison, Option, Score
 from steelyard.errors import ConfigError
 from steelyard.profiling.report import CostReport, Environment, HardwareVerdict, TrainingEstimate
-from steelyard.search.pareto import Candidate, Constraint, Objective, recommend
+from steelyard.search.pareto import Candidate, Constraint, Objective, Requirement, recommend
 from steelyard.units import Bytes, Joules, KilowattHours, Seconds, Usd
 
 Progress = Callable[[str], None]
@@ -164,18 +163,10 @@ def pareto_candidates(options: list[Option], candidates: list[CandidateResult]) 
         intervals = {}
         if c.score is not None:
             intervals["accuracy"] = (c.score.ci_low, c.score.ci_high)
-        blocker = None
-        if not o.fits_inference:
-            blocker = (f"does not fit in {o.hardware} memory ({_gib(o.memory)} needed, {_gib(o.device_memory)} "
-                       "usable)")
+        blocker = None if o.fits_inference else Requirement(
+            f"does not fit in {o.hardware} memory", "memory", float(o.memory), float(o.device_memory))
         out.append(Candidate(o.name, option_values(o, c), intervals, {"fits in memory": blocker}))
     return out
-
-
-def _gib(b: float) -> str:
-    from steelyard.reporting.formatting import fmt
-
-    return fmt(Bytes(b))
 
 
 def objectives_for(cfg: CompareConfig, headline: Score | None) -> list[Objective]:
@@ -197,90 +188,16 @@ def constraints_for(cfg: CompareConfig) -> list[Constraint]:
     return [Constraint(m, k, b, label) for m, k, b, label in cfg.constraints.as_list()]  # type: ignore[arg-type]
 
 
-def value_formatter(metric: str, value: float) -> str:
-    from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
-
-    if metric == "latency":
-        return fmt_seconds(value)
-    if metric in ("memory", "storage"):
-        return fmt(Bytes(value))
-    if metric in ("cost_per_1k", "lifetime_cost"):
-        return fmt_amount(value, prefix="$")
-    if metric == "accuracy":
-        return f"{value:.3f}"
-    if metric == "energy":
-        return human(value, "J")
-    if metric == "throughput":
-        return f"{value:.3g}/s"
-    if metric == "parameters":
-        return fmt_count(value)
-    return f"{value:.4g}"
-
-
-# -- the command ---------------------------------------------------------------------------------
-def reproduce_command(models: Sequence[str], cfg: CompareConfig) -> str:
-    """The CLI call that runs this comparison again (same harness, constraints and volume)."""
-    from steelyard.reporting.formatting import fmt_seconds
-
-    args = ["steelyard", "compare", *(_path_or_name(m) for m in models), "--hardware", ",".join(cfg.hardware),
-            "--batch-size", str(cfg.inputs.batch_size), "--seq-len", str(cfg.inputs.seq_len)]
-    if cfg.inputs.image_size:
-        args += ["--image-size", str(cfg.inputs.image_size)]
-    if cfg.task:
-        args += ["--task", cfg.task]
-    if cfg.dtype != "float32":
-        args += ["--dtype", cfg.dtype]
-    if cfg.device != "cpu":
-        args += ["--device", cfg.device]
-    if cfg.config_only:
-        args.append("--config-only")
-    else:
-        args += ["--runs", str(cfg.runs), "--warmup", str(cfg.warmup)]
-        if cfg.threads:
-            args += ["--threads", str(cfg.threads)]
-        if not cfg.interleave:
-            args.append("--no-interleave")
-    if cfg.data:
-        args += ["--data", _path_or_name(cfg.data), "--split", cfg.split]
-        for m in cfg.metrics:
-            args += ["--metric", m]
-        if cfg.tokenizer:
-            args += ["--tokenizer", cfg.tokenizer]
-        if cfg.max_examples:
-            args += ["--max-examples", str(cfg.max_examples)]
-    k = cfg.constraints
-    if k.max_latency is not None:
-        args += ["--max-latency", fmt_seconds(float(k.max_latency)).replace(" ", "").replace("µs", "us")]
-    if k.max_memory is not None:
-        args += ["--max-memory", _bytes_text(float(k.max_memory))]
-    if k.min_accuracy is not None:
-        args += ["--min-accuracy", f"{k.min_accuracy:g}"]
-    if k.max_cost_per_1k is not None:
-        args += ["--max-cost-per-1k", f"{float(k.max_cost_per_1k):g}"]
-    args += ["--objectives", ",".join(cfg.objectives), "--requests-per-day", _count_text(cfg.requests_per_day),
-             "--days", f"{cfg.days:g}", "--finetune-tokens", _count_text(cfg.finetune_tokens),
-             "--utilization", f"{cfg.utilization:g}"]
-    return shlex.join(args)
-
-
-def _path_or_name(text: str) -> str:
-    """Local paths made absolute so the command works from any folder; names unchanged."""
-    path = Path(text).expanduser()
-    return str(path.resolve()) if path.exists() else text
-
-
-def _bytes_text(n: float) -> str:
-    for unit, size in (("TiB", 2.0**40), ("GiB", 2.0**30), ("MiB", 2.0**20), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if n >= size and (n / size) == round(n / size, 3):
-            return f"{n / size:g}{unit}"
-    return f"{n:.0f}B"
-
-
-def _count_text(n: float) -> str:
-    for suffix, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size and (n / size) == round(n / size, 3):
-            return f"{n / size:g}{suffix}"
-    return f"{n:g}"
+def local_paths(models: Sequence[str], cfg: CompareConfig) -> dict[str, str]:
+    """Each model or data argument that is a local path → its absolute path, so a reproduce command
+    built later (:func:`steelyard.reporting.commands.compare_command`) runs from any folder."""
+    given = [*models, *([cfg.data] if cfg.data else [])]
+    out = {}
+    for text in given:
+        path = Path(text).expanduser()
+        if path.exists():
+            out[text] = str(path.resolve())
+    return out
 
 
 def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: Progress | None = None) -> Comparison:
@@ -364,8 +281,7 @@ def assemble(
         raise ConfigError(f"--min-accuracy does not apply to {headline.name} (lower is better); choose a metric "
                           "where higher is better with --metric")
     objectives = objectives_for(cfg, headline)
-    rec = recommend(pareto_candidates(options, results), objectives, constraints_for(cfg),
-                    formatter=value_formatter)
+    rec = recommend(pareto_candidates(options, results), objectives, constraints_for(cfg))
     return Comparison(
         config=cfg,
         candidates=results,
@@ -375,7 +291,7 @@ def assemble(
         recommendation=rec,
         environment=environment,
         created_at=created_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        command=reproduce_command(models, cfg),
+        paths=local_paths(models, cfg),
         assumptions=_assumptions(cfg, threads, results),
     )
 

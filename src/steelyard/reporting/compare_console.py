@@ -7,10 +7,32 @@ from rich.panel import Panel
 
 from steelyard.comparison.result import CandidateResult, Comparison, Option
 from steelyard.reporting.amounts import hours, joules, usd
+from steelyard.reporting.commands import compare_command
 from steelyard.reporting.console import _table
+from steelyard.reporting.explain import explanation_text
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
+from steelyard.units import Bytes
 
 ARROW = {"max": "↑", "min": "↓"}
+
+
+def value_text(metric: str, value: float) -> str:
+    """A comparison metric as the recommendation words it: latency in s/ms, memory in bytes, $ ..."""
+    if metric == "latency":
+        return fmt_seconds(value)
+    if metric in ("memory", "storage"):
+        return fmt(Bytes(value))
+    if metric in ("cost_per_1k", "lifetime_cost"):
+        return fmt_amount(value, prefix="$")
+    if metric == "accuracy":
+        return f"{value:.3f}"
+    if metric == "energy":
+        return human(value, "J")
+    if metric == "throughput":
+        return f"{value:.3g}/s"
+    if metric == "parameters":
+        return fmt_count(value)
+    return f"{value:.4g}"
 
 
 def score_text(c: CandidateResult) -> str:
@@ -94,14 +116,14 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
     for group in rec.pareto.ties:
         console.print("  tied on every objective: " + " = ".join(group))
     title = f"Recommendation: {rec.chosen}" if rec.chosen else "Recommendation: none feasible"
-    console.print(Panel(rec.explanation, title=title, title_align="left",
+    console.print(Panel(explanation_text(rec, value_text), title=title, title_align="left",
                         border_style="green" if rec.chosen else "red"))
     render_lifetime(comp, console)
     render_access_matrix(comp, console)
     console.print("[bold]Assumptions[/bold]")
     for line in comp.assumptions:
         console.print(f"  • {line}")
-    console.print(f"[dim]reproduce: {comp.command}[/dim]")
+    console.print(f"[dim]reproduce: {compare_command(comp)}[/dim]")
 
 
 def render_lifetime(comp: Comparison, console: Console) -> None:

@@ -230,7 +230,9 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.comparison.compare import option_values
     from steelyard.reporting import figures
     from steelyard.reporting.amounts import hours, joules, usd
-    from steelyard.reporting.compare_console import access_cell, latency_text, score_text
+    from steelyard.reporting.commands import compare_command
+    from steelyard.reporting.compare_console import access_cell, latency_text, score_text, value_text
+    from steelyard.reporting.explain import explanation_text
 
     rec = comp.recommendation
     front = set(rec.pareto.front)
@@ -259,7 +261,7 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     for group in rec.pareto.ties:
         pareto_text.append("Tied on every objective: " + " = ".join(group) + ".")
     sections = [
-        Section(f"Recommendation: {rec.chosen or 'none feasible'}", paragraphs=[rec.explanation],
+        Section(f"Recommendation: {rec.chosen or 'none feasible'}", paragraphs=[explanation_text(rec, value_text)],
                 tone="good" if rec.chosen else "bad"),
         Section("Comparison", paragraphs=table_notes, tables=[Table(
             "Candidates × hardware", ["model", "hardware", f"{metric} (95% CI)", "latency", "throughput", "memory",
@@ -295,7 +297,7 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
         Figure(f"Per-layer FLOPs — {c.label}", figures.flops_breakdown(c.report)) for c in comp.candidates]))
     sections.append(assumptions_section(comp.assumptions))
     sections.append(environment_section(comp.environment))
-    sections.append(reproduce_section([comp.command]))
+    sections.append(reproduce_section([compare_command(comp)]))
     return Part(f"Comparison: {' vs '.join(c.label for c in comp.candidates)}",
                 f"{_id(run_id)} · {comp.created_at}", sections, anchor=f"comparison-{run_id or 'new'}")
 

@@ -9,6 +9,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from steelyard.reporting.explain import explanation_text
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
 from steelyard.search.pareto import Candidate, pareto_front
 from steelyard.search.pareto import Objective as ParetoObjective
@@ -113,13 +114,20 @@ def render_answer(summary: StudySummary, console: Any) -> None:
         console.print("no trial has completed yet")
         return
     if sel.chosen is None:
-        console.print(f"[bold]no completed trial meets the rule[/bold] ({sel.rule}). {sel.explanation}",
+        console.print(f"[bold]no completed trial meets the rule[/bold] ({sel.rule}). {answer_text(summary)}",
                       highlight=False)
         return
     best = summary.row(sel.chosen)
     console.print(f"[bold]best[/bold] ({sel.rule}): trial {best.number} · {_what(best)}", highlight=False)
     numbers = " · ".join(f"{c} {format_metric(c, _value(best, c))}" for c in _columns(summary))
     console.print(f"  {numbers}", highlight=False)
+
+
+def answer_text(summary: StudySummary) -> str:
+    """Why the study's answer is what it is (or why there is none), each number in its metric's unit."""
+    if summary.selection is None:
+        return "no trial completed"
+    return explanation_text(summary.selection.recommendation, format_metric)
 
 
 def nearest_rows(summary: StudySummary) -> list[TrialRow]:
