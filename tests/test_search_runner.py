@@ -15,7 +15,7 @@ import pytest
 
 import search_synthetic as synth
 from steelyard.errors import ConfigError, StoreError
-from steelyard.reporting.search_view import default_status
+from steelyard.reporting.search_view import answer_text, default_status
 from steelyard.search.runner import run_search
 from steelyard.search.space import SearchSpace
 from steelyard.search.storage import default_storage_url, open_storage
@@ -84,7 +84,8 @@ def test_multi_objective_front_and_cheapest_within_the_budget(tmp_path):
                                                                            "constraints": [["drop", "max", -1.0]]})
     none = summarize(study, tight)
     assert none.best is None and none.selection.nearest[0] == rows[(0.0, False)].number
-    assert "No candidate meets every constraint" in none.selection.explanation
+    assert none.selection.recommendation.chosen is None
+    assert "No candidate meets every constraint" in answer_text(none)
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):
