@@ -109,6 +109,7 @@ def show_command(
 ) -> None:
     """Show one run: its config, headline numbers and, for profiles and comparisons, the full report."""
     from steelyard.reporting.console import _table
+    from steelyard.reporting.views import render_console
     from steelyard.serialize import flatten
 
     record = _store().get_run(run_id)
@@ -127,16 +128,7 @@ def show_command(
     console.print(table)
     if brief:
         return
-    if record.kind == "profile":
-        from steelyard.profiling.report import CostReport
-        from steelyard.reporting.console import render_cost_report
-
-        render_cost_report(CostReport.from_dict(record.payload), console)
-    elif record.kind == "comparison":
-        from steelyard.comparison.result import Comparison
-        from steelyard.reporting.compare_console import render_comparison
-
-        render_comparison(Comparison.from_dict(record.payload), console)
+    render_console(record, console)
 
 
 def _num(x: Any) -> float | None:

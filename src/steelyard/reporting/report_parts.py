@@ -1,61 +1,14 @@
-"""Build report parts (sections of tables, figures and text) from runs, one builder per run kind.
-
-Builders are looked up by the run's kind; a new kind (compression, study, ...) registers one with
-:func:`register_part_builder`, either a function or a lazy ``"package.module:function"`` string.
-Kinds without a builder get the generic part: headline metrics, config, environment.
-"""
+"""Report parts (sections of tables, figures and text) of profiles, comparisons and estimates, and the
+generic part of any other run; each is registered for its kind in :mod:`steelyard.reporting.views`."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import shlex
-from collections.abc import Callable
 from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
-
-PartBuilder = Callable[[Any, "int | None", Any], Part]
-
-#: kind → builder(obj, run_id, record) where obj is the typed payload (or the RunRecord for generic ones).
-_BUILDERS: dict[str, PartBuilder | str] = {}
-#: kind → function turning a stored payload dict into the object the builder takes.
-_LOADERS: dict[str, Callable[[dict[str, Any]], Any] | str] = {}
-
-
-def register_part_builder(kind: str, builder: PartBuilder | str,
-                          loader: Callable[[dict[str, Any]], Any] | str | None = None) -> None:
-    """Teach ``steelyard report`` a run kind: ``builder(obj, run_id, record) -> Part``.
-
-    ``loader(payload_dict)`` rebuilds ``obj`` from the store; without one the builder gets the dict.
-    """
-    _BUILDERS[kind] = builder
-    if loader is not None:
-        _LOADERS[kind] = loader
-
-
-def _resolve(ref: Any) -> Any:
-    if isinstance(ref, str):
-        module, attr = ref.split(":")
-        return getattr(importlib.import_module(module), attr)
-    return ref
-
-
-def part_for(kind: str, obj: Any, run_id: int | None = None, record: Any = None) -> Part:
-    builder = _BUILDERS.get(kind)
-    if builder is None:
-        return generic_part(record, run_id)
-    return _resolve(builder)(obj, run_id, record)
-
-
-def part_for_record(record: Any) -> Part:
-    """The part of a stored run (a :class:`steelyard.store.RunRecord`)."""
-    loader = _LOADERS.get(record.kind)
-    if record.kind not in _BUILDERS:
-        return generic_part(record, record.id)
-    obj = _resolve(loader)(record.payload) if loader else record.payload
-    return part_for(record.kind, obj, record.id, record)
 
 
 def _id(run_id: int | None) -> str:
@@ -139,12 +92,6 @@ def profile_command_from_config(model: str, config: dict[str, Any]) -> str | Non
     return shlex.join(args)
 
 
-def _load_report(payload: dict[str, Any]) -> Any:
-    from steelyard.profiling.report import CostReport
-
-    return CostReport.from_dict(payload)
-
-
 def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.reporting import figures
     from steelyard.reporting.amounts import joules, usd
@@ -220,12 +167,6 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
 
 
 # -- comparison ----------------------------------------------------------------------------------
-def _load_comparison(payload: dict[str, Any]) -> Any:
-    from steelyard.comparison.result import Comparison
-
-    return Comparison.from_dict(payload)
-
-
 def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.comparison.compare import option_values
     from steelyard.reporting import figures
@@ -345,11 +286,3 @@ def generic_part(record: Any, run_id: int | None) -> Part:
     return Part(f"{record.kind.capitalize()}: {record.model}",
                 f"{_id(run_id)} · {record.status} · {record.created_at:%Y-%m-%d %H:%M:%S}", sections,
                 anchor=f"{record.kind}-{run_id}")
-
-
-register_part_builder("profile", profile_part, _load_report)
-register_part_builder("comparison", comparison_part, _load_comparison)
-register_part_builder("estimate", estimate_part)
-register_part_builder("compression", "steelyard.reporting.compress_view:compress_part")
-register_part_builder("optimize", "steelyard.reporting.study_view:study_part")
-register_part_builder("search", "steelyard.reporting.study_view:study_part")
