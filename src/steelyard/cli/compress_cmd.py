@@ -144,7 +144,7 @@ def render(d: dict[str, Any]) -> None:
     """The before / after table, the steps and the verdicts on the console."""
     from rich.table import Table
 
-    from steelyard.reporting.compress_view import COLUMNS, STEP_COLUMNS, before_after_rows, step_rows
+    from steelyard.reporting.compress_view import COLUMNS, STEP_COLUMNS, before_after_rows, step_rows, verdict_lines
 
     table = Table(title=f"{d['model']} · {d['recipe']}", title_justify="left")
     for i, col in enumerate(COLUMNS):
@@ -158,7 +158,7 @@ def render(d: dict[str, Any]) -> None:
     for row in step_rows(d):
         steps.add_row(*row)
     console.print(steps)
-    for line in d.get("verdicts", []):
+    for line in verdict_lines(d):
         console.print(f"• {line}")
     for note in d.get("notes", []):
         console.print(f"[dim]note: {note}[/dim]")

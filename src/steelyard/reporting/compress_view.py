@@ -7,10 +7,13 @@ One function makes the rows; the console (``steelyard compress``) and the HTML r
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+
+if TYPE_CHECKING:
+    from steelyard.compression.recipe.result import Verdict
 
 COLUMNS = ["", "before", "after", "change"]
 
@@ -119,11 +122,38 @@ def figure(d: dict[str, Any]) -> Figure:
     return Figure("After / before (1 = unchanged; lower is lighter)", spec)
 
 
+def verdict_text(v: Verdict) -> str:
+    """A recipe's measured claim as a sentence."""
+    if v.kind == "speed":
+        if v.outcome == "faster":
+            return f"{v.value:.2f}x faster (median latency, interleaved with the original in this run)"
+        if v.outcome == "same":
+            return f"not faster: {v.value:.2f}x the original's speed (within timing noise)"
+        return f"slower: {v.value:.2f}x the original's speed"
+    if v.kind == "size":
+        return f"{v.value:.2f}x smaller in memory" if v.outcome == "smaller" else \
+            f"not smaller in memory ({v.value:.2f}x)"
+    if v.kind == "sparsity":
+        return (f"{int(v.value):,} more weights are zero ({v.share or 0:.0%} of the model): it is sparse, not "
+                "smaller, and dense kernels still multiply the zeros")
+    if v.outcome == "unchanged":
+        return f"{v.metric} unchanged"
+    return f"{v.metric} {v.outcome} {v.value:.2f} points"
+
+
+def verdict_lines(d: dict[str, Any]) -> list[str]:
+    """The verdicts of a stored compression run (structured, or sentences in runs saved before they were data)."""
+    from steelyard.compression.recipe.result import Verdict
+    from steelyard.serialize import from_dict
+
+    return [v if isinstance(v, str) else verdict_text(from_dict(Verdict, v)) for v in d.get("verdicts", [])]
+
+
 def compress_part(d: dict[str, Any], run_id: int | None, record: Any = None) -> Part:
     from steelyard.reporting.report_parts import environment_section, reproduce_section
 
     sections = [
-        Section("Before / after", paragraphs=list(d.get("verdicts", [])),
+        Section("Before / after", paragraphs=verdict_lines(d),
                 tables=[Table("", COLUMNS, before_after_rows(d), note=_timing_note(d))], figures=[figure(d)]),
         Section("Steps", tables=[Table("", STEP_COLUMNS, step_rows(d))], paragraphs=list(d.get("notes", []))),
     ]
