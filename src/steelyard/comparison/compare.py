@@ -10,6 +10,7 @@ an :class:`Option` on which the Pareto front and the recommendation are computed
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -273,7 +274,8 @@ def assemble(
 ) -> Comparison:
     """From profiled (and scored) candidates: options per hardware, the Pareto front, the recommendation.
 
-    Pure: no model runs here, so hand-made candidates give the same comparison every time.
+    Pure: no model runs here, so hand-made candidates give the same comparison every time. ``threads``
+    (the count every timing used) is recorded in the environment.
     """
     options = [build_option(r, v, cfg) for r in results for v in r.report.hardware]
     headline = results[0].score if all(r.scores for r in results) else None
@@ -289,34 +291,7 @@ def assemble(
         options=options,
         objectives=objectives,
         recommendation=rec,
-        environment=environment,
+        environment=dataclasses.replace(environment, threads=threads),
         created_at=created_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         paths=local_paths(models, cfg),
-        assumptions=_assumptions(cfg, threads, results),
     )
-
-
-def _assumptions(cfg: CompareConfig, threads: int, results: list[CandidateResult]) -> list[str]:
-    spec = cfg.inputs
-    out = [
-        f"one harness: batch {spec.batch_size}, sequence length {spec.seq_len}"
-        + (f", image {spec.image_size}px" if spec.image_size else "")
-        + f", {cfg.dtype}, {threads} thread(s), device {cfg.device}",
-    ]
-    if cfg.config_only:
-        out.append("config only: nothing was timed; every latency is a roofline projection at an assumed efficiency")
-    elif cfg.interleave:
-        out.append(f"local latency: median of {cfg.runs} interleaved rounds (A B A B …) after {cfg.warmup} warm-up "
-                   "calls each; other hardware: roofline projections (catalog figures)")
-    out.append("throughput = batch / latency at the harness batch; energy and $ per single inference "
-               "(batch cost divided by the batch)")
-    out.append("options that do not fit a device's usable memory are never recommended")
-    if cfg.data:
-        names = ", ".join(s.name for s in results[0].scores) or ", ".join(cfg.metrics)
-        out.append(f"quality: {names} on the '{cfg.split}' split of {cfg.data} (text cut to {spec.seq_len} tokens), "
-                   "95% bootstrap interval; the first is the headline column")
-    tokens = f"{cfg.finetune_tokens:,.0f} tokens (samples for vision)" if cfg.finetune_tokens else "no fine-tuning"
-    out.append(f"lifetime cost = fine-tuning on {tokens} at {cfg.utilization:.0%} utilisation of the "
-               f"{cfg.finetune_dtype} peak + serving {cfg.requests_per_day:,.0f} requests/day for {cfg.days:g} days "
-               "at the on-demand price; hardware without a price has no $ figure")
-    return out

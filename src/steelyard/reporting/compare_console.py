@@ -35,6 +35,34 @@ def value_text(metric: str, value: float) -> str:
     return f"{value:.4g}"
 
 
+def comparison_assumptions(comp: Comparison) -> list[str]:
+    """What every number of a comparison assumes, from its config (the first line is the harness)."""
+    cfg = comp.config
+    spec = cfg.inputs
+    out = [
+        f"one harness: batch {spec.batch_size}, sequence length {spec.seq_len}"
+        + (f", image {spec.image_size}px" if spec.image_size else "")
+        + f", {cfg.dtype}, {comp.environment.threads} thread(s), device {cfg.device}",
+    ]
+    if cfg.config_only:
+        out.append("config only: nothing was timed; every latency is a roofline projection at an assumed efficiency")
+    elif cfg.interleave:
+        out.append(f"local latency: median of {cfg.runs} interleaved rounds (A B A B …) after {cfg.warmup} warm-up "
+                   "calls each; other hardware: roofline projections (catalog figures)")
+    out.append("throughput = batch / latency at the harness batch; energy and $ per single inference "
+               "(batch cost divided by the batch)")
+    out.append("options that do not fit a device's usable memory are never recommended")
+    if cfg.data:
+        names = ", ".join(s.name for s in comp.candidates[0].scores) or ", ".join(cfg.metrics)
+        out.append(f"quality: {names} on the '{cfg.split}' split of {cfg.data} (text cut to {spec.seq_len} tokens), "
+                   "95% bootstrap interval; the first is the headline column")
+    tokens = f"{cfg.finetune_tokens:,.0f} tokens (samples for vision)" if cfg.finetune_tokens else "no fine-tuning"
+    out.append(f"lifetime cost = fine-tuning on {tokens} at {cfg.utilization:.0%} utilisation of the "
+               f"{cfg.finetune_dtype} peak + serving {cfg.requests_per_day:,.0f} requests/day for {cfg.days:g} days "
+               "at the on-demand price; hardware without a price has no $ figure")
+    return out
+
+
 def score_text(c: CandidateResult) -> str:
     s = c.score
     if s is None:
@@ -58,7 +86,8 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
     console = console or Console()
     rec = comp.recommendation
     front = set(rec.pareto.front)
-    console.print(f"[bold]Comparing {len(comp.candidates)} models[/bold] on " + comp.assumptions[0])
+    assumptions = comparison_assumptions(comp)
+    console.print(f"[bold]Comparing {len(comp.candidates)} models[/bold] on " + assumptions[0])
     metric = comp.candidates[0].score.name if comp.candidates[0].score else "accuracy"
     table = _table(
         "Candidates × hardware (* projected; ★ on the Pareto front; ✔ recommended)",
@@ -121,7 +150,7 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
     render_lifetime(comp, console)
     render_access_matrix(comp, console)
     console.print("[bold]Assumptions[/bold]")
-    for line in comp.assumptions:
+    for line in assumptions:
         console.print(f"  • {line}")
     console.print(f"[dim]reproduce: {compare_command(comp)}[/dim]")
 

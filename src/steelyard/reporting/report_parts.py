@@ -172,7 +172,13 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.reporting import figures
     from steelyard.reporting.amounts import hours, joules, usd
     from steelyard.reporting.commands import compare_command
-    from steelyard.reporting.compare_console import access_cell, latency_text, score_text, value_text
+    from steelyard.reporting.compare_console import (
+        access_cell,
+        comparison_assumptions,
+        latency_text,
+        score_text,
+        value_text,
+    )
     from steelyard.reporting.explain import explanation_text
 
     rec = comp.recommendation
@@ -236,7 +242,7 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
           *[access_cell(comp.option(c.label, hw)) for hw in comp.hardware]] for c in comp.candidates])]))
     sections.append(Section("Per-layer FLOPs", figures=[
         Figure(f"Per-layer FLOPs — {c.label}", figures.flops_breakdown(c.report)) for c in comp.candidates]))
-    sections.append(assumptions_section(comp.assumptions))
+    sections.append(assumptions_section(comparison_assumptions(comp)))
     sections.append(environment_section(comp.environment))
     sections.append(reproduce_section([compare_command(comp)]))
     return Part(f"Comparison: {' vs '.join(c.label for c in comp.candidates)}",
