@@ -13,7 +13,7 @@ from steelyard.reporting.explain import explanation_text
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
 from steelyard.search.pareto import Candidate, pareto_front
 from steelyard.search.pareto import Objective as ParetoObjective
-from steelyard.search.summary import StudySummary, TrialRow
+from steelyard.search.summary import StudySummary, TrialRow, constraints_of
 
 #: Extra trial metrics shown next to the objectives when a study has them.
 EXTRA_COLUMNS = ("drop", "speedup")
@@ -114,13 +114,26 @@ def render_answer(summary: StudySummary, console: Any) -> None:
         console.print("no trial has completed yet")
         return
     if sel.chosen is None:
-        console.print(f"[bold]no completed trial meets the rule[/bold] ({sel.rule}). {answer_text(summary)}",
+        console.print(f"[bold]no completed trial meets the rule[/bold] ({rule_text(summary)}). {answer_text(summary)}",
                       highlight=False)
         return
     best = summary.row(sel.chosen)
-    console.print(f"[bold]best[/bold] ({sel.rule}): trial {best.number} · {_what(best)}", highlight=False)
+    console.print(f"[bold]best[/bold] ({rule_text(summary)}): trial {best.number} · {_what(best)}", highlight=False)
     numbers = " · ".join(f"{c} {format_metric(c, _value(best, c))}" for c in _columns(summary))
     console.print(f"  {numbers}", highlight=False)
+
+
+def rule_text(summary: StudySummary) -> str:
+    """The study's selection rule: ``lowest latency with drop ≤ 1``; ``highest accuracy``."""
+    selection = summary.spec.selection
+    primary = selection.get("primary") or summary.objectives[0].name
+    direction = next((o.direction for o in summary.objectives if o.name == primary), "min")
+    text = f"{'highest' if direction == 'max' else 'lowest'} {primary}"
+    constraints = constraints_of(selection)
+    if constraints:
+        text += " with " + " and ".join(f"{k.metric} {'≤' if k.kind == 'max' else '≥'} {k.bound:g}"
+                                        for k in constraints)
+    return text
 
 
 def answer_text(summary: StudySummary) -> str:

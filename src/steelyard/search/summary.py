@@ -37,7 +37,6 @@ class TrialRow:
 
 @dataclass
 class Selection:
-    rule: str
     chosen: int | None
     #: The answer and why (worded by :func:`steelyard.reporting.explain.explanation_text`).
     recommendation: Recommendation
@@ -111,19 +110,9 @@ def select(rows: list[TrialRow], objectives: tuple[Objective, ...],
     if primary not in {o.name for o in objectives}:
         objectives = (*objectives, Objective(primary, "min"))
     rec: Recommendation = recommend(candidates, list(objectives), constraints, primary=primary)
-    rule = _rule_text(primary, objectives, constraints)
     chosen = _number(rec.chosen) if rec.chosen else None
-    return Selection(rule, chosen, rec, [_number(n) for n in rec.feasible],
+    return Selection(chosen, rec, [_number(n) for n in rec.feasible],
                      [_number(n) for n in rec.nearest]), front
-
-
-def _rule_text(primary: str, objectives: tuple[Objective, ...], constraints: list[Constraint]) -> str:
-    direction = next((o.direction for o in objectives if o.name == primary), "min")
-    text = f"{'highest' if direction == 'max' else 'lowest'} {primary}"
-    if constraints:
-        text += " with " + " and ".join(f"{k.metric} {'≤' if k.kind == 'max' else '≥'} {k.bound:g}"
-                                        for k in constraints)
-    return text
 
 
 def summarize(study: Any, spec: StudySpec, storage: str = "") -> StudySummary:
