@@ -46,10 +46,12 @@ def _value(value: float | None, unit: str | None) -> str:
 
 
 def _headline(record: Any) -> str:
+    from steelyard.reporting.views import headline
+
+    words = headline(record)
+    if words is not None:
+        return words
     bits = []
-    if record.kind == "comparison":
-        chosen = (record.payload.get("recommendation") or {}).get("chosen")
-        return f"recommended: {chosen}" if chosen else "no feasible candidate"
     for name in HEADLINE:
         if name in record.metrics:
             value, unit = record.metrics[name]

@@ -24,6 +24,8 @@ Loader = Callable[[dict[str, Any]], Any]
 ConsoleRenderer = Callable[[Any, Any, Any], None]
 #: (object, run_id, record) → the run's report part.
 PartBuilder = Callable[[Any, "int | None", Any], Part]
+#: record → the words `runs list` shows for it (None: its headline numbers).
+Headline = Callable[[Any], "str | None"]
 
 
 @dataclass(frozen=True)
@@ -33,15 +35,16 @@ class RunView:
     load: Loader | str | None = None
     console: ConsoleRenderer | str | None = None
     part: PartBuilder | str | None = None
+    headline: Headline | str | None = None
 
 
 _VIEWS: dict[str, RunView] = {}
 
 
 def register_view(kind: str, *, load: Loader | str | None = None, console: ConsoleRenderer | str | None = None,
-                  part: PartBuilder | str | None = None) -> None:
-    """Teach `runs show` and `report` a run kind (without ``load`` the renderers get the payload dict)."""
-    _VIEWS[kind] = RunView(load, console, part)
+                  part: PartBuilder | str | None = None, headline: Headline | str | None = None) -> None:
+    """Teach `runs list|show` and `report` a run kind (without ``load`` the renderers get the payload dict)."""
+    _VIEWS[kind] = RunView(load, console, part, headline)
 
 
 def view(kind: str) -> RunView:
@@ -75,6 +78,12 @@ def render_console(record: Any, console: Any) -> bool:
     return True
 
 
+def headline(record: Any) -> str | None:
+    """The kind's one-line summary of a stored run for `runs list`, or None to show its headline numbers."""
+    words = view(record.kind).headline
+    return _resolve(words)(record) if words is not None else None
+
+
 def part_for(kind: str, obj: Any, run_id: int | None = None, record: Any = None) -> Part:
     """The report part of an in-memory result (``obj``) or of a stored run (``record``)."""
     builder = view(kind).part
@@ -105,6 +114,11 @@ def _comparison_console(comp: Any, record: Any, console: Any) -> None:
     render_comparison(comp, console)
 
 
+def _comparison_headline(record: Any) -> str:
+    chosen = (record.payload.get("recommendation") or {}).get("chosen")
+    return f"recommended: {chosen}" if chosen else "no feasible candidate"
+
+
 def _load_profile(payload: dict[str, Any]) -> Any:
     from steelyard.profiling.report import CostReport
 
@@ -120,7 +134,7 @@ def _load_comparison(payload: dict[str, Any]) -> Any:
 register_view("profile", load=_load_profile, console=_profile_console,
               part="steelyard.reporting.report_parts:profile_part")
 register_view("comparison", load=_load_comparison, console=_comparison_console,
-              part="steelyard.reporting.report_parts:comparison_part")
+              part="steelyard.reporting.report_parts:comparison_part", headline=_comparison_headline)
 register_view("estimate", part="steelyard.reporting.report_parts:estimate_part")
 register_view("compression", part="steelyard.reporting.compress_view:compress_part")
 register_view("optimize", part="steelyard.reporting.study_view:study_part")
