@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from steelyard.comparison.config import CompareConfig
 from steelyard.reporting.formatting import fmt_seconds
 from steelyard.serialize import to_dict
 
@@ -76,9 +77,9 @@ def _fields(data: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_fields(config_class: type) -> list[str]:
+def config_fields(config_class: type, prefix: str = "") -> list[str]:
     """Every leaf field of a config dataclass as a dotted path (what a flag table must cover)."""
-    return list(_fields(to_dict(config_class())))
+    return list(_fields(to_dict(config_class()), prefix))
 
 
 def _applies(flag: Flag, values: Mapping[str, Any]) -> bool:
@@ -89,15 +90,18 @@ def _applies(flag: Flag, values: Mapping[str, Any]) -> bool:
     return present != negate
 
 
-def command_line(program: Sequence[str], config: Any, flags: Sequence[Flag],
-                 paths: Mapping[str, str] | None = None) -> str:
-    """``program`` then every option of ``flags`` that ``config`` (a dataclass) sets; one shell-quoted line."""
-    values = _fields(to_dict(config))
-    defaults = _fields(to_dict(type(config)()))
+def command_line(program: Sequence[str], config: Mapping[str, Any], defaults: Mapping[str, Any],
+                 flags: Sequence[Flag], paths: Mapping[str, str] | None = None) -> str:
+    """``program`` then every option of ``flags`` that ``config`` sets; one shell-quoted line.
+
+    ``config`` and ``defaults`` are configs in their stored form (:func:`steelyard.serialize.to_dict`),
+    so a command is rebuilt the same way from a result in memory and from a run in the store.
+    """
+    values, defaults = _fields(dict(config)), _fields(dict(defaults))
     paths = paths or {}
     args = [*program]
     for flag in flags:
-        value = values.get(flag.path)
+        value = values.get(flag.path, defaults.get(flag.path))  # a field newer than the stored run: its default
         if not _applies(flag, values) or value is None or value == [] or value == ():
             continue
         if value == defaults.get(flag.path) and not flag.always:
@@ -153,4 +157,40 @@ def compare_command(comp: Any) -> str:
     """The `steelyard compare` call that runs :class:`~steelyard.comparison.result.Comparison` ``comp`` again."""
     paths = getattr(comp, "paths", None) or {}
     models = [paths.get(c.model, c.model) for c in comp.candidates]
-    return command_line(["steelyard", "compare", *models], comp.config, COMPARE_FLAGS, paths)
+    return command_line(["steelyard", "compare", *models], to_dict(comp.config), to_dict(CompareConfig()),
+                        COMPARE_FLAGS, paths)
+
+
+#: `steelyard profile` options over the stored ``{"LoadConfig": ..., "ProfileConfig": ...}`` of a profile run.
+PROFILE_FLAGS: tuple[Flag, ...] = (
+    Flag("LoadConfig.task", "--task"),
+    Flag("LoadConfig.inputs.batch_size", "--batch-size", always=True),
+    Flag("LoadConfig.inputs.seq_len", "--seq-len", always=True),
+    Flag("LoadConfig.inputs.image_size", "--image-size"),
+    Flag("LoadConfig.dtype", "--dtype"),
+    Flag("LoadConfig.config_only", "--config-only"),
+    Flag("LoadConfig.device", "--device"),
+    Flag("LoadConfig.input_shapes", "--input-shape", repeat=True),
+    Flag("LoadConfig.num_labels", "--num-labels"),
+    Flag("LoadConfig.trust_remote_code", "--trust-remote-code"),
+    Flag("ProfileConfig.hardware", "--hardware", always=True),
+    Flag("ProfileConfig.runs", "--runs", always=True, when="!LoadConfig.config_only"),
+    Flag("ProfileConfig.warmup", "--warmup", always=True, when="!LoadConfig.config_only"),
+    Flag("ProfileConfig.threads", "--threads", when="!LoadConfig.config_only"),
+    Flag("ProfileConfig.measure", "--measure", when="!LoadConfig.config_only"),
+    Flag("ProfileConfig.causal_attention", "--causal-attention"),
+    Flag("ProfileConfig.optimizer", "--optimizer"),
+)
+
+
+def profile_command(model: str, config: Mapping[str, Any]) -> str | None:
+    """The `steelyard profile` call that made a stored profile run (None without its two configs)."""
+    from steelyard.models.loading import LoadConfig
+    from steelyard.profiling.profile import ProfileConfig
+
+    load, prof = config.get("LoadConfig"), config.get("ProfileConfig")
+    if not isinstance(load, dict) or not isinstance(prof, dict):
+        return None
+    defaults = {"LoadConfig": to_dict(LoadConfig()), "ProfileConfig": to_dict(ProfileConfig())}
+    return command_line(["steelyard", "profile", model], {"LoadConfig": load, "ProfileConfig": prof}, defaults,
+                        PROFILE_FLAGS)

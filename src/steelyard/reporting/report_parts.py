@@ -4,7 +4,6 @@ generic part of any other run; each is registered for its kind in :mod:`steelyar
 from __future__ import annotations
 
 import json
-import shlex
 from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
@@ -54,47 +53,10 @@ def _flops_table(report: Any) -> Table:
 
 
 # -- profile -----------------------------------------------------------------------------------
-def profile_command_from_config(model: str, config: dict[str, Any]) -> str | None:
-    """The `steelyard profile` call that made a stored profile run."""
-    load, prof = config.get("LoadConfig"), config.get("ProfileConfig")
-    if not isinstance(load, dict) or not isinstance(prof, dict):
-        return None
-    args = ["steelyard", "profile", model]
-    inputs = load.get("inputs") or {}
-    if load.get("task"):
-        args += ["--task", load["task"]]
-    args += ["--batch-size", str(inputs.get("batch_size", 1)), "--seq-len", str(inputs.get("seq_len", 128))]
-    if inputs.get("image_size"):
-        args += ["--image-size", str(inputs["image_size"])]
-    if load.get("dtype", "float32") != "float32":
-        args += ["--dtype", load["dtype"]]
-    if load.get("config_only"):
-        args.append("--config-only")
-    if load.get("device", "cpu") != "cpu":
-        args += ["--device", load["device"]]
-    for shape in load.get("input_shapes") or []:
-        args += ["--input-shape", ",".join(str(d) for d in shape)]
-    if load.get("num_labels") is not None:
-        args += ["--num-labels", str(load["num_labels"])]
-    if load.get("trust_remote_code"):
-        args.append("--trust-remote-code")
-    args += ["--hardware", ",".join(prof.get("hardware") or [])]
-    if not load.get("config_only"):
-        args += ["--runs", str(prof.get("runs", 20)), "--warmup", str(prof.get("warmup", 3))]
-        if prof.get("threads"):
-            args += ["--threads", str(prof["threads"])]
-        if not prof.get("measure", True):
-            args.append("--no-measure")
-    if prof.get("causal_attention", "full") != "full":
-        args += ["--causal-attention", prof["causal_attention"]]
-    if prof.get("optimizer", "adamw") != "adamw":
-        args += ["--optimizer", prof["optimizer"]]
-    return shlex.join(args)
-
-
 def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.reporting import figures
     from steelyard.reporting.amounts import joules, usd
+    from steelyard.reporting.commands import profile_command
 
     c, m, p = report.compute, report.memory, report.parameters
     rows = [
@@ -158,7 +120,7 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
             figures=[Figure("Latency per hardware", hw_fig)] if hw_fig else []))
     sections.append(assumptions_section(report.assumptions))
     sections.append(environment_section(report.environment))
-    command = profile_command_from_config(report.model, record.config) if record is not None else None
+    command = profile_command(report.model, record.config) if record is not None else None
     if command:
         sections.append(reproduce_section([command]))
     where = "config only (meta device)" if report.on_meta else report.environment.device
