@@ -71,6 +71,7 @@ def compress_command(
     from steelyard.cli.data_cmd import DataOptions, load_task_data
     from steelyard.cli.evaluate_cmd import data_task_for, load_handle
     from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
+    from steelyard.reporting.compress_view import render_compression
 
     if hardware != "local":
         raise ConfigError(f"compress times models on this machine only (--hardware local), got '{hardware}'; "
@@ -95,7 +96,7 @@ def compress_command(
     result = run_recipe(handle, parsed, dataset, options)
     if output is not None:
         result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
-    render(result.to_dict())
+    render_compression(result.to_dict(), console)
     if output is not None:
         console.print(f"compressed model saved to {result.output}")
     save_outputs(result.to_dict(), json_out, None)
@@ -138,30 +139,6 @@ def _command(model: str, recipe: str, data: str | None, output: Path | None, bac
     if eval_split != "test":
         args += ["--eval-split", eval_split]
     return " ".join(shlex.quote(a) for a in args)
-
-
-def render(d: dict[str, Any]) -> None:
-    """The before / after table, the steps and the verdicts on the console."""
-    from rich.table import Table
-
-    from steelyard.reporting.compress_view import COLUMNS, STEP_COLUMNS, before_after_rows, step_rows, verdict_lines
-
-    table = Table(title=f"{d['model']} · {d['recipe']}", title_justify="left")
-    for i, col in enumerate(COLUMNS):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for row in before_after_rows(d):
-        table.add_row(*row)
-    console.print(table)
-    steps = Table(title="steps", title_justify="left")
-    for col in STEP_COLUMNS:
-        steps.add_column(col)
-    for row in step_rows(d):
-        steps.add_row(*row)
-    console.print(steps)
-    for line in verdict_lines(d):
-        console.print(f"• {line}")
-    for note in d.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
 
 
 def methods_command() -> None:

@@ -203,8 +203,8 @@ def _final_run(handle: Any, dataset: Any, data_spec: Any, summary: Any, search_o
     """Re-run the winning recipe and measure it on the test split; save and record it."""
     import dataclasses
 
-    from steelyard.cli.compress_cmd import render
     from steelyard.compression.recipe import parse_recipe, run_recipe
+    from steelyard.reporting.compress_view import render_compression
 
     best = summary.best
     recipe = parse_recipe(best.recipe)
@@ -214,7 +214,7 @@ def _final_run(handle: Any, dataset: Any, data_spec: Any, summary: Any, search_o
     if output is not None:
         result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
     d = result.to_dict()
-    render(d)
+    render_compression(d, console)
     drop = result.metric_drop
     if drop is not None and drop > max_drop:
         console.print(f"[yellow]note: on the test split the drop is {drop:.2f} points, above --max-drop {max_drop:g} "

@@ -141,6 +141,33 @@ def verdict_text(v: Verdict) -> str:
     return f"{v.metric} {v.outcome} {v.value:.2f} points"
 
 
+def render_compression(d: dict[str, Any], console: Any) -> None:
+    """A compression run (its ``to_dict``) on a rich console: before / after, the steps, verdicts, notes."""
+    from rich.table import Table
+
+    table = Table(title=f"{d['model']} · {d['recipe']}", title_justify="left")
+    for i, col in enumerate(COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in before_after_rows(d):
+        table.add_row(*row)
+    console.print(table)
+    steps = Table(title="steps", title_justify="left")
+    for col in STEP_COLUMNS:
+        steps.add_column(col)
+    for row in step_rows(d):
+        steps.add_row(*row)
+    console.print(steps)
+    for line in verdict_lines(d):
+        console.print(f"• {line}")
+    for note in d.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+def compression_console(d: dict[str, Any], record: Any, console: Any) -> None:
+    """The console view of a stored compression run (`runs show`)."""
+    render_compression(d, console)
+
+
 def verdict_lines(d: dict[str, Any]) -> list[str]:
     """The verdicts of a stored compression run (structured, or sentences in runs saved before they were data)."""
     from steelyard.compression.recipe.result import Verdict

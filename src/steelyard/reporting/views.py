@@ -136,6 +136,7 @@ register_view("profile", load=_load_profile, console=_profile_console,
 register_view("comparison", load=_load_comparison, console=_comparison_console,
               part="steelyard.reporting.report_parts:comparison_part", headline=_comparison_headline)
 register_view("estimate", part="steelyard.reporting.report_parts:estimate_part")
-register_view("compression", part="steelyard.reporting.compress_view:compress_part")
+register_view("compression", console="steelyard.reporting.compress_view:compression_console",
+              part="steelyard.reporting.compress_view:compress_part")
 register_view("optimize", part="steelyard.reporting.study_view:study_part")
 register_view("search", part="steelyard.reporting.study_view:study_part")
