@@ -14,6 +14,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from steelyard.cli.main import run
 from steelyard.comparison.result import Comparison
 from steelyard.metrics import MetricValue
+from steelyard.reporting.commands import compare_command
 from steelyard.store import open_store
 
 
@@ -105,7 +106,8 @@ def test_real_models_interleaved_and_evaluated_on_the_same_data(tiny_pair, tmp_p
     assert [o.name for o in comp.objectives] == ["accuracy", "latency", "cost_per_1k"]
     assert comp.recommendation.chosen is not None
     assert comp.config.finetune_tokens == 1e6
-    assert "--data" in comp.command and str(data.resolve()) in comp.command
+    command = compare_command(comp)
+    assert "--data" in command and str(data.resolve()) in command
 
 
 @pytest.mark.parametrize(("args", "message"), [

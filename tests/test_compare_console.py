@@ -16,10 +16,12 @@ import pytest
 from rich.console import Console
 
 from compare_fakes import fake_comparison
-from steelyard.comparison.config import Constraints
+from steelyard.comparison.config import CompareConfig, Constraints
 from steelyard.comparison.result import Comparison
-from steelyard.reporting.compare_console import render_comparison
-from steelyard.units import Seconds
+from steelyard.reporting.commands import COMPARE_FLAGS, COMPARE_UNFLAGGED, compare_command, config_fields
+from steelyard.reporting.compare_console import render_comparison, value_text
+from steelyard.reporting.explain import explanation_text
+from steelyard.units import Bytes, Seconds
 
 GOLDEN = Path(__file__).parent / "golden" / "compare_console.txt"
 LIMITS = Constraints(max_latency=Seconds(0.05), min_accuracy=0.85)
@@ -79,7 +81,8 @@ def test_nothing_feasible_says_what_must_give():
     rec = fake_comparison(Constraints(max_latency=Seconds(0.001), min_accuracy=0.85)).recommendation
     assert rec.chosen is None
     assert rec.nearest and rec.relaxations
-    assert "What would have to give" in rec.explanation
+    assert rec.explanation.chosen is None
+    assert "What would have to give" in explanation_text(rec, value_text)
     needed = {r.constraint: r.needed for r in rec.relaxations}
     assert needed["max latency"] == pytest.approx(float(fake_comparison().option("base", "a100-80gb").latency))
 
@@ -98,3 +101,41 @@ def test_comparison_json_round_trip():
     assert isinstance(back.options[0].latency, Seconds)
     assert back.recommendation.chosen == comp.recommendation.chosen
     assert rendered(back) == rendered(comp)
+
+
+def test_a_run_stored_with_a_text_explanation_and_command_still_renders():
+    """Runs saved before explanations were data hold a plain string there, and a ``command`` field."""
+    comp = fake_comparison(LIMITS)
+    data = json.loads(json.dumps(comp.to_dict()))
+    data["recommendation"]["explanation"] = "base @ a100-80gb is recommended (stored text)."
+    data["command"] = "steelyard compare a b"
+    del data["paths"]
+    old = Comparison.from_dict(data)
+    assert old.recommendation.explanation == "base @ a100-80gb is recommended (stored text)."
+    text = rendered(old)
+    assert "base @ a100-80gb is recommended (stored text)." in text
+    assert "reproduce: steelyard compare models/tiny models/base models/huge --hardware" in text
+
+
+def test_reproduce_command_writes_changed_fields_and_covers_every_config_field():
+    comp = fake_comparison(LIMITS)
+    command = compare_command(comp)
+    assert "--dtype" not in command and "--no-interleave" not in command  # defaults stay out
+    assert "--max-latency 50ms --min-accuracy 0.85" in command
+    flagged = {f.path for f in COMPARE_FLAGS}
+    assert set(config_fields(CompareConfig)) == flagged | set(COMPARE_UNFLAGGED)
+    assert not flagged & set(COMPARE_UNFLAGGED)
+
+
+def test_reproduce_command_options_for_non_defaults():
+    from dataclasses import replace
+
+    comp = fake_comparison(LIMITS)
+    comp.config = replace(comp.config, dtype="bfloat16", interleave=False, metrics=("accuracy", "f1"),
+                          constraints=Constraints(max_memory=Bytes(4 * 2**30)), config_only=False)
+    comp.paths = {"models/tiny": "/abs/models/tiny", "data.csv": "/abs/data.csv"}
+    command = compare_command(comp)
+    assert command.startswith("steelyard compare /abs/models/tiny models/base")
+    assert "--dtype bfloat16" in command and "--no-interleave" in command
+    assert "--data /abs/data.csv --split test --metric accuracy --metric f1" in command
+    assert "--max-memory 4GiB" in command and "--max-latency" not in command

@@ -47,6 +47,10 @@ def test_compress_saves_model_json_store_row_and_report(tiny, tmp_path, capsys):
     run = open_store().list_runs(kind="compression")[0]
     assert run.metrics["size_ratio"][0] == pytest.approx(d["size_ratio"])
     assert "--recipe" in run.config["command"]
+    capsys.readouterr()
+    assert steelyard("runs", "show", str(run.id)) == 0  # the kind's console view: before / after and verdicts
+    shown = capsys.readouterr().out
+    assert "weights in memory" in shown and "smaller in memory" in shown
     html = tmp_path / "r.html"
     assert steelyard("report", str(run.id), "--html", str(html)) == 0
     page = html.read_text()

@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
+from steelyard.compression.recipe.result import Verdict
 from steelyard.compression.recipe.steps import FinetuneStepConfig
 from steelyard.data import load_dataset
 from steelyard.errors import ConfigError, DataError
 from steelyard.models.loading import load_model
+from steelyard.reporting.compress_view import verdict_lines, verdict_text
 from steelyard.training.finetune import with_validation
 from text_toys import reviews_csv, tiny_bert
 
@@ -88,7 +90,11 @@ def test_prune_finetune_quantize_measures_before_and_after_and_leaves_the_origin
     assert acc.name == "accuracy" and acc.ci_low <= acc.value <= acc.ci_high and acc.n == len(dataset.test)
     assert result.metric_drop == pytest.approx((result.before.headline.value - acc.value) * 100)
     assert 0.0 <= result.after.agreement <= 1.0 and result.fidelity is not None
-    assert any("faster" in v or "slower" in v for v in result.verdicts())
+    (speed,) = [v for v in result.verdicts() if v.kind == "speed"]
+    assert speed.value == pytest.approx(result.speedup)
+    assert speed.outcome == ("faster" if speed.value >= 1.05 else "same" if speed.value > 0.95 else "slower")
+    assert any(w in verdict_text(speed) for w in ("faster", "slower"))
+    assert verdict_lines(result.to_dict()) == [verdict_text(v) for v in result.verdicts()]
 
 
 def test_saved_recipe_model_loads_back_and_predicts_the_same(tiny, tmp_path):
@@ -130,7 +136,9 @@ def test_finetune_keeps_pruned_zeros_and_gradual_pruning_reaches_its_target(tiny
               if type(m) is torch.nn.Linear and not n.startswith("classifier")]
     zeros = sum(int((m.weight == 0).sum()) for m in layers) / sum(m.weight.numel() for m in layers)
     assert zeros == pytest.approx(0.5, abs=0.01)
-    assert any("sparse, not smaller" in v for v in gradual.verdicts())
+    (sparse,) = [v for v in gradual.verdicts() if v.kind == "sparsity"]
+    assert sparse.share == pytest.approx(sparse.value / gradual.after.params)
+    assert "sparse, not smaller" in verdict_text(sparse)
 
 
 def test_l1_penalty_shrinks_the_weights(tiny):
@@ -225,3 +233,20 @@ def test_recipes_on_the_same_model_and_data_encode_and_score_the_original_once(t
     assert first.before.metrics == second.before.metrics
     run_recipe(handle, parse_recipe("prune:layers,amount=0.5"), load_dataset(str(data)), FAST)  # another dataset
     assert calls["encode"] == 2
+
+
+def test_verdict_wording_and_old_stored_sentences():
+    assert verdict_text(Verdict("speed", "faster", 1.8421)) == (
+        "1.84x faster (median latency, interleaved with the original in this run)")
+    assert verdict_text(Verdict("speed", "same", 0.99)) == (
+        "not faster: 0.99x the original's speed (within timing noise)")
+    assert verdict_text(Verdict("speed", "slower", 0.5)) == "slower: 0.50x the original's speed"
+    assert verdict_text(Verdict("size", "smaller", 3.9)) == "3.90x smaller in memory"
+    assert verdict_text(Verdict("size", "same", 1.0)) == "not smaller in memory (1.00x)"
+    assert verdict_text(Verdict("sparsity", "sparse", 12345, share=0.5)).startswith(
+        "12,345 more weights are zero (50% of the model): it is sparse, not smaller")
+    assert verdict_text(Verdict("metric", "dropped", 1.234, metric="accuracy")) == "accuracy dropped 1.23 points"
+    assert verdict_text(Verdict("metric", "unchanged", 0.0, metric="accuracy")) == "accuracy unchanged"
+    stored = {"verdicts": ["2.00x faster (an old run)", {"kind": "metric", "outcome": "rose", "value": 0.5,
+                                                          "share": None, "metric": "f1"}]}
+    assert verdict_lines(stored) == ["2.00x faster (an old run)", "f1 rose 0.50 points"]

@@ -7,8 +7,18 @@ import math
 
 import pytest
 
-from steelyard.search.pareto import Candidate, Constraint, Objective, dominates, pareto_front, recommend
-from steelyard.serialize import to_dict
+from steelyard.reporting.explain import explanation_text
+from steelyard.search.pareto import (
+    Candidate,
+    Constraint,
+    Objective,
+    Recommendation,
+    Requirement,
+    dominates,
+    pareto_front,
+    recommend,
+)
+from steelyard.serialize import from_dict, to_dict
 
 ACC, LAT = Objective("accuracy", "max"), Objective("latency", "min")
 COST = Objective("cost", "min")
@@ -70,31 +80,44 @@ def test_recommend_best_feasible_names_the_binding_constraint():
     assert rec.feasible == ["a", "c"]
     assert rec.binding == ["max latency"]
     assert rec.excluded_better == {"b": ["max latency"]}
-    assert "a is recommended" in rec.explanation
-    assert "Binding constraint: max latency" in rec.explanation
-    assert "b (accuracy 0.93)" in rec.explanation and "80 vs ≤ 50, 60% over" in rec.explanation
-    assert "runner-up c has 0.85" in rec.explanation
+    why = rec.explanation
+    assert why.chosen == "a" and why.n_feasible == 2 and why.sole
+    assert [(m.constraint, m.bound, m.reading.value) for m in why.met] == [("max latency", 50, 40)]
+    assert why.runner_up.name == "c" and why.runner_up.tie == "none" and why.runner_up.reading.value == 0.85
+    (b,) = why.excluded
+    assert b.name == "b" and b.reading.value == 0.93
+    assert [(m.metric, m.value, m.gap, m.relative) for m in b.misses] == [("latency", 80, 30, pytest.approx(0.6))]
+    text = explanation_text(rec)
+    assert "a is recommended" in text
+    assert "Binding constraint: max latency" in text
+    assert "b (accuracy 0.93)" in text and "80 vs ≤ 50, 60% over" in text
+    assert "runner-up c has 0.85" in text
 
 
 def test_recommend_without_binding_constraint_reports_headroom():
     cs = cands(a=(0.90, 40), c=(0.85, 20))
     rec = recommend(cs, [ACC, LAT], [Constraint("latency", "max", 100, "max latency")])
     assert rec.chosen == "a" and rec.binding == []
-    assert "No constraint binds" in rec.explanation and "60% headroom" in rec.explanation
+    assert rec.explanation.excluded == [] and rec.explanation.tightest.constraint == "max latency"
+    assert rec.explanation.tightest.fraction == pytest.approx(0.6)
+    text = explanation_text(rec)
+    assert "No constraint binds" in text and "60% headroom" in text
 
 
 def test_recommend_tie_on_primary_broken_by_next_objective():
     cs = cands(slow=(0.9, 60), fast=(0.9, 30))
     rec = recommend(cs, [ACC, LAT])
     assert rec.chosen == "fast"
-    assert "tied with slow and ahead of it on latency" in rec.explanation
+    assert rec.explanation.runner_up.tie == "primary" and rec.explanation.runner_up.basis == "latency"
+    assert "tied with slow and ahead of it on latency" in explanation_text(rec)
 
 
 def test_recommend_exact_tie_keeps_input_order():
     cs = cands(first=(0.9, 30), second=(0.9, 30))
     rec = recommend(cs, [ACC, LAT])
     assert rec.chosen == "first"
-    assert "ties with second on every objective" in rec.explanation
+    assert rec.explanation.runner_up.name == "second" and rec.explanation.runner_up.tie == "all"
+    assert "ties with second on every objective" in explanation_text(rec)
 
 
 def test_recommend_primary_other_than_first_objective():
@@ -109,8 +132,11 @@ def test_recommend_overlapping_intervals_are_mentioned():
           Candidate("b", {"accuracy": 0.89, "latency": 20}, {"accuracy": (0.86, 0.92)})]
     rec = recommend(cs, [ACC, LAT])
     assert rec.chosen == "a"
-    assert "confidence intervals of the two overlap" in rec.explanation
-    assert "0.9 [0.87, 0.93]" in rec.explanation
+    assert rec.explanation.runner_up.intervals_overlap
+    assert rec.explanation.reading.interval == (0.87, 0.93)
+    text = explanation_text(rec)
+    assert "confidence intervals of the two overlap" in text
+    assert "0.9 [0.87, 0.93]" in text
 
 
 def test_no_feasible_candidate_lists_nearest_and_what_must_give():
@@ -124,9 +150,11 @@ def test_no_feasible_candidate_lists_nearest_and_what_must_give():
     assert miss["min accuracy"].gap == pytest.approx(0.10)
     assert rec.nearest[0] == "c"  # 100% over on latency + 10.5% under on accuracy is the smallest total miss
     assert rec.relaxations == []  # every candidate misses both
-    assert "No candidate meets every constraint" in rec.explanation
-    assert "at least two would have to give" in rec.explanation
-    assert "Admitting the nearest, c, needs max latency ≤ 20 and min accuracy ≥ 0.85" in rec.explanation
+    assert rec.explanation.chosen is None
+    text = explanation_text(rec)
+    assert "No candidate meets every constraint" in text
+    assert "at least two would have to give" in text
+    assert "Admitting the nearest, c, needs max latency ≤ 20 and min accuracy ≥ 0.85" in text
 
 
 def test_no_feasible_candidate_single_relaxation():
@@ -134,7 +162,7 @@ def test_no_feasible_candidate_single_relaxation():
     rec = recommend(cs, [ACC, LAT], [Constraint("latency", "max", 10, "max latency")])
     assert rec.chosen is None
     assert [(r.constraint, r.needed, r.admits) for r in rec.relaxations] == [("max latency", 20, "c")]
-    assert "relax max latency to ≤ 20 (admits c)" in rec.explanation
+    assert "relax max latency to ≤ 20 (admits c)" in explanation_text(rec)
 
 
 def test_requirements_block_and_unknown_values_fail_constraints():
@@ -148,14 +176,35 @@ def test_requirements_block_and_unknown_values_fail_constraints():
     assert rec.infeasible["unpriced"][0].value is None and rec.infeasible["unpriced"][0].relative is None
     # each of big and unpriced fails exactly one thing, so both bind on their own (big ranks first)
     assert rec.binding == ["fits in memory", "max cost"]
-    assert "cost unknown" in rec.explanation
+    assert "cost unknown" in explanation_text(rec)
     # the result is plain data: it serialises to strict JSON (no NaN / Infinity)
     json.dumps(to_dict(rec), allow_nan=False)
 
 
 def test_formatter_is_used_for_every_number():
     cs = cands(a=(0.9, 0.040), c=(0.85, 0.020))
-    rec = recommend(cs, [ACC, LAT], [Constraint("latency", "max", 0.030, "max latency")],
-                    formatter=lambda metric, v: f"{v * 1e3:.0f} ms" if metric == "latency" else f"{v:.0%}")
+    rec = recommend(cs, [ACC, LAT], [Constraint("latency", "max", 0.030, "max latency")])
     assert rec.chosen == "c"
-    assert "max latency ≤ 30 ms: 20 ms" in rec.explanation and "a (accuracy 90%) fails latency 40 ms" in rec.explanation
+    text = explanation_text(rec, lambda metric, v: f"{v * 1e3:.0f} ms" if metric == "latency" else f"{v:.0%}")
+    assert "max latency ≤ 30 ms: 20 ms" in text and "a (accuracy 90%) fails latency 40 ms" in text
+
+
+def test_a_requirement_with_numbers_is_kept_as_data_and_worded_with_the_formatter():
+    need = Requirement("does not fit in t4 memory", "memory", 20.0, 14.0)
+    cs = [Candidate("big", {"accuracy": 0.99, "latency": 5}, blockers={"fits in memory": need}),
+          Candidate("small", {"accuracy": 0.90, "latency": 5})]
+    rec = recommend(cs, [ACC, LAT])
+    (miss,) = rec.infeasible["big"]
+    assert (miss.kind, miss.value, miss.bound, miss.gap) == ("requirement", 20.0, 14.0, 6.0)
+    text = explanation_text(rec, lambda metric, v: f"{v:g} GiB")
+    assert "fails does not fit in t4 memory (20 GiB needed, 14 GiB usable)" in text
+
+
+def test_explanation_round_trips_through_the_store_and_old_text_is_kept():
+    cs = cands(a=(0.90, 40), b=(0.93, 80), c=(0.85, 20))
+    rec = recommend(cs, [ACC, LAT], [Constraint("latency", "max", 50, "max latency")])
+    back = from_dict(Recommendation, json.loads(json.dumps(to_dict(rec), allow_nan=False)))
+    assert back.explanation == rec.explanation
+    assert explanation_text(back) == explanation_text(rec)
+    old = to_dict(rec) | {"explanation": "a is recommended (written by an older steelyard)."}
+    assert explanation_text(from_dict(Recommendation, old)) == "a is recommended (written by an older steelyard)."

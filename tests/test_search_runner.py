@@ -3,6 +3,7 @@ pruning, resume after Ctrl-C and after a killed worker, two workers on one study
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -15,7 +16,9 @@ import pytest
 
 import search_synthetic as synth
 from steelyard.errors import ConfigError, StoreError
-from steelyard.search.runner import default_status, run_search
+from steelyard.reporting.search_view import answer_text, default_status
+from steelyard.reporting.study_view import study_part
+from steelyard.search.runner import run_search
 from steelyard.search.space import SearchSpace
 from steelyard.search.storage import default_storage_url, open_storage
 from steelyard.search.study import StudySpec, load_study, make_pruner, make_sampler, open_study, parse_objectives
@@ -83,7 +86,13 @@ def test_multi_objective_front_and_cheapest_within_the_budget(tmp_path):
                                                                            "constraints": [["drop", "max", -1.0]]})
     none = summarize(study, tight)
     assert none.best is None and none.selection.nearest[0] == rows[(0.0, False)].number
-    assert "No candidate meets every constraint" in none.selection.explanation
+    assert none.selection.recommendation.chosen is None
+    assert "No candidate meets every constraint" in answer_text(none)
+    # stored as data, worded the same by the report; a study stored with the old text keeps its text
+    stored = json.loads(json.dumps(none.to_dict(), allow_nan=False))
+    assert study_part(stored, 1).sections[0].paragraphs[0] == answer_text(none)
+    old = {k: v for k, v in stored.items() if k != "recommendation"} | {"explanation": "old words"}
+    assert study_part(old, 1).sections[0].paragraphs[0] == "old words"
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(tmp_path):

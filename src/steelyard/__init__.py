@@ -60,6 +60,7 @@ _LAZY = {
     "StudySpec": "steelyard.search.study",
     "open_study": "steelyard.search.study",
     "open_storage": "steelyard.search.storage",
+    "set_progress_display": "steelyard.evaluation.progress",
 }
 
 __all__ = sorted(_LAZY)

@@ -3,6 +3,7 @@
 Reports are nested dataclasses whose numbers carry unit types (:mod:`steelyard.units`).
 ``to_dict`` flattens them to plain JSON values; ``from_dict`` rebuilds the same objects,
 units included, from the type hints, so a report survives a JSON round trip unchanged.
+``flatten`` turns such JSON into dotted keys (CSV rows, MLflow params, config tables, diffs).
 """
 
 from __future__ import annotations
@@ -76,3 +77,20 @@ def _convert(tp: Any, value: Any) -> Any:
     if tp is int and isinstance(value, (int, float)):
         return int(value)
     return value
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts/lists → dotted keys; list items of dicts keyed by their name when they have one."""
+    out: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            label = str(i)
+            if isinstance(value, dict):
+                label = str(value.get("hardware") or value.get("name") or value.get("batch_size") or i)
+            out.update(flatten(value, f"{prefix}.{label}" if prefix else label))
+    else:
+        out[prefix] = data
+    return out

@@ -103,10 +103,11 @@ def compare_command(
     run_id, failure = None, None
     if save:
         from steelyard.errors import StoreError
+        from steelyard.reporting.commands import compare_command
         from steelyard.store.record import record_comparison
 
         try:
-            run_id, url = record_comparison(comparison, OPTIONS.store_url)
+            run_id, url = record_comparison(comparison, OPTIONS.store_url, compare_command(comparison))
             console.print(f"saved as run {run_id} in {url}")
         except StoreError as exc:  # still write the files asked for, then fail
             failure = exc

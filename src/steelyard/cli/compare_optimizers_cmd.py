@@ -55,10 +55,10 @@ def compare_optimizers_command(
     """Same model, data and seed; each optimizer's steps, samples, wall time and counted FLOPs to the target."""
     from steelyard.cli.common import save_outputs
     from steelyard.cli.evaluate_cmd import cost_card
+    from steelyard.reporting.training_view import render_comparison
     from steelyard.store.record import record_optimizer_comparison
     from steelyard.training.compare import compare_optimizers, parse_optimizers
     from steelyard.training.finetune import objective
-    from steelyard.training.render import render_comparison
 
     names = parse_optimizers(optimizers)
     per_lr = parse_lrs(lrs)

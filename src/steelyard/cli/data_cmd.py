@@ -53,7 +53,7 @@ def data_report_command(
     from steelyard.cli.common import save_outputs
     from steelyard.data import clean as clean_dataset
     from steelyard.data import data_report, drop_counts
-    from steelyard.evaluation.render import render_data_report
+    from steelyard.reporting.evaluation_view import render_data_report
     from steelyard.serialize import to_dict
 
     ds = load_task_data(DataOptions(data, task, text_column, label_column, image_column, seed))
@@ -100,10 +100,10 @@ def data_needs_command(
     from steelyard.data.options import data_task_for
     from steelyard.errors import ConfigError
     from steelyard.metrics import parse_target
+    from steelyard.reporting.training_view import render_data_needs
     from steelyard.store.record import record_data_needs
     from steelyard.training.config import FinetuneConfig
     from steelyard.training.data_needs import data_needs
-    from steelyard.training.render import render_data_needs
 
     cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=batch_size, optimizer=optimizer, max_length=max_length,
                          freeze_encoder=freeze_encoder, seed=seed, tokenizer=tokenizer)

@@ -42,8 +42,8 @@ def distill_command(
     from steelyard.cli.common import save_outputs
     from steelyard.cli.evaluate_cmd import load_handle
     from steelyard.distill.api import distill
-    from steelyard.distill.render import render_distillation
     from steelyard.distill.student import parse_spec
+    from steelyard.reporting.distill_view import render_distillation
     from steelyard.store.record import record_distillation
     from steelyard.training.finetune import objective
 

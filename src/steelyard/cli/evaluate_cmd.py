@@ -99,7 +99,7 @@ def evaluate_command(
     from steelyard.cli.common import save_outputs
     from steelyard.data.options import data_task_for
     from steelyard.evaluation import evaluate
-    from steelyard.evaluation.render import render_evaluation
+    from steelyard.reporting.evaluation_view import render_evaluation
     from steelyard.store.record import record_evaluation
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None

@@ -72,9 +72,9 @@ def finetune_command(
     """
     from steelyard.cli.common import save_outputs
     from steelyard.cli.evaluate_cmd import cost_card
+    from steelyard.reporting.training_view import render_finetune
     from steelyard.store.record import record_finetune
     from steelyard.training.finetune import finetune, objective
-    from steelyard.training.render import render_finetune
 
     cfg = TRAIN.build(opts)
     check_launch(cfg, output)

@@ -47,8 +47,12 @@ def main(
         typer.Option(help="results store URL (default $STEELYARD_STORE or ~/.local/share/steelyard/steelyard.db)"),
     ] = None,
 ) -> None:
+    from steelyard.evaluation.progress import set_progress_display
+    from steelyard.reporting.progress import rich_progress
+
     OPTIONS.debug = debug or OPTIONS.debug
     OPTIONS.store_url = store
+    set_progress_display(rich_progress)
 
 
 app.command("profile")(profile_command)

@@ -29,11 +29,12 @@ def optimize_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = 
                      opts: dict[str, Any]) -> None:
     """Find the cheapest compression recipe whose accuracy drop is within --max-drop (searched on validation,
     confirmed on test), plus the whole Pareto front of accuracy vs cost."""
+    from steelyard.reporting.search_view import optimize_status
     from steelyard.search.optimize_run import optimize
 
     cfg = OPTIMIZE.build(opts, store_url=OPTIONS.store_url)
     data = STUDY_DATA.build(opts)
-    result = optimize(model, data, cfg, on_event=print_event)
+    result = optimize(model, data, cfg, on_event=print_event, status=optimize_status(cfg.objective, cfg.max_drop))
     summary = result.summary
     show_summary(summary)
     command = command_line("optimize", model, data.source, summary.name, cfg.storage, objective=cfg.objective,
@@ -50,7 +51,7 @@ def optimize_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = 
 
 
 def _no_answer(summary: Any, max_drop: float, cost: str, run_id: int | None) -> str:
-    from steelyard.search.render import format_metric, nearest_rows
+    from steelyard.reporting.search_view import format_metric, nearest_rows
 
     rows = sorted((r for r in summary.rows if r.state == "complete"), key=lambda r: r.metrics.get("drop", 1e9))[:3]
     rows = rows or nearest_rows(summary)

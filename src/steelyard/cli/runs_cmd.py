@@ -46,10 +46,12 @@ def _value(value: float | None, unit: str | None) -> str:
 
 
 def _headline(record: Any) -> str:
+    from steelyard.reporting.views import headline
+
+    words = headline(record)
+    if words is not None:
+        return words
     bits = []
-    if record.kind == "comparison":
-        chosen = (record.payload.get("recommendation") or {}).get("chosen")
-        return f"recommended: {chosen}" if chosen else "no feasible candidate"
     for name in HEADLINE:
         if name in record.metrics:
             value, unit = record.metrics[name]
@@ -109,7 +111,8 @@ def show_command(
 ) -> None:
     """Show one run: its config, headline numbers and, for profiles and comparisons, the full report."""
     from steelyard.reporting.console import _table
-    from steelyard.reporting.files import flatten
+    from steelyard.reporting.views import render_console
+    from steelyard.serialize import flatten
 
     record = _store().get_run(run_id)
     if as_json:
@@ -127,16 +130,7 @@ def show_command(
     console.print(table)
     if brief:
         return
-    if record.kind == "profile":
-        from steelyard.profiling.report import CostReport
-        from steelyard.reporting.console import render_cost_report
-
-        render_cost_report(CostReport.from_dict(record.payload), console)
-    elif record.kind == "comparison":
-        from steelyard.comparison.result import Comparison
-        from steelyard.reporting.compare_console import render_comparison
-
-        render_comparison(Comparison.from_dict(record.payload), console)
+    render_console(record, console)
 
 
 def _num(x: Any) -> float | None:
@@ -152,7 +146,7 @@ def diff_command(
 ) -> None:
     """Differences between two runs: headline numbers (with change and ratio), config and environment."""
     from steelyard.reporting.console import _table
-    from steelyard.reporting.files import flatten
+    from steelyard.serialize import flatten
 
     store = _store()
     ra, rb = store.get_run(a), store.get_run(b)

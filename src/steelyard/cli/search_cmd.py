@@ -70,14 +70,14 @@ def study_show_command(
 ) -> None:
     """Trials (state, recipe, objectives, duration, why a trial failed), the Pareto front and the best recipe."""
     from steelyard.cli.common import save_outputs
-    from steelyard.search.render import format_metric, render_summary
+    from steelyard.reporting.search_view import render_summary
     from steelyard.search.storage import storage_url
     from steelyard.search.study import load_study
     from steelyard.search.summary import summarize
 
     store = study_storage(storage)
     study, spec = load_study(store, name)
-    summary = summarize(study, spec, storage_url(store), formatter=format_metric)
+    summary = summarize(study, spec, storage_url(store))
     render_summary(summary, console, all_trials=not front)
     save_outputs(summary.to_dict(), json_out, None)
 

@@ -47,7 +47,7 @@ def print_event(event: Any) -> None:
 
 
 def print_trial(trial: Any) -> None:
-    from steelyard.search.render import format_metric
+    from steelyard.reporting.search_view import format_metric
     from steelyard.search.trials import failure_reason
 
     metrics = {**(trial.user_attrs.get("metrics") or {})}
@@ -61,7 +61,7 @@ def print_trial(trial: Any) -> None:
 
 
 def show_summary(summary: Any) -> None:
-    from steelyard.search.render import render_summary
+    from steelyard.reporting.search_view import render_summary
 
     render_summary(summary, console)
 

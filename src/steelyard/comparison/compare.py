@@ -10,8 +10,8 @@ an :class:`Option` on which the Pareto front and the recommendation are computed
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from steelyard.comparison.result import CandidateResult, Comparison, Option
 from steelyard.errors import ConfigError
 from steelyard.metrics import MetricValue
 from steelyard.profiling.report import CostReport, Environment, HardwareVerdict, TrainingEstimate
-from steelyard.search.pareto import Candidate, Constraint, Objective, recommend
+from steelyard.search.pareto import Candidate, Constraint, Objective, Requirement, recommend
 from steelyard.units import Bytes, Joules, KilowattHours, Seconds, Usd
 
 Progress = Callable[[str], None]
@@ -146,18 +146,10 @@ def pareto_candidates(options: list[Option], candidates: list[CandidateResult]) 
         intervals = {}
         if c.score is not None:
             intervals["accuracy"] = (c.score.ci_low, c.score.ci_high)
-        blocker = None
-        if not o.fits_inference:
-            blocker = (f"does not fit in {o.hardware} memory ({_gib(o.memory)} needed, {_gib(o.device_memory)} "
-                       "usable)")
+        blocker = None if o.fits_inference else Requirement(
+            f"does not fit in {o.hardware} memory", "memory", float(o.memory), float(o.device_memory))
         out.append(Candidate(o.name, option_values(o, c), intervals, {"fits in memory": blocker}))
     return out
-
-
-def _gib(b: float) -> str:
-    from steelyard.reporting.formatting import fmt
-
-    return fmt(Bytes(b))
 
 
 def objectives_for(cfg: CompareConfig, headline: MetricValue | None) -> list[Objective]:
@@ -179,90 +171,16 @@ def constraints_for(cfg: CompareConfig) -> list[Constraint]:
     return [Constraint(m, k, b, label) for m, k, b, label in cfg.constraints.as_list()]  # type: ignore[arg-type]
 
 
-def value_formatter(metric: str, value: float) -> str:
-    from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
-
-    if metric == "latency":
-        return fmt_seconds(value)
-    if metric in ("memory", "storage"):
-        return fmt(Bytes(value))
-    if metric in ("cost_per_1k", "lifetime_cost"):
-        return fmt_amount(value, prefix="$")
-    if metric == "accuracy":
-        return f"{value:.3f}"
-    if metric == "energy":
-        return human(value, "J")
-    if metric == "throughput":
-        return f"{value:.3g}/s"
-    if metric == "parameters":
-        return fmt_count(value)
-    return f"{value:.4g}"
-
-
-# -- the command ---------------------------------------------------------------------------------
-def reproduce_command(models: Sequence[str], cfg: CompareConfig) -> str:
-    """The CLI call that runs this comparison again (same harness, constraints and volume)."""
-    from steelyard.reporting.formatting import fmt_seconds
-
-    args = ["steelyard", "compare", *(_path_or_name(m) for m in models), "--hardware", ",".join(cfg.hardware),
-            "--batch-size", str(cfg.inputs.batch_size), "--seq-len", str(cfg.inputs.seq_len)]
-    if cfg.inputs.image_size:
-        args += ["--image-size", str(cfg.inputs.image_size)]
-    if cfg.task:
-        args += ["--task", cfg.task]
-    if cfg.dtype != "float32":
-        args += ["--dtype", cfg.dtype]
-    if cfg.device != "cpu":
-        args += ["--device", cfg.device]
-    if cfg.config_only:
-        args.append("--config-only")
-    else:
-        args += ["--runs", str(cfg.runs), "--warmup", str(cfg.warmup)]
-        if cfg.threads:
-            args += ["--threads", str(cfg.threads)]
-        if not cfg.interleave:
-            args.append("--no-interleave")
-    if cfg.data:
-        args += ["--data", _path_or_name(cfg.data), "--split", cfg.split]
-        for m in cfg.metrics:
-            args += ["--metric", m]
-        if cfg.tokenizer:
-            args += ["--tokenizer", cfg.tokenizer]
-        if cfg.max_examples:
-            args += ["--max-examples", str(cfg.max_examples)]
-    k = cfg.constraints
-    if k.max_latency is not None:
-        args += ["--max-latency", fmt_seconds(float(k.max_latency)).replace(" ", "").replace("µs", "us")]
-    if k.max_memory is not None:
-        args += ["--max-memory", _bytes_text(float(k.max_memory))]
-    if k.min_accuracy is not None:
-        args += ["--min-accuracy", f"{k.min_accuracy:g}"]
-    if k.max_cost_per_1k is not None:
-        args += ["--max-cost-per-1k", f"{float(k.max_cost_per_1k):g}"]
-    args += ["--objectives", ",".join(cfg.objectives), "--requests-per-day", _count_text(cfg.requests_per_day),
-             "--days", f"{cfg.days:g}", "--finetune-tokens", _count_text(cfg.finetune_tokens),
-             "--utilization", f"{cfg.utilization:g}"]
-    return shlex.join(args)
-
-
-def _path_or_name(text: str) -> str:
-    """Local paths made absolute so the command works from any folder; names unchanged."""
-    path = Path(text).expanduser()
-    return str(path.resolve()) if path.exists() else text
-
-
-def _bytes_text(n: float) -> str:
-    for unit, size in (("TiB", 2.0**40), ("GiB", 2.0**30), ("MiB", 2.0**20), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
-        if n >= size and (n / size) == round(n / size, 3):
-            return f"{n / size:g}{unit}"
-    return f"{n:.0f}B"
-
-
-def _count_text(n: float) -> str:
-    for suffix, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= size and (n / size) == round(n / size, 3):
-            return f"{n / size:g}{suffix}"
-    return f"{n:g}"
+def local_paths(models: Sequence[str], cfg: CompareConfig) -> dict[str, str]:
+    """Each model or data argument that is a local path → its absolute path, so a reproduce command
+    built later (:func:`steelyard.reporting.commands.compare_command`) runs from any folder."""
+    given = [*models, *([cfg.data] if cfg.data else [])]
+    out = {}
+    for text in given:
+        path = Path(text).expanduser()
+        if path.exists():
+            out[text] = str(path.resolve())
+    return out
 
 
 def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: Progress | None = None) -> Comparison:
@@ -334,7 +252,8 @@ def assemble(
 ) -> Comparison:
     """From profiled (and scored) candidates: options per hardware, the Pareto front, the recommendation.
 
-    Pure: no model runs here, so hand-made candidates give the same comparison every time.
+    Pure: no model runs here, so hand-made candidates give the same comparison every time. ``threads``
+    (the count every timing used) is recorded in the environment.
     """
     options = [build_option(r, v, cfg) for r in results for v in r.report.hardware]
     headline = results[0].score if all(r.scores for r in results) else None
@@ -342,8 +261,7 @@ def assemble(
         raise ConfigError(f"--min-accuracy does not apply to {headline.name} (lower is better); choose a metric "
                           "where higher is better with --metric")
     objectives = objectives_for(cfg, headline)
-    rec = recommend(pareto_candidates(options, results), objectives, constraints_for(cfg),
-                    formatter=value_formatter)
+    rec = recommend(pareto_candidates(options, results), objectives, constraints_for(cfg))
     return Comparison(
         config=cfg,
         candidates=results,
@@ -351,34 +269,7 @@ def assemble(
         options=options,
         objectives=objectives,
         recommendation=rec,
-        environment=environment,
+        environment=dataclasses.replace(environment, threads=threads),
         created_at=created_at or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        command=reproduce_command(models, cfg),
-        assumptions=_assumptions(cfg, threads, results),
+        paths=local_paths(models, cfg),
     )
-
-
-def _assumptions(cfg: CompareConfig, threads: int, results: list[CandidateResult]) -> list[str]:
-    spec = cfg.inputs
-    out = [
-        f"one harness: batch {spec.batch_size}, sequence length {spec.seq_len}"
-        + (f", image {spec.image_size}px" if spec.image_size else "")
-        + f", {cfg.dtype}, {threads} thread(s), device {cfg.device}",
-    ]
-    if cfg.config_only:
-        out.append("config only: nothing was timed; every latency is a roofline projection at an assumed efficiency")
-    elif cfg.interleave:
-        out.append(f"local latency: median of {cfg.runs} interleaved rounds (A B A B …) after {cfg.warmup} warm-up "
-                   "calls each; other hardware: roofline projections (catalog figures)")
-    out.append("throughput = batch / latency at the harness batch; energy and $ per single inference "
-               "(batch cost divided by the batch)")
-    out.append("options that do not fit a device's usable memory are never recommended")
-    if cfg.data:
-        names = ", ".join(s.name for s in results[0].scores) or ", ".join(cfg.metrics)
-        out.append(f"quality: {names} on the '{cfg.split}' split of {cfg.data} (text cut to {spec.seq_len} tokens), "
-                   "95% bootstrap interval; the first is the headline column")
-    tokens = f"{cfg.finetune_tokens:,.0f} tokens (samples for vision)" if cfg.finetune_tokens else "no fine-tuning"
-    out.append(f"lifetime cost = fine-tuning on {tokens} at {cfg.utilization:.0%} utilisation of the "
-               f"{cfg.finetune_dtype} peak + serving {cfg.requests_per_day:,.0f} requests/day for {cfg.days:g} days "
-               "at the on-demand price; hardware without a price has no $ figure")
-    return out

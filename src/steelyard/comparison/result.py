@@ -78,8 +78,9 @@ class Comparison:
     recommendation: Recommendation
     environment: Environment
     created_at: str
-    command: str
-    assumptions: list[str]
+    #: Model / data arguments that were local paths → absolute paths (for the reproduce command; see
+    #: :func:`steelyard.reporting.commands.compare_command`). Runs stored before this field have none.
+    paths: dict[str, str] = field(default_factory=dict)
 
     def candidate(self, label: str) -> CandidateResult:
         return next(c for c in self.candidates if c.label == label)

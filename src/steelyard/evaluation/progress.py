@@ -1,15 +1,31 @@
-"""Progress bars that show on a terminal and stay silent in pipes, logs, tests and non-zero ranks.
+"""Progress reporting as a protocol: the library says how far it is, a display chosen by the caller shows it.
 
-Long evaluations and fine-tunes deserve a progress bar; a CI log or a JSON pipe does not want
-one, and with several DDP processes only one should draw.
+Long evaluations, fine-tunes and searches call :func:`progress_bar` and then ``advance`` /
+``describe`` on what it yields. How that is shown is not the library's business: by default
+nothing is drawn; the CLI installs rich bars (:func:`steelyard.reporting.progress.rich_progress`)
+with :func:`set_progress_display`, and a Python user may install those, or any function of the
+same shape (a notebook widget, a logger). A CI log or a JSON pipe does not want bars, and with
+several DDP processes only rank 0 should draw: :func:`progress_enabled` decides that.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
+
+
+class ProgressBar(Protocol):
+    """What a running task reports to: steps done and the words shown next to the bar."""
+
+    def advance(self, n: int = 1) -> None: ...
+
+    def describe(self, text: str) -> None: ...
+
+
+#: ``display(description, total)`` → a context manager yielding a :class:`ProgressBar` (total None: unknown).
+ProgressDisplay = Callable[[str, "int | None"], AbstractContextManager[ProgressBar]]
 
 
 class _Quiet:
@@ -20,15 +36,14 @@ class _Quiet:
         pass
 
 
-class _Bar:
-    def __init__(self, progress: Any, task: Any) -> None:
-        self.progress, self.task = progress, task
+_display: ProgressDisplay | None = None
 
-    def advance(self, n: int = 1) -> None:
-        self.progress.advance(self.task, n)
 
-    def describe(self, text: str) -> None:
-        self.progress.update(self.task, description=text)
+def set_progress_display(display: ProgressDisplay | None) -> ProgressDisplay | None:
+    """Install how progress is shown in this process (None: nothing); returns the previous display."""
+    global _display
+    previous, _display = _display, display
+    return previous
 
 
 def progress_enabled(requested: bool | None = None, rank: int = 0) -> bool:
@@ -41,20 +56,10 @@ def progress_enabled(requested: bool | None = None, rank: int = 0) -> bool:
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, enabled: bool) -> Iterator[_Bar | _Quiet]:
-    """A rich progress bar on stderr (transient), or a no-op when not enabled."""
-    if not enabled:
+def progress_bar(description: str, total: int | None, enabled: bool) -> Iterator[ProgressBar]:
+    """The installed display's bar when ``enabled`` and a display is installed, else a no-op."""
+    if not enabled or _display is None:
         yield _Quiet()
         return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as progress:
-        yield _Bar(progress, progress.add_task(description, total=total))
+    with _display(description, total) as bar:
+        yield bar

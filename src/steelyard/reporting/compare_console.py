@@ -7,10 +7,60 @@ from rich.panel import Panel
 
 from steelyard.comparison.result import CandidateResult, Comparison, Option
 from steelyard.reporting.amounts import hours, joules, usd
+from steelyard.reporting.commands import compare_command
 from steelyard.reporting.console import _table
+from steelyard.reporting.explain import explanation_text
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
+from steelyard.units import Bytes
 
 ARROW = {"max": "↑", "min": "↓"}
+
+
+def value_text(metric: str, value: float) -> str:
+    """A comparison metric as the recommendation words it: latency in s/ms, memory in bytes, $ ..."""
+    if metric == "latency":
+        return fmt_seconds(value)
+    if metric in ("memory", "storage"):
+        return fmt(Bytes(value))
+    if metric in ("cost_per_1k", "lifetime_cost"):
+        return fmt_amount(value, prefix="$")
+    if metric == "accuracy":
+        return f"{value:.3f}"
+    if metric == "energy":
+        return human(value, "J")
+    if metric == "throughput":
+        return f"{value:.3g}/s"
+    if metric == "parameters":
+        return fmt_count(value)
+    return f"{value:.4g}"
+
+
+def comparison_assumptions(comp: Comparison) -> list[str]:
+    """What every number of a comparison assumes, from its config (the first line is the harness)."""
+    cfg = comp.config
+    spec = cfg.inputs
+    out = [
+        f"one harness: batch {spec.batch_size}, sequence length {spec.seq_len}"
+        + (f", image {spec.image_size}px" if spec.image_size else "")
+        + f", {cfg.dtype}, {comp.environment.threads} thread(s), device {cfg.device}",
+    ]
+    if cfg.config_only:
+        out.append("config only: nothing was timed; every latency is a roofline projection at an assumed efficiency")
+    elif cfg.interleave:
+        out.append(f"local latency: median of {cfg.runs} interleaved rounds (A B A B …) after {cfg.warmup} warm-up "
+                   "calls each; other hardware: roofline projections (catalog figures)")
+    out.append("throughput = batch / latency at the harness batch; energy and $ per single inference "
+               "(batch cost divided by the batch)")
+    out.append("options that do not fit a device's usable memory are never recommended")
+    if cfg.data:
+        names = ", ".join(s.name for s in comp.candidates[0].scores) or ", ".join(cfg.metrics)
+        out.append(f"quality: {names} on the '{cfg.split}' split of {cfg.data} (text cut to {spec.seq_len} tokens), "
+                   "95% bootstrap interval; the first is the headline column")
+    tokens = f"{cfg.finetune_tokens:,.0f} tokens (samples for vision)" if cfg.finetune_tokens else "no fine-tuning"
+    out.append(f"lifetime cost = fine-tuning on {tokens} at {cfg.utilization:.0%} utilisation of the "
+               f"{cfg.finetune_dtype} peak + serving {cfg.requests_per_day:,.0f} requests/day for {cfg.days:g} days "
+               "at the on-demand price; hardware without a price has no $ figure")
+    return out
 
 
 def score_text(c: CandidateResult) -> str:
@@ -36,7 +86,8 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
     console = console or Console()
     rec = comp.recommendation
     front = set(rec.pareto.front)
-    console.print(f"[bold]Comparing {len(comp.candidates)} models[/bold] on " + comp.assumptions[0])
+    assumptions = comparison_assumptions(comp)
+    console.print(f"[bold]Comparing {len(comp.candidates)} models[/bold] on " + assumptions[0])
     metric = comp.candidates[0].score.name if comp.candidates[0].score else "accuracy"
     table = _table(
         "Candidates × hardware (* projected; ★ on the Pareto front; ✔ recommended)",
@@ -94,14 +145,14 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
     for group in rec.pareto.ties:
         console.print("  tied on every objective: " + " = ".join(group))
     title = f"Recommendation: {rec.chosen}" if rec.chosen else "Recommendation: none feasible"
-    console.print(Panel(rec.explanation, title=title, title_align="left",
+    console.print(Panel(explanation_text(rec, value_text), title=title, title_align="left",
                         border_style="green" if rec.chosen else "red"))
     render_lifetime(comp, console)
     render_access_matrix(comp, console)
     console.print("[bold]Assumptions[/bold]")
-    for line in comp.assumptions:
+    for line in assumptions:
         console.print(f"  • {line}")
-    console.print(f"[dim]reproduce: {comp.command}[/dim]")
+    console.print(f"[dim]reproduce: {compare_command(comp)}[/dim]")
 
 
 def render_lifetime(comp: Comparison, console: Console) -> None:

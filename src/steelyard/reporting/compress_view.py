@@ -7,10 +7,13 @@ One function makes the rows; the console (``steelyard compress``) and the HTML r
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+
+if TYPE_CHECKING:
+    from steelyard.compression.recipe.result import Verdict
 
 COLUMNS = ["", "before", "after", "change"]
 
@@ -92,28 +95,6 @@ def step_rows(d: dict[str, Any]) -> list[list[str]]:
 STEP_COLUMNS = ["step", "time", "parameters after", "weights after", "notes"]
 
 
-def render_compression(d: dict[str, Any], console: Any) -> None:
-    """The before / after table, the steps and the verdicts of a recipe run on a rich console."""
-    from rich.table import Table as RichTable
-
-    table = RichTable(title=f"{d['model']} · {d['recipe']}", title_justify="left")
-    for i, col in enumerate(COLUMNS):
-        table.add_column(col, justify="left" if i == 0 else "right")
-    for row in before_after_rows(d):
-        table.add_row(*row)
-    console.print(table)
-    steps = RichTable(title="steps", title_justify="left")
-    for col in STEP_COLUMNS:
-        steps.add_column(col)
-    for row in step_rows(d):
-        steps.add_row(*row)
-    console.print(steps)
-    for line in d.get("verdicts", []):
-        console.print(f"• {line}")
-    for note in d.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
-
-
 def figure(d: dict[str, Any]) -> Figure:
     """Bars of after / before for latency, memory, FLOPs and the metric (1 = unchanged)."""
     b, a = d["before"], d["after"]
@@ -141,11 +122,65 @@ def figure(d: dict[str, Any]) -> Figure:
     return Figure("After / before (1 = unchanged; lower is lighter)", spec)
 
 
+def verdict_text(v: Verdict) -> str:
+    """A recipe's measured claim as a sentence."""
+    if v.kind == "speed":
+        if v.outcome == "faster":
+            return f"{v.value:.2f}x faster (median latency, interleaved with the original in this run)"
+        if v.outcome == "same":
+            return f"not faster: {v.value:.2f}x the original's speed (within timing noise)"
+        return f"slower: {v.value:.2f}x the original's speed"
+    if v.kind == "size":
+        return f"{v.value:.2f}x smaller in memory" if v.outcome == "smaller" else \
+            f"not smaller in memory ({v.value:.2f}x)"
+    if v.kind == "sparsity":
+        return (f"{int(v.value):,} more weights are zero ({v.share or 0:.0%} of the model): it is sparse, not "
+                "smaller, and dense kernels still multiply the zeros")
+    if v.outcome == "unchanged":
+        return f"{v.metric} unchanged"
+    return f"{v.metric} {v.outcome} {v.value:.2f} points"
+
+
+def render_compression(d: dict[str, Any], console: Any) -> None:
+    """A compression run (its ``to_dict``) on a rich console: before / after, the steps, verdicts, notes."""
+    from rich.table import Table
+
+    table = Table(title=f"{d['model']} · {d['recipe']}", title_justify="left")
+    for i, col in enumerate(COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in before_after_rows(d):
+        table.add_row(*row)
+    console.print(table)
+    steps = Table(title="steps", title_justify="left")
+    for col in STEP_COLUMNS:
+        steps.add_column(col)
+    for row in step_rows(d):
+        steps.add_row(*row)
+    console.print(steps)
+    for line in verdict_lines(d):
+        console.print(f"• {line}")
+    for note in d.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+def compression_console(d: dict[str, Any], record: Any, console: Any) -> None:
+    """The console view of a stored compression run (`runs show`)."""
+    render_compression(d, console)
+
+
+def verdict_lines(d: dict[str, Any]) -> list[str]:
+    """The verdicts of a stored compression run (structured, or sentences in runs saved before they were data)."""
+    from steelyard.compression.recipe.result import Verdict
+    from steelyard.serialize import from_dict
+
+    return [v if isinstance(v, str) else verdict_text(from_dict(Verdict, v)) for v in d.get("verdicts", [])]
+
+
 def compress_part(d: dict[str, Any], run_id: int | None, record: Any = None) -> Part:
     from steelyard.reporting.report_parts import environment_section, reproduce_section
 
     sections = [
-        Section("Before / after", paragraphs=list(d.get("verdicts", [])),
+        Section("Before / after", paragraphs=verdict_lines(d),
                 tables=[Table("", COLUMNS, before_after_rows(d), note=_timing_note(d))], figures=[figure(d)]),
         Section("Steps", tables=[Table("", STEP_COLUMNS, step_rows(d))], paragraphs=list(d.get("notes", []))),
     ]

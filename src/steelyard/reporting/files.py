@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from steelyard.serialize import flatten
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
@@ -34,23 +36,6 @@ def _umask() -> int:
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts/lists → dotted keys; list items of dicts keyed by their name when they have one."""
-    out: dict[str, Any] = {}
-    if isinstance(data, dict):
-        for key, value in data.items():
-            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-    elif isinstance(data, list):
-        for i, value in enumerate(data):
-            label = str(i)
-            if isinstance(value, dict):
-                label = str(value.get("hardware") or value.get("name") or value.get("batch_size") or i)
-            out.update(flatten(value, f"{prefix}.{label}" if prefix else label))
-    else:
-        out[prefix] = data
-    return out
 
 
 def to_csv(data: dict[str, Any]) -> str:

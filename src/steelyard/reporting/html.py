@@ -21,7 +21,7 @@ TEMPLATE = "report.html.j2"
 
 def report_document(items: Sequence[tuple[str, Any, int | None]], title: str | None = None) -> ReportDocument:
     """A document from in-memory results: ``(kind, object, run_id)`` per part (kind "profile", "comparison")."""
-    from steelyard.reporting.report_parts import part_for
+    from steelyard.reporting.views import part_for
 
     parts = [part_for(kind, obj, run_id) for kind, obj, run_id in items]
     return ReportDocument(title or _title(parts), _now(), parts)
@@ -29,7 +29,7 @@ def report_document(items: Sequence[tuple[str, Any, int | None]], title: str | N
 
 def document_for_runs(records: Iterable[Any], title: str | None = None) -> ReportDocument:
     """A document with one part per stored run (:class:`steelyard.store.RunRecord`)."""
-    from steelyard.reporting.report_parts import part_for_record
+    from steelyard.reporting.views import part_for_record
 
     parts = [part_for_record(r) for r in records]
     return ReportDocument(title or _title(parts), _now(), parts)

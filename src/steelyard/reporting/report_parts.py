@@ -1,61 +1,13 @@
-"""Build report parts (sections of tables, figures and text) from runs, one builder per run kind.
-
-Builders are looked up by the run's kind; a new kind (compression, study, ...) registers one with
-:func:`register_part_builder`, either a function or a lazy ``"package.module:function"`` string.
-Kinds without a builder get the generic part: headline metrics, config, environment.
-"""
+"""Report parts (sections of tables, figures and text) of profiles, comparisons and estimates, and the
+generic part of any other run; each is registered for its kind in :mod:`steelyard.reporting.views`."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import shlex
-from collections.abc import Callable
 from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
-
-PartBuilder = Callable[[Any, "int | None", Any], Part]
-
-#: kind → builder(obj, run_id, record) where obj is the typed payload (or the RunRecord for generic ones).
-_BUILDERS: dict[str, PartBuilder | str] = {}
-#: kind → function turning a stored payload dict into the object the builder takes.
-_LOADERS: dict[str, Callable[[dict[str, Any]], Any] | str] = {}
-
-
-def register_part_builder(kind: str, builder: PartBuilder | str,
-                          loader: Callable[[dict[str, Any]], Any] | str | None = None) -> None:
-    """Teach ``steelyard report`` a run kind: ``builder(obj, run_id, record) -> Part``.
-
-    ``loader(payload_dict)`` rebuilds ``obj`` from the store; without one the builder gets the dict.
-    """
-    _BUILDERS[kind] = builder
-    if loader is not None:
-        _LOADERS[kind] = loader
-
-
-def _resolve(ref: Any) -> Any:
-    if isinstance(ref, str):
-        module, attr = ref.split(":")
-        return getattr(importlib.import_module(module), attr)
-    return ref
-
-
-def part_for(kind: str, obj: Any, run_id: int | None = None, record: Any = None) -> Part:
-    builder = _BUILDERS.get(kind)
-    if builder is None:
-        return generic_part(record, run_id)
-    return _resolve(builder)(obj, run_id, record)
-
-
-def part_for_record(record: Any) -> Part:
-    """The part of a stored run (a :class:`steelyard.store.RunRecord`)."""
-    loader = _LOADERS.get(record.kind)
-    if record.kind not in _BUILDERS:
-        return generic_part(record, record.id)
-    obj = _resolve(loader)(record.payload) if loader else record.payload
-    return part_for(record.kind, obj, record.id, record)
 
 
 def _id(run_id: int | None) -> str:
@@ -101,53 +53,10 @@ def _flops_table(report: Any) -> Table:
 
 
 # -- profile -----------------------------------------------------------------------------------
-def profile_command_from_config(model: str, config: dict[str, Any]) -> str | None:
-    """The `steelyard profile` call that made a stored profile run."""
-    load, prof = config.get("LoadConfig"), config.get("ProfileConfig")
-    if not isinstance(load, dict) or not isinstance(prof, dict):
-        return None
-    args = ["steelyard", "profile", model]
-    inputs = load.get("inputs") or {}
-    if load.get("task"):
-        args += ["--task", load["task"]]
-    args += ["--batch-size", str(inputs.get("batch_size", 1)), "--seq-len", str(inputs.get("seq_len", 128))]
-    if inputs.get("image_size"):
-        args += ["--image-size", str(inputs["image_size"])]
-    if load.get("dtype", "float32") != "float32":
-        args += ["--dtype", load["dtype"]]
-    if load.get("config_only"):
-        args.append("--config-only")
-    if load.get("device", "cpu") != "cpu":
-        args += ["--device", load["device"]]
-    for shape in load.get("input_shapes") or []:
-        args += ["--input-shape", ",".join(str(d) for d in shape)]
-    if load.get("num_labels") is not None:
-        args += ["--num-labels", str(load["num_labels"])]
-    if load.get("trust_remote_code"):
-        args.append("--trust-remote-code")
-    args += ["--hardware", ",".join(prof.get("hardware") or [])]
-    if not load.get("config_only"):
-        args += ["--runs", str(prof.get("runs", 20)), "--warmup", str(prof.get("warmup", 3))]
-        if prof.get("threads"):
-            args += ["--threads", str(prof["threads"])]
-        if not prof.get("measure", True):
-            args.append("--no-measure")
-    if prof.get("causal_attention", "full") != "full":
-        args += ["--causal-attention", prof["causal_attention"]]
-    if prof.get("optimizer", "adamw") != "adamw":
-        args += ["--optimizer", prof["optimizer"]]
-    return shlex.join(args)
-
-
-def _load_report(payload: dict[str, Any]) -> Any:
-    from steelyard.profiling.report import CostReport
-
-    return CostReport.from_dict(payload)
-
-
 def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.reporting import figures
     from steelyard.reporting.amounts import joules, usd
+    from steelyard.reporting.commands import profile_command
 
     c, m, p = report.compute, report.memory, report.parameters
     rows = [
@@ -212,7 +121,7 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
             figures=[Figure("Latency per hardware", hw_fig)] if hw_fig else []))
     sections.append(assumptions_section(report.assumptions))
     sections.append(environment_section(report.environment))
-    command = profile_command_from_config(report.model, record.config) if record is not None else None
+    command = profile_command(report.model, record.config) if record is not None else None
     if command:
         sections.append(reproduce_section([command]))
     where = "config only (meta device)" if report.on_meta else report.environment.device
@@ -221,17 +130,19 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
 
 
 # -- comparison ----------------------------------------------------------------------------------
-def _load_comparison(payload: dict[str, Any]) -> Any:
-    from steelyard.comparison.result import Comparison
-
-    return Comparison.from_dict(payload)
-
-
 def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.comparison.compare import option_values
     from steelyard.reporting import figures
     from steelyard.reporting.amounts import hours, joules, usd
-    from steelyard.reporting.compare_console import access_cell, latency_text, score_text
+    from steelyard.reporting.commands import compare_command
+    from steelyard.reporting.compare_console import (
+        access_cell,
+        comparison_assumptions,
+        latency_text,
+        score_text,
+        value_text,
+    )
+    from steelyard.reporting.explain import explanation_text
 
     rec = comp.recommendation
     front = set(rec.pareto.front)
@@ -260,7 +171,7 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     for group in rec.pareto.ties:
         pareto_text.append("Tied on every objective: " + " = ".join(group) + ".")
     sections = [
-        Section(f"Recommendation: {rec.chosen or 'none feasible'}", paragraphs=[rec.explanation],
+        Section(f"Recommendation: {rec.chosen or 'none feasible'}", paragraphs=[explanation_text(rec, value_text)],
                 tone="good" if rec.chosen else "bad"),
         Section("Comparison", paragraphs=table_notes, tables=[Table(
             "Candidates × hardware", ["model", "hardware", f"{metric} (95% CI)", "latency", "throughput", "memory",
@@ -294,9 +205,9 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
           *[access_cell(comp.option(c.label, hw)) for hw in comp.hardware]] for c in comp.candidates])]))
     sections.append(Section("Per-layer FLOPs", figures=[
         Figure(f"Per-layer FLOPs — {c.label}", figures.flops_breakdown(c.report)) for c in comp.candidates]))
-    sections.append(assumptions_section(comp.assumptions))
+    sections.append(assumptions_section(comparison_assumptions(comp)))
     sections.append(environment_section(comp.environment))
-    sections.append(reproduce_section([comp.command]))
+    sections.append(reproduce_section([compare_command(comp)]))
     return Part(f"Comparison: {' vs '.join(c.label for c in comp.candidates)}",
                 f"{_id(run_id)} · {comp.created_at}", sections, anchor=f"comparison-{run_id or 'new'}")
 
@@ -344,11 +255,3 @@ def generic_part(record: Any, run_id: int | None) -> Part:
     return Part(f"{record.kind.capitalize()}: {record.model}",
                 f"{_id(run_id)} · {record.status} · {record.created_at:%Y-%m-%d %H:%M:%S}", sections,
                 anchor=f"{record.kind}-{run_id}")
-
-
-register_part_builder("profile", profile_part, _load_report)
-register_part_builder("comparison", comparison_part, _load_comparison)
-register_part_builder("estimate", estimate_part)
-register_part_builder("compression", "steelyard.reporting.compress_view:compress_part")
-register_part_builder("optimize", "steelyard.reporting.study_view:study_part")
-register_part_builder("search", "steelyard.reporting.study_view:study_part")

@@ -57,11 +57,23 @@ def front_figure(d: dict[str, Any]) -> Figure | None:
     return Figure(f"{y_obj['name']} against {x_obj['name']}, every completed trial", {"data": data, "layout": layout})
 
 
+def stored_answer(d: dict[str, Any]) -> str:
+    """The answer's reasons from a stored study: structured (``recommendation``) or, in older runs, text."""
+    from steelyard.reporting.explain import explanation_text
+    from steelyard.reporting.search_view import format_metric
+    from steelyard.search.pareto import Recommendation
+    from steelyard.serialize import from_dict
+
+    if d.get("recommendation"):
+        return explanation_text(from_dict(Recommendation, d["recommendation"]), format_metric)
+    return d.get("explanation") or "no answer"
+
+
 def study_part(d: dict[str, Any], run_id: int | None, record: Any = None) -> Part:
     from steelyard.reporting.report_parts import environment_section, reproduce_section
 
     counts = ", ".join(f"{n} {state}" for state, n in sorted(d.get("counts", {}).items()))
-    answer = [d.get("explanation") or "no answer"]
+    answer = [stored_answer(d)]
     if d.get("baseline"):
         answer.append("original model on the search split: " + ", ".join(f"{k} {v:.4g}"
                                                                          for k, v in d["baseline"].items()))

@@ -17,7 +17,7 @@ from typing import Any
 from steelyard.data.options import DataOptions
 from steelyard.search import workflow
 from steelyard.search.config import OptimizeConfig
-from steelyard.search.workflow import OnEvent, StudyResult
+from steelyard.search.workflow import OnEvent, Status, StudyResult
 
 
 @dataclass
@@ -39,12 +39,13 @@ class OptimizeResult(StudyResult):
 
 
 def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None = None, *,
-             on_event: OnEvent | None = None) -> OptimizeResult:
+             on_event: OnEvent | None = None, status: Status | None = None) -> OptimizeResult:
     """Search the built-in recipe space of ``model`` (a :class:`~steelyard.models.ModelHandle` or a
     source) on ``data`` for the cheapest recipe within ``config.max_drop`` points of accuracy.
 
     ``data`` is a :class:`~steelyard.data.options.DataOptions` (or a source name) rather than a
-    loaded dataset because trial processes load the very same splits from it.
+    loaded dataset because trial processes load the very same splits from it. ``status`` words the
+    progress bar from the completed trials (the CLI passes reporting's; the default counts them).
     """
     from steelyard.compression.recipe.output import check_output_folder
     from steelyard.search.optimize import builtin_space, default_study_name, optimize_spec, starting_points
@@ -70,7 +71,7 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     objective = RecipeObjective(source, data_spec, options, data_spec.task,
                                 cfg.objective if cfg.prune_hopeless else None,
                                 cfg.max_drop if cfg.prune_hopeless else None)
-    outcome = workflow.run_trials(study, objective, space, cfg, on_event, _status(cfg))
+    outcome = workflow.run_trials(study, objective, space, cfg, on_event, status)
     result = OptimizeResult(cfg, data_spec, workflow.summary_of(study, spec, store), outcome)
     if result.best is not None and not result.interrupted and cfg.final:
         _final_run(result, handle, dataset, options, on_event)
@@ -82,20 +83,6 @@ def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:
         warnings.simplefilter("ignore")
         for point in points:
             study.enqueue_trial(point, skip_if_exists=True)
-
-
-def _status(cfg: OptimizeConfig) -> Any:
-    """The progress bar's words: the best cost within budget so far, and the trials completed."""
-    def status(trials: Any, study: Any) -> str:
-        from steelyard.search.render import status_text
-        from steelyard.search.runner import completed_metrics
-
-        rows = completed_metrics(trials, ["accuracy", cfg.objective])
-        within = status_text(rows, cfg.objective, "min", lambda r: r.get("drop", float("inf")) <= cfg.max_drop,
-                             f"within {cfg.max_drop:g} pt:")
-        return within + f" · {len(rows)} completed"
-
-    return status
 
 
 def _final_run(result: OptimizeResult, handle: Any, dataset: Any, search_options: Any, on_event: OnEvent) -> None:

@@ -10,9 +10,10 @@ share them and tests can feed hand-made sets.
   to be good there, so it cannot win on it.
 - :func:`recommend` keeps the candidates that meet every constraint, takes the best on the
   primary objective (ties broken by the next objectives in order, then by input order) and
-  explains why: which constraints bind (they rule out a candidate that would otherwise have won),
-  what it beat, and, when nothing is feasible, how far the nearest candidates miss and how much
-  each constraint would have to give.
+  records why as data (:class:`Explanation`): which constraints bind (they rule out a candidate
+  that would otherwise have won), by how much, what it beat, and, when nothing is feasible, how
+  far the nearest candidates miss and how much each constraint would have to give. Wording it is
+  :mod:`steelyard.reporting.explain`'s job.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Direction = Literal["min", "max"]
-Formatter = Callable[[str, float], str]
 
 
 @dataclass(frozen=True)
@@ -79,13 +79,26 @@ class Constraint:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """A failed hard requirement that is not a constraint on an objective (fitting in memory): need vs have."""
+
+    #: What fails, e.g. "does not fit in t4 memory".
+    what: str
+    #: The metric ``needed`` and ``available`` are amounts of (for formatting), e.g. "memory".
+    metric: str
+    needed: float
+    available: float
+
+
+@dataclass(frozen=True)
 class Candidate:
     name: str
     values: dict[str, float | None]
-    #: Optional (low, high) confidence intervals per metric, used only to word the explanation.
+    #: Optional (low, high) confidence intervals per metric, carried into the explanation.
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
-    #: Hard requirements that are not thresholds: name ("fits in memory") → why it fails, or None when met.
-    blockers: dict[str, str | None] = field(default_factory=dict)
+    #: Hard requirements that are not thresholds: name ("fits in memory") → why it fails (a reason or a
+    #: :class:`Requirement` with numbers), or None when met.
+    blockers: dict[str, str | Requirement | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -116,7 +129,8 @@ class Miss:
     gap: float | None
     #: gap as a fraction of the bound (None: unknown, or a requirement rather than a threshold).
     relative: float | None
-    #: for a failed requirement: why it fails.
+    #: for a failed requirement: why it fails (with a :class:`Requirement`, ``value`` is the amount needed and
+    #: ``bound`` the amount available).
     detail: str = ""
 
 
@@ -130,6 +144,92 @@ class Relaxation:
     bound: float
     needed: float
     admits: str
+
+
+@dataclass
+class Reading:
+    """One candidate's value on one metric (None: unknown), with its confidence interval when known."""
+
+    candidate: str
+    metric: str
+    value: float | None
+    interval: tuple[float, float] | None = None
+
+
+@dataclass
+class Met:
+    """A constraint the chosen candidate meets, and its value there."""
+
+    constraint: str
+    metric: str
+    kind: str
+    bound: float
+    reading: Reading
+
+
+@dataclass
+class RunnerUp:
+    """The best feasible candidate after the choice, and how the choice beat it."""
+
+    name: str
+    #: "all": identical on every objective (input order decided); "primary": tied on the primary objective and
+    #: beaten on ``basis``; "none": beaten on the primary objective.
+    tie: Literal["all", "primary", "none"]
+    #: Title of the objective that separated them.
+    basis: str
+    #: The runner-up on the primary objective.
+    reading: Reading
+    #: Both have intervals on the primary objective and they overlap: the data does not clearly separate them.
+    intervals_overlap: bool = False
+
+
+@dataclass
+class Excluded:
+    """A candidate ranked above the choice that fails constraints: its primary value and every miss."""
+
+    name: str
+    reading: Reading
+    misses: list[Miss]
+
+
+@dataclass
+class Headroom:
+    """The constraint the choice is closest to: slack left before the bound, as a fraction of the bound."""
+
+    constraint: str
+    fraction: float
+
+
+@dataclass
+class Explanation:
+    """Why the recommendation is what it is, as data (worded by :mod:`steelyard.reporting.explain`).
+
+    With nothing feasible only the objective fields are set; the nearest candidates, their misses
+    and the relaxations are on the :class:`Recommendation` itself.
+    """
+
+    chosen: str | None
+    primary: str
+    primary_title: str
+    direction: Direction
+    #: Every constraint and the chosen candidate's value on it (empty: no constraints were given).
+    met: list[Met] = field(default_factory=list)
+    n_feasible: int = 0
+    #: The choice on the primary objective.
+    reading: Reading | None = None
+    runner_up: RunnerUp | None = None
+    #: Better-ranked candidates that fail constraints, best first.
+    excluded: list[Excluded] = field(default_factory=list)
+    #: Some binding constraint excludes a better candidate on its own (else they bind only jointly).
+    sole: bool = False
+    #: With constraints and none binding: the tightest one.
+    tightest: Headroom | None = None
+    #: Candidates the choice dominates.
+    dominates: list[str] = field(default_factory=list)
+    #: When the choice is not on the Pareto front: the (infeasible) candidates dominating it.
+    dominated_by: list[str] = field(default_factory=list)
+    #: Candidates that failed the constraints.
+    n_failed: int = 0
 
 
 @dataclass
@@ -147,7 +247,8 @@ class Recommendation:
     relaxations: list[Relaxation]
     pareto: ParetoResult
     primary: str
-    explanation: str
+    #: Structured reasons; a plain string only in runs stored before explanations were data.
+    explanation: Explanation | str
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -223,7 +324,10 @@ def _misses(c: Candidate, constraints: Sequence[Constraint]) -> list[Miss]:
             out.append(Miss(k.title, k.metric, k.kind, k.bound, None if _missing(value) else float(value),  # type: ignore[arg-type]
                             k.miss(value), rel if math.isfinite(rel) else None))
     for name, reason in c.blockers.items():
-        if reason:
+        if isinstance(reason, Requirement):
+            out.append(Miss(name, reason.metric, "requirement", reason.available, reason.needed,
+                            max(0.0, reason.needed - reason.available), None, reason.what))
+        elif reason:
             out.append(Miss(name, name, "requirement", 0.0, None, None, None, reason))
     return out
 
@@ -232,20 +336,15 @@ def _order_key(c: Candidate, objectives: Sequence[Objective], index: int) -> tup
     return (*(-s for s in _vector(c, objectives)), index)
 
 
-def _default_format(metric: str, value: float) -> str:
-    return f"{value:.4g}"
-
-
 def recommend(
     candidates: Sequence[Candidate],
     objectives: Sequence[Objective],
     constraints: Sequence[Constraint] = (),
     *,
     primary: str | None = None,
-    formatter: Formatter | None = None,
     nearest: int = 3,
 ) -> Recommendation:
-    """Pick the best feasible candidate on ``primary`` (default: the first objective) and say why."""
+    """Pick the best feasible candidate on ``primary`` (default: the first objective) and record why."""
     _check(candidates, objectives)
     if not candidates:
         raise ValueError("no candidates to recommend from")
@@ -255,7 +354,6 @@ def recommend(
         raise ValueError(f"primary objective {primary!r} is not one of {', '.join(by_name)}")
     # The primary objective decides first, then the others in their order.
     ordered_obj = [by_name[primary], *[o for o in objectives if o.name != primary]]
-    fmt = formatter or _default_format
     index = {c.name: i for i, c in enumerate(candidates)}
     pareto = pareto_front(candidates, objectives)
     misses = {c.name: _misses(c, constraints) for c in candidates}
@@ -275,16 +373,17 @@ def recommend(
                                                                                           index[best.name])
         }
         binding = binding_constraints(excluded)
-        text = _explain_choice(best, feasible, candidates, ranked, ordered_obj, constraints, excluded, misses,
-                               pareto, fmt)
+        why = _explain_choice(best, feasible, candidates, ranked, ordered_obj, constraints, excluded, misses,
+                              pareto)
         return Recommendation(best.name, [c.name for c in feasible], infeasible, binding, excluded, [], [],
-                              pareto, primary, text)
+                              pareto, primary, why)
 
     near = sorted(candidates, key=lambda c: (sum(1e9 if m.relative is None else m.relative for m in misses[c.name]),
                                              len(misses[c.name]), index[c.name]))[:nearest]
     relax = _relaxations(candidates, constraints, misses, ranked)
-    text = _explain_none(near, misses, relax, constraints, fmt)
-    return Recommendation(None, [], infeasible, [], {}, [c.name for c in near], relax, pareto, primary, text)
+    p = ordered_obj[0]
+    why = Explanation(None, p.name, p.title, p.direction, n_failed=len(candidates))
+    return Recommendation(None, [], infeasible, [], {}, [c.name for c in near], relax, pareto, primary, why)
 
 
 def binding_constraints(excluded: dict[str, list[str]]) -> list[str]:
@@ -318,118 +417,44 @@ def _headroom(k: Constraint, value: float | None) -> float:
     return gap / abs(k.bound)
 
 
-def _value_text(c: Candidate, metric: str, fmt: Formatter) -> str:
+def _reading(c: Candidate, metric: str) -> Reading:
     value = c.values.get(metric)
-    if _missing(value):
-        return "unknown"
-    text = fmt(metric, float(value))  # type: ignore[arg-type]
-    if metric in c.intervals:
-        lo, hi = c.intervals[metric]
-        text += f" [{fmt(metric, lo)}, {fmt(metric, hi)}]"
-    return text
-
-
-def _bound_text(k: Constraint | Miss, fmt: Formatter) -> str:
-    return f"{'≤' if k.kind == 'max' else '≥'} {fmt(k.metric, k.bound)}"
-
-
-def _miss_text(m: Miss, fmt: Formatter) -> str:
-    if m.kind == "requirement":
-        return m.detail or m.constraint
-    if m.value is None:
-        return f"{m.metric} unknown (needs {_bound_text(m, fmt)})"
-    over = f", {m.relative:.0%} {'over' if m.kind == 'max' else 'under'}" if m.relative is not None else ""
-    return f"{m.metric} {fmt(m.metric, m.value)} vs {_bound_text(m, fmt)}{over}"
+    return Reading(c.name, metric, None if _missing(value) else float(value),  # type: ignore[arg-type]
+                   c.intervals.get(metric))
 
 
 def _explain_choice(best: Candidate, feasible: list[Candidate], candidates: Sequence[Candidate],
                     ranked: Callable[[Sequence[Candidate]], list[Candidate]], ordered_obj: list[Objective],
                     constraints: Sequence[Constraint], excluded: dict[str, list[str]],
-                    misses: dict[str, list[Miss]], pareto: ParetoResult, fmt: Formatter) -> str:
+                    misses: dict[str, list[Miss]], pareto: ParetoResult) -> Explanation:
     p = ordered_obj[0]
-    word = "highest" if p.direction == "max" else "lowest"
-    parts = []
-    if constraints:
-        met = "; ".join(f"{k.title} {_bound_text(k, fmt)}: {_value_text(best, k.metric, fmt)}" for k in constraints)
-        parts.append(f"{best.name} is recommended: it meets every constraint ({met}).")
-    else:
-        parts.append(f"{best.name} is recommended (no constraints were given).")
+    why = Explanation(best.name, p.name, p.title, p.direction, n_feasible=len(feasible),
+                      reading=_reading(best, p.name), n_failed=len(candidates) - len(feasible))
+    why.met = [Met(k.title, k.metric, k.kind, k.bound, _reading(best, k.metric)) for k in constraints]
     others = [c for c in ranked(feasible) if c is not best]
     if others:
         runner = others[0]
-        same = _vector(runner, ordered_obj) == _vector(best, ordered_obj)
-        if same:
-            parts.append(f"It ties with {runner.name} on every objective and was listed first.")
+        if _vector(runner, ordered_obj) == _vector(best, ordered_obj):
+            why.runner_up = RunnerUp(runner.name, "all", p.title, _reading(runner, p.name))
+        elif _vector(runner, [p]) == _vector(best, [p]):
+            basis = next((o.title for o in ordered_obj[1:] if _vector(runner, [o]) != _vector(best, [o])), p.title)
+            why.runner_up = RunnerUp(runner.name, "primary", basis, _reading(runner, p.name))
         else:
-            tie_primary = _vector(runner, [p]) == _vector(best, [p])
-            basis = p.title if not tie_primary else next(
-                (o.title for o in ordered_obj[1:] if _vector(runner, [o]) != _vector(best, [o])), p.title)
-            parts.append(
-                f"Of the {len(feasible)} feasible candidates it has the {word} {p.title} "
-                f"({_value_text(best, p.name, fmt)})"
-                + (f", tied with {runner.name} and ahead of it on {basis}" if tie_primary else
-                   f"; the runner-up {runner.name} has {_value_text(runner, p.name, fmt)}")
-                + "."
-            )
-            if not tie_primary and p.name in best.intervals and p.name in runner.intervals:
+            overlap = False
+            if p.name in best.intervals and p.name in runner.intervals:
                 lo_b, hi_b = best.intervals[p.name]
                 lo_r, hi_r = runner.intervals[p.name]
-                if lo_b <= hi_r and lo_r <= hi_b:
-                    parts.append(f"The confidence intervals of the two overlap, so on this data {p.title} does not "
-                                 f"clearly separate them.")
-    else:
-        parts.append(f"It is the only candidate that meets them; it has {p.title} {_value_text(best, p.name, fmt)}.")
-    if excluded:
-        bits = []
-        for name in list(excluded)[:2]:
-            c = next(x for x in candidates if x.name == name)
-            why = " and ".join(_miss_text(m, fmt) for m in misses[name])
-            bits.append(f"{name} ({p.title} {_value_text(c, p.name, fmt)}) fails {why}")
-        if len(excluded) > 2:
-            bits.append(f"and {len(excluded) - 2} more")
-        binding = binding_constraints(excluded)
-        sole = any(len(ks) == 1 for ks in excluded.values())
-        if sole:
-            head = (f"Binding constraint{'s' if len(binding) > 1 else ''}: {', '.join(binding)} — relaxing "
-                    f"{'any one of them' if len(binding) > 1 else 'it'} alone would let a better candidate win")
-        else:
-            head = (f"Binding constraints, jointly: {', '.join(binding)} — every better candidate fails more than "
-                    "one")
-        parts.append(head + ": " + "; ".join(bits) + ".")
-    elif constraints:
+                overlap = lo_b <= hi_r and lo_r <= hi_b
+            why.runner_up = RunnerUp(runner.name, "none", p.title, _reading(runner, p.name), overlap)
+    by_name = {c.name: c for c in candidates}
+    why.excluded = [Excluded(name, _reading(by_name[name], p.name), misses[name]) for name in excluded]
+    why.sole = any(len(ks) == 1 for ks in excluded.values())
+    if constraints and not excluded:
         slack = sorted(((_headroom(k, best.values.get(k.metric)), k) for k in constraints
                         if not _missing(best.values.get(k.metric))), key=lambda t: t[0])
-        tight = f" The tightest is {slack[0][1].title} ({slack[0][0]:.0%} headroom)." if slack else ""
-        parts.append(f"No constraint binds: it would be chosen without them.{tight}")
-    beaten = pareto.dominates.get(best.name, [])
-    if beaten:
-        shown = ", ".join(beaten[:3]) + (f" and {len(beaten) - 3} more" if len(beaten) > 3 else "")
-        parts.append(f"It dominates {shown} (at least as good on every objective, better on one).")
+        slack = [(room, k) for room, k in slack if math.isfinite(room)]
+        why.tightest = Headroom(slack[0][1].title, slack[0][0]) if slack else None
+    why.dominates = list(pareto.dominates.get(best.name, []))
     if not pareto.on_front(best.name):
-        parts.append(f"It is not on the Pareto front (dominated by {', '.join(pareto.dominated_by[best.name])}, "
-                     "which fail the constraints).")
-    n_out = len(candidates) - len(feasible)
-    if n_out and not excluded:
-        parts.append(f"{n_out} candidate{'s' if n_out > 1 else ''} failed the constraints.")
-    return " ".join(parts)
-
-
-def _explain_none(near: list[Candidate], misses: dict[str, list[Miss]], relax: list[Relaxation],
-                  constraints: Sequence[Constraint], fmt: Formatter) -> str:
-    parts = ["No candidate meets every constraint."]
-    rows = [f"{c.name} misses {' and '.join(_miss_text(m, fmt) for m in misses[c.name])}" for c in near]
-    parts.append("Nearest: " + " | ".join(rows) + ".")
-    if relax:
-        bits = [f"{r.constraint} to {'≤' if r.kind == 'max' else '≥'} {fmt(r.metric, r.needed)} "
-                f"(admits {r.admits})" for r in relax]
-        parts.append("What would have to give (one constraint alone): relax " + ", or ".join(bits) + ".")
-    else:
-        parts.append("No single constraint, relaxed alone, admits a candidate: at least two would have to give"
-                     + (", or a hard requirement (such as fitting in memory) fails." if any(
-                         m.kind == "requirement" for ms in misses.values() for m in ms) else "."))
-        first = near[0]
-        needs = [f"{m.constraint} {'≤' if m.kind == 'max' else '≥'} {fmt(m.metric, m.value)}"
-                 for m in misses[first.name] if m.kind != "requirement" and m.value is not None]
-        if needs and len(needs) == len(misses[first.name]):
-            parts.append(f"Admitting the nearest, {first.name}, needs {' and '.join(needs)}.")
-    return " ".join(parts)
+        why.dominated_by = list(pareto.dominated_by[best.name])
+    return why

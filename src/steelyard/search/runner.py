@@ -35,8 +35,6 @@ from typing import Any
 
 from steelyard.errors import ConfigError
 from steelyard.search.executor import Objective, Outcome, TrialRequest, make_executor
-from steelyard.search.pareto import Candidate, pareto_front
-from steelyard.search.pareto import Objective as ParetoObjective
 from steelyard.search.space import SearchSpace
 from steelyard.search.trials import slot_of, slots_used
 
@@ -147,23 +145,12 @@ def completed_metrics(trials: Sequence[Any], names: Sequence[str]) -> list[dict[
     return out
 
 
-def default_status(trials: Sequence[Any], study: Any) -> str:
-    """``best accuracy 91.20% · front 3`` from the completed trials."""
-    from steelyard.search.render import format_metric
+def completed_count(trials: Sequence[Any], study: Any) -> str:
+    """Default progress words: how many trials have completed (the CLI passes a richer status)."""
+    from optuna.trial import TrialState
 
-    names = objective_names(study)
-    directions = ["max" if d.name == "MAXIMIZE" else "min" for d in study.directions]
-    rows = completed_metrics(trials, names)
-    if not rows:
-        return "no trial completed yet"
-    first, direction = names[0], directions[0]
-    best = (max if direction == "max" else min)(r[first] for r in rows)
-    text = f"best {first} {format_metric(first, best)}"
-    if len(names) > 1:
-        objectives = [ParetoObjective(n, d) for n, d in zip(names, directions, strict=True)]  # type: ignore[arg-type]
-        front = pareto_front([Candidate(str(i), r) for i, r in enumerate(rows)], objectives).front
-        text += f" · front {len(front)}"
-    return text
+    done = sum(1 for t in trials if t.state == TrialState.COMPLETE)
+    return f"{done} completed"
 
 
 def same_params(trials: Sequence[Any], number: int, params: dict[str, Any]) -> Any:
@@ -215,7 +202,7 @@ def run_search(
 
     _check(n_trials, timeout_s, trial_timeout_s)
     names = objective_names(study)
-    status = status or default_status
+    status = status or completed_count
     executor = make_executor(objective, isolation)
     start = time.time()
     stop_at = start + timeout_s if timeout_s else None

@@ -37,9 +37,9 @@ class TrialRow:
 
 @dataclass
 class Selection:
-    rule: str
     chosen: int | None
-    explanation: str
+    #: The answer and why (worded by :func:`steelyard.reporting.explain.explanation_text`).
+    recommendation: Recommendation
     feasible: list[int] = field(default_factory=list)
     nearest: list[int] = field(default_factory=list)
 
@@ -79,7 +79,7 @@ class StudySummary:
             "objectives": [{"name": o.name, "direction": o.direction} for o in spec.objectives],
             "space": spec.space, "selection_rule": spec.selection, "baseline": self.baseline, "counts": self.counts,
             "front": self.front, "best": self.selection.chosen if self.selection else None,
-            "explanation": self.selection.explanation if self.selection else "",
+            "recommendation": to_dict(self.selection.recommendation) if self.selection else None,
             "nearest": self.selection.nearest if self.selection else [],
             "trials": [to_dict(r) for r in self.rows],
         }
@@ -97,8 +97,8 @@ def constraints_of(selection: dict[str, Any]) -> list[Constraint]:
     return [Constraint(str(m), str(k), float(b)) for m, k, b in selection.get("constraints") or ()]  # type: ignore[arg-type]
 
 
-def select(rows: list[TrialRow], objectives: tuple[Objective, ...], selection: dict[str, Any],
-           formatter: Any = None) -> tuple[Selection | None, list[int]]:
+def select(rows: list[TrialRow], objectives: tuple[Objective, ...],
+           selection: dict[str, Any]) -> tuple[Selection | None, list[int]]:
     """The answer under ``selection`` and the Pareto front, from the completed rows."""
     done = [r for r in rows if r.state == "complete"]
     if not done:
@@ -109,23 +109,13 @@ def select(rows: list[TrialRow], objectives: tuple[Objective, ...], selection: d
     primary = selection.get("primary") or objectives[0].name
     if primary not in {o.name for o in objectives}:
         objectives = (*objectives, Objective(primary, "min"))
-    rec: Recommendation = recommend(candidates, list(objectives), constraints, primary=primary, formatter=formatter)
-    rule = _rule_text(primary, objectives, constraints)
+    rec: Recommendation = recommend(candidates, list(objectives), constraints, primary=primary)
     chosen = _number(rec.chosen) if rec.chosen else None
-    return Selection(rule, chosen, rec.explanation, [_number(n) for n in rec.feasible],
+    return Selection(chosen, rec, [_number(n) for n in rec.feasible],
                      [_number(n) for n in rec.nearest]), front
 
 
-def _rule_text(primary: str, objectives: tuple[Objective, ...], constraints: list[Constraint]) -> str:
-    direction = next((o.direction for o in objectives if o.name == primary), "min")
-    text = f"{'highest' if direction == 'max' else 'lowest'} {primary}"
-    if constraints:
-        text += " with " + " and ".join(f"{k.metric} {'≤' if k.kind == 'max' else '≥'} {k.bound:g}"
-                                        for k in constraints)
-    return text
-
-
-def summarize(study: Any, spec: StudySpec, storage: str = "", formatter: Any = None) -> StudySummary:
+def summarize(study: Any, spec: StudySpec, storage: str = "") -> StudySummary:
     """Read every trial of ``study`` (any worker's) into rows, the front and the answer."""
     trials = study.get_trials(deepcopy=False)
     replaced = superseded(trials)
@@ -142,7 +132,7 @@ def summarize(study: Any, spec: StudySpec, storage: str = "", formatter: Any = N
             values=values, metrics=dict(t.user_attrs.get("metrics") or {}), duration_s=duration,
             reason=failure_reason(t, replaced, retries), worker=t.user_attrs.get("worker"),
         ))
-    selection, front = select(rows, spec.objectives, spec.selection, formatter)
+    selection, front = select(rows, spec.objectives, spec.selection)
     for r in rows:
         r.on_front = r.number in front
     counts = dict(Counter(r.state for r in rows))

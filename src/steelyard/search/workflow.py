@@ -83,6 +83,8 @@ class StudyResult:
 
 StudyEvent = StudyOpened | TrialsCapped | TrialFinished | TrialsDone | FinalRunStarted
 OnEvent = Callable[[StudyEvent], None]
+#: Words for the progress bar from the completed trials and the study (the caller renders them).
+Status = Callable[[Sequence[Any], Any], str]
 
 
 def log_event(event: StudyEvent) -> None:
@@ -149,8 +151,7 @@ def run_trials(study: Any, objective: Any, space: Any, config: StudyConfig, on_e
 
 
 def summary_of(study: Any, spec: Any, storage: Any) -> Any:
-    from steelyard.search.render import format_metric
     from steelyard.search.storage import storage_url
     from steelyard.search.summary import summarize
 
-    return summarize(study, spec, storage_url(storage), formatter=format_metric)
+    return summarize(study, spec, storage_url(storage))

@@ -55,7 +55,7 @@ def runs_to_json(records: list[Any], payload: bool = True) -> str:
 
 
 def _flat_params(config: dict[str, Any]) -> dict[str, str]:
-    from steelyard.reporting.files import flatten
+    from steelyard.serialize import flatten
 
     return {k[:250]: str(v)[:500] for k, v in flatten(config).items() if v is not None}
 

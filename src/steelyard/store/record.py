@@ -99,14 +99,14 @@ def comparison_metrics(comparison: Any) -> dict[str, tuple[float | None, str | N
     return m
 
 
-def record_comparison(comparison: Any, store_url: str | None = None) -> tuple[int, str]:
-    """Save a :class:`~steelyard.comparison.Comparison` as a run of kind "comparison"."""
+def record_comparison(comparison: Any, store_url: str | None = None, command: str | None = None) -> tuple[int, str]:
+    """Save a :class:`~steelyard.comparison.Comparison` as a run of kind "comparison" (``command``: how to rerun it)."""
     store = open_store(store_url)
     run_id = store.save_run(
         "comparison",
         " vs ".join(c.label for c in comparison.candidates),
         config=_config_dict(comparison.config) | {"models": [c.model for c in comparison.candidates],
-                                                  "command": comparison.command},
+                                                  "command": command},
         environment=to_dict(comparison.environment),
         payload=comparison.to_dict(),
         metrics=comparison_metrics(comparison),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from steelyard.compression.api import CompressedModel
 from steelyard.compression.fidelity import Fidelity
@@ -17,6 +17,25 @@ PREPROCESSING_FILES = (
     "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json", "merges.txt",
     "vocab.json", "sentencepiece.bpe.model", "spiece.model", "preprocessor_config.json",
 )
+
+
+@dataclass
+class Verdict:
+    """One measured claim on what a recipe delivered; :func:`steelyard.reporting.compress_view.verdict_text`
+    words it ("1.84x faster ...", "sparse, not smaller ...")."""
+
+    #: speed: after vs before (ratio of interleaved medians); size: bytes in memory; sparsity: weights newly
+    #: zero without getting smaller; metric: points lost (+) or gained (−) on the headline metric.
+    kind: Literal["speed", "size", "sparsity", "metric"]
+    #: speed: "faster" | "same" | "slower"; size: "smaller" | "same"; sparsity: "sparse";
+    #: metric: "dropped" | "rose" | "unchanged".
+    outcome: str
+    #: The ratio (speed, size), the count of new zeros (sparsity) or the points (metric, absolute).
+    value: float
+    #: sparsity: the new zeros as a fraction of the parameters.
+    share: float | None = None
+    #: metric: its name.
+    metric: str | None = None
 
 
 @dataclass
@@ -80,34 +99,27 @@ class RecipeResult:
     def compressed_handle(self) -> Any:
         return self.compressed.handle if self.compressed is not None else None
 
-    def verdicts(self) -> list[str]:
-        """Plain sentences on what the recipe delivered, each from a measured number."""
+    def verdicts(self) -> list[Verdict]:
+        """What the recipe delivered, each claim from a measured number (thresholds: 5% for speed and size)."""
         out = []
         s = self.speedup
         if s is not None:
-            if s >= 1.05:
-                out.append(f"{s:.2f}x faster (median latency, interleaved with the original in this run)")
-            elif s > 0.95:
-                out.append(f"not faster: {s:.2f}x the original's speed (within timing noise)")
-            else:
-                out.append(f"slower: {s:.2f}x the original's speed")
+            out.append(Verdict("speed", "faster" if s >= 1.05 else "same" if s > 0.95 else "slower", s))
         r = self.size_ratio
-        out.append(f"{r:.2f}x smaller in memory" if r >= 1.05 else f"not smaller in memory ({r:.2f}x)")
+        out.append(Verdict("size", "smaller" if r >= 1.05 else "same", r))
         new_zeros = _zeros(self.after) - _zeros(self.before)
         if new_zeros > 0.01 * self.after.params and r < 1.05:
-            out.append(f"{new_zeros:,} more weights are zero ({new_zeros / self.after.params:.0%} of the model): it "
-                       "is sparse, not smaller, and dense kernels still multiply the zeros")
+            out.append(Verdict("sparsity", "sparse", new_zeros, share=new_zeros / self.after.params))
         d = self.metric_drop
         if d is not None and self.after.headline is not None:
-            name = self.after.headline.name
-            out.append(f"{name} {'dropped' if d > 0 else 'rose'} {abs(d):.2f} points" if abs(d) >= 0.005
-                       else f"{name} unchanged")
+            outcome = "unchanged" if abs(d) < 0.005 else "dropped" if d > 0 else "rose"
+            out.append(Verdict("metric", outcome, abs(d), metric=self.after.headline.name))
         return out
 
     def to_dict(self) -> dict[str, Any]:
         data = to_dict({k: v for k, v in self.__dict__.items() if k != "compressed"})
         data.update(speedup=self.speedup, size_ratio=self.size_ratio, flops_ratio=self.flops_ratio,
-                    metric_drop=self.metric_drop, verdicts=self.verdicts())
+                    metric_drop=self.metric_drop, verdicts=to_dict(self.verdicts()))
         return data
 
     def save(self, path: str | Path, *, overwrite: bool = False, preprocessing_from: Path | None = None) -> Path:

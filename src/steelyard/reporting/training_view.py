@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 
-from steelyard.evaluation.render import fmt_ci, fmt_metric, metrics_table, table
+from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, metrics_table, table
 from steelyard.reporting.formatting import fmt, fmt_seconds
 from steelyard.training.compare import OptimizerComparison
 from steelyard.training.data_needs import DataNeeds
@@ -16,6 +18,21 @@ STOPPED = {
     "early_stopping": "early stopping (no better validation score)",
     "target_reached": "target reached",
 }
+
+
+def render_history(result: Any, console: Console, title: str) -> None:
+    """The validation curve of a training run (fine-tune or distillation: ``history``, ``best_step``, ``metric``,
+    ``stopped``, ``best_validation``) and why it stopped; * marks the kept step."""
+    h = table(title, "step", "epoch", "samples", "train loss", "lr", f"val {result.metric}", "time",
+              right=range(0, 7))
+    for p in result.history:
+        mark = " *" if p.step == result.best_step else ""
+        h.add_row(f"{p.step:,}", f"{p.epoch:.2f}", f"{p.samples:,}",
+                  "—" if p.train_loss is None else f"{p.train_loss:.4f}", f"{p.lr:.2e}",
+                  fmt_metric(p.value) + mark, fmt_seconds(p.seconds))
+    console.print(h)
+    console.print(f"stopped: {STOPPED.get(result.stopped, result.stopped)}; best validation {result.metric} "
+                  f"{fmt_metric(result.best_validation)} at step {result.best_step:,} (* = kept)")
 
 
 def _target_line(t: TargetProgress) -> str:
@@ -32,16 +49,7 @@ def render_finetune(result: FinetuneResult, console: Console | None = None) -> N
         if result.distributed.world_size > 1 else ""
     console.print(f"[bold]{result.model}[/bold] fine-tuned on {result.dataset} ({sizes}) · mode {result.mode} · "
                   f"{result.optimizer} lr {result.lr:g}{world}")
-    h = table("Validation during training", "step", "epoch", "samples", "train loss", "lr",
-              f"val {result.metric}", "time", right=range(0, 7))
-    for p in result.history:
-        mark = " *" if p.step == result.best_step else ""
-        h.add_row(f"{p.step:,}", f"{p.epoch:.2f}", f"{p.samples:,}",
-                  "—" if p.train_loss is None else f"{p.train_loss:.4f}", f"{p.lr:.2e}",
-                  fmt_metric(p.value) + mark, fmt_seconds(p.seconds))
-    console.print(h)
-    console.print(f"stopped: {STOPPED.get(result.stopped, result.stopped)}; best validation {result.metric} "
-                  f"{fmt_metric(result.best_validation)} at step {result.best_step:,} (* = kept)")
+    render_history(result, console, "Validation during training")
     if result.target is not None:
         console.print(_target_line(result.target))
     if result.test:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Console
 
 from steelyard.distill.result import DistillResult
-from steelyard.evaluation.render import fmt_ci, fmt_metric, table
+from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, table
 from steelyard.reporting.formatting import fmt, fmt_count, fmt_seconds, pct
-from steelyard.training.render import STOPPED
+from steelyard.reporting.training_view import render_history
 
 
 def _ratio(a: float | None, b: float | None) -> str:
@@ -43,17 +43,8 @@ def render_distillation(result: DistillResult, console: Console | None = None) -
         console.print(f"the student keeps [bold]{pct(result.retained)}[/bold] of the teacher's test {result.metric} "
                       f"at {pct(result.flops_ratio)} of its FLOPs and {pct(result.params_ratio)} of its parameters")
 
-    h = table("Validation during distillation", "step", "epoch", "samples", "train loss", "lr",
-              f"val {result.metric}", "time", right=range(0, 7))
-    for p in result.history:
-        mark = " *" if p.step == result.best_step else ""
-        h.add_row(f"{p.step:,}", f"{p.epoch:.2f}", f"{p.samples:,}",
-                  "—" if p.train_loss is None else f"{p.train_loss:.4f}", f"{p.lr:.2e}",
-                  fmt_metric(p.value) + mark, fmt_seconds(p.seconds))
     if result.history:
-        console.print(h)
-        console.print(f"stopped: {STOPPED.get(result.stopped, result.stopped)}; best validation {result.metric} "
-                      f"{fmt_metric(result.best_validation)} at step {result.best_step:,} (* = kept)")
+        render_history(result, console, "Validation during distillation")
     c, tr = result.training, result.teacher_run
     teacher = "teacher on every step" if tr.online else \
         f"{fmt(tr.cache_flops)} caching the teacher's logits in {fmt_seconds(tr.cache_seconds)}"

@@ -9,7 +9,11 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from steelyard.search.summary import StudySummary, TrialRow
+from steelyard.reporting.explain import explanation_text
+from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+from steelyard.search.pareto import Candidate, pareto_front
+from steelyard.search.pareto import Objective as ParetoObjective
+from steelyard.search.summary import StudySummary, TrialRow, constraints_of
 
 #: Extra trial metrics shown next to the objectives when a study has them.
 EXTRA_COLUMNS = ("drop", "speedup")
@@ -18,8 +22,6 @@ _RELATIVE = ("latency", "energy")
 
 def format_metric(name: str, value: float | None) -> str:
     """``accuracy`` 0.9731 → ``97.31%``; relative ``latency`` 0.41 → ``0.410×``; ``size`` in MiB ..."""
-    from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
-
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if name in ("accuracy", "baseline", "agreement", "ci_low", "ci_high"):
@@ -60,8 +62,6 @@ def _what(row: TrialRow) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    from steelyard.reporting.formatting import fmt_seconds
-
     return "—" if seconds is None else fmt_seconds(float(seconds))
 
 
@@ -114,13 +114,33 @@ def render_answer(summary: StudySummary, console: Any) -> None:
         console.print("no trial has completed yet")
         return
     if sel.chosen is None:
-        console.print(f"[bold]no completed trial meets the rule[/bold] ({sel.rule}). {sel.explanation}",
+        console.print(f"[bold]no completed trial meets the rule[/bold] ({rule_text(summary)}). {answer_text(summary)}",
                       highlight=False)
         return
     best = summary.row(sel.chosen)
-    console.print(f"[bold]best[/bold] ({sel.rule}): trial {best.number} · {_what(best)}", highlight=False)
+    console.print(f"[bold]best[/bold] ({rule_text(summary)}): trial {best.number} · {_what(best)}", highlight=False)
     numbers = " · ".join(f"{c} {format_metric(c, _value(best, c))}" for c in _columns(summary))
     console.print(f"  {numbers}", highlight=False)
+
+
+def rule_text(summary: StudySummary) -> str:
+    """The study's selection rule: ``lowest latency with drop ≤ 1``; ``highest accuracy``."""
+    selection = summary.spec.selection
+    primary = selection.get("primary") or summary.objectives[0].name
+    direction = next((o.direction for o in summary.objectives if o.name == primary), "min")
+    text = f"{'highest' if direction == 'max' else 'lowest'} {primary}"
+    constraints = constraints_of(selection)
+    if constraints:
+        text += " with " + " and ".join(f"{k.metric} {'≤' if k.kind == 'max' else '≥'} {k.bound:g}"
+                                        for k in constraints)
+    return text
+
+
+def answer_text(summary: StudySummary) -> str:
+    """Why the study's answer is what it is (or why there is none), each number in its metric's unit."""
+    if summary.selection is None:
+        return "no trial completed"
+    return explanation_text(summary.selection.recommendation, format_metric)
 
 
 def nearest_rows(summary: StudySummary) -> list[TrialRow]:
@@ -136,3 +156,35 @@ def status_text(rows_metrics: list[dict[str, float]], primary: str, direction: s
         return "no trial within the budget yet" if feasible is not None else "no trial completed yet"
     pick = (max if direction == "max" else min)(r[primary] for r in pool)
     return f"{label} {primary} {format_metric(primary, pick)}"
+
+
+def optimize_status(objective: str, max_drop: float) -> Callable[[Sequence[Any], Any], str]:
+    """Progress-bar words of ``optimize``: the best cost within the drop budget so far, and the trials completed."""
+    def status(trials: Sequence[Any], study: Any) -> str:
+        from steelyard.search.runner import completed_metrics
+
+        rows = completed_metrics(trials, ["accuracy", objective])
+        within = status_text(rows, objective, "min", lambda r: r.get("drop", float("inf")) <= max_drop,
+                             f"within {max_drop:g} pt:")
+        return within + f" · {len(rows)} completed"
+
+    return status
+
+
+def default_status(trials: Sequence[Any], study: Any) -> str:
+    """Progress-bar words of a search: ``best accuracy 91.20% · front 3`` from the completed trials."""
+    from steelyard.search.runner import completed_metrics, objective_names
+
+    names = objective_names(study)
+    directions = ["max" if d.name == "MAXIMIZE" else "min" for d in study.directions]
+    rows = completed_metrics(trials, names)
+    if not rows:
+        return "no trial completed yet"
+    first, direction = names[0], directions[0]
+    best = (max if direction == "max" else min)(r[first] for r in rows)
+    text = f"best {first} {format_metric(first, best)}"
+    if len(names) > 1:
+        objectives = [ParetoObjective(n, d) for n, d in zip(names, directions, strict=True)]  # type: ignore[arg-type]
+        front = pareto_front([Candidate(str(i), r) for i, r in enumerate(rows)], objectives).front
+        text += f" · front {len(front)}"
+    return text

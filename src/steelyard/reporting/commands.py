@@ -1,0 +1,196 @@
+"""Reproduce commands: the CLI call that runs a stored result again, built from its config.
+
+One generic builder walks a table of :class:`Flag` rows (config field → CLI option, in the
+order the command reads best) and writes each option whose value differs from the config
+class's default, plus the ones marked ``always`` (the harness and the serving volume, so the
+command says them even when they are the defaults). :data:`COMPARE_FLAGS` covers every field of
+:class:`~steelyard.comparison.config.CompareConfig` except those in :data:`COMPARE_UNFLAGGED`
+(a test checks that a new field is added to one or the other).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from steelyard.comparison.config import CompareConfig
+from steelyard.reporting.formatting import fmt_seconds
+from steelyard.serialize import to_dict
+
+
+def duration_text(seconds: float) -> str:
+    """50 ms → ``50ms`` (what ``--max-latency`` parses back)."""
+    return fmt_seconds(float(seconds)).replace(" ", "").replace("µs", "us")
+
+
+def bytes_text(n: float) -> str:
+    """2**30 → ``1GiB``; 4e9 → ``4GB``; an odd count in plain bytes."""
+    for unit, size in (("TiB", 2.0**40), ("GiB", 2.0**30), ("MiB", 2.0**20), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+        if n >= size and (n / size) == round(n / size, 3):
+            return f"{n / size:g}{unit}"
+    return f"{n:.0f}B"
+
+
+def count_text(n: float) -> str:
+    """10_000 → ``10k``; 1e7 → ``10M``."""
+    for suffix, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= size and (n / size) == round(n / size, 3):
+            return f"{n / size:g}{suffix}"
+    return f"{n:g}"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One CLI option and the config field (dotted path into the config) it sets."""
+
+    path: str
+    option: str
+    #: Written even at its default value.
+    always: bool = False
+    #: Only when this other field is truthy ("data"), or falsy with a leading "!" ("!config_only").
+    when: str | None = None
+    #: How the value is written (default: ``:g`` for floats, comma-joined sequences, ``str``).
+    text: Callable[[Any], str] = _plain
+    #: A sequence written as one option per item (``--metric a --metric b``).
+    repeat: bool = False
+    #: A local path: written absolute when the run recorded where it pointed.
+    path_like: bool = False
+
+
+def _fields(data: Any, prefix: str = "") -> dict[str, Any]:
+    """A config's ``to_dict`` → dotted field paths (nested configs only; lists stay values)."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        out.update(_fields(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def config_fields(config_class: type, prefix: str = "") -> list[str]:
+    """Every leaf field of a config dataclass as a dotted path (what a flag table must cover)."""
+    return list(_fields(to_dict(config_class()), prefix))
+
+
+def _applies(flag: Flag, values: Mapping[str, Any]) -> bool:
+    if flag.when is None:
+        return True
+    negate = flag.when.startswith("!")
+    present = bool(values.get(flag.when.lstrip("!")))
+    return present != negate
+
+
+def command_line(program: Sequence[str], config: Mapping[str, Any], defaults: Mapping[str, Any],
+                 flags: Sequence[Flag], paths: Mapping[str, str] | None = None) -> str:
+    """``program`` then every option of ``flags`` that ``config`` sets; one shell-quoted line.
+
+    ``config`` and ``defaults`` are configs in their stored form (:func:`steelyard.serialize.to_dict`),
+    so a command is rebuilt the same way from a result in memory and from a run in the store.
+    """
+    values, defaults = _fields(dict(config)), _fields(dict(defaults))
+    paths = paths or {}
+    args = [*program]
+    for flag in flags:
+        value = values.get(flag.path, defaults.get(flag.path))  # a field newer than the stored run: its default
+        if not _applies(flag, values) or value is None or value == [] or value == ():
+            continue
+        if value == defaults.get(flag.path) and not flag.always:
+            continue
+        if isinstance(value, bool):
+            name = flag.option.removeprefix("--")
+            args.append(f"--{name}" if value else f"--no-{name}")
+            continue
+        items = value if flag.repeat else [value]
+        for item in items:
+            text = paths.get(item, item) if flag.path_like else item
+            args += [flag.option, flag.text(text)]
+    return shlex.join(args)
+
+
+#: `steelyard compare` options, in the order the command reads: harness, timing, data, limits, volume.
+COMPARE_FLAGS: tuple[Flag, ...] = (
+    Flag("hardware", "--hardware", always=True),
+    Flag("inputs.batch_size", "--batch-size", always=True),
+    Flag("inputs.seq_len", "--seq-len", always=True),
+    Flag("inputs.image_size", "--image-size"),
+    Flag("task", "--task"),
+    Flag("dtype", "--dtype"),
+    Flag("device", "--device"),
+    Flag("config_only", "--config-only"),
+    Flag("runs", "--runs", always=True, when="!config_only"),
+    Flag("warmup", "--warmup", always=True, when="!config_only"),
+    Flag("threads", "--threads", when="!config_only"),
+    Flag("interleave", "--interleave", when="!config_only"),
+    Flag("data", "--data", path_like=True),
+    Flag("split", "--split", always=True, when="data"),
+    Flag("metrics", "--metric", when="data", repeat=True),
+    Flag("tokenizer", "--tokenizer", when="data"),
+    Flag("max_examples", "--max-examples", when="data"),
+    Flag("constraints.max_latency", "--max-latency", text=duration_text),
+    Flag("constraints.max_memory", "--max-memory", text=bytes_text),
+    Flag("constraints.min_accuracy", "--min-accuracy"),
+    Flag("constraints.max_cost_per_1k", "--max-cost-per-1k"),
+    Flag("objectives", "--objectives", always=True),
+    Flag("requests_per_day", "--requests-per-day", always=True, text=count_text),
+    Flag("days", "--days", always=True),
+    Flag("finetune_tokens", "--finetune-tokens", always=True, text=count_text),
+    Flag("utilization", "--utilization", always=True),
+)
+
+#: CompareConfig fields with no `steelyard compare` option, and why.
+COMPARE_UNFLAGGED = {
+    "finetune_dtype": "the lifetime cost assumes bfloat16 training; the CLI offers no choice",
+}
+
+
+def compare_command(comp: Any) -> str:
+    """The `steelyard compare` call that runs :class:`~steelyard.comparison.result.Comparison` ``comp`` again."""
+    paths = getattr(comp, "paths", None) or {}
+    models = [paths.get(c.model, c.model) for c in comp.candidates]
+    return command_line(["steelyard", "compare", *models], to_dict(comp.config), to_dict(CompareConfig()),
+                        COMPARE_FLAGS, paths)
+
+
+#: `steelyard profile` options over the stored ``{"LoadConfig": ..., "ProfileConfig": ...}`` of a profile run.
+PROFILE_FLAGS: tuple[Flag, ...] = (
+    Flag("LoadConfig.task", "--task"),
+    Flag("LoadConfig.inputs.batch_size", "--batch-size", always=True),
+    Flag("LoadConfig.inputs.seq_len", "--seq-len", always=True),
+    Flag("LoadConfig.inputs.image_size", "--image-size"),
+    Flag("LoadConfig.dtype", "--dtype"),
+    Flag("LoadConfig.config_only", "--config-only"),
+    Flag("LoadConfig.device", "--device"),
+    Flag("LoadConfig.input_shapes", "--input-shape", repeat=True),
+    Flag("LoadConfig.num_labels", "--num-labels"),
+    Flag("LoadConfig.trust_remote_code", "--trust-remote-code"),
+    Flag("ProfileConfig.hardware", "--hardware", always=True),
+    Flag("ProfileConfig.runs", "--runs", always=True, when="!LoadConfig.config_only"),
+    Flag("ProfileConfig.warmup", "--warmup", always=True, when="!LoadConfig.config_only"),
+    Flag("ProfileConfig.threads", "--threads", when="!LoadConfig.config_only"),
+    Flag("ProfileConfig.measure", "--measure", when="!LoadConfig.config_only"),
+    Flag("ProfileConfig.causal_attention", "--causal-attention"),
+    Flag("ProfileConfig.optimizer", "--optimizer"),
+)
+
+
+def profile_command(model: str, config: Mapping[str, Any]) -> str | None:
+    """The `steelyard profile` call that made a stored profile run (None without its two configs)."""
+    from steelyard.models.loading import LoadConfig
+    from steelyard.profiling.profile import ProfileConfig
+
+    load, prof = config.get("LoadConfig"), config.get("ProfileConfig")
+    if not isinstance(load, dict) or not isinstance(prof, dict):
+        return None
+    defaults = {"LoadConfig": to_dict(LoadConfig()), "ProfileConfig": to_dict(ProfileConfig())}
+    return command_line(["steelyard", "profile", model], {"LoadConfig": load, "ProfileConfig": prof}, defaults,
+                        PROFILE_FLAGS)

@@ -1,0 +1,40 @@
+"""Reproduce commands rebuilt from stored configs by one generic flag table per command."""
+
+from __future__ import annotations
+
+from steelyard.models.loading import LoadConfig
+from steelyard.models.tasks import InputSpec
+from steelyard.profiling.profile import ProfileConfig
+from steelyard.reporting.commands import PROFILE_FLAGS, config_fields, profile_command
+from steelyard.serialize import to_dict
+
+
+def stored(load: LoadConfig, prof: ProfileConfig) -> dict:
+    return {"LoadConfig": to_dict(load), "ProfileConfig": to_dict(prof)}
+
+
+def test_profile_command_writes_the_harness_and_what_differs_from_the_defaults():
+    config = stored(LoadConfig(dtype="bfloat16", inputs=InputSpec(batch_size=4, seq_len=64), num_labels=3),
+                    ProfileConfig(hardware=("t4",), measure=False, optimizer="sgd"))
+    assert profile_command("bert-base-uncased", config) == (
+        "steelyard profile bert-base-uncased --batch-size 4 --seq-len 64 --dtype bfloat16 --num-labels 3 "
+        "--hardware t4 --runs 20 --warmup 3 --no-measure --optimizer sgd")
+
+
+def test_config_only_profile_has_no_timing_options_and_shapes_repeat():
+    config = stored(LoadConfig(config_only=True, input_shapes=((1, 3, 32, 32), (1, 10))), ProfileConfig(threads=2))
+    command = profile_command("pkg.mod:factory", config)
+    assert "--config-only" in command and "--runs" not in command and "--threads" not in command
+    assert "--input-shape 1,3,32,32 --input-shape 1,10" in command
+
+
+def test_a_stored_run_missing_a_field_uses_its_default_and_one_without_configs_has_no_command():
+    config = stored(LoadConfig(), ProfileConfig())
+    del config["LoadConfig"]["inputs"]["seq_len"]
+    assert "--seq-len 128" in profile_command("m", config)
+    assert profile_command("m", {"command": "x"}) is None
+
+
+def test_every_profile_flag_names_a_config_field():
+    fields = set(config_fields(LoadConfig, "LoadConfig")) | set(config_fields(ProfileConfig, "ProfileConfig"))
+    assert {f.path for f in PROFILE_FLAGS} <= fields
