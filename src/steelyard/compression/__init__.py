@@ -12,38 +12,17 @@ with its parameters. Imports are lazy: nothing heavy loads until a method runs.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from steelyard.lazy import lazy_package
 
-_LAZY = {
-    "compress": "steelyard.compression.api",
-    "CompressedModel": "steelyard.compression.api",
-    "load_compressed": "steelyard.compression.saving",
-    "list_methods": "steelyard.compression.registry",
-    "parse_method": "steelyard.compression.registry",
-    "make_config": "steelyard.compression.registry",
-    "method_name": "steelyard.compression.registry",
-    "METHODS": "steelyard.compression.registry",
-    "Fidelity": "steelyard.compression.fidelity",
-    "NotApplicableError": "steelyard.compression.base",
-    "BackendUnavailableError": "steelyard.compression.base",
-    "CalibrationError": "steelyard.compression.base",
-    "UnstructuredPruneConfig": "steelyard.compression.pruning.config",
-    "StructuredPruneConfig": "steelyard.compression.pruning.config",
-    "LayerPruneConfig": "steelyard.compression.pruning.config",
-    "DynamicQuantConfig": "steelyard.compression.quantization.config",
-    "StaticQuantConfig": "steelyard.compression.quantization.config",
-    "CastConfig": "steelyard.compression.quantization.config",
-    "WeightOnlyConfig": "steelyard.compression.quantization.config",
-    "LowRankConfig": "steelyard.compression.low_rank.config",
-    "GradualPruner": "steelyard.compression.pruning.unstructured",
-    "cubic_sparsity": "steelyard.compression.pruning.unstructured",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'steelyard.compression' has no attribute {name!r}")
+__all__ = lazy_package(__name__, {
+    "steelyard.compression.api": ("compress", "CompressedModel"),
+    "steelyard.compression.saving": ("load_compressed",),
+    "steelyard.compression.registry": ("list_methods", "parse_method", "make_config", "method_name", "METHODS"),
+    "steelyard.compression.fidelity": ("Fidelity",),
+    "steelyard.compression.base": ("NotApplicableError", "BackendUnavailableError", "CalibrationError"),
+    "steelyard.compression.pruning.config": ("UnstructuredPruneConfig", "StructuredPruneConfig", "LayerPruneConfig"),
+    "steelyard.compression.quantization.config": ("DynamicQuantConfig", "StaticQuantConfig", "CastConfig",
+                                                  "WeightOnlyConfig"),
+    "steelyard.compression.low_rank.config": ("LowRankConfig",),
+    "steelyard.compression.pruning.unstructured": ("GradualPruner", "cubic_sparsity"),
+})

@@ -340,15 +340,9 @@ def _conv_bias_grad_flops(args: Sequence[Any], kwargs: dict[str, Any], out: Any)
 #: The elementwise part of matrix-class ops: packet -> (other-FLOPs category, formula). A bias add
 #: is not a multiply-add, so it never inflates the MACs; it is counted here, 1 FLOP per element.
 MAC_OP_EXTRAS: dict[Any, tuple[str, MacFormula]] = {
-    aten.addmm: ("elementwise", _added_term_flops),
-    aten.baddbmm: ("elementwise", _added_term_flops),
-    aten.addmv: ("elementwise", _added_term_flops),
-    aten.linear: ("elementwise", _optional_bias_flops),
-    aten.conv1d: ("elementwise", _optional_bias_flops),
-    aten.conv2d: ("elementwise", _optional_bias_flops),
-    aten.conv3d: ("elementwise", _optional_bias_flops),
-    aten.convolution: ("elementwise", _optional_bias_flops),
-    aten._convolution: ("elementwise", _optional_bias_flops),
+    **{op: ("elementwise", _added_term_flops) for op in (aten.addmm, aten.baddbmm, aten.addmv)},
+    **{op: ("elementwise", _optional_bias_flops)
+       for op in (aten.linear, aten.conv1d, aten.conv2d, aten.conv3d, aten.convolution, aten._convolution)},
     aten.convolution_backward: ("reduction", _conv_bias_grad_flops),
     aten._scaled_mm: ("elementwise", _scaled_mm_bias_flops),
 }
