@@ -54,7 +54,9 @@ def search_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = Tr
     finish(result, json_out)
     if cfg.budget and best is None and summary.rows:
         saved = f" (study recorded as run {run_id})" if run_id is not None else ""
-        explanation = summary.selection.explanation if summary.selection else "no trial completed"
+        from steelyard.reporting.search_view import answer_text
+
+        explanation = answer_text(summary)
         raise ConfigError(f"no trial meets --budget {cfg.budget}: {explanation}{saved}")
 
 
