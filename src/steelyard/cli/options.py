@@ -8,7 +8,7 @@ parsed into the field (``--timeout 30m``), or an inverted switch (``--no-cache``
 :func:`with_options` appends groups to a command's own parameters; the command then receives
 what was parsed as one mapping and builds its configs with :meth:`Group.build`.
 
-``tests/test_cli_options.py`` walks every command and its configs and fails when a field
+``tests/cli/test_cli_options.py`` walks every command and its configs and fails when a field
 has no option or an option no field, unless it is listed there as deliberate.
 """
 

@@ -1,7 +1,7 @@
 """The comparison on hand-made candidates: options, front, recommendation, lifetime cost, and a golden
 snapshot of the console output (fixed width, no colour, fixed numbers).
 
-Regenerate the snapshot after an intended change with ``STEELYARD_UPDATE_GOLDEN=1 pytest tests/test_compare_console.py``
+Regenerate the snapshot after an intended change with ``STEELYARD_UPDATE_GOLDEN=1 pytest tests/reporting/test_compare_console.py``
 and review the diff.
 """
 
@@ -23,7 +23,7 @@ from steelyard.reporting.compare_console import render_comparison, value_text
 from steelyard.reporting.explain import explanation_text
 from steelyard.units import Bytes, Seconds
 
-GOLDEN = Path(__file__).parent / "golden" / "compare_console.txt"
+GOLDEN = Path(__file__).parents[1] / "golden" / "compare_console.txt"
 LIMITS = Constraints(max_latency=Seconds(0.05), min_accuracy=0.85)
 
 

@@ -24,7 +24,7 @@ from steelyard.search.storage import default_storage_url, open_storage
 from steelyard.search.study import StudySpec, load_study, make_pruner, make_sampler, open_study, parse_objectives
 from steelyard.search.summary import summarize
 
-WORKER = Path(__file__).with_name("search_synthetic.py")
+WORKER = Path(__file__).parents[1] / "search_synthetic.py"
 QUAD = SearchSpace.from_dict(synth.QUADRATIC_SPACE)
 
 
