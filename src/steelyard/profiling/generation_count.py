@@ -19,7 +19,7 @@ see :func:`expert_fraction`).
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -29,112 +29,12 @@ from steelyard.families.blocks import max_positions
 from steelyard.models.handle import ModelHandle
 from steelyard.profiling.counting import call, count_forward
 from steelyard.profiling.generation_config import GenerationWorkload
+from steelyard.profiling.generation_report import DecodePoint, GenerationCount, MixtureOfExperts, PhaseCost
 from steelyard.units import Bytes, Flops
 
 #: Config keys for the expert count and the experts each token is routed to (Mixtral, Qwen-MoE, DeepSeek).
 _EXPERTS = ("num_local_experts", "num_experts", "n_routed_experts")
 _PER_TOKEN = ("num_experts_per_tok", "moe_top_k", "top_k")
-
-
-@dataclass(frozen=True)
-class PhaseCost:
-    """One forward of a generation phase at batch 1 (or at :meth:`at_batch`)."""
-
-    tokens: int  # tokens fed per sequence (P for the prefill, 1 for a decode step)
-    flops: Flops  # matrix-class work (matmul, attention)
-    other_flops: Flops  # elementwise, normalisation, softmax
-    weight_bytes: Bytes  # weights read once per forward
-    kv_read: Bytes  # KV cache read (the context before this forward)
-    kv_written: Bytes  # KV cache written (this forward's positions)
-    op_bytes: Bytes  # the counter's unfused per-op bytes (an upper bound, for reference)
-    batch: int = 1
-
-    @property
-    def bytes_moved(self) -> Bytes:
-        return Bytes(self.weight_bytes + self.kv_read + self.kv_written)
-
-    @property
-    def total_flops(self) -> Flops:
-        return Flops(self.flops + self.other_flops)
-
-
-@dataclass(frozen=True)
-class DecodePoint:
-    """A counted decode step with ``context`` positions already in the cache."""
-
-    context: int
-    cost: PhaseCost
-
-
-@dataclass(frozen=True)
-class MixtureOfExperts:
-    """Expert weights of an MoE model and how many experts a token uses (the batch model's inputs)."""
-
-    experts: int
-    per_token: int
-    expert_bytes: Bytes  # every expert's weights, all layers
-
-    def touched_bytes(self, tokens: int) -> Bytes:
-        return Bytes(self.expert_bytes * expert_fraction(self.experts, self.per_token, tokens))
-
-
-def expert_fraction(experts: int, per_token: int, tokens: int) -> float:
-    """Expected share of a layer's experts that ``tokens`` tokens touch, each routed to ``per_token`` of ``experts``.
-
-    Routing is taken as uniform and independent per token: an expert is missed by one token with
-    probability ``1 - k/E``, by all of them with ``(1 - k/E)^T``. At ``T = 1`` this is ``k/E``
-    (only the active experts are read); it tends to 1 as the batch grows.
-    """
-    if experts <= 0 or tokens <= 0:
-        return 0.0
-    return 1.0 - (1.0 - min(per_token, experts) / experts) ** tokens
-
-
-@dataclass(frozen=True)
-class GenerationCount:
-    """Counted prefill and decode costs of one request shape, per sequence at batch 1."""
-
-    prompt_len: int
-    new_tokens: int
-    prefill: PhaseCost
-    decode: tuple[DecodePoint, ...]  # counted context lengths, ascending
-    weight_bytes: Bytes  # read per forward at batch 1 (active experts only for MoE)
-    kv_bytes_per_token: Bytes  # per sequence, all layers (from the cache tensors)
-    moe: MixtureOfExperts | None = None
-
-    def decode_at(self, context: int) -> PhaseCost:
-        """The decode step at ``context``: the counted point, or linear between (beyond) the nearest two."""
-        points = self.decode
-        if not points:
-            raise ConfigError("no decode step was counted (--new-tokens 1 is the prefill alone)")
-        for p in points:
-            if p.context == context:
-                return p.cost
-        if len(points) == 1:
-            return points[0].cost
-        lo, hi = points[0], points[1]
-        for a, b in zip(points, points[1:], strict=False):
-            lo, hi = a, b
-            if context <= b.context:
-                break
-        t = (context - lo.context) / (hi.context - lo.context)
-
-        def mix(a: float, b: float) -> float:
-            return a + t * (b - a)
-
-        c0, c1 = lo.cost, hi.cost
-        return replace(
-            c0,
-            flops=Flops(mix(c0.flops, c1.flops)),
-            other_flops=Flops(mix(c0.other_flops, c1.other_flops)),
-            kv_read=Bytes(mix(c0.kv_read, c1.kv_read)),
-            kv_written=Bytes(mix(c0.kv_written, c1.kv_written)),
-            op_bytes=Bytes(mix(c0.op_bytes, c1.op_bytes)),
-        )
-
-    def contexts(self) -> range:
-        """Cache lengths of the decode steps of one request: ``P`` .. ``P + N - 2``."""
-        return range(self.prompt_len, self.prompt_len + max(self.new_tokens - 1, 0))
 
 
 def check_generative(handle: ModelHandle, workload: GenerationWorkload) -> None:
