@@ -107,6 +107,11 @@ def _weights(module: torch.nn.Module) -> tuple[int, int]:
     return total, table
 
 
+def total_weight_bytes(module: torch.nn.Module) -> Bytes:
+    """Bytes of every weight the device holds (tied tensors once, the embedding table and every expert)."""
+    return Bytes(_weights(module)[0])
+
+
 def mixture_of_experts(module: torch.nn.Module) -> MixtureOfExperts | None:
     """Expert count, experts per token and expert weight bytes, when the config declares experts."""
     config = getattr(module, "config", None)
