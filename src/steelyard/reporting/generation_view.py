@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
+from steelyard.comparison.workload import Recommendation
 from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_seconds, human
 
@@ -86,3 +87,44 @@ def render_generation(report: GenerationReport, console: Console | None = None) 
         console.print(table)
     for line in report.assumptions:
         console.print(f"  · {line}")
+
+
+_CHECK_LABELS = {"ttft": "TTFT", "tpot": "TPOT", "cost_per_1m": "$ / 1M output tokens"}
+
+
+def _value(check: str, value: float) -> str:
+    return fmt_amount(value, "$") if check == "cost_per_1m" else fmt_seconds(value)
+
+
+def render_recommendation(rec: Recommendation, console: Console | None = None) -> None:
+    """The serving recommendation: the option chosen (or what would have to give) and the feasible ones."""
+    console = console or Console()
+    w = rec.workload
+    limits = ", ".join(f"{_CHECK_LABELS[c]} ≤ {_value(c, v)}" for c, v in rec.limits.checks()) or "no limits"
+    console.print(f"[bold]Serving[/bold] prompt {w.prompt} → output {w.output} tokens at {w.rps:g} requests/s; "
+                  f"{limits}; {rec.considered} options considered")
+    if rec.best is not None:
+        b = rec.best
+        console.print(f"[green]recommended[/green]: {b.model} in {b.dtype} on {b.devices}× {b.hardware} "
+                      f"({b.replicas} replica{'s' if b.replicas != 1 else ''} × {b.devices_per_replica}) at batch "
+                      f"{b.batch}: TTFT {fmt_seconds(float(b.ttft))}, TPOT {fmt_seconds(float(b.tpot))}, "
+                      f"{fmt_amount(b.usd_per_day, '$')} per day")
+    else:
+        console.print("[red]nothing fits[/red]")
+        for s in rec.shortfalls:
+            o = s.option
+            console.print(f"  {_CHECK_LABELS[s.check]} limit {_value(s.check, s.limit)}: the best is "
+                          f"{_value(s.check, s.best)} ({o.model} {o.dtype} on {o.hardware}, batch {o.batch}); "
+                          "relax it or add a faster device or a smaller model")
+        if rec.closest is not None:
+            o = rec.closest
+            console.print(f"  each limit is met by some option but none meets all; closest: {o.model} {o.dtype} on "
+                          f"{o.hardware} at batch {o.batch} (TTFT {fmt_seconds(float(o.ttft))}, TPOT "
+                          f"{fmt_seconds(float(o.tpot))})")
+    if rec.feasible:
+        table = _table("Options meeting every limit (cheapest first)", "model", "dtype", "hardware", "batch",
+                       "devices", "TTFT", "TPOT", "$ / 1M out", "$ / day")
+        for o in rec.feasible[:10]:
+            table.add_row(o.model, o.dtype, o.hardware, str(o.batch), str(o.devices), fmt_seconds(float(o.ttft)),
+                          fmt_seconds(float(o.tpot)), fmt_amount(o.cost_per_1m, "$"), fmt_amount(o.usd_per_day, "$"))
+        console.print(table)
