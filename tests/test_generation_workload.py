@@ -69,3 +69,27 @@ def test_nothing_fits_says_what_would_have_to_give():
                         [option("a", "x", 0.20, 0.030, 1.0), option("b", "y", 0.30, 0.020, 1.0)])
     assert jointly.best is None and not jointly.shortfalls  # each limit alone is met, never both
     assert jointly.closest is not None and jointly.closest.model == "a"  # 0.030 / 0.025 = 1.2 < 0.30 / 0.22
+
+
+def test_compare_workload_recommends_and_bad_input_is_one_line(tmp_path, capsys):
+    import json
+
+    from tests.cli_helpers import one_line_error, steelyard
+
+    paths = []
+    for layers in (1, 4):
+        path = tmp_path / f"llama{layers}.json"
+        path.write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 32,
+                                    "intermediate_size": 64, "num_hidden_layers": layers, "num_attention_heads": 2,
+                                    "vocab_size": 64, "max_position_embeddings": 2048}))
+        paths.append(path)
+    out = tmp_path / "rec.json"
+    assert steelyard("compare", *paths, "--workload", "prompt=256,output=32,rps=5", "--max-ttft", "500ms",
+                     "--max-tpot", "50ms", "--hardware", "a100-80gb,l4", "--no-save", "--json", out) == 0
+    assert "recommended" in capsys.readouterr().out
+    best = json.loads(out.read_text())["best"]
+    assert best["model"] == str(paths[0]) and best["hardware"] == "l4"  # the smaller model on the cheaper device
+    assert steelyard("compare", *paths, "--workload", "prompt=256,outptu=32,rps=5", "--no-save") == 2
+    one_line_error(capsys, "unknown key 'outptu'")
+    assert steelyard("compare", *paths, "--max-ttft", "500ms", "--no-save") == 2
+    one_line_error(capsys, "need --workload")
