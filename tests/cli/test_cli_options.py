@@ -19,11 +19,13 @@ from typer.testing import CliRunner
 from steelyard.cli.main import app
 from steelyard.cli.options import Group, Opt, with_options
 from steelyard.comparison.config import CompareConfig, Constraints
+from steelyard.comparison.workload import ServingLimits
 from steelyard.compression.recipe import RecipeOptions
 from steelyard.data.options import DataOptions
 from steelyard.distill.config import DistillConfig
 from steelyard.models.loading import LoadConfig
 from steelyard.models.tasks import InputSpec
+from steelyard.profiling.generation_config import GenerationWorkload
 from steelyard.profiling.profile import ProfileConfig
 from steelyard.profiling.training_cost import estimate_training
 from steelyard.search.config import OptimizeConfig, SearchConfig
@@ -78,15 +80,18 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                  {"warmup": "fixed", "eval_batch_size": "memory knob", "n_resamples": "1000 for a report",
                   "progress": "a bar on a terminal", "measure_latency": "always timed",
                   "calibration_batches": "per quantization step", "image_column": "default column"}),
-    "compare": ((CompareConfig, InputSpec, Constraints),
+    "compare": ((CompareConfig, InputSpec, Constraints, ServingLimits),
                 {"weights": "config_only", "metric": "metrics"},
-                {"models": "arguments", "html": "file", "markdown": "file", "json_out": "file", "save": "store"},
+                {"models": "arguments", "html": "file", "markdown": "file", "json_out": "file", "save": "store",
+                 "workload": "parsed into a ServingWorkload"},
                 {"inputs": "--batch-size, --seq-len, --image-size", "constraints": "--max-latency ...",
                  "finetune_dtype": "bfloat16 for the lifetime cost"}),
-    "profile": ((ProfileConfig, LoadConfig, InputSpec),
+    "profile": ((ProfileConfig, LoadConfig, InputSpec, GenerationWorkload),
                 {"weights": "config_only", "input_shape": "input_shapes"},
                 {"model": "argument", "json_out": "file", "csv_out": "file", "save": "store"},
                 {"inputs": "--batch-size, --seq-len, --image-size", "batch_sweep": "Python API",
+                 "generation": "--prompt-len, --new-tokens, --batch-size", "batch_sizes": "--batch-size (a list)",
+                 "decode_samples": "Python API",
                  "breakdown_depth": "Python API", "top_n": "Python API", "training_precision": "Python API",
                  "utilization": "Python API (estimate has --utilization)", "extra_assumptions": "Python API"}),
     "evaluate": ((DataOptions, "evaluate"), {"data": "source", "resamples": "n_resamples", "metrics": "metrics"},

@@ -53,8 +53,24 @@ def compare_command(
     markdown: Annotated[Path | None, typer.Option(help="also write a Markdown report here")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the comparison as JSON")] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
+    workload: Annotated[
+        str | None, typer.Option(help="serving workload, e.g. prompt=1024,output=256,rps=5: recommend model, "
+                                      "precision (--dtype may list several), hardware and batch for generation")
+    ] = None,
+    max_ttft: Annotated[str | None, typer.Option(help="with --workload: time to first token, e.g. 500ms")] = None,
+    max_tpot: Annotated[str | None, typer.Option(help="with --workload: time per output token, e.g. 50ms")] = None,
+    max_cost_per_1m: Annotated[
+        str | None, typer.Option("--max-cost-per-1m", help="with --workload: $ per 1M output tokens")
+    ] = None,
 ) -> None:
     """Compare models on one harness: accuracy, latency, memory, cost per hardware; Pareto front; recommendation."""
+    if workload is not None:
+        _serving(models, workload, hardware, dtype, max_ttft, max_tpot, max_cost_per_1m, json_out)
+        return
+    if max_ttft or max_tpot or max_cost_per_1m:
+        from steelyard.errors import ConfigError
+
+        raise ConfigError("--max-ttft, --max-tpot and --max-cost-per-1m need --workload")
     from steelyard.comparison import CompareConfig, Constraints, compare
     from steelyard.comparison.compare import check_models
     from steelyard.comparison.config import objective_name
@@ -119,3 +135,43 @@ def compare_command(
             console.print(f"wrote {path}")
     if failure is not None:
         raise failure
+
+
+#: Batch sizes tried for each device in a serving recommendation (the largest that fits is added).
+SERVING_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+def _serving(models: list[str], workload: str, hardware: str, dtypes: str, max_ttft: str | None,
+             max_tpot: str | None, max_cost: str | None, json_out: Path | None) -> None:
+    """``--workload``: count each model config-only at each precision, project, and recommend."""
+    from steelyard.comparison.workload import ServingLimits, parse_workload, recommend, serving_options
+    from steelyard.hardware import parse_hardware_list
+    from steelyard.models.loading import LoadConfig, load_model
+    from steelyard.profiling.generation import profile_generation
+    from steelyard.profiling.generation_config import GenerationWorkload
+    from steelyard.reporting.generation_view import render_recommendation
+    from steelyard.units_parse import parse_duration, parse_usd
+
+    load = parse_workload(workload)
+    limits = ServingLimits(
+        max_ttft=parse_duration(max_ttft, "--max-ttft") if max_ttft else None,
+        max_tpot=parse_duration(max_tpot, "--max-tpot") if max_tpot else None,
+        max_cost_per_1m=parse_usd(max_cost, "--max-cost-per-1m") if max_cost else None,
+    )
+    devices = [hw for hw in parse_hardware_list(hardware) if hw.name != "local"]
+    shape = GenerationWorkload(prompt_len=load.prompt, new_tokens=load.output, batch_sizes=SERVING_BATCHES)
+    options = []
+    for model in models:
+        for dtype in (d.strip() for d in dtypes.split(",") if d.strip()):
+            with console.status(f"counting {model} ({dtype})"):
+                handle = load_model(model, LoadConfig(config_only=True, dtype=dtype, task="causal-lm"))
+                report = profile_generation(handle, shape, devices, measure=False)
+            options.extend(serving_options(report, load))
+    rec = recommend(load, limits, options)
+    render_recommendation(rec, console)
+    if json_out is not None:
+        from steelyard.reporting.files import write_json
+        from steelyard.serialize import to_dict
+
+        write_json(json_out, to_dict(rec))
+        console.print(f"wrote {json_out}")

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from steelyard.cli.common import console, parse_shape, save_outputs
+from steelyard.cli.options import Group, with_options
 from steelyard.cli.state import OPTIONS
+from steelyard.profiling.generation_config import GenerationWorkload, parse_batch_sizes
+
+#: ``--prompt-len``, ``--new-tokens`` and the projection's efficiencies, from the workload's fields.
+GENERATION = Group.of(GenerationWorkload)
+
+
+@with_options(GENERATION)
 
 
 def profile_command(
@@ -22,7 +30,9 @@ def profile_command(
             "feature-extraction (default: from the config)"
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="example batch size")] = 1,
+    batch_size: Annotated[
+        str, typer.Option(help="example batch size; with --new-tokens a list such as 1,8,32 (one generation each)")
+    ] = "1",
     seq_len: Annotated[int, typer.Option(help="tokens per example (text models)")] = 128,
     image_size: Annotated[int | None, typer.Option(help="image side in pixels (vision; default: the config's)")] = None,
     dtype: Annotated[str, typer.Option(help="float32 | float16 | bfloat16")] = "float32",
@@ -54,20 +64,33 @@ def profile_command(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON")] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="write the report as CSV (metric,value)")] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
+    *,
+    opts: dict[str, Any],
 ) -> None:
     """Weigh what a model costs: parameters, FLOPs, memory, measured latency, hardware fit."""
+    from steelyard.errors import ConfigError
     from steelyard.models.loading import LoadConfig, load_model
     from steelyard.models.tasks import InputSpec
     from steelyard.profiling.profile import ProfileConfig, profile
     from steelyard.reporting.console import render_cost_report
+    from steelyard.reporting.generation_view import render_generation
     from steelyard.store.record import record_profile
+
+    batches = parse_batch_sizes(batch_size)
+    generating = opts["new_tokens"] > 0
+    if len(batches) > 1 and not generating:
+        raise ConfigError("several --batch-size values need --new-tokens (one generation per batch size)")
+    workload = GENERATION.build(opts, batch_sizes=batches, runs=max(2, runs // 4), warmup=min(warmup, 1)) \
+        if generating else None
+    if generating:
+        seq_len = workload.prompt_len  # the one-forward card weighs the prompt
 
     load_cfg = LoadConfig(
         task=task,
         config_only=not weights,
         dtype=dtype,
         device=device,
-        inputs=InputSpec(batch_size=batch_size, seq_len=seq_len, image_size=image_size),
+        inputs=InputSpec(batch_size=batches[0], seq_len=seq_len, image_size=image_size),
         input_shapes=tuple(parse_shape(s) for s in input_shape or []),
         input_dtype=input_dtype,
         trust_remote_code=trust_remote_code,
@@ -81,12 +104,15 @@ def profile_command(
         threads=threads,
         causal_attention=causal_attention,  # type: ignore[arg-type]
         optimizer=optimizer,
+        generation=workload,
     )
     with console.status(f"loading {model}"):
         handle = load_model(model, load_cfg)
     with console.status("counting and measuring"):
         report = profile(handle, profile_cfg)
     render_cost_report(report, console)
+    if report.generation is not None:
+        render_generation(report.generation, console)
     data = report.to_dict()
     save_outputs(data, json_out, csv_out)
     if save:

@@ -21,6 +21,8 @@ from steelyard.profiling.accessibility import verdict
 from steelyard.profiling.counter import ROOT, CountResult
 from steelyard.profiling.counting import count_forward
 from steelyard.profiling.energy import measure_energy
+from steelyard.profiling.generation import profile_generation
+from steelyard.profiling.generation_config import GenerationWorkload
 from steelyard.profiling.latency import PeakMemory, measure_latency
 from steelyard.profiling.memory import kv_cache_bytes_per_token, training_memory
 from steelyard.profiling.report import (
@@ -53,6 +55,8 @@ class ProfileConfig:
     training_precision: str = "mixed"
     utilization: float = 0.4
     extra_assumptions: tuple[str, ...] = field(default_factory=tuple)
+    #: A request shape to profile as generation (prefill, decode, serving); None: one forward only.
+    generation: GenerationWorkload | None = None
 
     def __post_init__(self) -> None:
         if self.runs < 1 or self.warmup < 0:
@@ -230,6 +234,10 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
     """Weigh ``handle``: parameters, storage, compute, memory, and on real weights, measurements."""
     cfg = cfg or ProfileConfig()
     hardware = parse_hardware_list(",".join(cfg.hardware)) if cfg.hardware else []
+    generation = None  # first: a request the model cannot hold fails before anything is timed
+    if cfg.generation is not None and cfg.generation.new_tokens > 0:
+        generation = profile_generation(handle, cfg.generation, hardware, measure=cfg.measure,
+                                        causal_attention=cfg.causal_attention, require_fit=True)
     result = count(handle, cfg.causal_attention)
     compute = compute_section(result, cfg.breakdown_depth, cfg.top_n)
     weighed = weigh(handle.module, handle.weights_files)
@@ -297,4 +305,5 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
         measured=measured,
         energy=energy,
         data_needs=needs,
+        generation=generation,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from steelyard.profiling.generation_report import GenerationReport
 from steelyard.serialize import from_dict, to_dict
 from steelyard.units import (
     Bytes,
@@ -258,6 +259,7 @@ class CostReport:
     measured: Measured | None = None
     energy: Energy | None = None
     data_needs: DataNeeds | None = None
+    generation: GenerationReport | None = None  # prefill, decode and serving (with --new-tokens)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
