@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_compression_models import BERT, cnn_handle, outputs, small_cnn, tiny_bert, tiny_resnet
 
 from steelyard.compression import (
     GradualPruner,
@@ -18,7 +19,6 @@ from steelyard.compression import (
 from steelyard.compression.pruning.layers import kept_layers
 from steelyard.compression.pruning.structured import kept_count
 from steelyard.profiling.counter import CostCounter
-from test_compression_models import BERT, cnn_handle, outputs, small_cnn, tiny_bert, tiny_resnet
 
 H, INTER, LAYERS, HEADS = BERT["hidden_size"], BERT["intermediate_size"], BERT["num_hidden_layers"], 4
 HEAD_DIM = H // HEADS

@@ -11,6 +11,7 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
+from test_compression_models import outputs, tiny_bert
 from torch import nn
 
 from steelyard.compression import DynamicQuantConfig, NotApplicableError, compress
@@ -26,7 +27,6 @@ from steelyard.compression.quantization.qat import (
 from steelyard.errors import CompressionError, ConfigError
 from steelyard.training.config import FinetuneConfig
 from steelyard.training.loop import Accounting, LoopInput, train
-from test_compression_models import outputs, tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from test_compression_models import outputs, tiny_bert, tiny_resnet
 from torch import nn
 
 from steelyard.compression import (
@@ -24,7 +25,6 @@ from steelyard.compression.fidelity import agreement, sqnr
 from steelyard.compression.low_rank.svd import FactorizedConv2d, FactorizedLinear, choose_rank
 from steelyard.errors import CompressionError
 from steelyard.models import ModelHandle
-from test_compression_models import outputs, tiny_bert, tiny_resnet
 
 
 def linear_count(module: nn.Module) -> int:

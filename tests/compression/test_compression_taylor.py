@@ -8,13 +8,13 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from test_compression_models import BERT, outputs, small_cnn, tiny_bert
 
 from steelyard.compression import CalibrationError, NotApplicableError, StructuredPruneConfig, compress, parse_method
 from steelyard.compression.pruning.taylor import transformer_scores
 from steelyard.compression.registry import method_info
 from steelyard.errors import ConfigError
 from steelyard.models import ModelHandle
-from test_compression_models import BERT, outputs, small_cnn, tiny_bert
 
 INTER, HEADS = BERT["intermediate_size"], BERT["num_attention_heads"]
 HEAD_DIM = BERT["hidden_size"] // HEADS

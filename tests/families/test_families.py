@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_compression_models import outputs, tiny_bert
 from torch import nn
 
 from steelyard.compression import LayerPruneConfig, StructuredPruneConfig, compress
@@ -28,7 +29,6 @@ from steelyard.families import (
 from steelyard.families import registry as family_registry
 from steelyard.models import InputSpec, ModelHandle
 from steelyard.models.tasks import make_inputs
-from test_compression_models import outputs, tiny_bert
 
 #: A tiny DistilBERT: 4 blocks of width 32 (4 heads) with an FFN of 37.
 DISTILBERT = dict(vocab_size=100, dim=32, n_layers=4, n_heads=4, hidden_dim=37, max_position_embeddings=64,

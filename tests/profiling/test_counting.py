@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_compression_models import tiny_bert
 from torch import nn
 
 from steelyard.compression import DynamicQuantConfig, compress
 from steelyard.profiling.counting import count_forward, flops_per_row, rows
-from test_compression_models import tiny_bert
 
 
 class TwoInputs(nn.Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_compression_models import tiny_bert
 from torch import nn
 
 import steelyard
@@ -12,7 +13,6 @@ from steelyard.compression import DynamicQuantConfig, WeightOnlyConfig, compress
 from steelyard.models import InputSpec, LoadConfig
 from steelyard.profiling.profile import ProfileConfig
 from steelyard.profiling.weigh import HeldWeights, WeighsItself, weigh
-from test_compression_models import tiny_bert
 
 NO_MEASURE = ProfileConfig(measure=False, hardware=())
 

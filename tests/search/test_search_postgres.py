@@ -10,7 +10,6 @@ import socket
 import subprocess
 
 import pytest
-
 from test_search_runner import assert_exactly, worker
 
 
