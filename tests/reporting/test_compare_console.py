@@ -1,8 +1,8 @@
 """The comparison on hand-made candidates: options, front, recommendation, lifetime cost, and a golden
 snapshot of the console output (fixed width, no colour, fixed numbers).
 
-Regenerate the snapshot after an intended change with ``STEELYARD_UPDATE_GOLDEN=1 pytest tests/reporting/test_compare_console.py``
-and review the diff.
+Regenerate the snapshot after an intended change with
+``STEELYARD_UPDATE_GOLDEN=1 pytest tests/reporting/test_compare_console.py`` and review the diff.
 """
 
 from __future__ import annotations
