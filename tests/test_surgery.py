@@ -184,7 +184,7 @@ def test_experts_are_dropped_router_and_top_k_follow(case, tmp_path):
 
 def test_a_cut_that_splits_a_kv_group_is_refused():
     handle = CASES[IDS.index("llama")].build()
-    with pytest.raises(ConfigError, match="whole groups of 2.*heads = 0.5"):
+    with pytest.raises(ConfigError, match=r"whole groups of 2.*heads = 0.5"):
         compress(handle, StructuredPruneConfig(amount=0.0, heads=0.25))
 
 

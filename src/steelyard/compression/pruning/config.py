@@ -62,7 +62,7 @@ class StructuredPruneConfig:
         check_fraction(method, "heads", self.heads, allow_zero=True)
         check_fraction(method, "experts", self.experts, allow_zero=True)
         if self.amount == 0 and self.heads == 0 and self.experts == 0:
-            raise ConfigError(f"{method}: amount must be in (0, 1) (or set heads > 0 or experts > 0 to prune those only)")
+            raise ConfigError(f"{method}: amount must be in (0, 1) (or set heads or experts > 0 to prune only those)")
         check_choice(method, "importance", self.importance, ("l1", "l2", "taylor"))
         check_positive_int(method, "round_to", self.round_to)
         check_positive_int(method, "batches", self.batches)

@@ -97,7 +97,6 @@ def _counts(sets: list[UnitSet], kind: str) -> list[int]:
 def _describe(before: list[UnitSet], after: list[UnitSet], notes: list[str], details: dict[str, Any]) -> None:
     names = {"ffn": "FFN neurons per layer", "heads": "attention heads per layer", "experts": "experts per layer",
              "expert-ffn": "neurons per expert", "shared-ffn": "shared-expert neurons per layer"}
-    keys = {"ffn": "ffn", "heads": "heads", "experts": "experts", "expert-ffn": "expert_ffn", "shared-ffn": "shared_ffn"}
     for kind, label in names.items():
         old, new = _counts(before, kind), _counts(after, kind)
         if not old or old == new:
@@ -106,7 +105,8 @@ def _describe(before: list[UnitSet], after: list[UnitSet], notes: list[str], det
         where = f"{len(old)} layers" if kind != "expert-ffn" else f"{len(old)} experts"
         first_old, first_new = old[0], new[0]
         notes.append(f"{label}: {first_old} → {first_new} ({removed} removed in {where})")
-        details.update({f"{keys[kind]}_before": first_old, f"{keys[kind]}_after": first_new})
+        key = kind.replace("-", "_")
+        details.update({f"{key}_before": first_old, f"{key}_after": first_new})
 
 
 def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: Iterable[Any] | None) -> TransformResult:
