@@ -145,6 +145,7 @@ def test_ffn_neurons_are_cut_with_the_exact_delta_and_reload_with_from_pretraine
     handle = case.build()
     result = compress(handle, StructuredPruneConfig(amount=0.5, round_to=1))
     assert result.params_before - result.params_after == case.ffn_delta
+    assert not [n for n in result.notes if "cannot state" in n or "load_compressed" in n]
     out = logits(result.handle)
     assert torch.isfinite(out).all()
     loaded = _reload(case, result, tmp_path, plain=True)
@@ -267,3 +268,17 @@ def test_moe_layer_patterns_are_renumbered_when_layers_go(tmp_path):
     assert (dropped.handle.config.decoder_sparse_step, dropped.handle.config.mlp_only_layers) == (1, [0])
     loaded = Qwen2MoeForCausalLM.from_pretrained(dropped.save(tmp_path / "q")).eval()
     assert n_params(loaded) == dropped.params_after
+
+
+@pytest.mark.parametrize(("name", "heads", "experts"), [
+    ("bert", [0.0, 0.25, 0.5], False), ("llama", [0.0, 0.5], False), ("mixtral", [0.0, 0.5], True),
+])
+def test_the_optimize_space_offers_only_the_models_dimensions(name, heads, experts):
+    from steelyard.search.optimize import builtin_space, starting_points
+
+    space = builtin_space(CASES[IDS.index(name)].build())
+    choices = {p.name: list(p.choices) for p in space.params}
+    assert choices["heads"] == heads and ("experts" in choices) is experts
+    assert ("experts={experts}" in space.recipe) is experts
+    for point in starting_points(space):  # every starting recipe is one the model accepts
+        assert "heads=0.25" not in space.recipe_text(point) or heads == [0.0, 0.25, 0.5]

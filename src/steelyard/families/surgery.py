@@ -39,6 +39,7 @@ from torch import nn
 
 from steelyard.errors import ConfigError
 from steelyard.families.blocks import Blocks, find_stacks
+from steelyard.families.config_keys import config_number
 from steelyard.families.units import (
     AttentionUnits,
     BlockUnits,
@@ -452,7 +453,7 @@ def write_config(config: Any, stacks: list[UnitStack]) -> list[str]:
         if heads:
             shapes = {attention_shape(s.table, s.block) for s in heads}
             first = next(iter(shapes))
-            original = getattr(config, units.heads_key, None) if units.heads_key else None
+            original = getattr(config, units.heads_key, None) if units.heads_key else config_number(config, "heads")
             if len(shapes) == 1 and first[0] != original:
                 if units.heads_key is None:
                     missing.append(f"a {units.name} config cannot state {first[0]} heads of size {first[2]} "
