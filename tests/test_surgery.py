@@ -42,6 +42,13 @@ def _text(**extra: torch.Tensor) -> Callable[[], dict[str, torch.Tensor]]:
     return make
 
 
+def _ended() -> dict[str, torch.Tensor]:
+    """Token ids that end in BART's end-of-sequence token (its classification head reads that position)."""
+    inputs = _text()()
+    inputs["input_ids"][:, -1] = 2
+    return inputs
+
+
 def _ids() -> dict[str, torch.Tensor]:
     return {"input_ids": torch.randint(3, 100, (B, S), generator=torch.Generator().manual_seed(1))}
 
@@ -108,6 +115,9 @@ CASES = [
     # each stack's relative position bias (32 buckets) loses 2 columns; 4 FFNs lose 24 neurons of 64
     Case("t5", "T5Config", "T5ForConditionalGeneration", tc.T5, _seq2seq, "feature-extraction",
          6 * 2 * 4 * 8 * 32 + 2 * 2 * 32, 4 * 24 * 64),
+    # like T5's 6 attention modules, with biases (1048 a head); the encoder's and decoder's FFN widths are two keys
+    Case("bart", "BartConfig", "BartForSequenceClassification", tc.BART, _ended, "text-classification",
+         6 * 2 * 1048, 4 * 24 * 65, heads_in_config=False),
 ]
 IDS = [c.name for c in CASES]
 

@@ -33,5 +33,8 @@ QWEN2_MOE = {**LLAMA_GQA, "intermediate_size": 40, "moe_intermediate_size": 16, 
              "num_experts": 4, "num_experts_per_tok": 2, "mlp_only_layers": [1], "decoder_sparse_step": 1}
 VIT = {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 48,
        "image_size": 32, "patch_size": 8, "num_labels": 3}
+BART = {"vocab_size": 100, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
+        "decoder_attention_heads": 4, "encoder_ffn_dim": 48, "decoder_ffn_dim": 48, "max_position_embeddings": 64,
+        "num_labels": 3}
 T5 = {"vocab_size": 100, "d_model": 32, "d_kv": 8, "d_ff": 48, "num_layers": 2, "num_decoder_layers": 2,
       "num_heads": 4, "relative_attention_num_buckets": 32}

@@ -279,6 +279,19 @@ def table_for(layers: list[nn.Module], tables: tuple[BlockUnits, ...] = ()) -> B
     return None
 
 
+def _bart_attention(module: str, optional: bool = False) -> AttentionUnits:
+    return AttentionUnits(module, f"{module}.out_proj", f"{module}.q_proj", f"{module}.k_proj", f"{module}.v_proj",
+                          count_attrs=("num_heads",), optional=optional)
+
+
+#: BART, mBART, Marian, Pegasus, M2M-100 and their decoder stacks (self- and cross-attention ``encoder_attn``):
+#: each stack has its own FFN width key; the head size is d_model / heads, so pruned head counts are not stated.
+BART_DECODER_UNITS = BlockUnits("bart-decoder", (_bart_attention("self_attn"), _bart_attention("encoder_attn")),
+                                FfnUnits(("fc1",), "fc2", "decoder_ffn_dim"))
+BART_ENCODER_UNITS = BlockUnits("bart-encoder", (_bart_attention("self_attn"),), FfnUnits(("fc1",), "fc2",
+                                                                                          "encoder_ffn_dim"))
+
 #: Every table, tried in order on a stack's blocks (the first that matches is used).
 KNOWN_UNITS: tuple[BlockUnits, ...] = (BERT_UNITS, DISTILBERT_UNITS, GPT2_UNITS, QWEN_MOE_UNITS, MIXTRAL_UNITS,
-                                       LLAMA_UNITS, VIT_UNITS, T5_GATED_UNITS, T5_UNITS)
+                                       LLAMA_UNITS, VIT_UNITS, T5_GATED_UNITS, T5_UNITS, BART_DECODER_UNITS,
+                                       BART_ENCODER_UNITS)
