@@ -293,3 +293,18 @@ def test_the_optimize_space_offers_only_the_models_dimensions(name, heads, exper
     assert ("experts={experts}" in space.recipe) is experts
     for share in heads[1:]:  # every offered head share is a cut the model accepts
         assert compress(handle, StructuredPruneConfig(amount=0.0, heads=share)).params_after < n_params(handle.module)
+
+
+def test_narrower_students_of_a_gqa_teacher_keep_its_group_size_and_head_size_rule():
+    from steelyard.distill.student import build_student
+
+    teacher = CASES[IDS.index("llama")].build()  # 4 query heads on 2 kv heads, head_dim 8 = 32 / 4
+    student = build_student(teacher, "heads=2")
+    config = student.module.config
+    assert (config.num_attention_heads, config.num_key_value_heads, config.head_dim) == (2, 1, 16)
+    narrow = build_student(teacher, "hidden=16").module.config
+    assert (narrow.hidden_size, narrow.num_key_value_heads, narrow.head_dim) == (16, 2, 4)
+    with torch.inference_mode():
+        assert torch.isfinite(student.module(**teacher.inputs).logits).all()
+    with pytest.raises(ConfigError, match="multiple of 2"):
+        build_student(teacher, "heads=1")  # half a group
