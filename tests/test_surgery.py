@@ -308,3 +308,10 @@ def test_narrower_students_of_a_gqa_teacher_keep_its_group_size_and_head_size_ru
         assert torch.isfinite(student.module(**teacher.inputs).logits).all()
     with pytest.raises(ConfigError, match="multiple of 2"):
         build_student(teacher, "heads=1")  # half a group
+
+
+def test_experts_on_a_dense_model_are_not_applicable():
+    from steelyard.compression.base import NotApplicableError
+
+    with pytest.raises(NotApplicableError, match="no experts"):
+        compress(CASES[IDS.index("llama")].build(), StructuredPruneConfig(amount=0.0, experts=0.5))

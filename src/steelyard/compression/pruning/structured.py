@@ -70,7 +70,7 @@ def _selection(sets: list[UnitSet], cfg: StructuredPruneConfig, scores: dict[Any
                stacks: list[UnitStack]) -> list[tuple[UnitSet, torch.Tensor]]:
     """The kept units of every set: the top scores, or for families that keep the same heads in every
     block of a stack (T5), the top scores summed over the stack."""
-    score = {s.key: scores.get(s.key, magnitude(s, cfg.importance)) for s in sets}
+    score = {s.key: scores[s.key] if s.key in scores else magnitude(s, cfg.importance) for s in sets}
     shared: dict[tuple[int, Any], torch.Tensor] = {}
     owner: dict[int, int] = {}
     for i, stack in enumerate(stacks):
@@ -95,14 +95,15 @@ def _counts(sets: list[UnitSet], kind: str) -> list[int]:
 
 
 def _describe(before: list[UnitSet], after: list[UnitSet], notes: list[str], details: dict[str, Any]) -> None:
-    names = {"ffn": "FFN neurons per layer", "heads": "attention heads per layer", "experts": "experts per layer",
-             "expert-ffn": "neurons per expert", "shared-ffn": "shared-expert neurons per layer"}
-    for kind, label in names.items():
+    names = {"ffn": ("FFN neurons per layer", "layers"), "heads": ("attention heads per layer", "attention layers"),
+             "experts": ("experts per layer", "layers"), "expert-ffn": ("neurons per expert", "experts"),
+             "shared-ffn": ("shared-expert neurons per layer", "layers")}
+    for kind, (label, unit) in names.items():
         old, new = _counts(before, kind), _counts(after, kind)
         if not old or old == new:
             continue
         removed = sum(old) - sum(new)
-        where = f"{len(old)} layers" if kind != "expert-ffn" else f"{len(old)} experts"
+        where = f"{len(old)} {unit}"
         first_old, first_new = old[0], new[0]
         notes.append(f"{label}: {first_old} → {first_new} ({removed} removed in {where})")
         key = kind.replace("-", "_")
@@ -117,6 +118,12 @@ def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: It
     notes: list[str] = []
     details: dict[str, Any] = {"importance": cfg.importance}
     before = unit_sets(stacks, ("heads", "ffn", "experts"))
+    if "experts" in kinds and not any(s.kind == "experts" for s in before):
+        raise NotApplicableError(f"prune:structured: experts= applies to mixture-of-experts models; "
+                                 f"{type(handle.module).__name__} has no experts")
+    for s in before:  # refuse a cut that splits a key / value group before any gradient pass
+        if s.kind in kinds:
+            _keep_of(s, cfg)
     scores: dict[Any, torch.Tensor] = {}
     if cfg.importance == "taylor":
         from steelyard.compression.pruning.taylor import taylor_batches, transformer_scores
@@ -127,7 +134,7 @@ def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: It
         notes.append(_taylor_note(taylor.batches, taylor.labels))
         details.update(taylor_batches=taylor.batches, taylor_labels=taylor.labels)
     if "experts" in kinds:  # whole experts first; their neurons are then cut among the kept ones
-        chosen = _selection([s for s in unit_sets(stacks, ("experts",))], cfg, scores, stacks)
+        chosen = _selection(unit_sets(stacks, ("experts",)), cfg, scores, stacks)
         kept_experts = {s.key[0]: kept for s, kept in chosen}
         cut(chosen)
         scores = {_renumber(k, kept_experts): v for k, v in scores.items() if _survives(k, kept_experts)}
