@@ -14,3 +14,27 @@ GPT2 = {
     "eos_token_id": 0,
     "tie_word_embeddings": True,
 }
+
+# --- surgery (tests/test_surgery.py): every family at width 32, 4 heads of 8 -----------------------------
+#: Each dict is a transformers config's keyword arguments; the unit sizes in test_surgery.py follow from them.
+BERT = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4,
+        "intermediate_size": 48, "max_position_embeddings": 64, "num_labels": 3}
+ROBERTA = {**BERT, "max_position_embeddings": 66, "pad_token_id": 1}
+DISTILBERT = {"vocab_size": 100, "dim": 32, "n_layers": 4, "n_heads": 4, "hidden_dim": 48,
+              "max_position_embeddings": 64, "num_labels": 3}
+GPT2_SURGERY = {**GPT2, "n_layer": 4}
+#: Grouped-query attention: 4 query heads share 2 key / value heads (groups of 2).
+LLAMA_GQA = {"vocab_size": 100, "hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "intermediate_size": 48, "max_position_embeddings": 64,
+             "tie_word_embeddings": False}
+MIXTRAL = {**LLAMA_GQA, "intermediate_size": 24, "num_local_experts": 4, "num_experts_per_tok": 2}
+#: Qwen2-MoE with a shared expert, q/k/v biases and its second layer dense (``mlp_only_layers``).
+QWEN2_MOE = {**LLAMA_GQA, "intermediate_size": 40, "moe_intermediate_size": 16, "shared_expert_intermediate_size": 24,
+             "num_experts": 4, "num_experts_per_tok": 2, "mlp_only_layers": [1], "decoder_sparse_step": 1}
+VIT = {"hidden_size": 32, "num_hidden_layers": 4, "num_attention_heads": 4, "intermediate_size": 48,
+       "image_size": 32, "patch_size": 8, "num_labels": 3}
+BART = {"vocab_size": 100, "d_model": 32, "encoder_layers": 2, "decoder_layers": 2, "encoder_attention_heads": 4,
+        "decoder_attention_heads": 4, "encoder_ffn_dim": 48, "decoder_ffn_dim": 48, "max_position_embeddings": 64,
+        "num_labels": 3}
+T5 = {"vocab_size": 100, "d_model": 32, "d_kv": 8, "d_ff": 48, "num_layers": 2, "num_decoder_layers": 2,
+      "num_heads": 4, "relative_attention_num_buckets": 32}

@@ -101,7 +101,7 @@ def test_scores_equal_a_finite_difference_hand_computation():
         for lin in layer.modules():
             if isinstance(lin, torch.nn.Linear):
                 lin.bias.normal_(0, 0.5, generator=torch.Generator().manual_seed(lin.out_features))
-    scores = transformer_scores(handle, [layer], batches, ffn=True, heads=True)
+    scores = transformer_scores(handle, None, batches, ("ffn", "heads"))
     assert scores.labels and scores.batches == 2
 
     def neuron(j):
@@ -136,9 +136,9 @@ def test_scores_equal_a_finite_difference_hand_computation():
         return total
 
     for j in (0, 7, 63):
-        assert scores.ffn[0][j].item() == pytest.approx(hand(neuron(j)), rel=1e-5, abs=1e-12)
+        assert scores.of("ffn")[j].item() == pytest.approx(hand(neuron(j)), rel=1e-5, abs=1e-12)
     for h in range(HEADS):
-        assert scores.heads[0][h].item() == pytest.approx(hand(head(h)), rel=1e-5, abs=1e-12)
+        assert scores.of("heads")[h].item() == pytest.approx(hand(head(h)), rel=1e-5, abs=1e-12)
     # the scoring left the model as it was: flags restored, no gradients kept
     assert all(p.requires_grad and p.grad is None for p in module.parameters())
     assert module.training is False

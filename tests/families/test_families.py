@@ -111,7 +111,7 @@ def test_causal_lms_find_their_blocks():
     found = find_blocks(llama)
     assert (found.path, len(found), found.family.name) == ("model.layers", 2, "llama")
     assert found.layers is llama.model.layers
-    assert find_units(gpt2) is None and find_units(llama) is None  # no BERT-style unit paths
+    assert find_units(gpt2)[0].name == "gpt2" and find_units(llama)[0].name == "llama"  # their own unit tables
 
 
 def test_encoder_decoder_stacks_are_found_separately():
@@ -136,7 +136,7 @@ def test_bert_and_head_only_classifiers_expose_their_units():
     assert find_blocks(bert).path == "bert.encoder.layer"
     units, layers = find_units(bert)
     assert units is BERT_UNITS and layers == list(bert.bert.encoder.layer)
-    assert units.part(layers[0], "ffn_in") is layers[0].intermediate.dense
+    assert units.ffn.inputs == ("intermediate.dense",) and units.ffn.config_key == "intermediate_size"
     assert units.head_count(layers[0]) == 4 and units.head_size(layers[0]) == 16
     head_only = PooledClassifier(bert.bert, LinearHead(64, 3))
     found = find_blocks(head_only)
@@ -150,12 +150,11 @@ def test_bert_and_head_only_classifiers_expose_their_units():
     assert first.attention.self.query.out_features == 32 == first.attention.self.all_head_size
 
 
-def test_units_replace_and_match():
+def test_units_match_only_their_own_blocks():
     layer = tiny_bert().module.bert.encoder.layer[0]
-    new = nn.Linear(64, 10)
-    BERT_UNITS.replace(layer, "ffn_in", new)
-    assert layer.intermediate.dense is new
     assert BERT_UNITS.matches(layer) and not BERT_UNITS.matches(nn.Linear(2, 2))
+    layer.intermediate.dense = nn.Identity()  # an FFN that is no Linear any more
+    assert not BERT_UNITS.matches(layer)
 
 
 def test_family_lookup_by_model_type_class_and_fallback():

@@ -71,7 +71,8 @@ def no_linear_message(method: str, include_head: bool) -> str:
 
 
 def model_kind(model: nn.Module) -> str:
-    """ "transformer" (blocks whose heads and FFN neurons :func:`steelyard.families.find_units` knows),
+    """ "transformer" (blocks whose heads, FFN neurons or experts a family table knows,
+    :func:`steelyard.families.find_units`),
     "cnn" (has Conv2d layers) or "other"."""
     if find_units(model) is not None:
         return "transformer"

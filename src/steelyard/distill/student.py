@@ -130,7 +130,7 @@ def _student_config(teacher: ModelHandle, spec: StudentSpec) -> tuple[Any, list[
     config = copy.deepcopy(_hf_config(teacher))
     details: dict[str, Any] = {}
     found = find_blocks(teacher.module)
-    depth = config_int(config, "layers")
+    depth = found.count_key(config) if found is not None else None
     kept: list[int] | None = None
     if spec.layers is not None:
         if found is None or depth is None:
@@ -142,7 +142,7 @@ def _student_config(teacher: ModelHandle, spec: StudentSpec) -> tuple[Any, list[
         if spec.layers > total:
             raise ConfigError(f"layers={spec.layers} is more than the teacher's {total} layers")
         kept = spread(total, spec.layers)
-        keep_config_layers(config, depth[0], kept, total)
+        keep_config_layers(config, depth, kept, total)
         details.update(layers_before=total, layers_after=spec.layers, kept=kept)
     widths = {k: config_int(config, k) for k in ("hidden", "heads", "ffn")}
     for key in ("hidden", "heads", "ffn"):
@@ -159,7 +159,8 @@ def _student_config(teacher: ModelHandle, spec: StudentSpec) -> tuple[Any, list[
         if spec.hidden is not None and hidden_attr is not None:
             setattr(config, hidden_attr, hidden)
         if spec.heads is not None and widths["heads"] is not None:
-            setattr(config, widths["heads"][0], spec.heads)
+            _set_heads(config, widths["heads"], spec.heads)
+        _follow_head_dim(config, hidden_t, widths["heads"][1] if widths["heads"] else None, hidden, heads)
         if widths["ffn"] is not None:
             scaled = max(1, round(widths["ffn"][1] * hidden / hidden_t)) if hidden_t else widths["ffn"][1]
             ffn = spec.ffn or scaled
@@ -169,6 +170,26 @@ def _student_config(teacher: ModelHandle, spec: StudentSpec) -> tuple[Any, list[
     if hasattr(config, "_name_or_path"):
         config._name_or_path = ""
     return config, kept, details
+
+
+def _set_heads(config: Any, teacher: tuple[str, int], heads: int) -> None:
+    """Set the query-head count; a grouped-query config keeps its group size (query heads per kv head)."""
+    key, teacher_heads = teacher
+    kv = getattr(config, "num_key_value_heads", None)
+    if isinstance(kv, int) and kv > 0 and teacher_heads % kv == 0:
+        group = teacher_heads // kv
+        if heads % group:
+            raise ConfigError(f"heads={heads} does not fit the teacher's grouped-query attention ({group} query "
+                              f"heads per key / value head): choose a multiple of {group}")
+        config.num_key_value_heads = heads // group
+    setattr(config, key, heads)
+
+
+def _follow_head_dim(config: Any, hidden_t: int, heads_t: int | None, hidden: int, heads: int | None) -> None:
+    """A config that spells out ``head_dim`` as hidden / heads (Llama) gets the student's hidden / heads."""
+    head_dim = getattr(config, "head_dim", None)
+    if isinstance(head_dim, int) and heads_t and heads and head_dim * heads_t == hidden_t:
+        config.head_dim = hidden // heads
 
 
 def _layer_key_map(prefix: str | None, kept: list[int] | None) -> Callable[[str], str]:

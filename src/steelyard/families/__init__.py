@@ -8,6 +8,8 @@ to keep" asks here:
 * :func:`find_units` — attention heads and FFN neurons inside the blocks (``BlockUnits``);
 * :func:`spread` — the one rule for which layers a shallower model keeps;
 * :func:`keep_config_layers` — the config of a model with fewer layers;
+* :mod:`steelyard.families.surgery` — drop layers, cut heads (whole GQA groups), FFN neurons and
+  experts, and state the result in the config (:func:`unit_stacks`, :func:`dimensions`);
 * :func:`config_int` / :func:`config_number` / :data:`CONFIG_KEYS` — depth, width, heads, FFN width and
   positions under any of their aliases;
 * :func:`family_of` / :class:`Family` / :func:`register_family` — the family table itself.
@@ -29,8 +31,25 @@ from steelyard.families.registry import (
     register_family,
 )
 from steelyard.families.spread import spread
-from steelyard.families.surgery import PER_LAYER_LISTS, keep_config_layers
-from steelyard.families.units import BERT_UNITS, KNOWN_UNITS, BlockUnits
+from steelyard.families.surgery import (
+    PER_LAYER_LISTS,
+    SURGERY_ATTRS,
+    Dimensions,
+    UnitSet,
+    UnitStack,
+    dimensions,
+    drop_layers,
+    keep_config_layers,
+    unit_stacks,
+)
+from steelyard.families.units import (
+    BERT_UNITS,
+    KNOWN_UNITS,
+    AttentionUnits,
+    BlockUnits,
+    ExpertUnits,
+    FfnUnits,
+)
 
 __all__ = [
     "BERT_UNITS",
@@ -39,12 +58,21 @@ __all__ = [
     "GENERIC",
     "KNOWN_UNITS",
     "PER_LAYER_LISTS",
+    "SURGERY_ATTRS",
+    "AttentionUnits",
     "BlockUnits",
     "Blocks",
+    "Dimensions",
+    "ExpertUnits",
     "Family",
+    "FfnUnits",
     "Stack",
+    "UnitSet",
+    "UnitStack",
     "config_int",
     "config_number",
+    "dimensions",
+    "drop_layers",
     "family_for_class",
     "family_for_type",
     "family_of",
@@ -56,4 +84,5 @@ __all__ = [
     "model_config",
     "register_family",
     "spread",
+    "unit_stacks",
 ]

@@ -17,7 +17,7 @@ from torch import nn
 
 from steelyard.families.config_keys import CONFIG_KEYS, config_int
 from steelyard.families.registry import GENERIC, Family, Stack, family_of, model_config
-from steelyard.families.units import KNOWN_UNITS, BlockUnits
+from steelyard.families.units import BlockUnits, table_for
 
 
 @dataclass(frozen=True)
@@ -99,15 +99,16 @@ def find_blocks(model: nn.Module) -> Blocks | None:
 
 
 def find_units(model: nn.Module) -> tuple[BlockUnits, list[nn.Module]] | None:
-    """(units table, blocks) when the model's blocks have attention heads and FFN neurons steelyard
-    can slice (the family's table, else any known table the first block matches), or None."""
+    """(units table, blocks) of the first stack when its blocks have attention heads and FFN neurons
+    (or experts) steelyard can cut — the family's table, else the first known table every block
+    matches (:func:`steelyard.families.units.table_for`) — or None. Surgery on every stack:
+    :func:`steelyard.families.surgery.unit_stacks`."""
     blocks = find_blocks(model)
     if blocks is None:
         return None
-    first = blocks.layers[0]
-    tables = ((blocks.family.units,) if blocks.family.units else ()) + KNOWN_UNITS
-    units = next((u for u in tables if u.matches(first)), None)
-    return (units, list(blocks.layers)) if units is not None else None
+    layers = list(blocks.layers)
+    units = table_for(layers, (blocks.family.units,) if blocks.family.units else ())
+    return (units, layers) if units is not None else None
 
 
 def max_positions(config: Any) -> int | None:

@@ -1,11 +1,14 @@
 """``optimize``: the built-in space of compression recipes and the study that searches it.
 
-The space, for a transformer with L layers and H heads (dimensions that do not apply to the
-model are left out, e.g. depth and heads for a CNN):
+The space, for a transformer with L layers and H heads (the dimensions come from
+:func:`steelyard.families.dimensions`; those the model lacks are left out, e.g. depth and heads
+for a CNN, experts for a dense model):
 
 - ``depth``: share of the layers dropped, in whole layers, up to two thirds (``prune:layers``);
-- ``ffn``: share of the FFN neurons (CNN: channels) removed, and ``heads``: share of the
-  attention heads removed in every layer (``prune:structured``);
+- ``ffn``: share of the FFN neurons (CNN: channels; MoE: each expert's) removed, ``heads``: share
+  of the attention heads removed in every layer — only shares that remove whole key / value groups
+  of a grouped-query model — and ``experts``: share of the experts removed in every MoE layer
+  (``prune:structured``);
 - ``recovery``: none, a short fine-tune, or a short distillation from the original model
   (``max_steps`` optimizer steps; the teacher is the model the search started from);
 - ``precision``: fp32 or int8 dynamic quantization (the last step).
@@ -27,36 +30,40 @@ from steelyard.search.pareto import Objective
 from steelyard.search.space import SearchSpace
 from steelyard.search.study import StudySpec
 
-RECIPE_TEMPLATE = ("prune:layers,amount={depth}; prune:structured,amount={ffn},heads={heads}; {recovery}; "
-                   "quantize:{precision}")
+RECIPE_TEMPLATE = ("prune:layers,amount={depth}; prune:structured,amount={ffn},heads={heads},experts={experts}; "
+                   "{recovery}; quantize:{precision}")
+
+
+#: Shares of heads, FFN neurons and experts the space offers (heads: only those that remove whole kv groups).
+FRACTIONS = (0.0, 0.25, 0.5)
+
+
+def model_dimensions(handle: Any) -> Any:
+    """What the model can lose (:func:`steelyard.families.dimensions`: depth, heads, FFN, experts)."""
+    from steelyard.families import dimensions
+
+    config = getattr(handle.module, "config", None) or handle.config
+    return dimensions(handle.module, config)
 
 
 def layer_count(handle: Any) -> int | None:
     """Transformer blocks of the model, when depth pruning applies to it."""
-    from steelyard.families import find_blocks
-
-    found = find_blocks(handle.module)
-    return len(found) if found is not None and len(found) > 1 else None
-
-
-def head_count(handle: Any) -> int | None:
-    config = getattr(handle.module, "config", None) or handle.config
-    from steelyard.families import config_number
-
-    heads = config_number(config, "heads")
-    return heads if heads is not None and heads > 1 else None
+    return model_dimensions(handle).layers
 
 
 def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4) -> SearchSpace:
     """The recipe space for ``handle``'s model (see the module docstring)."""
+    dims = model_dimensions(handle)
     params: dict[str, Any] = {}
-    layers = layer_count(handle)
-    if layers is not None and layers >= 2:
-        params["depth"] = {"type": "categorical",
-                           "choices": [round(k / layers, 4) for k in range(layers) if k / layers <= 0.67]}
-    params["ffn"] = {"type": "categorical", "choices": [0.0, 0.25, 0.5]}
-    if layers is not None and head_count(handle):
-        params["heads"] = {"type": "categorical", "choices": [0.0, 0.25, 0.5]}
+    if dims.layers is not None and dims.layers >= 2:
+        depths = [round(k / dims.layers, 4) for k in range(dims.layers) if k / dims.layers <= 0.67]
+        params["depth"] = {"type": "categorical", "choices": depths}
+    params["ffn"] = {"type": "categorical", "choices": list(FRACTIONS)}
+    heads = dims.head_fractions(FRACTIONS)
+    if len(heads) > 1:
+        params["heads"] = {"type": "categorical", "choices": heads}
+    if dims.experts is not None and dims.experts >= 4:
+        params["experts"] = {"type": "categorical", "choices": list(FRACTIONS)}
     train = f"max_steps={recovery_steps},lr={recovery_lr:g}"
     params["recovery"] = {"type": "categorical",
                           "choices": ["none", f"finetune:epochs=1,{train}", f"distill:epochs=1,{train}"]}
@@ -66,6 +73,8 @@ def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1
         template = template.replace("prune:layers,amount={depth}; ", "")
     if "heads" not in params:
         template = template.replace(",heads={heads}", "")
+    if "experts" not in params:
+        template = template.replace(",experts={experts}", "")
     return SearchSpace.from_dict({"params": params, "recipe": template}, "the built-in optimize space")
 
 
@@ -89,7 +98,7 @@ def starting_points(space: SearchSpace) -> list[dict[str, Any]]:
         full: dict[str, Any] = {}
         for name, values in choices.items():
             wanted = point.get(name)
-            if name in ("depth", "ffn", "heads"):
+            if name in ("depth", "ffn", "heads", "experts"):
                 full[name] = nearest(name, float(wanted or 0.0))
             else:
                 full[name] = wanted if wanted in values else values[0]

@@ -36,16 +36,20 @@ class UnstructuredPruneConfig:
 
 @dataclass(frozen=True)
 class StructuredPruneConfig:
-    """Remove FFN neurons and attention heads (BERT-family transformers) or conv channels (CNNs).
+    """Remove FFN neurons, attention heads and experts (transformers) or conv channels (CNNs).
 
-    The model gets smaller and cheaper: the kept rows and columns are sliced into new, thinner
-    layers. Importance is the L1 or L2 norm of the weights that a neuron, head or channel owns, or
+    The model gets smaller and cheaper: the kept rows and columns are sliced into thinner layers.
+    Grouped-query attention loses whole key / value groups (a fraction that would split one is
+    refused); a gated FFN loses the same neurons of gate and up; a mixture of experts loses
+    ``experts`` of its experts per layer (router and top-k follow) and ``amount`` of every expert's
+    neurons. Importance is the L1 or L2 norm of the weights that a neuron, head or channel owns, or
     (``taylor``, needs data) the first-order estimate of the loss change if it were removed,
     |Σ w·∂L/∂w| summed over up to ``batches`` batches (see :mod:`steelyard.compression.pruning.taylor`).
     """
 
     amount: float = option(0.3, "fraction of FFN neurons (transformers) or conv channels (CNNs) removed")
     heads: float = option(0.0, "fraction of attention heads removed in every layer (transformers only)")
+    experts: float = option(0.0, "fraction of the experts removed in every mixture-of-experts layer")
     importance: Literal["l1", "l2", "taylor"] = option(
         "l1", "L1 / L2 norm of the owned weights, or taylor: |sum of w * dL/dw| on data (labels or pseudo-labels)"
     )
@@ -56,8 +60,9 @@ class StructuredPruneConfig:
         method = "prune:structured"
         check_fraction(method, "amount", self.amount, allow_zero=True)
         check_fraction(method, "heads", self.heads, allow_zero=True)
-        if self.amount == 0 and self.heads == 0:
-            raise ConfigError(f"{method}: amount must be in (0, 1) (or set heads > 0 to prune heads only)")
+        check_fraction(method, "experts", self.experts, allow_zero=True)
+        if self.amount == 0 and self.heads == 0 and self.experts == 0:
+            raise ConfigError(f"{method}: amount must be in (0, 1) (or set heads or experts > 0 to prune only those)")
         check_choice(method, "importance", self.importance, ("l1", "l2", "taylor"))
         check_positive_int(method, "round_to", self.round_to)
         check_positive_int(method, "batches", self.batches)

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
 from steelyard.compression.base import NotApplicableError, TransformResult
 from steelyard.compression.pruning.config import LayerPruneConfig
-from steelyard.families import find_blocks, keep_config_layers, spread
+from steelyard.families import drop_layers, find_blocks, model_config, spread
 from steelyard.models.handle import ModelHandle
 
 
@@ -29,24 +27,16 @@ def kept_layers(total: int, amount: float, strategy: str) -> list[int]:
 
 def apply(handle: ModelHandle, cfg: LayerPruneConfig, data: Any = None) -> TransformResult:
     found = find_blocks(handle.module)
-    config = getattr(handle.module, "config", None) or handle.config
+    config = model_config(handle.module) or handle.config
     key = found.count_key(config) if found is not None and config is not None else None
     if found is None or len(found) < 2 or key is None:
         raise NotApplicableError(
             "prune:layers applies to transformers with a stack of layers and a layer count in their "
             f"config; {type(handle.module).__name__} has none"
         )
-    layers = found.layers
-    total = len(layers)
+    total = len(found)
     keep = kept_layers(total, cfg.amount, cfg.strategy)
-    new = nn.ModuleList([layers[i] for i in keep])
-    for position, layer in enumerate(new):  # caches index layers by position
-        for sub in layer.modules():
-            if isinstance(getattr(sub, "layer_idx", None), int):
-                sub.layer_idx = position
-    parent = handle.module.get_submodule(found.parent_path) if found.parent_path else handle.module
-    setattr(parent, found.attr, new)
-    keep_config_layers(config, key, keep, total)
+    drop_layers(handle.module, found, keep, config)
     return TransformResult(
         module=handle.module,
         config=config,

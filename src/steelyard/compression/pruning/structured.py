@@ -1,15 +1,16 @@
-"""Structured pruning: remove FFN neurons and attention heads, or CNN channels, for real.
+"""Structured pruning: remove FFN neurons, attention heads and experts, or CNN channels, for real.
 
-Transformers whose blocks :func:`steelyard.families.find_units` knows (the BERT family: bert,
-roberta, xlm-roberta, electra, ...): the couplings are local and known — a head owns ``head_size``
-rows of query/key/value and as many columns of the attention output; an FFN neuron owns one row of
-the FFN's first layer and one column of its second (the module paths are the family's
-:class:`~steelyard.families.BlockUnits`) — so the kept rows/columns are sliced into new
-``nn.Linear`` layers directly. transformers 5 removed
-``prune_heads`` and ``config.pruned_heads``; every layer keeps the same number of heads and
-neurons so that ``config.intermediate_size`` stays exact. Head counts cannot be written into a
-BERT config (head size = hidden / heads), so head-pruned models load back through
-:func:`steelyard.compression.load_compressed`; FFN-only pruning loads with plain ``from_pretrained``.
+Transformers whose blocks a family table knows (:mod:`steelyard.families.units`: BERT, RoBERTa,
+DistilBERT, GPT-2, Llama / Mistral / Qwen, Mixtral and Qwen-MoE, ViT, T5): the couplings are local
+and known — a head (in grouped-query attention: a key / value group) owns rows of the q / k / v
+projections and columns of the attention output; an FFN neuron owns a row of every input layer
+(gate and up together) and a column of the output layer; an expert owns its slices of the 3-D
+expert weights and its router row — so :mod:`steelyard.families.surgery` keeps the rows and
+columns of the kept units. Every layer keeps the same number of each, so the config can state the
+result (:func:`~steelyard.families.surgery.write_config`); where it cannot (BERT, DistilBERT and
+GPT-2 head counts: head size = hidden / heads) the note says so and the saved model loads back
+through :func:`steelyard.compression.load_compressed`. Every stack is cut (T5's encoder and
+decoder share ``num_heads`` and ``d_ff``).
 
 CNNs: torch-pruning's DependencyGraph (through ``MetaPruner``) finds every layer coupled to a
 channel (BatchNorm, residual adds, the next conv) and prunes them together; Linear layers are
@@ -30,7 +31,8 @@ from torch import nn
 
 from steelyard.compression.base import NotApplicableError, TransformResult, model_kind
 from steelyard.compression.pruning.config import StructuredPruneConfig
-from steelyard.families import BlockUnits, find_units
+from steelyard.families import UnitSet, UnitStack, model_config, unit_stacks
+from steelyard.families.surgery import cut, heads_to_keep, magnitude, top_units, unit_sets, write_config
 from steelyard.models.handle import ModelHandle
 
 
@@ -46,129 +48,118 @@ def kept_count(total: int, amount: float, round_to: int) -> int:
     return min(total, max(round_to, round_to * round(raw / round_to)))
 
 
-def _norm(t: torch.Tensor, dims: tuple[int, ...], importance: str) -> torch.Tensor:
-    t = t.detach().float()
-    return t.abs().sum(dims) if importance == "l1" else t.pow(2).sum(dims).sqrt()
-
-
-def slice_linear(layer: nn.Linear, *, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> nn.Linear:
-    """A new Linear keeping output ``rows`` and input ``cols`` (sorted index tensors)."""
-    weight = layer.weight.detach()
-    if rows is not None:
-        weight = weight[rows]
-    if cols is not None:
-        weight = weight[:, cols]
-    bias = layer.bias
-    new = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None, device=weight.device, dtype=weight.dtype)
-    with torch.no_grad():
-        new.weight.copy_(weight)
-        if bias is not None:
-            new.bias.copy_(bias.detach()[rows] if rows is not None else bias.detach())
-    new.train(layer.training)
-    return new
-
-
-def _top(scores: torch.Tensor, keep: int) -> torch.Tensor:
-    return torch.sort(torch.topk(scores, keep).indices).values
-
-
-def head_norms(units: BlockUnits, layer: nn.Module, importance: str) -> torch.Tensor:
-    """Magnitude score per head: the L1 / L2 norms of its q/k/v rows plus its output columns."""
-    out = units.linear(layer, "attention_output")
-    size = units.head_size(layer)
-    heads = units.head_count(layer)
-    score = torch.zeros(heads)
-    for part in ("query", "key", "value"):
-        score += _norm(units.linear(layer, part).weight.reshape(heads, size, -1), (1, 2), importance)
-    score += _norm(out.weight.reshape(out.out_features, heads, size), (0, 2), importance)
-    return score
-
-
-def ffn_norms(units: BlockUnits, layer: nn.Module, importance: str) -> torch.Tensor:
-    """Magnitude score per FFN neuron: the norm of its row in the first FFN layer plus its column in the second."""
-    first, second = units.linear(layer, "ffn_in"), units.linear(layer, "ffn_out")
-    return _norm(first.weight, (1,), importance) + _norm(second.weight, (0,), importance)
-
-
-def prune_heads(
-    units: BlockUnits, layer: nn.Module, keep: int, importance: str = "l1", scores: torch.Tensor | None = None
-) -> int:
-    """Keep the ``keep`` most important heads of one transformer block; returns the heads removed.
-
-    ``scores`` (one per head, higher is more important) replaces the magnitude ``importance``.
-    """
-    heads = units.head_count(layer)
-    if keep >= heads:
-        return 0
-    size = units.head_size(layer)
-    kept = _top(head_norms(units, layer, importance) if scores is None else scores, keep)
-    idx = (kept[:, None] * size + torch.arange(size)[None, :]).reshape(-1)
-    for part in ("query", "key", "value"):
-        units.replace(layer, part, slice_linear(units.linear(layer, part), rows=idx))
-    units.replace(layer, "attention_output", slice_linear(units.linear(layer, "attention_output"), cols=idx))
-    units.set_head_count(layer, keep)
-    return heads - keep
-
-
-def prune_ffn(
-    units: BlockUnits, layer: nn.Module, keep: int, importance: str = "l1", scores: torch.Tensor | None = None
-) -> int:
-    """Keep the ``keep`` most important FFN neurons of one transformer block; returns the neurons removed.
-
-    ``scores`` (one per neuron, higher is more important) replaces the magnitude ``importance``.
-    """
-    inter, out = units.linear(layer, "ffn_in"), units.linear(layer, "ffn_out")
-    if keep >= inter.out_features:
-        return 0
-    kept = _top(ffn_norms(units, layer, importance) if scores is None else scores, keep)
-    units.replace(layer, "ffn_in", slice_linear(inter, rows=kept))
-    units.replace(layer, "ffn_out", slice_linear(out, cols=kept))
-    return inter.out_features - keep
-
-
 def _taylor_note(batches: int, labels: bool) -> str:
     target = "the data's labels" if labels else "pseudo-labels (the unpruned model's own predictions)"
     return f"importance: first-order Taylor |sum of w * dL/dw| over {batches} batches, loss against {target}"
 
 
+def _kinds(cfg: StructuredPruneConfig) -> list[str]:
+    return [k for k, on in (("ffn", cfg.amount > 0), ("heads", cfg.heads > 0), ("experts", cfg.experts > 0)) if on]
+
+
+def _keep_of(units: UnitSet, cfg: StructuredPruneConfig) -> int:
+    """How many units of ``units`` stay under ``cfg``."""
+    if units.kind == "heads":
+        return heads_to_keep(units.count * units.group, units.group, cfg.heads)
+    if units.kind == "experts":
+        return max(1, units.count - round(units.count * cfg.experts))
+    return kept_count(units.count, cfg.amount, cfg.round_to)
+
+
+def _selection(sets: list[UnitSet], cfg: StructuredPruneConfig, scores: dict[Any, torch.Tensor],
+               stacks: list[UnitStack]) -> list[tuple[UnitSet, torch.Tensor]]:
+    """The kept units of every set: the top scores, or for families that keep the same heads in every
+    block of a stack (T5), the top scores summed over the stack."""
+    score = {s.key: scores[s.key] if s.key in scores else magnitude(s, cfg.importance) for s in sets}
+    shared: dict[tuple[int, Any], torch.Tensor] = {}
+    owner: dict[int, int] = {}
+    for i, stack in enumerate(stacks):
+        for block in stack.layers:
+            owner[id(block)] = i
+    for s in sets:
+        if s.kind == "heads" and stacks[owner[id(s.block)]].units.same_heads_per_stack:
+            k = (owner[id(s.block)], s.table)
+            shared[k] = shared[k] + score[s.key] if k in shared else score[s.key].clone()
+    out = []
+    for s in sets:
+        keep = _keep_of(s, cfg)
+        if keep >= s.count:
+            continue
+        k = (owner[id(s.block)], s.table)
+        out.append((s, top_units(shared[k] if s.kind == "heads" and k in shared else score[s.key], keep)))
+    return out
+
+
+def _counts(sets: list[UnitSet], kind: str) -> list[int]:
+    return [s.count * (s.group if kind == "heads" else 1) for s in sets if s.kind == kind]
+
+
+def _describe(before: list[UnitSet], after: list[UnitSet], notes: list[str], details: dict[str, Any]) -> None:
+    names = {"ffn": ("FFN neurons per layer", "layers"), "heads": ("attention heads per layer", "attention layers"),
+             "experts": ("experts per layer", "layers"), "expert-ffn": ("neurons per expert", "experts"),
+             "shared-ffn": ("shared-expert neurons per layer", "layers")}
+    for kind, (label, unit) in names.items():
+        old, new = _counts(before, kind), _counts(after, kind)
+        if not old or old == new:
+            continue
+        removed = sum(old) - sum(new)
+        where = f"{len(old)} {unit}"
+        first_old, first_new = old[0], new[0]
+        notes.append(f"{label}: {first_old} → {first_new} ({removed} removed in {where})")
+        key = kind.replace("-", "_")
+        details.update({f"{key}_before": first_old, f"{key}_after": first_new})
+
+
 def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: Iterable[Any] | None) -> TransformResult:
-    found = find_units(handle.module)
-    assert found is not None
-    units, layers = found
-    config = getattr(handle.module, "config", None) or handle.config
+    stacks = unit_stacks(handle.module)
+    assert stacks
+    config = model_config(handle.module) or handle.config
+    kinds = _kinds(cfg)
     notes: list[str] = []
     details: dict[str, Any] = {"importance": cfg.importance}
-    ffn_scores: list[torch.Tensor | None] = [None] * len(layers)
-    head_scores: list[torch.Tensor | None] = [None] * len(layers)
+    before = unit_sets(stacks, ("heads", "ffn", "experts"))
+    if "experts" in kinds and not any(s.kind == "experts" for s in before):
+        raise NotApplicableError(f"prune:structured: experts= applies to mixture-of-experts models; "
+                                 f"{type(handle.module).__name__} has no experts")
+    for s in before:  # refuse a cut that splits a key / value group before any gradient pass
+        if s.kind in kinds:
+            _keep_of(s, cfg)
+    scores: dict[Any, torch.Tensor] = {}
     if cfg.importance == "taylor":
         from steelyard.compression.pruning.taylor import taylor_batches, transformer_scores
 
         batches = taylor_batches(data, cfg.batches)
-        taylor = transformer_scores(handle, layers, batches, ffn=cfg.amount > 0, heads=cfg.heads > 0, units=units)
-        ffn_scores = list(taylor.ffn) if taylor.ffn is not None else ffn_scores
-        head_scores = list(taylor.heads) if taylor.heads is not None else head_scores
+        taylor = transformer_scores(handle, stacks, batches, kinds)
+        scores = taylor.scores
         notes.append(_taylor_note(taylor.batches, taylor.labels))
         details.update(taylor_batches=taylor.batches, taylor_labels=taylor.labels)
-    if cfg.amount > 0:
-        total = units.linear(layers[0], "ffn_in").out_features
-        keep = kept_count(total, cfg.amount, cfg.round_to)
-        removed = sum(prune_ffn(units, layer, keep, cfg.importance, s)
-                      for layer, s in zip(layers, ffn_scores, strict=True))
-        if config is not None:
-            config.intermediate_size = keep
-        details.update(ffn_before=total, ffn_after=keep)
-        notes.append(f"FFN neurons per layer: {total} → {keep} ({removed} removed in {len(layers)} layers)")
-    if cfg.heads > 0:
-        total = units.head_count(layers[0])
-        keep = max(1, total - round(total * cfg.heads))
-        removed = sum(prune_heads(units, layer, keep, cfg.importance, s)
-                      for layer, s in zip(layers, head_scores, strict=True))
-        details.update(heads_before=total, heads_after=keep)
-        notes.append(f"attention heads per layer: {total} → {keep} ({removed} removed in {len(layers)} layers)")
-        notes.append(
-            "head counts do not fit a BERT config: load the saved model with steelyard.compression.load_compressed"
-        )
+    if "experts" in kinds:  # whole experts first; their neurons are then cut among the kept ones
+        chosen = _selection(unit_sets(stacks, ("experts",)), cfg, scores, stacks)
+        kept_experts = {s.key[0]: kept for s, kept in chosen}
+        cut(chosen)
+        scores = {_renumber(k, kept_experts): v for k, v in scores.items() if _survives(k, kept_experts)}
+    other = [k for k in kinds if k != "experts"]
+    if other:
+        cut(_selection(unit_sets(stacks, other), cfg, scores, stacks))
+    after = unit_sets(stacks, ("heads", "ffn", "experts"))
+    _describe(before, after, notes, details)
+    cannot = write_config(config, stacks)
+    if cannot:
+        notes.append("; ".join(cannot) + ": load the saved model with steelyard.compression.load_compressed")
     return TransformResult(module=handle.module, notes=notes, details=details, config=config)
+
+
+def _survives(key: tuple[Any, ...], kept: dict[int, torch.Tensor]) -> bool:
+    position, kind, _, expert = key
+    return kind != "expert-ffn" or position not in kept or bool((kept[position] == expert).any())
+
+
+def _renumber(key: tuple[Any, ...], kept: dict[int, torch.Tensor]) -> tuple[Any, ...]:
+    """The key of an expert's neuron scores once the dropped experts are gone (expert ids close up)."""
+    position, kind, table, expert = key
+    if kind != "expert-ffn" or position not in kept:
+        return key
+    return position, kind, table, int((kept[position] < expert).sum())
 
 
 def _prune_cnn(handle: ModelHandle, cfg: StructuredPruneConfig, data: Iterable[Any] | None) -> TransformResult:
@@ -225,13 +216,13 @@ def apply(handle: ModelHandle, cfg: StructuredPruneConfig, data: Any = None) -> 
     if kind == "transformer":
         return _prune_transformer(handle, cfg, data)
     if kind == "cnn":
-        if cfg.heads > 0:
+        if cfg.heads > 0 or cfg.experts > 0:
             raise NotApplicableError(
                 "prune:structured: heads apply to transformers, and this model is a CNN "
                 "(set heads=0 and use amount to prune channels)"
             )
         return _prune_cnn(handle, cfg, data)
     raise NotApplicableError(
-        "prune:structured supports BERT-family transformers (heads, FFN neurons) and CNNs (channels); "
-        f"found neither in {type(handle.module).__name__}"
+        "prune:structured supports transformers whose blocks steelyard's family tables know (heads, FFN neurons, "
+        f"experts) and CNNs (channels); found neither in {type(handle.module).__name__}"
     )

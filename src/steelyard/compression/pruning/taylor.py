@@ -9,11 +9,13 @@ summed gradient would rank units by noise.
 
 The owned weights:
 
-* an FFN neuron: its row of the FFN's first layer (weights and bias; BERT's ``intermediate.dense``)
-  and its column of the second (``output.dense``);
-* an attention head: its ``head_size`` rows of query, key and value (weights and biases) and its
-  columns of the attention output (``attention.output.dense``) — the paths are the family's
-  :class:`~steelyard.families.BlockUnits`;
+* an FFN neuron: its row of every FFN input layer (weights and bias; BERT's ``intermediate.dense``,
+  Llama's ``gate_proj`` and ``up_proj``) and its column of the output layer;
+* an attention head (a key / value group under GQA): its rows of query, key and value (weights and
+  biases) and its columns of the attention output;
+* an expert: its slices of the 3-D expert weights and its router row; one expert's neuron: rows
+  ``n`` and ``width + n`` of its ``gate_up_proj`` and column ``n`` of its ``down_proj`` —
+  the owners are :func:`steelyard.families.surgery.unit_sets`, the description the cut uses;
 * a CNN channel: torch-pruning's dependency group (the conv's output channel, its BatchNorm, the
   next layer's input channel), scored by ``tp.importance.TaylorImportance(multivariable=True)``,
   which is the same |Σ w·∂L/∂w| per coupled layer, averaged over the group.
@@ -37,7 +39,8 @@ from torch import nn
 
 from steelyard.compression.base import CalibrationError, NotApplicableError, first_line
 from steelyard.compression.fidelity import primary_output
-from steelyard.families import BlockUnits, find_units
+from steelyard.families import UnitStack, unit_stacks
+from steelyard.families.surgery import owned_params, taylor_contribution, unit_sets
 from steelyard.models.handle import ModelHandle
 
 METHOD = "prune:structured"
@@ -138,87 +141,42 @@ def backward_passes(
     return used_labels
 
 
-def _rows(layer: nn.Linear) -> torch.Tensor:
-    """Per output row: Σ w·∂L/∂w over the row, plus b·∂L/∂b."""
-    total = (layer.weight * layer.weight.grad).sum(1)
-    if layer.bias is not None and layer.bias.grad is not None:
-        total = total + layer.bias * layer.bias.grad
-    return total.float()
-
-
-def _cols(layer: nn.Linear) -> torch.Tensor:
-    """Per input column: Σ w·∂L/∂w over the column."""
-    return (layer.weight * layer.weight.grad).sum(0).float()
-
-
-def ffn_contribution(units: BlockUnits, layer: nn.Module) -> torch.Tensor:
-    """Σ w·∂L/∂w per FFN neuron of one block (its row in the first FFN layer and column in the second)."""
-    return _rows(units.linear(layer, "ffn_in")) + _cols(units.linear(layer, "ffn_out"))
-
-
-def head_contribution(units: BlockUnits, layer: nn.Module) -> torch.Tensor:
-    """Σ w·∂L/∂w per attention head of one block (its q/k/v rows and attention-output columns)."""
-    query, key, value = (units.linear(layer, p) for p in ("query", "key", "value"))
-    per_dim = _rows(query) + _rows(key) + _rows(value) + _cols(units.linear(layer, "attention_output"))
-    return per_dim.reshape(-1, units.head_size(layer)).sum(1)
-
-
-def _ffn_params(units: BlockUnits, layer: nn.Module) -> list[nn.Parameter]:
-    inter = units.linear(layer, "ffn_in")
-    return [p for p in (inter.weight, inter.bias, units.linear(layer, "ffn_out").weight) if p is not None]
-
-
-def _head_params(units: BlockUnits, layer: nn.Module) -> list[nn.Parameter]:
-    params = [units.linear(layer, "attention_output").weight]
-    for part in ("query", "key", "value"):
-        lin = units.linear(layer, part)
-        params += [p for p in (lin.weight, lin.bias) if p is not None]
-    return params
-
-
 @dataclass
 class TransformerScores:
-    """Accumulated Taylor scores per block (None where that kind of unit is not pruned)."""
+    """Accumulated Taylor scores per unit set (keyed like :attr:`steelyard.families.UnitSet.key`)."""
 
-    ffn: list[torch.Tensor] | None
-    heads: list[torch.Tensor] | None
+    scores: dict[Any, torch.Tensor]
     batches: int
     labels: bool
 
+    def of(self, kind: str, position: int = 0, expert: int | None = None) -> torch.Tensor:
+        """The scores of the first ``kind`` set ("heads", "ffn", "experts", "expert-ffn") in block ``position``."""
+        for (at, found, _, index), value in self.scores.items():
+            if at == position and found == kind and index == expert:
+                return value
+        raise KeyError(f"no {kind} scores for block {position}")
+
 
 def transformer_scores(
-    handle: ModelHandle,
-    layers: list[nn.Module],
-    batches: list[Any],
-    *,
-    ffn: bool,
-    heads: bool,
-    units: BlockUnits | None = None,
+    handle: ModelHandle, stacks: list[UnitStack] | None, batches: list[Any], kinds: Iterable[str]
 ) -> TransformerScores:
-    """Σ over batches of |Σ w·∂L/∂w| for every FFN neuron and / or head of every layer.
+    """Σ over batches of |Σ w·∂L/∂w| for every unit of ``kinds`` ("heads", "ffn", "experts") in ``stacks``.
 
-    ``units`` says where the block's units live; None looks it up from the model (its family).
+    The units and the weights they own come from :func:`steelyard.families.surgery.unit_sets`, the
+    description the cut itself uses; None looks the stacks up from the model (its family).
     """
-    if units is None:
-        found = find_units(handle.module)
-        if found is None:
-            raise NotApplicableError(f"{type(handle.module).__name__} has no blocks with known heads and FFN neurons")
-        units = found[0]
-    ffn_acc = [torch.zeros(units.linear(layer, "ffn_in").out_features) for layer in layers] if ffn else None
-    head_acc = [torch.zeros(units.head_count(layer)) for layer in layers] if heads else None
-    params: list[nn.Parameter] = []
-    for layer in layers:
-        params += (_ffn_params(units, layer) if ffn else []) + (_head_params(units, layer) if heads else [])
+    stacks = unit_stacks(handle.module) if stacks is None else stacks
+    if not stacks:
+        raise NotApplicableError(f"{type(handle.module).__name__} has no blocks with known heads and FFN neurons")
+    sets = unit_sets(stacks, kinds)
+    acc = {s.key: torch.zeros(s.count) for s in sets}
 
     def accumulate() -> None:
-        for i, layer in enumerate(layers):
-            if ffn_acc is not None:
-                ffn_acc[i] += ffn_contribution(units, layer).abs().cpu()
-            if head_acc is not None:
-                head_acc[i] += head_contribution(units, layer).abs().cpu()
+        for s in sets:
+            acc[s.key] += taylor_contribution(s).abs()
 
-    labels = backward_passes(handle, batches, list(dict.fromkeys(params)), accumulate)
-    return TransformerScores(ffn_acc, head_acc, len(batches), labels)
+    labels = backward_passes(handle, batches, owned_params(sets), accumulate)
+    return TransformerScores(acc, len(batches), labels)
 
 
 class AccumulatedTaylor:

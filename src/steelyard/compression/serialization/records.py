@@ -9,6 +9,7 @@ from torch import nn
 
 from steelyard.compression.serialization import int8_dynamic
 from steelyard.compression.serialization.manifest import dtype_name
+from steelyard.families import SURGERY_ATTRS
 
 #: Module attributes that carry sizes (pruning changes them; the loader sets them back).
 STRUCT_ATTRS = (
@@ -24,6 +25,7 @@ STRUCT_ATTRS = (
     "attention_head_size",
     "num_heads",
     "head_dim",
+    *SURGERY_ATTRS,
 )
 #: Replacement layers by record kind ("module:Class" with ``from_record``); int8 dynamic is separate.
 MODULE_KINDS = {
