@@ -98,7 +98,7 @@ def test_output_inside_the_original_model_is_refused(tiny, capsys):
 
 
 def test_heads_on_a_cnn_do_not_apply(capsys):
-    code = steelyard("compress", "tests.test_compression_models:cnn_factory", "--recipe",
+    code = steelyard("compress", "compression_toys:cnn_factory", "--recipe",
                      "prune:layers,amount=0.5", "--rounds", "1")
     assert code == 2
     one_line_error(capsys, "prune:layers")

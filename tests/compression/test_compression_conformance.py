@@ -12,8 +12,8 @@ import typing
 
 import pytest
 import torch
-from test_compression_models import outputs, tiny_bert, tiny_resnet
 
+from compression_toys import outputs, tiny_bert, tiny_resnet
 from steelyard.compression import METHODS, NotApplicableError, compress, load_compressed, make_config
 from steelyard.compression.registry import config_class
 

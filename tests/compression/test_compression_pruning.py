@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_compression_models import BERT, cnn_handle, outputs, small_cnn, tiny_bert, tiny_resnet
 
+from compression_toys import BERT, cnn_handle, outputs, small_cnn, tiny_bert, tiny_resnet
 from steelyard.compression import (
     GradualPruner,
     LayerPruneConfig,

@@ -11,9 +11,9 @@ import time
 import pytest
 import torch
 import torch.nn.functional as F
-from test_compression_models import outputs, tiny_bert
 from torch import nn
 
+from compression_toys import outputs, tiny_bert
 from steelyard.compression import DynamicQuantConfig, NotApplicableError, compress
 from steelyard.compression.quantization.dynamic import quantize_linears
 from steelyard.compression.quantization.modules import quiet_quantization

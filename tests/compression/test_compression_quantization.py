@@ -6,9 +6,9 @@ import sys
 
 import pytest
 import torch
-from test_compression_models import outputs, tiny_bert, tiny_resnet
 from torch import nn
 
+from compression_toys import outputs, tiny_bert, tiny_resnet
 from steelyard.compression import (
     BackendUnavailableError,
     CalibrationError,

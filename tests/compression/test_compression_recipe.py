@@ -165,7 +165,7 @@ def test_recipe_without_data_measures_size_flops_and_speed_only(tiny):
 
 
 def test_cnn_recipe_without_data_prunes_channels_and_counts_fewer_flops():
-    from test_compression_models import cnn_handle
+    from compression_toys import cnn_handle
 
     handle = cnn_handle()
     result = run_recipe(handle, parse_recipe("prune:structured,amount=0.5,round_to=1; low-rank:svd"), None, FAST)

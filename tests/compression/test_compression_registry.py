@@ -98,7 +98,7 @@ def test_bad_values():
 
 
 def test_compress_refuses_what_is_not_a_config():
-    from test_compression_models import tiny_bert
+    from compression_toys import tiny_bert
 
     with pytest.raises(ConfigError, match="is not a compression config"):
         compress(tiny_bert(), {"method": "prune:structured"})

@@ -8,8 +8,8 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from test_compression_models import BERT, outputs, small_cnn, tiny_bert
 
+from compression_toys import BERT, outputs, small_cnn, tiny_bert
 from steelyard.compression import CalibrationError, NotApplicableError, StructuredPruneConfig, compress, parse_method
 from steelyard.compression.pruning.taylor import transformer_scores
 from steelyard.compression.registry import method_info

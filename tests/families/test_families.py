@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_compression_models import outputs, tiny_bert
 from torch import nn
 
+from compression_toys import outputs, tiny_bert
 from steelyard.compression import LayerPruneConfig, StructuredPruneConfig, compress
 from steelyard.compression.pruning.layers import kept_layers
 from steelyard.distill.student import build_student

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_compression_models import tiny_bert
 from torch import nn
 
+from compression_toys import tiny_bert
 from steelyard.compression import DynamicQuantConfig, compress
 from steelyard.profiling.counting import count_forward, flops_per_row, rows
 

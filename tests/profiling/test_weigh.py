@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_compression_models import tiny_bert
 from torch import nn
 
 import steelyard
+from compression_toys import tiny_bert
 from steelyard.compression import DynamicQuantConfig, WeightOnlyConfig, compress
 from steelyard.models import InputSpec, LoadConfig
 from steelyard.profiling.profile import ProfileConfig
