@@ -12,9 +12,9 @@ import textwrap
 
 import pytest
 import torch
-from cli_helpers import one_line_error, steelyard
 from transformers import AutoConfig
 
+from cli_helpers import one_line_error, steelyard
 from steelyard.families.geometry import geometry, kv_cache, recurrent_state_bytes
 from steelyard.families.inputs import example_inputs, modality
 from steelyard.models import InputSpec, LoadConfig, load_model
