@@ -113,7 +113,11 @@ def profile_command_from_config(model: str, config: dict[str, Any]) -> str | Non
     args += ["--batch-size", str(inputs.get("batch_size", 1)), "--seq-len", str(inputs.get("seq_len", 128))]
     if inputs.get("image_size"):
         args += ["--image-size", str(inputs["image_size"])]
-    if load.get("dtype", "float32") != "float32":
+    if inputs.get("decoder_len"):
+        args += ["--decoder-len", str(inputs["decoder_len"])]
+    if inputs.get("audio_seconds"):
+        args += ["--audio-seconds", str(inputs["audio_seconds"])]
+    if load.get("dtype") is not None:  # None: the config's own (config only), else float32
         args += ["--dtype", load["dtype"]]
     if load.get("config_only"):
         args.append("--config-only")
