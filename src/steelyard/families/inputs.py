@@ -158,6 +158,8 @@ def meta_attention(module: Any) -> None:
     config = getattr(module, "config", None)
     if getattr(config, "_attn_implementation", None) != "sdpa" or not hasattr(module, "set_attn_implementation"):
         return
+    if not module._can_set_attn_implementation():  # Falcon: its own attention code, masks taken as they are
+        return
     _register_meta_attention()
     module.set_attn_implementation(META_ATTENTION)
 
