@@ -84,6 +84,12 @@ def test_ffn_kinds_experts_and_state_space():
     assert recurrent_state_bytes(mamba, 4) == 24 * 1536 * (16 + 4) * 4
 
 
+def test_an_encoder_decoder_caches_with_its_decoder_heads():
+    bart = AutoConfig.for_model("bart", d_model=512, encoder_attention_heads=16, decoder_attention_heads=8,
+                                encoder_layers=3, decoder_layers=2)
+    assert kv_cache(bart, 1, 1).per_token == 2 * 2 * 8 * 64
+
+
 def test_stacks_and_positions():
     t5 = geometry(_config("flan-t5-base"))
     assert (t5.encoder_layers, t5.decoder_layers) == (12, 12)

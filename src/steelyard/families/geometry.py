@@ -186,6 +186,10 @@ def _windows(config: Any, layers: int) -> list[int | None]:
 
 def _attention_layers(config: Any, layers: int) -> tuple[LayerAttention, ...]:
     heads, kv, head_dim = _heads(config)
+    decoder_heads = _int(config, "decoder_attention_heads")  # BART, Marian, Whisper: the decoder's own count
+    if decoder_heads and heads and decoder_heads != heads:
+        hidden = config_number(config, "hidden")
+        heads, kv, head_dim = decoder_heads, decoder_heads, (hidden // decoder_heads if hidden else head_dim)
     if not (layers and heads and kv and head_dim):
         return ()
     latent = _int(config, "kv_lora_rank")
