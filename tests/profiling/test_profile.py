@@ -23,9 +23,9 @@ from steelyard.errors import (
     TooLargeError,
     UnsupportedConfigError,
 )
+from steelyard.families.geometry import kv_cache
 from steelyard.models import InputSpec, LoadConfig, load_model
 from steelyard.models.catalog import find_entry
-from steelyard.profiling.memory import kv_cache_bytes_per_token
 from steelyard.profiling.profile import ProfileConfig, profile
 from steelyard.profiling.report import CostReport
 from tiny_configs import GPT2
@@ -163,9 +163,9 @@ def test_catalog_gqa_config_kv_cache():
     llama3 = find_entry("llama-3-8b").build_config()
     assert llama3.num_key_value_heads == 8
     # 2 (K, V) × 32 layers × 8 KV heads × 128 head dim × 2 bytes (bf16)
-    assert kv_cache_bytes_per_token(llama3, 2) == 2 * 32 * 8 * 128 * 2
+    assert kv_cache(llama3, 8, 2).per_token == 2 * 32 * 8 * 128 * 2
     llama2 = find_entry("llama-2-7b").build_config()
-    assert kv_cache_bytes_per_token(llama2, 2) == 4 * kv_cache_bytes_per_token(llama3, 2)
+    assert kv_cache(llama2, 8, 2).per_token == 4 * kv_cache(llama3, 8, 2).per_token
 
 
 # -- Llama-2-7B on the meta device -------------------------------------------------------------

@@ -31,6 +31,10 @@ def compare_command(
     batch_size: Annotated[int, typer.Option(help="example batch size (same for every model)")] = 1,
     seq_len: Annotated[int, typer.Option(help="tokens per example (text models)")] = 128,
     image_size: Annotated[int | None, typer.Option(help="image side in pixels (vision)")] = None,
+    decoder_len: Annotated[int | None, typer.Option(help="decoder tokens (enc-dec; default: --seq-len)")] = None,
+    audio_seconds: Annotated[
+        float | None, typer.Option(help="seconds of audio (speech; default: Whisper's 30 s, 10 s of waveform)")
+    ] = None,
     dtype: Annotated[str, typer.Option(help="float32 | float16 | bfloat16")] = "float32",
     device: Annotated[str, typer.Option(help="cpu or cuda[:N]")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="torch intra-op threads (fixed and recorded)")] = None,
@@ -91,7 +95,8 @@ def compare_command(
         task=task,
         dtype=dtype,
         device=device,
-        inputs=InputSpec(batch_size=batch_size, seq_len=seq_len, image_size=image_size),
+        inputs=InputSpec(batch_size=batch_size, seq_len=seq_len, image_size=image_size, decoder_len=decoder_len,
+                         audio_seconds=audio_seconds),
         threads=threads,
         warmup=warmup,
         runs=runs,

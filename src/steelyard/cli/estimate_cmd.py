@@ -20,6 +20,10 @@ def estimate_command(
     seq_len: Annotated[int, typer.Option(help="tokens per training sequence")] = 2048,
     batch_size: Annotated[int, typer.Option(help="sequences per counted step")] = 1,
     image_size: Annotated[int | None, typer.Option(help="image side (vision models)")] = None,
+    decoder_len: Annotated[int | None, typer.Option(help="decoder tokens (enc-dec; default: --seq-len)")] = None,
+    audio_seconds: Annotated[
+        float | None, typer.Option(help="seconds of audio (speech; default: Whisper's 30 s, 10 s of waveform)")
+    ] = None,
     task: Annotated[str | None, typer.Option(help="task (default: from the config)")] = None,
     dtype: Annotated[str, typer.Option(help="training precision whose peak is used")] = "bfloat16",
     measure_step: Annotated[
@@ -42,7 +46,8 @@ def estimate_command(
     load_cfg = LoadConfig(
         task=task,
         config_only=not measure_step,
-        inputs=InputSpec(batch_size=batch_size, seq_len=seq_len, image_size=image_size),
+        inputs=InputSpec(batch_size=batch_size, seq_len=seq_len, image_size=image_size, decoder_len=decoder_len,
+                         audio_seconds=audio_seconds),
     )
     with console.status(f"loading {model}"):
         handle = load_model(model, load_cfg)

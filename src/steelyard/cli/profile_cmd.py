@@ -35,7 +35,14 @@ def profile_command(
     ] = "1",
     seq_len: Annotated[int, typer.Option(help="tokens per example (text models)")] = 128,
     image_size: Annotated[int | None, typer.Option(help="image side in pixels (vision; default: the config's)")] = None,
-    dtype: Annotated[str, typer.Option(help="float32 | float16 | bfloat16")] = "float32",
+    decoder_len: Annotated[int | None, typer.Option(help="decoder tokens (enc-dec; default: --seq-len)")] = None,
+    audio_seconds: Annotated[
+        float | None, typer.Option(help="seconds of audio (speech; default: Whisper's 30 s, 10 s of waveform)")
+    ] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(help="float32 | float16 | bfloat16 (default: the config's own with --config-only, else float32)"),
+    ] = None,
     weights: Annotated[
         bool,
         typer.Option("--weights/--config-only", help="load real weights and measure, or weigh the architecture only"),
@@ -90,7 +97,8 @@ def profile_command(
         config_only=not weights,
         dtype=dtype,
         device=device,
-        inputs=InputSpec(batch_size=batches[0], seq_len=seq_len, image_size=image_size),
+        inputs=InputSpec(batch_size=batches[0], seq_len=seq_len, image_size=image_size, decoder_len=decoder_len,
+                         audio_seconds=audio_seconds),
         input_shapes=tuple(parse_shape(s) for s in input_shape or []),
         input_dtype=input_dtype,
         trust_remote_code=trust_remote_code,

@@ -28,8 +28,8 @@ from steelyard.evaluation.adapters import (
 )
 from steelyard.evaluation.heads import has_pooled_head, load_pooled_classifier
 from steelyard.evaluation.labels import LabelMap, match_labels
+from steelyard.families.inputs import is_vision
 from steelyard.models.handle import ModelHandle
-from steelyard.models.tasks import is_vision
 
 
 @dataclass

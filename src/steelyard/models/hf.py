@@ -41,12 +41,12 @@ def from_config(
     path: Path | None = None,
 ) -> ModelHandle:
     """Build the architecture on the meta device: shapes only, no memory, no download."""
-    from steelyard.models.loading import torch_dtype
-
     task = resolve_task(config, cfg, default_task)
     _apply_labels(config, cfg)
-    dtype = torch_dtype(cfg.dtype)
+    dtype = cfg.torch_dtype(config)
+    published = getattr(config, "dtype", None)
     module = build_on_meta(config, task, dtype)
+    config.dtype = published  # building sets the build dtype; the report states the published one beside it
     inputs = make_inputs(config, task, cfg.inputs, "meta")
     return ModelHandle(
         name=name,
@@ -61,18 +61,35 @@ def from_config(
 
 
 def build_on_meta(config: Any, task: str, dtype: Any) -> Any:
+    """The architecture on the meta device, ready for a counted forward with masks (see ``meta_attention``).
+
+    A config transformers cannot build (a bad value, a family that needs a package that is not
+    installed, such as timm) is a one-line :class:`UnsupportedConfigError`, not a traceback.
+    """
     import torch
 
+    from steelyard.families.inputs import meta_attention
+
     cls = auto_class(task)
+    model_type = getattr(config, "model_type", "?")
     try:
         with torch.device("meta"):
             module = cls.from_config(config, dtype=dtype)
-    except ValueError as exc:
+    except ImportError as exc:
         raise UnsupportedConfigError(
-            f"cannot build a {task} model from a '{getattr(config, 'model_type', '?')}' config: "
-            f"{str(exc).splitlines()[0]}"
+            f"the '{model_type}' config needs a package that is not installed: {_first_line(exc)}"
         ) from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UnsupportedConfigError(
+            f"cannot build a {task} model from a '{model_type}' config: {_first_line(exc)}"
+        ) from exc
+    meta_attention(module)
     return module.eval()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_pretrained(source: str, config: Any, kind: str, cfg: LoadConfig, path: Path | None) -> ModelHandle:
@@ -80,11 +97,9 @@ def load_pretrained(source: str, config: Any, kind: str, cfg: LoadConfig, path: 
     import psutil
     import torch
 
-    from steelyard.models.loading import torch_dtype
-
     task = resolve_task(config, cfg)
     _apply_labels(config, cfg)
-    dtype = torch_dtype(cfg.dtype)
+    dtype = cfg.torch_dtype(config)
     meta = build_on_meta(config, task, dtype)
     need = sum(p.numel() * p.element_size() for p in meta.parameters())
     available = psutil.virtual_memory().available

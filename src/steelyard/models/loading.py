@@ -29,7 +29,9 @@ class LoadConfig:
 
     task: str | None = None
     config_only: bool = False
-    dtype: str = "float32"
+    #: None: the config's own ``torch_dtype`` for a config-only build (float32 when it names none),
+    #: float32 when real weights are loaded.
+    dtype: str | None = None
     device: str = "cpu"
     inputs: InputSpec = field(default_factory=InputSpec)
     #: For factories that give no example input: one shape per positional input.
@@ -39,11 +41,28 @@ class LoadConfig:
     num_labels: int | None = None
 
     def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
+        if self.dtype is not None and self.dtype not in DTYPES:
             raise ConfigError(f"unknown dtype '{self.dtype}'; choose one of: {', '.join(DTYPES)}")
         if self.task is not None:
             check_task(self.task)
-        check_device(self.device, self.dtype)
+        check_device(self.device, self.dtype or "float32")
+
+    def torch_dtype(self, config: Any = None) -> Any:
+        """The dtype to build in: ``dtype``, else (config only) the config's own, else float32."""
+        if self.dtype is not None:
+            return torch_dtype(self.dtype)
+        own = config_dtype(config) if self.config_only else None
+        return torch_dtype(own or "float32")
+
+
+def config_dtype(config: Any) -> str | None:
+    """The floating dtype a config was published in (``dtype`` / ``torch_dtype``), if steelyard builds in it."""
+    for key in ("dtype", "torch_dtype"):
+        value = getattr(config, key, None)
+        name = str(value).removeprefix("torch.") if value is not None else None
+        if name in DTYPES:
+            return name
+    return None
 
 
 def check_device(device: str, dtype: str) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steelyard.errors import ConfigError
-from steelyard.families import config_number
+from steelyard.families.inputs import example_inputs, modality
 
 TASKS: dict[str, str] = {
     "text-classification": "AutoModelForSequenceClassification",
@@ -19,23 +19,6 @@ TASKS: dict[str, str] = {
     "feature-extraction": "AutoModel",
 }
 
-VISION_MODEL_TYPES = {
-    "vit",
-    "resnet",
-    "mobilenet_v2",
-    "mobilenet_v1",
-    "convnext",
-    "convnextv2",
-    "efficientnet",
-    "deit",
-    "swin",
-    "regnet",
-    "beit",
-    "dinov2",
-    "levit",
-}
-
-
 @dataclass(frozen=True)
 class InputSpec:
     """The shape of the example batch that every measurement uses."""
@@ -43,6 +26,10 @@ class InputSpec:
     batch_size: int = 1
     seq_len: int = 128
     image_size: int | None = None  # None: the config's own image size (224 when it has none)
+    #: Decoder tokens of an encoder-decoder (T5, BART, Marian, Whisper); None: ``seq_len``.
+    decoder_len: int | None = None
+    #: Seconds of audio for speech models; None: Whisper's 30 s (3000 mel frames), 10 s of waveform.
+    audio_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -51,6 +38,10 @@ class InputSpec:
             raise ConfigError(f"sequence length must be at least 1, got {self.seq_len}")
         if self.image_size is not None and self.image_size < 1:
             raise ConfigError(f"image size must be at least 1, got {self.image_size}")
+        if self.decoder_len is not None and self.decoder_len < 1:
+            raise ConfigError(f"decoder length must be at least 1, got {self.decoder_len}")
+        if self.audio_seconds is not None and self.audio_seconds <= 0:
+            raise ConfigError(f"audio length must be positive, got {self.audio_seconds} s")
 
 
 def check_task(task: str) -> str:
@@ -74,50 +65,18 @@ def infer_task(config: Any) -> str:
             return "text-classification"
         if arch.endswith("ForImageClassification"):
             return "image-classification"
-    if getattr(config, "model_type", None) in VISION_MODEL_TYPES:
+    if modality(config) == "vision":
         return "image-classification"
     return "feature-extraction"
 
 
-def is_vision(config: Any) -> bool:
-    return getattr(config, "model_type", None) in VISION_MODEL_TYPES or hasattr(config, "num_channels")
-
-
 def make_inputs(config: Any, task: str, spec: InputSpec, device: Any) -> dict[str, Any]:
-    """Example inputs for a Hugging Face model: token ids (text) or pixel values (vision).
+    """Example inputs for a Hugging Face model, per modality (:func:`steelyard.families.inputs.example_inputs`).
 
-    Token ids are drawn at random from the vocabulary (fixed seed) so that embedding lookups
-    touch realistic rows; on the meta device only shapes matter.
+    An image-classification head always takes pixels; every other task takes what the config's
+    modality reads (tokens, encoder + decoder tokens, log-mel features, a waveform, pixels, image + text).
     """
-    import torch
-
-    if task == "image-classification" or (task == "feature-extraction" and is_vision(config)):
-        size = spec.image_size or _config_image_size(config)
-        channels = int(getattr(config, "num_channels", 3))
-        shape = (spec.batch_size, channels, size, size)
-        if str(device) == "meta":
-            return {"pixel_values": torch.empty(shape, device="meta")}
-        gen = torch.Generator().manual_seed(0)
-        return {"pixel_values": torch.randn(shape, generator=gen).to(device)}
-    vocab = int(getattr(config, "vocab_size", 30522) or 30522)
-    max_pos = config_number(config, "positions")
-    if max_pos is not None and spec.seq_len > int(max_pos):
-        raise ConfigError(
-            f"sequence length {spec.seq_len} exceeds the model's maximum of {max_pos} positions"
-        )
-    shape = (spec.batch_size, spec.seq_len)
-    if str(device) == "meta":
-        # No attention mask: models inspect mask values (``.item()``) to pick a kernel, which
-        # meta tensors cannot answer; an all-ones mask changes no FLOPs.
-        return {"input_ids": torch.zeros(shape, dtype=torch.long, device="meta")}
-    else:
-        gen = torch.Generator().manual_seed(0)
-        ids = torch.randint(0, vocab, shape, generator=gen).to(device)
-    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
-
-
-def _config_image_size(config: Any) -> int:
-    size = getattr(config, "image_size", None)
-    if isinstance(size, (list, tuple)):
-        size = size[0]
-    return int(size or 224)
+    return example_inputs(
+        config, batch=spec.batch_size, seq_len=spec.seq_len, device=device, image=spec.image_size,
+        decoder_len=spec.decoder_len, audio_seconds=spec.audio_seconds, pixels_only=task == "image-classification",
+    )

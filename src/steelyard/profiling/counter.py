@@ -289,7 +289,7 @@ class _Dispatch(TorchDispatchMode):
                 out = func.decompose(*args, **kwargs)
             if out is not NotImplemented:
                 return out
-        out = func(*args, **kwargs)
+        out = op_table.run_op(func, args, kwargs)
         if formula is not None:
             counter.record_formula(op_name(packet), formula, args, kwargs, out)
         else:

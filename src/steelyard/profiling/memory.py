@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from steelyard.errors import ConfigError
 from steelyard.models.handle import ModelHandle
+from steelyard.profiling.op_table import run_op
 from steelyard.profiling.report import TrainingMemory
 from steelyard.units import Bytes
 
@@ -25,18 +27,6 @@ OPTIMIZER_STATES_PER_PARAM: dict[str, int] = {
     "sgd-nomomentum": 0,
 }
 PRECISIONS = ("float32", "mixed")
-
-
-def kv_cache_bytes_per_token(config: Any, bytes_per_element: int) -> Bytes | None:
-    """2 (K and V) × layers × KV heads × head dim × bytes: the cache one token adds."""
-    from steelyard.families import config_number
-
-    layers, heads, hidden = (config_number(config, q) for q in ("layers", "heads", "hidden"))
-    if not (layers and heads and hidden):
-        return None
-    kv_heads = getattr(config, "num_key_value_heads", None) or heads
-    head_dim = getattr(config, "head_dim", None) or hidden // heads
-    return Bytes(2 * layers * kv_heads * head_dim * bytes_per_element)
 
 
 def meta_twin(handle: ModelHandle) -> ModelHandle | None:
@@ -97,12 +87,19 @@ def _saved_bytes(handle: ModelHandle) -> int:
     was_training = handle.module.training
     handle.module.train()
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad():
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad(), _MetaOutputs():
             out = handle.forward()
         del out
     finally:
         handle.module.train(was_training)
     return sum(seen.values())
+
+
+class _MetaOutputs(TorchDispatchMode):
+    """Ops whose meta kernel refuses a dtype (``_grouped_mm`` in float32) get their output from shapes."""
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        return run_op(func, args, kwargs or {})
 
 
 def training_memory(

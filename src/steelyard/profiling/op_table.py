@@ -231,6 +231,62 @@ def weight_only_mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -
     return _numel(out) * _shape(args[0])[-1]
 
 
+def grouped_mm_macs(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> int:
+    """``_grouped_mm`` (mixture-of-experts kernels): each row is multiplied by its own group's matrix.
+
+    2-D × 3-D (tokens sorted by expert, ``offs`` splitting the rows): every routed (token, expert) row
+    costs K·N, so S rows of K cost S·K·N whatever the split: the top-k load, never all experts.
+    3-D × 3-D is a plain batched matmul; 2-D × 2-D splits K (the weight gradient), 3-D × 2-D splits N.
+    """
+    a, b = _shape(args[0]), _shape(args[1])
+    if len(a) == 2 and len(b) == 3:
+        return a[0] * a[1] * b[2]
+    if len(a) == 3 and len(b) == 3:
+        return a[0] * a[1] * a[2] * b[2]
+    if len(a) == 2 and len(b) == 2:
+        return a[0] * a[1] * b[1]
+    if len(a) == 3 and len(b) == 2:
+        return a[1] * a[2] * b[1]
+    raise Uncountable(f"grouped mm of shapes {a} and {b}")
+
+
+def grouped_mm_meta(args: Sequence[Any], kwargs: dict[str, Any]) -> torch.Tensor | None:
+    """The output of ``_grouped_mm`` on meta tensors, whatever their dtype.
+
+    torch's meta kernel accepts bfloat16 only, so a float32 config-only MoE could not run; the output
+    shape follows from the input shapes alone (any dtype, bfloat16 included, gets the same answer).
+    None when the call is not on meta (run the kernel).
+    """
+    a, b = args[0], args[1]
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.device.type != "meta":
+        return None
+    offs = args[2] if len(args) > 2 else kwargs.get("offs")
+    out_dtype = (args[4] if len(args) > 4 else kwargs.get("out_dtype")) or b.dtype
+    sa, sb = tuple(a.shape), tuple(b.shape)
+    if len(sa) == 2 and len(sb) == 3:
+        shape: tuple[int, ...] = (sa[0], sb[2])
+    elif len(sa) == 3 and len(sb) == 3:
+        shape = (sa[0], sa[1], sb[2])
+    elif len(sa) == 2 and len(sb) == 2:
+        shape = (int(offs.shape[0]) if isinstance(offs, torch.Tensor) else 1, sa[0], sb[1])
+    else:
+        shape = (sa[1], sb[1])
+    return torch.empty(shape, dtype=out_dtype, device="meta")
+
+
+#: Ops whose meta kernel refuses inputs a real kernel takes: packet -> output from shapes (None: run it).
+META_OUTPUTS: dict[Any, Callable[[Sequence[Any], dict[str, Any]], torch.Tensor | None]] = {}
+if hasattr(aten, "_grouped_mm"):
+    META_OUTPUTS[aten._grouped_mm] = grouped_mm_meta
+
+
+def run_op(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """``func(*args, **kwargs)``, or its output from shapes where the meta kernel would refuse the call."""
+    shaped = META_OUTPUTS.get(func.overloadpacket)
+    out = shaped(args, kwargs) if shaped is not None else None
+    return func(*args, **kwargs) if out is None else out
+
+
 def jagged_lengths(offsets: Any) -> list[int]:
     """Per-sequence lengths from cumulative offsets; unknowable when they live on meta / fake."""
     from torch._subclasses.fake_tensor import FakeTensor
@@ -300,6 +356,8 @@ MAC_OPS: dict[Any, tuple[str, MacFormula]] = {
     aten.convolution_backward: ("conv", convolution_backward_macs),
     aten._scaled_mm: ("matmul", scaled_mm_macs),
 }
+if hasattr(aten, "_grouped_mm"):
+    MAC_OPS[aten._grouped_mm] = ("matmul", grouped_mm_macs)
 for _name in ("_weight_int4pack_mm", "_weight_int8pack_mm", "_weight_int4pack_mm_for_cpu",
               "_weight_int4pack_mm_with_scales_and_zeros"):
     if hasattr(aten, _name):

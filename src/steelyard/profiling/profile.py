@@ -15,8 +15,10 @@ import torch
 
 from steelyard.environment import current_environment
 from steelyard.errors import ConfigError, DtypeUnsupportedError, InputShapeError
+from steelyard.families.geometry import active_parameters, geometry, kv_cache, recurrent_state_bytes
 from steelyard.hardware import HardwareSpec, detect_local, parse_hardware_list, roofline
 from steelyard.models.handle import ModelHandle
+from steelyard.models.loading import config_dtype
 from steelyard.profiling.accessibility import verdict
 from steelyard.profiling.counter import ROOT, CountResult
 from steelyard.profiling.counting import count_forward
@@ -24,7 +26,7 @@ from steelyard.profiling.energy import measure_energy
 from steelyard.profiling.generation import profile_generation
 from steelyard.profiling.generation_config import GenerationWorkload
 from steelyard.profiling.latency import PeakMemory, measure_latency
-from steelyard.profiling.memory import kv_cache_bytes_per_token, training_memory
+from steelyard.profiling.memory import training_memory
 from steelyard.profiling.report import (
     Compute,
     CostReport,
@@ -32,6 +34,7 @@ from steelyard.profiling.report import (
     Measured,
     Memory,
     ModuleRow,
+    ParameterCount,
     ThroughputPoint,
 )
 from steelyard.profiling.training_cost import data_needs
@@ -138,16 +141,31 @@ def compute_section(result: CountResult, depth: int, top_n: int) -> Compute:
     )
 
 
+def _element_bytes(handle: ModelHandle) -> int:
+    return torch.finfo(handle.dtype).bits // 8 if handle.dtype.is_floating_point else 4
+
+
+def _sequence_length(handle: ModelHandle) -> int | None:
+    """Tokens a decoder holds at the profiled length: the decoder's ids, else the only ids."""
+    inputs = handle.inputs if isinstance(handle.inputs, dict) else {}
+    for key in ("decoder_input_ids", "input_ids"):
+        if isinstance(inputs.get(key), torch.Tensor):
+            return int(inputs[key].shape[-1])
+    return None
+
+
 def memory_section(handle: ModelHandle, result: CountResult, cfg: ProfileConfig, weighed: Weighing) -> Memory:
     weights = float(weighed.storage.parameters)  # quantized codes and scales included
-    element = torch.finfo(handle.dtype).bits // 8 if handle.dtype.is_floating_point else 4
-    per_token = kv_cache_bytes_per_token(handle.config, element) if handle.task == "causal-lm" else None
-    per_sequence = None
-    kv_total = 0.0
-    if per_token is not None:
-        seq = int(handle.input_tensors()[0].shape[-1])
-        per_sequence = Bytes(per_token * seq)
-        kv_total = per_sequence * handle.batch_size
+    element = _element_bytes(handle)
+    seq = _sequence_length(handle)
+    generates = handle.task == "causal-lm" or (isinstance(handle.inputs, dict) and "decoder_input_ids" in handle.inputs)
+    cache = kv_cache(handle.config, seq, element) if handle.config is not None and seq and generates else None
+    per_token = Bytes(cache.per_token) if cache else None
+    per_sequence = Bytes(cache.per_sequence) if cache else None
+    kv_total = float(cache.per_sequence) * handle.batch_size if cache else 0.0
+    state = recurrent_state_bytes(handle.config, element) if handle.config is not None else None
+    if state is not None:
+        kv_total = float(state) * handle.batch_size
     training = unknown = None
     try:
         training = training_memory(handle, cfg.optimizer, cfg.training_precision)
@@ -160,8 +178,52 @@ def memory_section(handle: ModelHandle, result: CountResult, cfg: ProfileConfig,
         kv_cache_per_token=per_token,
         kv_cache_per_sequence=per_sequence,
         training=training,
+        recurrent_state_per_sequence=Bytes(state) if state is not None else None,
         training_unknown=unknown,
     )
+
+
+def _cache_assumptions(handle: ModelHandle) -> list[str]:
+    """How the KV cache (or a state-space state) was counted, when the model has one."""
+    if handle.config is None:
+        return []
+    shape = geometry(handle.config)
+    if shape.state_space is not None:
+        return ["state-space model: a fixed recurrent state per sequence (SSM state + conv window per layer), "
+                "no KV cache"]
+    if not shape.attention:
+        return []
+    kinds = sorted({layer.kind for layer in shape.attention})
+    notes = [f"KV cache: decoder self-attention only ({', '.join(kinds).upper()}, {len(shape.attention)} layers)"]
+    if "mla" in kinds:
+        notes.append("MLA caches the compressed KV latent + the rope key per token and layer, not full K and V")
+    windows = sorted({layer.window for layer in shape.attention if layer.window})
+    if windows:
+        sliding = sum(1 for layer in shape.attention if layer.window)
+        notes.append(f"{sliding} of {len(shape.attention)} layers use a sliding window of "
+                     f"{', '.join(map(str, windows))} tokens and cache at most that many; per token is the rate "
+                     "while the sequence fits the window")
+    return notes
+
+
+def _moe_assumption(handle: ModelHandle, params: ParameterCount) -> list[str]:
+    if params.active is None or handle.config is None:
+        return []
+    ffn = geometry(handle.config).ffn
+    shared = f" + {ffn.shared_experts} shared" if ffn.shared_experts else ""
+    return [f"mixture of experts: each token routed to top-{ffn.top_k} of {ffn.experts} experts{shared}; "
+            "routed experts counted at that expected load (FLOPs and active parameters), embeddings and head whole"]
+
+
+def _dtype_assumption(handle: ModelHandle) -> str:
+    """Which dtype the weights are weighed in, and whether it is the config's own."""
+    name = dtype_name(handle.dtype)
+    own = config_dtype(handle.config) if handle.config is not None else None
+    if own is None:
+        return f"weights in {name}"
+    if own == name:
+        return f"weights in {name}, the config's own torch_dtype (--dtype to change)"
+    return f"weights in {name} (--dtype); the config was published in {own}"
 
 
 def _sweep_sizes(batch: int, requested: tuple[int, ...] | None) -> list[int]:
@@ -242,6 +304,8 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
     compute = compute_section(result, cfg.breakdown_depth, cfg.top_n)
     weighed = weigh(handle.module, handle.weights_files)
     params = weighed.parameters
+    if handle.config is not None:
+        params.active = active_parameters(handle.module, handle.config, params.total)
     memory = memory_section(handle, result, cfg, weighed)
     dtype = dtype_name(handle.dtype)
     assumptions = [
@@ -255,6 +319,9 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
         "traced on this batch"
         if memory.training is not None
         else f"training memory: unknown, {memory.training_unknown or 'not traced'}",
+        _dtype_assumption(handle),
+        *_moe_assumption(handle, params),
+        *_cache_assumptions(handle),
         *cfg.extra_assumptions,
     ]
     measured = energy = None

@@ -32,6 +32,9 @@ class ParameterCount:
     #: Parameters that appear under more than one name (tied weights), counted once in total.
     tied: int
     by_dtype: dict[str, int]
+    #: Mixture of experts: parameters one token uses (top-k routed experts, shared experts, the rest
+    #: whole); None for a model without routed experts.
+    active: int | None = None
 
     @property
     def sparsity(self) -> float | None:
@@ -103,6 +106,8 @@ class Memory:
     kv_cache_per_token: Bytes | None
     kv_cache_per_sequence: Bytes | None
     training: TrainingMemory | None
+    #: State-space models: the fixed recurrent state of one sequence (instead of a KV cache).
+    recurrent_state_per_sequence: Bytes | None = None
     #: Why ``training`` is None (the trace failed): shown as "unknown: <why>", never as a verdict.
     training_unknown: str | None = None
 

@@ -123,6 +123,8 @@ COMPARE_FLAGS: tuple[Flag, ...] = (
     Flag("inputs.batch_size", "--batch-size", always=True),
     Flag("inputs.seq_len", "--seq-len", always=True),
     Flag("inputs.image_size", "--image-size"),
+    Flag("inputs.decoder_len", "--decoder-len"),
+    Flag("inputs.audio_seconds", "--audio-seconds"),
     Flag("task", "--task"),
     Flag("dtype", "--dtype"),
     Flag("device", "--device"),
@@ -167,7 +169,9 @@ PROFILE_FLAGS: tuple[Flag, ...] = (
     Flag("LoadConfig.inputs.batch_size", "--batch-size", always=True),
     Flag("LoadConfig.inputs.seq_len", "--seq-len", always=True),
     Flag("LoadConfig.inputs.image_size", "--image-size"),
-    Flag("LoadConfig.dtype", "--dtype"),
+    Flag("LoadConfig.inputs.decoder_len", "--decoder-len"),
+    Flag("LoadConfig.inputs.audio_seconds", "--audio-seconds"),
+    Flag("LoadConfig.dtype", "--dtype"),  # None: the config's own (config only), else float32
     Flag("LoadConfig.config_only", "--config-only"),
     Flag("LoadConfig.device", "--device"),
     Flag("LoadConfig.input_shapes", "--input-shape", repeat=True),
@@ -180,6 +184,8 @@ PROFILE_FLAGS: tuple[Flag, ...] = (
     Flag("ProfileConfig.measure", "--measure", when="!LoadConfig.config_only"),
     Flag("ProfileConfig.causal_attention", "--causal-attention"),
     Flag("ProfileConfig.optimizer", "--optimizer"),
+    Flag("ProfileConfig.generation.prompt_len", "--prompt-len", when="ProfileConfig.generation.new_tokens"),
+    Flag("ProfileConfig.generation.new_tokens", "--new-tokens"),
 )
 
 

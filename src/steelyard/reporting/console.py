@@ -33,6 +33,8 @@ def render_cost_report(report: CostReport, console: Console | None = None) -> No
     p, s = report.parameters, report.storage
     table = _table("Parameters and storage", "what", "value", right=[1])
     table.add_row("parameters (tied counted once)", f"{fmt_count(p.total)}  ({p.total:,})")
+    if p.active is not None:
+        table.add_row("active per token (top-k experts)", f"{fmt_count(p.active)}  ({p.active:,})")
     table.add_row("trainable", fmt_count(p.trainable))
     if p.tied:
         table.add_row("tied (shared) parameters", fmt_count(p.tied))
@@ -78,6 +80,8 @@ def render_cost_report(report: CostReport, console: Console | None = None) -> No
     if m.kv_cache_per_token is not None:
         table.add_row("KV cache per token", fmt(m.kv_cache_per_token))
         table.add_row("KV cache per sequence", fmt(m.kv_cache_per_sequence))
+    if m.recurrent_state_per_sequence is not None:
+        table.add_row("recurrent state per sequence (no KV cache)", fmt(m.recurrent_state_per_sequence))
     table.add_row("inference total", fmt(m.inference_total))
     if m.training is not None:
         t = m.training

@@ -45,6 +45,8 @@ class FactoryLoader:
             )
         if inputs is None:
             inputs = getattr(module, "example_inputs", None)
+        if inputs is None and not cfg.input_shapes:
+            inputs = _inputs_from_config(module, cfg)
         if inputs is None and cfg.input_shapes:
             gen = torch.Generator().manual_seed(0)
             in_dtype = torch_dtype(cfg.input_dtype)
@@ -61,7 +63,7 @@ class FactoryLoader:
             )
         if isinstance(inputs, torch.Tensor):
             inputs = (inputs,)
-        dtype = torch_dtype(cfg.dtype)
+        dtype = torch_dtype(cfg.dtype or "float32")
         module = module.to(device=cfg.device, dtype=dtype).eval()
         return ModelHandle(
             name=source,
@@ -72,6 +74,16 @@ class FactoryLoader:
             config=getattr(module, "config", None),
             dtype=dtype,
         )
+
+
+def _inputs_from_config(module: Any, cfg: LoadConfig) -> Any:
+    """A transformers model says what it reads in its config: build those inputs (None without one)."""
+    from steelyard.models.tasks import infer_task, make_inputs
+
+    config = getattr(module, "config", None)
+    if config is None or not getattr(config, "model_type", None):
+        return None
+    return make_inputs(config, cfg.task or infer_task(config), cfg.inputs, "cpu")
 
 
 def _split(made: Any) -> tuple[Any, Any]:
