@@ -36,5 +36,8 @@ def test_a_stored_run_missing_a_field_uses_its_default_and_one_without_configs_h
 
 
 def test_every_profile_flag_names_a_config_field():
+    from steelyard.profiling.generation_config import GenerationWorkload
+
     fields = set(config_fields(LoadConfig, "LoadConfig")) | set(config_fields(ProfileConfig, "ProfileConfig"))
+    fields |= set(config_fields(GenerationWorkload, "ProfileConfig.generation"))  # None by default
     assert {f.path for f in PROFILE_FLAGS} <= fields
