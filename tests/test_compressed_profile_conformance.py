@@ -253,6 +253,18 @@ def test_profile_of_the_saved_artifact(name, backend, tmp_path):
     assert result.bytes_after == expected_bytes
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
+def test_onnx_parameters_merged_by_the_exporter_count_as_in_torch():
+    """An untrained model's zero biases and unit LayerNorm weights are exported once, under Identity
+    aliases: they still count as the float model's parameters, their bytes once."""
+    pytest.importorskip("onnxruntime")
+    handle = tiny_bert(batch=B, seq=S)
+    result = compress(handle, make_config("quantize:int8-dynamic", backend="onnxruntime"))
+    report = steelyard.profile(result.handle, NO_MEASURE)
+    assert report.parameters.total == FLOAT_PARAMS
+    assert report.storage.parameters < ROWS["quantize:int8-dynamic-onnxruntime"].weight_bytes  # shared once
+
+
 def test_onnx_graph_count_covers_conv_and_gemm():
     """The ONNX counter prices a Conv and a Gemm as the aten table does: numel(out) · C_in/g · k² and numel(out) · K."""
     pytest.importorskip("onnx")

@@ -15,7 +15,10 @@ as ``quantize_per_tensor`` is on the torch side. The graph is what was saved, be
 Runtime's own fusions, which change kernels, not multiply-adds.
 
 Weights: the initializers, less the quantization parameters (scales and zero points), are the
-model's logical parameters; every initializer's bytes are what the session keeps as weights.
+model's logical parameters; every initializer's bytes are what the session keeps as weights. The
+torch exporter stores parameters of equal value once and names the others through ``Identity``
+nodes (the zero biases and unit LayerNorm weights of an untrained model): each such name counts as
+the parameter it was in torch, its bytes once, since the session keeps one copy.
 """
 
 from __future__ import annotations
@@ -109,12 +112,18 @@ def onnx_weights(model_bytes: bytes) -> HeldWeights:
     scales = _quantization_parameters(graph)
     params: dict[str, int] = defaultdict(int)
     nbytes: dict[str, int] = defaultdict(int)
+    weights: dict[str, tuple[str, int]] = {}
     for init in graph.initializer:
         dtype = tensor_dtype_to_np_dtype(init.data_type)
         n = math.prod(init.dims)
         nbytes[dtype.name] += n * dtype.itemsize
         if init.name not in scales:
             params[dtype.name] += n
+            weights[init.name] = (dtype.name, n)
+    for node in graph.node:  # an exporter-merged parameter: one more parameter, no more bytes
+        if node.op_type == "Identity" and node.input and node.input[0] in weights:
+            dtype_name, n = weights[node.input[0]]
+            params[dtype_name] += n
     return HeldWeights(dict(params), dict(nbytes))
 
 
