@@ -278,8 +278,9 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
         else f"training memory: unknown, {memory.training_unknown or 'not traced'}",
         *compression_assumptions(handle.module),
         *(
-            ["compute counted on the saved ONNX graph at these input shapes (ONNX Runtime runs it outside torch); "
-             "quantize / dequantize steps are listed as uncounted"]
+            ["compute counted by the model itself, which runs outside torch (an ONNX Runtime session prices its "
+             "saved ONNX graph at these input shapes; quantize / dequantize steps are listed as uncounted); peak "
+             "activations are not traced (0 shown)"]
             if isinstance(handle.module, CountsItself)
             else []
         ),
