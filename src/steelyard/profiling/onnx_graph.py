@@ -8,7 +8,8 @@ Reshape`` chains that ``onnx``'s own leaves open; ``onnx``'s with data propagati
 Runtime is missing), and each node is priced with the same conventions as the aten tables
 (:mod:`steelyard.profiling.op_table`): a matrix product is ``numel(out) · K`` MACs whether it runs
 in float (``MatMul``, ``Gemm``, ``Conv``) or int8 (``MatMulInteger``, ``QLinearMatMul``,
-``ConvInteger``, ``QLinearConv``); elementwise ops 1 FLOP per output element (a bias ``Add``
+``ConvInteger``, ``QLinearConv``; attention's Q·Kᵀ and P·V are plain ``MatMul`` nodes in the graph,
+so they land in "matmul", not "attention"); elementwise ops 1 FLOP per output element (a bias ``Add``
 included, as the aten bias adds); softmax and normalisation per element as in the aten table;
 reshapes, gathers and casts compute nothing; quantize / dequantize steps are listed as uncounted,
 as ``quantize_per_tensor`` is on the torch side. The graph is what was saved, before ONNX
