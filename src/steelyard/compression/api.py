@@ -22,10 +22,11 @@ from steelyard.compression.fidelity import Fidelity, compare_outputs, non_finite
 from steelyard.compression.registry import transform_for
 from steelyard.errors import CompressionError
 from steelyard.models.handle import ModelHandle
+from steelyard.profiling.profile import COMPRESSION_HISTORY_ATTR
 from steelyard.profiling.weigh import weigh
 from steelyard.units import Bytes
 
-HISTORY_ATTR = "_steelyard_history"
+HISTORY_ATTR = COMPRESSION_HISTORY_ATTR  # profile reads it to say what the methods did
 
 
 @dataclass

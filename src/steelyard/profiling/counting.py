@@ -12,12 +12,15 @@ distillation, training, comparison — comes here, so mode handling is decided o
 
 Inputs are a mapping (keyword arguments), a sequence (positional) or one tensor. Meta tensors
 work in both modes: the counter prices shapes, not values.
+
+A module whose work runs outside torch (an ONNX Runtime session) counts itself through the
+**count protocol** (:class:`CountsItself`), as it weighs itself through the size protocol.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -25,6 +28,13 @@ from steelyard.profiling.counter import CausalCounting, CostCounter, CountResult
 from steelyard.units import Flops
 
 Inputs = Mapping[str, Any] | Sequence[Any] | torch.Tensor
+
+
+@runtime_checkable
+class CountsItself(Protocol):
+    """A module the aten-level counter cannot see into: it prices one inference forward itself."""
+
+    def steelyard_count(self, inputs: Inputs) -> CountResult: ...
 
 
 def call(module: torch.nn.Module, inputs: Inputs) -> Any:
@@ -64,6 +74,10 @@ def count_forward(
     training: bool = False,
 ) -> CountResult:
     """What one forward of ``module`` on ``inputs`` costs (forward + backward with ``training=True``)."""
+    if isinstance(module, CountsItself):
+        if training:
+            raise NotImplementedError(f"{type(module).__name__} runs outside torch: it has no backward to count")
+        return module.steelyard_count(inputs)
     was_training = module.training
     module.train(training)
     try:

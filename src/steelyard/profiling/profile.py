@@ -21,7 +21,7 @@ from steelyard.models.handle import ModelHandle
 from steelyard.models.loading import config_dtype
 from steelyard.profiling.accessibility import verdict
 from steelyard.profiling.counter import ROOT, CountResult
-from steelyard.profiling.counting import count_forward
+from steelyard.profiling.counting import CountsItself, count_forward
 from steelyard.profiling.energy import measure_energy
 from steelyard.profiling.generation import profile_generation
 from steelyard.profiling.generation_config import GenerationWorkload
@@ -40,6 +40,33 @@ from steelyard.profiling.report import (
 from steelyard.profiling.training_cost import data_needs
 from steelyard.profiling.weigh import Weighing, dtype_name, weigh
 from steelyard.units import Bytes, Flops, FlopsPerSecond, Macs
+
+#: Where ``compress`` records the methods a module went through (``steelyard.compression.api``).
+COMPRESSION_HISTORY_ATTR = "_steelyard_history"
+
+
+def compression_assumptions(module: torch.nn.Module) -> list[str]:
+    """What each compression method the module went through did to its MACs, one sentence each.
+
+    Quantization and casts change how a multiply-add is stored and run, not how many run, so the
+    count is the float model's; structured, layer and low-rank methods leave a smaller architecture,
+    whose count is the float model's minus what they removed; zeroed (unstructured) weights are
+    still multiplied by dense kernels."""
+    out = []
+    for entry in getattr(module, COMPRESSION_HISTORY_ATTR, ()):
+        method = str(entry.get("method", "")) if isinstance(entry, dict) else str(entry)
+        if method.startswith("quantize:"):
+            out.append(f"{method}: MACs are the float model's (the method changes how each multiply-add is stored "
+                       "and run, not how many run)")
+        elif method == "prune:unstructured":
+            out.append(f"{method}: sparse, not faster: the zeroed weights are still multiplied, so MACs are the "
+                       "dense model's")
+        elif method.startswith(("prune:", "low-rank:")):
+            out.append(f"{method}: MACs are the smaller architecture's: the float model's minus what the method "
+                       "removed")
+        elif method:
+            out.append(f"compressed with {method}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -168,6 +195,8 @@ def memory_section(handle: ModelHandle, result: CountResult, cfg: ProfileConfig,
         kv_total = float(state) * handle.batch_size
     training = unknown = None
     try:
+        if isinstance(handle.module, CountsItself):  # a trace of torch ops would see none of its work
+            raise NotImplementedError("the model runs outside torch (ONNX Runtime): nothing to trace")
         training = training_memory(handle, cfg.optimizer, cfg.training_precision)
     except (RuntimeError, NotImplementedError) as err:  # cannot run backward here: say why, guess nothing
         unknown = f"training-memory trace failed ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
@@ -322,6 +351,14 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
         _dtype_assumption(handle),
         *_moe_assumption(handle, params),
         *_cache_assumptions(handle),
+        *compression_assumptions(handle.module),
+        *(
+            ["compute counted by the model itself, which runs outside torch (an ONNX Runtime session prices its "
+             "saved ONNX graph at these input shapes; quantize / dequantize steps are listed as uncounted); peak "
+             "activations are not traced (0 shown)"]
+            if isinstance(handle.module, CountsItself)
+            else []
+        ),
         *cfg.extra_assumptions,
     ]
     measured = energy = None

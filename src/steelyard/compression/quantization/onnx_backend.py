@@ -33,6 +33,7 @@ from steelyard.compression.base import (
 from steelyard.compression.quantization.calibration import calibration_batches
 from steelyard.compression.quantization.config import DynamicQuantConfig, StaticQuantConfig
 from steelyard.models.handle import ModelHandle
+from steelyard.profiling.counter import CountResult
 from steelyard.profiling.weigh import HeldWeights
 
 OPSET = 17
@@ -105,22 +106,22 @@ class OnnxRuntimeModule(nn.Module):
         self._start()
 
     def steelyard_weight(self) -> HeldWeights:
-        """The graph's initializers (its weights) per ONNX dtype; the rest of the file counts as "graph"."""
-        import math
+        """The graph's initializers per ONNX dtype; scales and zero points are bytes, not parameters.
 
-        import onnx
-        from onnx.helper import tensor_dtype_to_np_dtype
+        The rest of the file (graph structure, small constants) is not weight memory; the file's
+        size is the profile's bytes on disk."""
+        from steelyard.profiling.onnx_graph import onnx_weights
 
-        model = onnx.load_from_string(self.model_bytes)
-        params: dict[str, int] = {}
-        nbytes: dict[str, int] = {}
-        for init in model.graph.initializer:
-            dtype = tensor_dtype_to_np_dtype(init.data_type)
-            n = math.prod(init.dims)
-            params[dtype.name] = params.get(dtype.name, 0) + n
-            nbytes[dtype.name] = nbytes.get(dtype.name, 0) + n * dtype.itemsize
-        nbytes["graph"] = max(0, len(self.model_bytes) - sum(nbytes.values()))
-        return HeldWeights(params, nbytes)
+        return onnx_weights(self.model_bytes)
+
+    def steelyard_count(self, inputs: Any) -> CountResult:
+        """The session's work, priced on its ONNX graph at these inputs' shapes (torch never runs it)."""
+        from steelyard.profiling.onnx_graph import count_onnx
+
+        named = dict(zip(self.input_names, inputs, strict=False)) if isinstance(inputs, (tuple, list)) else inputs
+        if isinstance(named, torch.Tensor):
+            named = {self.input_names[0]: named}
+        return count_onnx(self.model_bytes, {k: tuple(v.shape) for k, v in named.items() if k in self.input_names})
 
     def steelyard_record(self) -> dict[str, Any]:
         return {"kind": "onnxruntime", "inputs": self.input_names, "outputs": self.output_names}

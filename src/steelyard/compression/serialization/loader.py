@@ -60,6 +60,7 @@ def _onnx_folder(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task: 
 
     record = manifest.get("modules", {}).get("", {})
     module = OnnxRuntimeModule((folder / ONNX_FILE).read_bytes(), output_names=record.get("outputs"))
+    module.__dict__[HISTORY_ATTR] = tuple(manifest.get("methods", []))  # profile says what the methods did
     inputs = (
         fit_to_session(make_inputs(config, task, cfg.inputs, "cpu"), module, cfg)
         if config is not None
