@@ -16,8 +16,8 @@ from steelyard.data import load_dataset
 from steelyard.errors import ConfigError, DataError
 from steelyard.evaluation import evaluate
 from steelyard.models import InputSpec, LoadConfig, ModelHandle, load_model
+from steelyard.outputs import check_output, write_atomically
 from steelyard.training import FinetuneConfig, compare_optimizers, data_needs, finetune, fit_power_law
-from steelyard.training.checkpoint import check_output, write_folder_atomically
 from steelyard.training.data_needs import solve
 from steelyard.training.optim import (
     clip_gradients,
@@ -204,22 +204,26 @@ def test_atomic_folder_write_keeps_old_model_on_failure(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        write_folder_atomically(out, broken)
+        write_atomically(out, broken, overwrite=True)
     assert json.loads((out / "config.json").read_text()) == {"old": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no partial folder left behind
 
-    write_folder_atomically(out, lambda tmp: (tmp / "config.json").write_text("{\"new\": true}"))
+    write_atomically(out, lambda tmp: (tmp / "config.json").write_text("{\"new\": true}"), overwrite=True)
     assert json.loads((out / "config.json").read_text()) == {"new": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
 def test_output_folder_with_other_content_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="not empty"):
+    with pytest.raises(ConfigError, match="already exists"):
         check_output(tmp_path)
+    with pytest.raises(ConfigError, match="holds no model"):
+        check_output(tmp_path, overwrite=True)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ConfigError, match="is a file"):
+    with pytest.raises(ConfigError, match="already exists"):
         check_output(tmp_path / "file")
+    with pytest.raises(ConfigError, match="is a file"):
+        check_output(tmp_path / "file" / "model")
 
 
 # --- optimizer comparison and learning curve ---------------------------------------------------------

@@ -16,10 +16,11 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.data_cmd import JsonOpt, SaveOpt
-from steelyard.cli.finetune_cmd import check_launch, is_main_process, load_training_data
+from steelyard.cli.finetune_cmd import OverwriteOpt, check_launch, interrupted_note, is_main_process, load_training_data
 from steelyard.cli.option_groups import DATA, DISTILL, TRAIN
 from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
+from steelyard.errors import Interrupted
 
 #: DistillConfig refuses these: the whole student trains, on targets cached per example.
 DISTILL_TRAIN = TRAIN.without("target", "stop_at_target", "freeze_encoder", "augment")
@@ -33,6 +34,7 @@ def distill_command(
     student: Annotated[str, typer.Option(help="layers=K (keep K evenly spread teacher layers), hidden=H "
                                          "[,heads=A,ffn=F] (a narrower config), layers=K,hidden=H, or any model")],
     output: Annotated[Path, typer.Option(help="folder for the student (written atomically, with its tokenizer)")],
+    overwrite: OverwriteOpt = False,
     json_out: JsonOpt = None,
     save: SaveOpt = True,
     *,
@@ -49,7 +51,7 @@ def distill_command(
 
     train = DISTILL_TRAIN.build(opts)
     cfg = DISTILL.build(opts, train=train)
-    check_launch(train, output)
+    check_launch(train, output, (teacher, student, opts.get("data")), overwrite)
     handle, data_opts, ds = load_training_data(teacher, opts, DISTILL_DATA)
     student_model = student if parse_spec(student) is not None else load_handle(student, None, train.max_length,
                                                                                 "cpu")
@@ -59,7 +61,10 @@ def distill_command(
         console.print(f"distilling {teacher} into {student} on {ds.name} "
                       f"({', '.join(f'{k} {v:,}' for k, v in ds.sizes().items())})"
                       + (f" with {train.nproc} processes" if train.nproc > 1 else ""))
-    result = distill(handle, student_model, ds, cfg, output=output)
+    try:
+        result = distill(handle, student_model, ds, cfg, output=output, overwrite=overwrite)
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_note(output)) from None
     if not main:
         return
     render_distillation(result, console)

@@ -46,7 +46,7 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     ``data`` is a :class:`~steelyard.data.options.DataOptions` (or a source name) rather than a
     loaded dataset because trial processes load the very same splits from it.
     """
-    from steelyard.compression.recipe.output import check_output_folder
+    from steelyard.outputs import check_output
     from steelyard.search.optimize import builtin_space, default_study_name, optimize_spec, starting_points
     from steelyard.search.recipe_objective import RecipeObjective
     from steelyard.search.study import make_pruner, make_sampler, model_fingerprint, open_study
@@ -54,7 +54,8 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     cfg = config or OptimizeConfig()
     on_event = on_event or workflow.log_event
     source = workflow.source_of(model)
-    check_output_folder(cfg.output, source, overwrite=cfg.overwrite)
+    if cfg.output is not None:
+        check_output(cfg.output, (source, getattr(data, "source", data)), overwrite=cfg.overwrite)
     store = workflow.open_storage_of(cfg)
     handle, dataset, data_spec = workflow.model_and_data(model, data, cfg)
     space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr)
