@@ -9,6 +9,7 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 
 def compare_command(
@@ -99,7 +100,7 @@ def compare_command(
         from steelyard.reporting.files import write_json
 
         write_json(json_out, comparison.to_dict())
-        console.print(f"wrote {json_out}")
+        console.print(f"wrote {escape(json_out)}")
     run_id, failure = None, None
     if save:
         from steelyard.errors import StoreError
@@ -107,7 +108,7 @@ def compare_command(
 
         try:
             run_id, url = record_comparison(comparison, OPTIONS.store_url)
-            console.print(f"saved as run {run_id} in {url}")
+            console.print(f"saved as run {run_id} in {escape(url)}")
         except StoreError as exc:  # still write the files asked for, then fail
             failure = exc
     if html is not None or markdown is not None:
@@ -115,6 +116,6 @@ def compare_command(
 
         doc = report_document([("comparison", comparison, run_id)])
         for path in write_report(doc, html=html, markdown=markdown):
-            console.print(f"wrote {path}")
+            console.print(f"wrote {escape(path)}")
     if failure is not None:
         raise failure

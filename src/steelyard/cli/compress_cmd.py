@@ -31,6 +31,7 @@ from steelyard.cli.data_cmd import (
 from steelyard.cli.evaluate_cmd import MaxLengthOpt, ModelArg, TokenizerOpt
 from steelyard.cli.state import OPTIONS
 from steelyard.errors import ConfigError
+from steelyard.reporting.markup import escape
 
 if TYPE_CHECKING:
     from steelyard.compression.recipe import Recipe
@@ -99,13 +100,14 @@ def compress_command(
         data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, "image", seed, clean,
                                 max_train_examples, max_eval_examples)
         dataset = load_task_data(data_opts)
-    console.print(f"compressing {model}: {parsed.text}" + (f" on {dataset.name}" if dataset is not None else ""))
+    on = f" on {escape(dataset.name)}" if dataset is not None else ""
+    console.print(f"compressing {escape(model)}: {escape(parsed.text)}{on}")
     result = run_recipe(handle, parsed, dataset, options)
     if output is not None:
         result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
     render_compression(result.to_dict(), console)
     if output is not None:
-        console.print(f"compressed model saved to {result.output}")
+        console.print(f"compressed model saved to {escape(result.output)}")
     save_outputs(result.to_dict(), json_out, None)
     if save:
         from steelyard.store.record import record_compression
@@ -113,7 +115,7 @@ def compress_command(
         command = _command(model, recipe, data, output, backend, batch_size, max_length, eval_split)
         run_id, url = record_compression(result, [options, parsed.text] + ([data_opts] if data_opts else []),
                                          command, OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")
 
 
 def check_onnx_output(output: Path, recipe: Recipe) -> None:

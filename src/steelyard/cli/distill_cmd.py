@@ -21,6 +21,7 @@ from steelyard.cli.option_groups import DATA, DISTILL, TRAIN
 from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.errors import Interrupted
+from steelyard.reporting.markup import escape
 
 #: DistillConfig refuses these: the whole student trains, on targets cached per example.
 DISTILL_TRAIN = TRAIN.without("target", "stop_at_target", "freeze_encoder", "augment")
@@ -58,7 +59,7 @@ def distill_command(
     objective(train, ds.task)
     main = is_main_process()
     if main:
-        console.print(f"distilling {teacher} into {student} on {ds.name} "
+        console.print(f"distilling {escape(teacher)} into {escape(student)} on {escape(ds.name)} "
                       f"({', '.join(f'{k} {v:,}' for k, v in ds.sizes().items())})"
                       + (f" with {train.nproc} processes" if train.nproc > 1 else ""))
     try:
@@ -68,8 +69,8 @@ def distill_command(
     if not main:
         return
     render_distillation(result, console)
-    console.print(f"student saved to {result.output}")
+    console.print(f"student saved to {escape(result.output)}")
     save_outputs(result.to_dict(), json_out, None)
     if save:
         run_id, url = record_distillation(result, [cfg, data_opts], store_url=OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

@@ -9,6 +9,7 @@ import typer
 
 from steelyard.cli.common import console, parse_number, save_outputs
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 
 def estimate_command(
@@ -57,4 +58,4 @@ def estimate_command(
     save_outputs(data, json_out, csv_out)
     if save:
         run_id, url = record_estimate(handle.name, est, [load_cfg], OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

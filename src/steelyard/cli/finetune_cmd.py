@@ -26,6 +26,7 @@ from steelyard.cli.option_groups import DATA, TRAIN
 from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.errors import Interrupted
+from steelyard.reporting.markup import escape
 
 
 def interrupted_note(output: Path) -> str:
@@ -97,7 +98,8 @@ def finetune_command(
     objective(cfg, ds.task)
     main = is_main_process()
     if main:
-        console.print(f"fine-tuning {model} on {ds.name} ({', '.join(f'{k} {v:,}' for k, v in ds.sizes().items())})"
+        sizes = ", ".join(f"{k} {v:,}" for k, v in ds.sizes().items())
+        console.print(f"fine-tuning {escape(model)} on {escape(ds.name)} ({sizes})"
                       + (f" with {cfg.nproc} processes" if cfg.nproc > 1 else ""))
     try:
         result = finetune(handle, ds, cfg, output=output, overwrite=overwrite)
@@ -106,7 +108,7 @@ def finetune_command(
     if not main:
         return
     render_finetune(result, console)
-    console.print(f"model saved to {result.output}")
+    console.print(f"model saved to {escape(result.output)}")
     from steelyard.models import InputSpec, LoadConfig, load_model
 
     card = cost_card(load_model(str(output), LoadConfig(inputs=InputSpec(seq_len=cfg.max_length))))
@@ -116,4 +118,4 @@ def finetune_command(
     save_outputs(data_out, json_out, None)
     if save:
         run_id, url = record_finetune(result, [cfg, data_opts], card, OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

@@ -9,6 +9,7 @@ import typer
 
 from steelyard.cli.common import console, parse_shape, save_outputs
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 
 def profile_command(
@@ -91,4 +92,4 @@ def profile_command(
     save_outputs(data, json_out, csv_out)
     if save:
         run_id, url = record_profile(report, [load_cfg, profile_cfg], OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

@@ -9,6 +9,7 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 
 def report_command(
@@ -28,4 +29,4 @@ def report_command(
     records = [store.get_run(i) for i in run_ids]
     doc = document_for_runs(records, title)
     for path in write_report(doc, html=html, markdown=markdown):
-        console.print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+        console.print(f"wrote {escape(path)} ({path.stat().st_size / 2**20:.1f} MiB)")

@@ -11,6 +11,7 @@ from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+from steelyard.reporting.markup import escape
 
 COLUMNS = ["", "before", "after", "change"]
 
@@ -96,7 +97,7 @@ def render_compression(d: dict[str, Any], console: Any) -> None:
     """The before / after table, the steps and the verdicts of a recipe run on a rich console."""
     from rich.table import Table as RichTable
 
-    table = RichTable(title=f"{d['model']} · {d['recipe']}", title_justify="left")
+    table = RichTable(title=f"{escape(d['model'])} · {escape(d['recipe'])}", title_justify="left")
     for i, col in enumerate(COLUMNS):
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in before_after_rows(d):
@@ -109,9 +110,9 @@ def render_compression(d: dict[str, Any], console: Any) -> None:
         steps.add_row(*row)
     console.print(steps)
     for line in d.get("verdicts", []):
-        console.print(f"• {line}")
+        console.print(f"• {escape(line)}")
     for note in d.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def figure(d: dict[str, Any]) -> Figure:
