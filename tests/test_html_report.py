@@ -103,6 +103,16 @@ def test_text_is_escaped():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+@pytest.mark.parametrize("evil", ["<script>alert(1)</script>", '<img src=x onerror="alert(1)">',
+                                  "![x](http://tracker.example/p.png)"])
+def test_names_and_labels_cannot_inject_html_into_markdown_or_html(evil):
+    doc = report_document([("profile", fake_report(evil, 10_000_000, 2.0, 40e6), None)])
+    md, page = render_markdown(doc), render_html(doc)
+    assert evil not in md and evil not in page
+    assert "<script" not in md and "<img" not in md and "](http" not in md  # inert in any CommonMark viewer
+    assert "&lt;" in page or "](" in evil  # shown as text; chart JSON keeps it as data, with <\/ escaped
+
+
 def test_markdown_export():
     md = render_markdown(report_document([("comparison", fake_comparison(LIMITS), 5)]))
     assert md.startswith("# steelyard — Comparison: tiny vs base vs huge")
