@@ -83,10 +83,17 @@ def profile_command(
         causal_attention=causal_attention,  # type: ignore[arg-type]
         optimizer=optimizer,
     )
-    with console.status(f"loading {model}"):
-        handle = load_model(model, load_cfg)
-    with console.status("counting and measuring"):
-        report = profile(handle, profile_cfg)
+    try:
+        with console.status(f"loading {escape(model)}"):
+            handle = load_model(model, load_cfg)
+        with console.status("counting and measuring"):
+            report = profile(handle, profile_cfg)
+    except (MemoryError, RuntimeError) as exc:
+        from steelyard.profiling.fits import batch_too_large, is_allocation_failure
+
+        if not is_allocation_failure(exc):
+            raise
+        raise batch_too_large(model, load_cfg, exc) from None
     render_cost_report(report, console)
     data = report.to_dict()
     save_outputs(data, json_out, csv_out)
