@@ -14,6 +14,17 @@ from steelyard.reporting.markup import SafeConsole, escape
 console = SafeConsole(width=None if sys.stdout.isatty() else 150)
 
 
+def writable_file(ctx: Any, param: Any, value: Path | None) -> Path | None:
+    """Typer callback of every report-file option (``--json``, ``--csv``, ``--html``, ``--markdown``):
+    a path inside a file, a folder, or a read-only place is refused while the options are parsed,
+    before an hour of work, with one line (:func:`steelyard.outputs.check_output_file`)."""
+    if value is not None:
+        from steelyard.outputs import check_output_file
+
+        check_output_file(value, what=param.opts[0] if getattr(param, "opts", None) else "output")
+    return value
+
+
 def parse_number(text: str, what: str) -> float:
     """``2e9``, ``2_000_000``, ``2B``, ``500M``, ``10k`` → float."""
     cleaned = text.strip().replace("_", "").replace(",", "")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import console, writable_file
 from steelyard.cli.state import OPTIONS
 from steelyard.reporting.markup import escape
 
@@ -50,9 +50,11 @@ def compare_command(
     days: Annotated[str, typer.Option(help="serving period: 365, 90d, 6mo, 1y")] = "365",
     finetune_tokens: Annotated[str, typer.Option(help="fine-tuning budget in tokens (0: none)")] = "10M",
     utilization: Annotated[float, typer.Option(help="training FLOPs utilisation in (0, 1]")] = 0.4,
-    html: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="also write a Markdown report here")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the comparison as JSON")] = None,
+    html: Annotated[Path | None, typer.Option(help="also write the HTML report here", callback=writable_file)] = None,
+    markdown: Annotated[Path | None, typer.Option(help="also write a Markdown report here",
+                                                  callback=writable_file)] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the comparison as JSON",
+                                                                 callback=writable_file)] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
 ) -> None:
     """Compare models on one harness: accuracy, latency, memory, cost per hardware; Pareto front; recommendation."""

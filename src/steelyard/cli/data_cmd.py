@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import console, writable_file
 from steelyard.cli.option_groups import DATA
 from steelyard.cli.state import OPTIONS
 from steelyard.data.options import DataOptions
@@ -30,7 +30,7 @@ SeedOpt = DATA.annotated("seed")
 CleanOpt = DATA.annotated("clean")
 MaxTrainOpt = DATA.annotated("max_train_examples")
 MaxEvalOpt = DATA.annotated("max_eval_examples")
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="write the result as JSON")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="write the result as JSON", callback=writable_file)]
 SaveOpt = Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")]
 
 

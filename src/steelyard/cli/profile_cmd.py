@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from steelyard.cli.common import console, parse_shape, save_outputs
+from steelyard.cli.common import console, parse_shape, save_outputs, writable_file
 from steelyard.cli.state import OPTIONS
 from steelyard.reporting.markup import escape
 
@@ -52,8 +52,10 @@ def profile_command(
     input_dtype: Annotated[str, typer.Option(help="dtype of --input-shape tensors")] = "float32",
     num_labels: Annotated[int | None, typer.Option(help="classification head size")] = None,
     trust_remote_code: Annotated[bool, typer.Option(help="allow the model's own Python code (off by default)")] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON")] = None,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the report as CSV (metric,value)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON",
+                                                  callback=writable_file)] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the report as CSV (metric,value)",
+                                                                callback=writable_file)] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
 ) -> None:
     """Weigh what a model costs: parameters, FLOPs, memory, measured latency, hardware fit."""

@@ -7,15 +7,16 @@ from typing import Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import console, writable_file
 from steelyard.cli.state import OPTIONS
 from steelyard.reporting.markup import escape
 
 
 def report_command(
     run_ids: Annotated[list[int], typer.Argument(help="run id(s) from `steelyard runs list`; one part per run")],
-    html: Annotated[Path | None, typer.Option(help="write the HTML report here (opens offline)")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="write a Markdown report here")] = None,
+    html: Annotated[Path | None, typer.Option(help="write the HTML report here (opens offline)",
+                                                          callback=writable_file)] = None,
+    markdown: Annotated[Path | None, typer.Option(help="write a Markdown report here", callback=writable_file)] = None,
     title: Annotated[str | None, typer.Option(help="report title")] = None,
 ) -> None:
     """Write a report of stored runs: tables, interactive charts, environment and the commands to reproduce."""

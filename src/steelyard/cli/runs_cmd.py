@@ -227,6 +227,10 @@ def export_command(
     fmt_name = format.lower()
     if fmt_name not in ("csv", "json", "mlflow", "tensorboard"):
         raise ConfigError(f"unknown export format '{format}'; choose csv, json, mlflow or tensorboard")
+    if output is not None and fmt_name in ("csv", "json"):
+        from steelyard.outputs import check_output_file
+
+        check_output_file(output, "--output")
     wanted = _parse_ids(ids)
     records = _store().find_runs(kind=kind, model=model, limit=limit, ids=wanted, oldest_first=True)
     if fmt_name in ("mlflow", "tensorboard"):
