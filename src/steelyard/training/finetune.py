@@ -52,12 +52,17 @@ def resolve_handle(model: ModelHandle | str, load: LoadConfig | None) -> ModelHa
 
 
 def check_data(dataset: TaskDataset) -> None:
+    """Refuse, before any training, data a classifier cannot learn from: no examples, or one class."""
     if not dataset.train:
         raise DataError(f"{dataset.name!r} has no training examples")
     if dataset.task != "causal-lm":
-        dataset.labels("train")
+        present = sorted(set(dataset.labels("train")))
         if dataset.num_labels < 2:
             raise DataError(f"{dataset.name!r} has {dataset.num_labels} class; classification needs at least 2")
+        if len(present) < 2:  # the label list may name more classes than the training data holds
+            name = dataset.label_names[present[0]] if present and present[0] < dataset.num_labels else present
+            raise DataError(f"{dataset.name!r}: every training example has the class {name!r}; a classifier "
+                            "trained on one class learns nothing and its metrics are meaningless")
 
 
 def with_validation(dataset: TaskDataset, seed: int) -> tuple[TaskDataset, list[str]]:
