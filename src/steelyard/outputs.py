@@ -19,7 +19,8 @@ through this module, so one set of rules holds everywhere:
 
 ``STEELYARD_TEST_PAUSE_AT=<point>`` makes :func:`pause_point` announce ``steelyard: paused at
 <point>`` on stderr and sleep, so the durability tests can ``kill -9`` a writer at a known point
-(``write-start``, ``write-done``, ``swap``, ``store-commit``, ``trial-start``). It is for tests only.
+(``write-start``, ``write-done``, ``swap``, ``store-commit``, ``trial-start``, ``train-step``). It is for
+tests only.
 """
 
 from __future__ import annotations

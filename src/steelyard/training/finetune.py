@@ -58,7 +58,8 @@ def check_data(dataset: TaskDataset) -> None:
     if dataset.task != "causal-lm":
         present = sorted(set(dataset.labels("train")))
         if dataset.num_labels < 2:
-            raise DataError(f"{dataset.name!r} has {dataset.num_labels} class; classification needs at least 2")
+            raise DataError(f"{dataset.name!r} has {dataset.num_labels} class; classification needs at least 2 "
+                            "(trained on one class a classifier learns nothing and its metrics are meaningless)")
         if len(present) < 2:  # the label list may name more classes than the training data holds
             name = dataset.label_names[present[0]] if present and present[0] < dataset.num_labels else present
             raise DataError(f"{dataset.name!r}: every training example has the class {name!r}; a classifier "
