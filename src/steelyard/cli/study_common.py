@@ -10,8 +10,6 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from steelyard.cli.common import console
 from steelyard.cli.option_groups import SEARCH
 from steelyard.cli.state import OPTIONS
@@ -73,8 +71,11 @@ def finish(result: Any, json_out: Path | None, extra: dict[str, Any] | None = No
 
     save_outputs({**result.summary.to_dict(), **(extra or {})}, json_out, None)
     if result.interrupted:
-        console.print("interrupted: the finished trials are kept; run the same command to resume")
-        raise typer.Exit(130)
+        from steelyard.errors import Interrupted
+
+        raise Interrupted(f"interrupted: the {result.summary.counts.get('complete', 0)} completed trial(s) of study "
+                          f"{result.summary.name} are kept and the interrupted one is queued again; run the same "
+                          "command to resume")
 
 
 def record(summary: Any, command: str, extra: dict[str, Any] | None, save: bool) -> int | None:
