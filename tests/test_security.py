@@ -42,7 +42,8 @@ def test_a_compressed_folder_naming_a_factory_imports_nothing_without_trust(tmp_
     from steelyard.models import InputSpec, LoadConfig, load_model
 
     model = tiny_bert(tmp_path / "model", layers=1, hidden=16, heads=2, max_positions=64)
-    folder = compress(load_model(str(model), LoadConfig(inputs=InputSpec(seq_len=8))), CastConfig()).save(tmp_path / "downloaded")
+    handle = load_model(str(model), LoadConfig(inputs=InputSpec(seq_len=8)))
+    folder = compress(handle, CastConfig()).save(tmp_path / "downloaded")
     manifest_file = folder / "steelyard_compression.json"
     manifest = json.loads(manifest_file.read_text())
     manifest["source"] = {"kind": "factory", "name": "evil_factory:build", "path": None}
