@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -300,3 +301,19 @@ def test_causal_lm_finetune_lowers_perplexity(tmp_path):
     assert result.metric == "perplexity" and result.mode == "full"
     assert after.value < before / 10 and after.value < result.history[0].value * 1.01
     assert evaluate(result.trained, ds, max_length=16).metrics["perplexity"].value == pytest.approx(after.value)
+
+
+def test_what_a_killed_writer_left_is_cleaned_and_an_old_copy_put_back(tmp_path):
+    from steelyard.outputs import clean_stranded
+
+    out = tmp_path / "model[v2]"  # glob characters in the name must not hide the siblings
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    (tmp_path / f".{out.name}.tmp-{dead}-abcd").mkdir()
+    old = tmp_path / f".{out.name}.old-{dead}-abcd"
+    old.mkdir()
+    (old / "config.json").write_text("{}")
+    mine = tmp_path / f".{out.name}.tmp-{os.getpid()}-live"  # a writer still running: left alone
+    mine.mkdir()
+    clean_stranded(out)
+    assert (out / "config.json").is_file()  # the swap that never finished is undone
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, mine.name])

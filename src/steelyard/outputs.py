@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import glob
 import os
 import secrets
 import shutil
@@ -121,7 +122,7 @@ def clean_stranded(target: Path) -> list[Path]:
         return []
     touched: list[Path] = []
     for tag in (OLD_TAG, TMP_TAG, "partial"):
-        for sibling in sorted(parent.glob(f".{target.name}.{tag}-*")):
+        for sibling in sorted(parent.glob(f".{glob.escape(target.name)}.{tag}-*")):
             if _owner_alive(sibling.name):
                 continue
             if tag == OLD_TAG and not target.exists() and not target.is_symlink():
