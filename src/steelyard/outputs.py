@@ -43,6 +43,8 @@ MODEL_MARKERS = ("config.json", "steelyard_model.json", "steelyard_compression.j
 #: Tags of the hidden siblings a writer makes: a folder being written, an old copy being replaced.
 TMP_TAG, OLD_TAG = "tmp", "old"
 PAUSE_ENV = "STEELYARD_TEST_PAUSE_AT"
+#: OSErrors met while writing that are about the disk or permissions, said in one line.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG)
 
 
 def pause_point(name: str) -> None:
@@ -248,6 +250,11 @@ def write_atomically(output: str | Path, write: Callable[[Path], None], *, overw
         if target.is_dir() and not any(target.iterdir()):
             target.rmdir()
         swap_into_place(tmp, target)
+    except OSError as exc:
+        _remove(tmp)
+        if exc.errno in DISK_ERRORS:  # the machine's fault, not a bug: one line
+            raise os_error(exc, what, target) from exc
+        raise
     except BaseException:
         _remove(tmp)
         raise
