@@ -163,8 +163,8 @@ def check_output(output: str | Path, inputs: Iterable[str | Path | None] = (), *
     if not overwrite:
         raise ConfigError(f"{what} {output} already exists; choose another path or pass --overwrite to replace it")
     if not holds_model(target):
-        raise ConfigError(f"{what} {output} is a folder that holds no model (no config.json); --overwrite "
-                          "replaces only a model, choose a new or empty folder")
+        raise ConfigError(f"{what} {output} holds no model (no config.json): --overwrite replaces only a "
+                          "model; choose a new or empty folder")
     return target
 
 
