@@ -25,6 +25,7 @@ RULES: list[tuple[str, tuple[str, ...], str]] = [
     ("models", ABOVE_BOTTOM, "models/ is the bottom layer: formats above it plug in through the loader registry"),
     ("hardware", ABOVE_BOTTOM, "hardware/ is the bottom layer"),
     ("units", ABOVE_BOTTOM, "units.py is the bottom layer"),
+    ("outputs", (*ABOVE_BOTTOM, "models"), "outputs.py (where commands may write) is below every writer"),
     ("families", (*ABOVE_BOTTOM, "models"),
      "families/ sits beside models/ and models/ may use it, so it imports nothing from models/ (no cycle)"),
 ]

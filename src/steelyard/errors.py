@@ -55,3 +55,9 @@ class DataError(SteelyardError):
 
 class CompressionError(SteelyardError):
     """A compression method that does not apply to the model, lacks its backend or data, or broke it."""
+
+
+class Interrupted(SteelyardError):
+    """Ctrl-C, with a note of what was saved and what was not; exits 130 like any interrupted command."""
+
+    exit_code = 130

@@ -55,10 +55,11 @@ STUDY = {"store_url": "the global --store"}
 #: field, fields without an option). The reasons are the documentation of each exception.
 PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str, str]]] = {
     "finetune": ((FinetuneConfig, DataOptions), {"target_metric": "target", "data": "source"},
-                 {"model": "argument", "output": "where to save", "json_out": "file", "save": "store"}, TRAIN_ONLY),
+                 {"model": "argument", "output": "where to save", "overwrite": "saving", "json_out": "file",
+                  "save": "store"}, TRAIN_ONLY),
     "distill": ((DistillConfig, FinetuneConfig, DataOptions), {"no_cache": "cache_teacher", "data": "source"},
-                {"teacher": "model", "student": "model or spec", "output": "where to save", "json_out": "file",
-                 "save": "store"},
+                {"teacher": "model", "student": "model or spec", "output": "where to save", "overwrite": "saving",
+                 "json_out": "file", "save": "store"},
                 {**TRAIN_ONLY, "train": "built from the training options", "task": "the teacher's",
                  "target": "not for distillation", "stop_at_target": "not for distillation",
                  "freeze_encoder": "refused by DistillConfig", "augment": "refused by DistillConfig"}),
@@ -180,22 +181,28 @@ def test_a_group_refuses_a_field_its_config_does_not_have():
         Group.of(Toy, "colour")
 
 
-def test_one_output_check_for_compress_and_optimize(tmp_path):
+def test_one_output_check_for_every_command_that_writes_a_model(tmp_path):
+    from steelyard.cli.compress_cmd import check_onnx_output
     from steelyard.compression.recipe import parse_recipe
-    from steelyard.compression.recipe.output import check_output_folder
     from steelyard.errors import ConfigError
+    from steelyard.outputs import check_output
 
     model = tmp_path / "model"
     model.mkdir()
-    with pytest.raises(ConfigError, match="would overwrite or contain the original model"):
-        check_output_folder(model / "inside", str(model))
+    for bad in (model, model / "inside", tmp_path):
+        with pytest.raises(ConfigError, match="would overwrite or contain the input"):
+            check_output(bad, [str(model)])
     full = tmp_path / "full"
     full.mkdir()
-    (full / "x").write_text("x")
-    with pytest.raises(ConfigError, match="already exists; choose another folder or pass --overwrite"):
-        check_output_folder(full, str(model))
-    check_output_folder(full, str(model), overwrite=True)
+    (full / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="already exists; choose another path or pass --overwrite"):
+        check_output(full, [str(model)])
+    check_output(full, [str(model)], overwrite=True)
+    (full / "config.json").unlink()
+    (full / "thesis.tex").write_text("mine")
+    with pytest.raises(ConfigError, match="holds no model"):  # --overwrite never deletes a folder of other files
+        check_output(full, [str(model)], overwrite=True)
     (tmp_path / "empty").mkdir()
-    check_output_folder(tmp_path / "empty", str(model))  # an empty folder is written into
+    check_output(tmp_path / "empty", [str(model)])  # an empty folder is written into
     with pytest.raises(ConfigError, match=r"only an onnxruntime-backend model saves as an \.onnx file"):
-        check_output_folder(tmp_path / "m.onnx", str(model), parse_recipe("quantize:int8-dynamic"))
+        check_onnx_output(tmp_path / "m.onnx", parse_recipe("quantize:int8-dynamic"))

@@ -87,7 +87,7 @@ def test_mismatched_labels_and_bad_output_exit_2(assets, tmp_path, capsys):
     code = steelyard("distill", "--teacher", teacher, "--student", "layers=2", "--data", data, "--output",
                      tmp_path / "taken")
     assert code == 2
-    one_line_error(capsys, "not empty")
+    one_line_error(capsys, "already exists")
     assert (tmp_path / "taken" / "notes.txt").read_text() == "mine"
 
 

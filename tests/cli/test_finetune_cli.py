@@ -178,7 +178,7 @@ def test_failed_run_keeps_existing_model_folder_and_store(tiny_resnet, tmp_path,
                      "--max-steps", "2") == 0
     capsys.readouterr()
     before, runs = digest(out), open_store().count()
-    assert steelyard("finetune", tiny_resnet, "--data", "digits", "--output", out, "--target-metric",
+    assert steelyard("finetune", tiny_resnet, "--data", "digits", "--output", out, "--overwrite", "--target-metric",
                      "f1=1.5") == 2
     one_line_error(capsys, "f1=1.5")
     assert digest(out) == before and open_store().count() == runs
@@ -191,5 +191,7 @@ def test_output_folder_holding_other_files_is_not_touched(tiny_resnet, tmp_path,
     out.mkdir()
     (out / "thesis.tex").write_text("precious")
     assert steelyard("finetune", tiny_resnet, "--data", "digits", "--output", out) == 2
-    one_line_error(capsys, "not empty")
+    one_line_error(capsys, "already exists")
+    assert steelyard("finetune", tiny_resnet, "--data", "digits", "--output", out, "--overwrite") == 2
+    one_line_error(capsys, "holds no model")
     assert (out / "thesis.tex").read_text() == "precious" and len(list(out.iterdir())) == 1

@@ -95,7 +95,7 @@ def test_cnn_channel_pruning_matches_a_thinner_model(tmp_path):
     assert result.params_after == n_params(reference)
     assert macs(result.handle) == macs(handle.with_module(reference))
     assert n_params(handle.module) == n_params(small_cnn())  # original untouched
-    reloaded = load_compressed(result.save(tmp_path / "cnn"))  # factory source, rebuilt then resized
+    reloaded = load_compressed(result.save(tmp_path / "cnn"), trust_remote_code=True)  # factory: rebuilt, resized
     assert torch.equal(outputs(reloaded, result.handle.inputs), outputs(result.handle))
 
 

@@ -370,8 +370,11 @@ def test_distill_api_bad_input(teacher_dir, tmp_path):
     with pytest.raises(DataError, match="predicts 2 classes but the data has 5"):
         distill(str(teacher_dir), "layers=2", five, DistillConfig(train=train_cfg()))
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ConfigError, match="is a file"):
+    with pytest.raises(ConfigError, match="already exists"):
         distill(str(teacher_dir), "layers=2", ds, DistillConfig(train=train_cfg()), output=tmp_path / "file")
+    with pytest.raises(ConfigError, match="holds no model"):  # --overwrite never replaces the user's file
+        distill(str(teacher_dir), "layers=2", ds, DistillConfig(train=train_cfg()), output=tmp_path / "file",
+                overwrite=True)
     digits = load_dataset("digits")
     with pytest.raises(DataError, match="reads text but the data"):
         distill(str(teacher_dir), "layers=2", digits, DistillConfig(train=train_cfg()))

@@ -103,6 +103,17 @@ def test_text_is_escaped():
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+@pytest.mark.parametrize("evil", ["<script>alert(1)</script>", '<img src=x onerror="alert(1)">',
+                                  "![x](http://tracker.example/p.png)"])
+def test_names_and_labels_cannot_inject_html_into_markdown_or_html(evil):
+    doc = report_document([("profile", fake_report(evil, 10_000_000, 2.0, 40e6), None)])
+    md, page = render_markdown(doc), render_html(doc)
+    prose = re.sub(r"(?ms)^(`{3,})[a-z]*\n.*?^\1$", "", md)  # fenced code shows its text verbatim: safe
+    assert evil not in prose and "<script" not in prose and "<img" not in prose and "](http" not in prose
+    if "<" in evil:  # HTML: shown as text; the chart JSON keeps it as data with <\/ escaped
+        assert evil not in page and "&lt;" in page
+
+
 def test_markdown_export():
     md = render_markdown(report_document([("comparison", fake_comparison(LIMITS), 5)]))
     assert md.startswith("# steelyard — Comparison: tiny vs base vs huge")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from steelyard.data import load_dataset
 from steelyard.errors import ConfigError, DataError
 from steelyard.evaluation import evaluate
 from steelyard.models import InputSpec, LoadConfig, ModelHandle, load_model
+from steelyard.outputs import check_output, write_atomically
 from steelyard.training import FinetuneConfig, compare_optimizers, data_needs, finetune, fit_power_law
-from steelyard.training.checkpoint import check_output, write_folder_atomically
 from steelyard.training.data_needs import solve
 from steelyard.training.optim import (
     clip_gradients,
@@ -204,22 +205,26 @@ def test_atomic_folder_write_keeps_old_model_on_failure(tmp_path):
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        write_folder_atomically(out, broken)
+        write_atomically(out, broken, overwrite=True)
     assert json.loads((out / "config.json").read_text()) == {"old": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no partial folder left behind
 
-    write_folder_atomically(out, lambda tmp: (tmp / "config.json").write_text("{\"new\": true}"))
+    write_atomically(out, lambda tmp: (tmp / "config.json").write_text("{\"new\": true}"), overwrite=True)
     assert json.loads((out / "config.json").read_text()) == {"new": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
 def test_output_folder_with_other_content_is_refused(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="not empty"):
+    with pytest.raises(ConfigError, match="already exists"):
         check_output(tmp_path)
+    with pytest.raises(ConfigError, match="holds no model"):
+        check_output(tmp_path, overwrite=True)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(ConfigError, match="is a file"):
+    with pytest.raises(ConfigError, match="already exists"):
         check_output(tmp_path / "file")
+    with pytest.raises(ConfigError, match="is a file"):
+        check_output(tmp_path / "file" / "model")
 
 
 # --- optimizer comparison and learning curve ---------------------------------------------------------
@@ -296,3 +301,19 @@ def test_causal_lm_finetune_lowers_perplexity(tmp_path):
     assert result.metric == "perplexity" and result.mode == "full"
     assert after.value < before / 10 and after.value < result.history[0].value * 1.01
     assert evaluate(result.trained, ds, max_length=16).metrics["perplexity"].value == pytest.approx(after.value)
+
+
+def test_what_a_killed_writer_left_is_cleaned_and_an_old_copy_put_back(tmp_path):
+    from steelyard.outputs import clean_stranded
+
+    out = tmp_path / "model[v2]"  # glob characters in the name must not hide the siblings
+    dead = 2**22 + 12345  # above the default pid_max: no such process
+    (tmp_path / f".{out.name}.tmp-{dead}-abcd").mkdir()
+    old = tmp_path / f".{out.name}.old-{dead}-abcd"
+    old.mkdir()
+    (old / "config.json").write_text("{}")
+    mine = tmp_path / f".{out.name}.tmp-{os.getpid()}-live"  # a writer still running: left alone
+    mine.mkdir()
+    clean_stranded(out)
+    assert (out / "config.json").is_file()  # the swap that never finished is undone
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, mine.name])

@@ -6,12 +6,23 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from steelyard.errors import ConfigError
+from steelyard.reporting.markup import SafeConsole, escape
 
 #: Wide enough for the verdict table when output goes to a file or pipe (rich assumes 80 there).
-console = Console(width=None if sys.stdout.isatty() else 150)
+#: A SafeConsole: a user string with broken markup prints literally instead of crashing a command.
+console = SafeConsole(width=None if sys.stdout.isatty() else 150)
+
+
+def writable_file(ctx: Any, param: Any, value: Path | None) -> Path | None:
+    """Typer callback of every report-file option (``--json``, ``--csv``, ``--html``, ``--markdown``):
+    a path inside a file, a folder, or a read-only place is refused while the options are parsed,
+    before an hour of work, with one line (:func:`steelyard.outputs.check_output_file`)."""
+    if value is not None:
+        from steelyard.outputs import check_output_file
+
+        check_output_file(value, what=param.opts[0] if getattr(param, "opts", None) else "output")
+    return value
 
 
 def parse_number(text: str, what: str) -> float:
@@ -58,7 +69,7 @@ def save_outputs(data: dict[str, Any], json_path: Path | None, csv_path: Path | 
 
     if json_path is not None:
         write_json(json_path, data)
-        console.print(f"wrote {json_path}")
+        console.print(f"wrote {escape(json_path)}")
     if csv_path is not None:
         write_csv(csv_path, data)
-        console.print(f"wrote {csv_path}")
+        console.print(f"wrote {escape(csv_path)}")

@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import console, writable_file
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 
 def compare_command(
@@ -53,9 +54,11 @@ def compare_command(
     days: Annotated[str, typer.Option(help="serving period: 365, 90d, 6mo, 1y")] = "365",
     finetune_tokens: Annotated[str, typer.Option(help="fine-tuning budget in tokens (0: none)")] = "10M",
     utilization: Annotated[float, typer.Option(help="training FLOPs utilisation in (0, 1]")] = 0.4,
-    html: Annotated[Path | None, typer.Option(help="also write the HTML report here")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="also write a Markdown report here")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the comparison as JSON")] = None,
+    html: Annotated[Path | None, typer.Option(help="also write the HTML report here", callback=writable_file)] = None,
+    markdown: Annotated[Path | None, typer.Option(help="also write a Markdown report here",
+                                                  callback=writable_file)] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the comparison as JSON",
+                                                                 callback=writable_file)] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
     workload: Annotated[
         str | None, typer.Option(help="serving workload, e.g. prompt=1024,output=256,rps=5: recommend model, "
@@ -120,7 +123,7 @@ def compare_command(
         from steelyard.reporting.files import write_json
 
         write_json(json_out, comparison.to_dict())
-        console.print(f"wrote {json_out}")
+        console.print(f"wrote {escape(json_out)}")
     run_id, failure = None, None
     if save:
         from steelyard.errors import StoreError
@@ -129,7 +132,7 @@ def compare_command(
 
         try:
             run_id, url = record_comparison(comparison, OPTIONS.store_url, compare_command(comparison))
-            console.print(f"saved as run {run_id} in {url}")
+            console.print(f"saved as run {run_id} in {escape(url)}")
         except StoreError as exc:  # still write the files asked for, then fail
             failure = exc
     if html is not None or markdown is not None:
@@ -137,7 +140,7 @@ def compare_command(
 
         doc = report_document([("comparison", comparison, run_id)])
         for path in write_report(doc, html=html, markdown=markdown):
-            console.print(f"wrote {path}")
+            console.print(f"wrote {escape(path)}")
     if failure is not None:
         raise failure
 

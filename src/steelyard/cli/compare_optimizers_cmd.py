@@ -13,6 +13,7 @@ from steelyard.cli.finetune_cmd import load_training_data
 from steelyard.cli.option_groups import DATA, TRAIN
 from steelyard.cli.options import REQUIRED, Opt, with_options
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 #: The training options that apply to every optimizer alike (each optimizer is the one compared).
 COMPARE_TRAIN = TRAIN.only("epochs", "lr", "batch_size", "weight_decay", "warmup_ratio", "max_grad_norm", "target",
@@ -66,11 +67,11 @@ def compare_optimizers_command(
     cfg = COMPARE_TRAIN.build(opts)
     handle, data_opts, ds = load_training_data(model, opts)
     objective(cfg, ds.task)
-    console.print(f"training {model} with {', '.join(names)} until {cfg.target} on validation")
+    console.print(f"training {escape(model)} with {', '.join(names)} until {cfg.target} on validation")
     comparison = compare_optimizers(handle, ds, names, cfg, lrs=per_lr)
     render_comparison(comparison, console)
     card = cost_card(handle)
     save_outputs(comparison.to_dict(), json_out, None)
     if save:
         run_id, url = record_optimizer_comparison(comparison, [cfg, data_opts], card, OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,6 +31,10 @@ from steelyard.cli.data_cmd import (
 from steelyard.cli.evaluate_cmd import MaxLengthOpt, ModelArg, TokenizerOpt
 from steelyard.cli.state import OPTIONS
 from steelyard.errors import ConfigError
+from steelyard.reporting.markup import escape
+
+if TYPE_CHECKING:
+    from steelyard.compression.recipe import Recipe
 
 RecipeOpt = Annotated[str, typer.Option(help="steps separated by ';' (e.g. \"prune:structured,amount=0.3; "
                                         "finetune:epochs=1; quantize:int8-dynamic\") or a recipe.yaml file")]
@@ -71,8 +75,8 @@ def compress_command(
     from steelyard.cli.data_cmd import DataOptions, load_task_data
     from steelyard.cli.evaluate_cmd import load_handle
     from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
-    from steelyard.compression.recipe.output import check_output_folder
     from steelyard.data.options import data_task_for
+    from steelyard.outputs import check_output
     from steelyard.reporting.compress_view import render_compression
 
     if hardware != "local":
@@ -87,20 +91,23 @@ def compress_command(
         parsed = parsed.with_backend(backend)
     options = RecipeOptions(eval_split=eval_split, batch_size=batch_size, max_length=max_length, rounds=rounds,
                             threads=threads, tokenizer=tokenizer, seed=seed)
-    check_output_folder(output, model, parsed, overwrite=overwrite)
+    if output is not None:
+        check_onnx_output(output, parsed)
+        check_output(output, (model, data), overwrite=overwrite)
     handle = load_handle(model, task, max_length)
     dataset, data_opts = None, None
     if data is not None:
         data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, "image", seed, clean,
                                 max_train_examples, max_eval_examples)
         dataset = load_task_data(data_opts)
-    console.print(f"compressing {model}: {parsed.text}" + (f" on {dataset.name}" if dataset is not None else ""))
+    on = f" on {escape(dataset.name)}" if dataset is not None else ""
+    console.print(f"compressing {escape(model)}: {escape(parsed.text)}{on}")
     result = run_recipe(handle, parsed, dataset, options)
     if output is not None:
         result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
     render_compression(result.to_dict(), console)
     if output is not None:
-        console.print(f"compressed model saved to {result.output}")
+        console.print(f"compressed model saved to {escape(result.output)}")
     save_outputs(result.to_dict(), json_out, None)
     if save:
         from steelyard.store.record import record_compression
@@ -108,7 +115,15 @@ def compress_command(
         command = _command(model, recipe, data, output, backend, batch_size, max_length, eval_split)
         run_id, url = record_compression(result, [options, parsed.text] + ([data_opts] if data_opts else []),
                                          command, OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")
+
+
+def check_onnx_output(output: Path, recipe: Recipe) -> None:
+    """Only an onnxruntime-backend model saves as one ``.onnx`` file: say so before the recipe runs."""
+    if output.suffix == ".onnx" and not any(getattr(s.config, "backend", None) == "onnxruntime"
+                                            for s in recipe.steps):
+        raise ConfigError(f"--output {output}: only an onnxruntime-backend model saves as an .onnx file; "
+                          "give a folder, or --backend onnxruntime")
 
 
 def _command(model: str, recipe: str, data: str | None, output: Path | None, backend: str | None,

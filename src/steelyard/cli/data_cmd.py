@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import console, writable_file
 from steelyard.cli.option_groups import DATA
 from steelyard.cli.state import OPTIONS
 from steelyard.data.options import DataOptions
+from steelyard.reporting.markup import escape
 
 if TYPE_CHECKING:
     from steelyard.data import TaskDataset
@@ -29,7 +30,7 @@ SeedOpt = DATA.annotated("seed")
 CleanOpt = DATA.annotated("clean")
 MaxTrainOpt = DATA.annotated("max_train_examples")
 MaxEvalOpt = DATA.annotated("max_eval_examples")
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="write the result as JSON")]
+JsonOpt = Annotated[Path | None, typer.Option("--json", help="write the result as JSON", callback=writable_file)]
 SaveOpt = Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")]
 
 
@@ -64,7 +65,7 @@ def data_report_command(
         cleaned = clean_dataset(ds, report).sizes()
     render_data_report(report, console, drops, cleaned)
     for note in ds.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]")
     payload = {"report": to_dict(report), "drops": drops, "cleaned_sizes": cleaned}
     save_outputs(payload, json_out, None)
 
@@ -125,4 +126,4 @@ def data_needs_command(
     save_outputs(needs.to_dict(), json_out, None)
     if save:
         run_id, url = record_data_needs(needs, [cfg, data_opts], card, OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

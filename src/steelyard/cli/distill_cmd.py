@@ -16,10 +16,12 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.data_cmd import JsonOpt, SaveOpt
-from steelyard.cli.finetune_cmd import check_launch, is_main_process, load_training_data
+from steelyard.cli.finetune_cmd import OverwriteOpt, check_launch, interrupted_note, is_main_process, load_training_data
 from steelyard.cli.option_groups import DATA, DISTILL, TRAIN
 from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
+from steelyard.errors import Interrupted
+from steelyard.reporting.markup import escape
 
 #: DistillConfig refuses these: the whole student trains, on targets cached per example.
 DISTILL_TRAIN = TRAIN.without("target", "stop_at_target", "freeze_encoder", "augment")
@@ -33,6 +35,7 @@ def distill_command(
     student: Annotated[str, typer.Option(help="layers=K (keep K evenly spread teacher layers), hidden=H "
                                          "[,heads=A,ffn=F] (a narrower config), layers=K,hidden=H, or any model")],
     output: Annotated[Path, typer.Option(help="folder for the student (written atomically, with its tokenizer)")],
+    overwrite: OverwriteOpt = False,
     json_out: JsonOpt = None,
     save: SaveOpt = True,
     *,
@@ -49,22 +52,25 @@ def distill_command(
 
     train = DISTILL_TRAIN.build(opts)
     cfg = DISTILL.build(opts, train=train)
-    check_launch(train, output)
+    check_launch(train, output, (teacher, student, opts.get("data")), overwrite)
     handle, data_opts, ds = load_training_data(teacher, opts, DISTILL_DATA)
     student_model = student if parse_spec(student) is not None else load_handle(student, None, train.max_length,
                                                                                 "cpu")
     objective(train, ds.task)
     main = is_main_process()
     if main:
-        console.print(f"distilling {teacher} into {student} on {ds.name} "
+        console.print(f"distilling {escape(teacher)} into {escape(student)} on {escape(ds.name)} "
                       f"({', '.join(f'{k} {v:,}' for k, v in ds.sizes().items())})"
                       + (f" with {train.nproc} processes" if train.nproc > 1 else ""))
-    result = distill(handle, student_model, ds, cfg, output=output)
+    try:
+        result = distill(handle, student_model, ds, cfg, output=output, overwrite=overwrite)
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_note(output)) from None
     if not main:
         return
     render_distillation(result, console)
-    console.print(f"student saved to {result.output}")
+    console.print(f"student saved to {escape(result.output)}")
     save_outputs(result.to_dict(), json_out, None)
     if save:
         run_id, url = record_distillation(result, [cfg, data_opts], store_url=OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

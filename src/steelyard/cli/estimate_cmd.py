@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from steelyard.cli.common import console, parse_number, save_outputs
+from steelyard.cli.common import console, parse_number, save_outputs, writable_file
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 
 def estimate_command(
@@ -29,8 +30,10 @@ def estimate_command(
     measure_step: Annotated[
         bool, typer.Option(help="also time real training steps on this machine (loads the weights)")
     ] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the estimate as JSON")] = None,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the estimate as CSV")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the estimate as JSON",
+                                                  callback=writable_file)] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the estimate as CSV",
+                                                 callback=writable_file)] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
 ) -> None:
     """Training / fine-tuning cost: device-hours, $, kWh and CO2 on catalog hardware."""
@@ -62,4 +65,4 @@ def estimate_command(
     save_outputs(data, json_out, csv_out)
     if save:
         run_id, url = record_estimate(handle.name, est, [load_cfg], OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

@@ -26,6 +26,7 @@ from steelyard.cli.data_cmd import (
 )
 from steelyard.cli.option_groups import TRAIN
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 ModelArg = Annotated[str, typer.Argument(help="hub id, local folder, config .json, or pkg.module:factory")]
 MaxLengthOpt = TRAIN.annotated("max_length")
@@ -71,7 +72,8 @@ def cost_card(handle: Any) -> Any:
     try:
         return profile(handle, ProfileConfig(measure=False, hardware=("local",)))
     except Exception as exc:  # a cost card must never lose a finished evaluation or training run
-        console.print(f"[dim]note: no cost card: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}[/dim]")
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        console.print(f"[dim]note: no cost card: {escape(why)}[/dim]")
         return None
 
 
@@ -122,4 +124,4 @@ def evaluate_command(
         options = EvaluateOptions(model, split, tuple(names) if names else None, batch_size, max_length,
                                   max_examples, tokenizer, resamples, seed, device)
         run_id, url = record_evaluation(result, [options, data_opts], card, OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

@@ -25,6 +25,16 @@ from steelyard.cli.evaluate_cmd import ModelArg
 from steelyard.cli.option_groups import DATA, TRAIN
 from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
+from steelyard.errors import Interrupted
+from steelyard.reporting.markup import escape
+
+
+def interrupted_note(output: Path) -> str:
+    """What a Ctrl-C left: the model is written only once training ends, atomically."""
+    held = output.is_file() or (output.is_dir() and any(output.iterdir()))
+    if held:
+        return f"interrupted: nothing new saved; {output} still holds the model it held before"
+    return f"interrupted: nothing saved to {output} (the model is written only when training ends)"
 
 
 def is_main_process() -> bool:
@@ -44,21 +54,27 @@ def load_training_data(model: str, opts: dict[str, Any], data: Any = DATA) -> tu
     return handle, data_opts, load_task_data(data_opts)
 
 
-def check_launch(cfg: Any, output: Path) -> None:
-    """``--nproc`` within the machine (unless torchrun launched us) and an output folder we may write."""
-    from steelyard.training.checkpoint import check_output
+#: ``--overwrite`` of the commands that write a model folder.
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="replace an existing model folder at --output")]
+
+
+def check_launch(cfg: Any, output: Path, inputs: tuple[str | None, ...], overwrite: bool) -> None:
+    """``--nproc`` within the machine (unless torchrun launched us) and an output folder we may write:
+    not one of the ``inputs`` (model, teacher, data), and an existing model only with ``--overwrite``."""
+    from steelyard.outputs import check_output
     from steelyard.training.dist import launched_by_torchrun
     from steelyard.training.launch import check_nproc
 
     if cfg.nproc > 1 and not launched_by_torchrun():
         check_nproc(cfg)
-    check_output(output)
+    check_output(output, inputs, overwrite=overwrite)
 
 
 @with_options(TRAIN, DATA)
 def finetune_command(
     model: ModelArg,
     output: Annotated[Path, typer.Option(help="folder for the fine-tuned model (written atomically)")],
+    overwrite: OverwriteOpt = False,
     json_out: JsonOpt = None,
     save: SaveOpt = True,
     *,
@@ -77,18 +93,22 @@ def finetune_command(
     from steelyard.training.finetune import finetune, objective
 
     cfg = TRAIN.build(opts)
-    check_launch(cfg, output)
+    check_launch(cfg, output, (model, opts.get("data")), overwrite)
     handle, data_opts, ds = load_training_data(model, opts)
     objective(cfg, ds.task)
     main = is_main_process()
     if main:
-        console.print(f"fine-tuning {model} on {ds.name} ({', '.join(f'{k} {v:,}' for k, v in ds.sizes().items())})"
+        sizes = ", ".join(f"{k} {v:,}" for k, v in ds.sizes().items())
+        console.print(f"fine-tuning {escape(model)} on {escape(ds.name)} ({sizes})"
                       + (f" with {cfg.nproc} processes" if cfg.nproc > 1 else ""))
-    result = finetune(handle, ds, cfg, output=output)
+    try:
+        result = finetune(handle, ds, cfg, output=output, overwrite=overwrite)
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_note(output)) from None
     if not main:
         return
     render_finetune(result, console)
-    console.print(f"model saved to {result.output}")
+    console.print(f"model saved to {escape(result.output)}")
     from steelyard.models import InputSpec, LoadConfig, load_model
 
     card = cost_card(load_model(str(output), LoadConfig(inputs=InputSpec(seq_len=cfg.max_length))))
@@ -98,4 +118,4 @@ def finetune_command(
     save_outputs(data_out, json_out, None)
     if save:
         run_id, url = record_finetune(result, [cfg, data_opts], card, OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

@@ -100,7 +100,7 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type,
 
 
 def run(argv: list[str] | None = None) -> int:
-    from steelyard.errors import SteelyardError
+    from steelyard.errors import Interrupted, SteelyardError
 
     OPTIONS.debug = os.environ.get("STEELYARD_DEBUG") == "1" or "--debug" in (argv or sys.argv[1:])
     _quiet_libraries()
@@ -112,7 +112,7 @@ def run(argv: list[str] | None = None) -> int:
     except SteelyardError as exc:
         if OPTIONS.debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        print(str(exc) if isinstance(exc, Interrupted) else f"error: {exc}", file=sys.stderr)
         code = exc.exit_code
     except exit_types as exc:
         code = exc.exit_code

@@ -19,6 +19,7 @@ from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.cli.study_common import command_line, finish, print_event, record, show_summary
 from steelyard.errors import ConfigError
+from steelyard.reporting.markup import escape
 
 #: Recipe trials measure accuracy on text or images read with the default image column.
 STUDY_DATA = DATA.without("image_column")
@@ -78,7 +79,7 @@ def _show_final(result: Any, model: str, save: bool) -> dict[str, Any]:
         console.print(f"[yellow]note: on the test split the drop is {drop:.2f} points, above --max-drop "
                       f"{cfg.max_drop:g} (the choice was made on the validation split)[/yellow]")
     if cfg.output is not None:
-        console.print(f"winning model saved to {final.output}")
+        console.print(f"winning model saved to {escape(final.output)}")
     if save:
         from steelyard.store.record import record_compression
 
@@ -87,5 +88,5 @@ def _show_final(result: Any, model: str, save: bool) -> dict[str, Any]:
         run_id, url = record_compression(final, [result.final_options, result.final_recipe.text, result.data],
                                          command, OPTIONS.store_url)
         out["run_id"] = run_id
-        console.print(f"winner saved as run {run_id} in {url}")
+        console.print(f"winner saved as run {run_id} in {escape(url)}")
     return out

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console, parse_shape, save_outputs
+from steelyard.cli.common import console, parse_shape, save_outputs, writable_file
 from steelyard.cli.options import Group, with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.profiling.generation_config import GenerationWorkload, parse_batch_sizes
+from steelyard.reporting.markup import escape
 
 #: ``--prompt-len``, ``--new-tokens`` and the projection's efficiencies, from the workload's fields.
 GENERATION = Group.of(GenerationWorkload)
@@ -68,8 +69,10 @@ def profile_command(
     input_dtype: Annotated[str, typer.Option(help="dtype of --input-shape tensors")] = "float32",
     num_labels: Annotated[int | None, typer.Option(help="classification head size")] = None,
     trust_remote_code: Annotated[bool, typer.Option(help="allow the model's own Python code (off by default)")] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON")] = None,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the report as CSV (metric,value)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON",
+                                                  callback=writable_file)] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the report as CSV (metric,value)",
+                                                                callback=writable_file)] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
     *,
     opts: dict[str, Any],
@@ -114,10 +117,17 @@ def profile_command(
         optimizer=optimizer,
         generation=workload,
     )
-    with console.status(f"loading {model}"):
-        handle = load_model(model, load_cfg)
-    with console.status("counting and measuring"):
-        report = profile(handle, profile_cfg)
+    try:
+        with console.status(f"loading {escape(model)}"):
+            handle = load_model(model, load_cfg)
+        with console.status("counting and measuring"):
+            report = profile(handle, profile_cfg)
+    except (MemoryError, RuntimeError) as exc:
+        from steelyard.profiling.fits import batch_too_large, is_allocation_failure
+
+        if not is_allocation_failure(exc):
+            raise
+        raise batch_too_large(model, load_cfg, exc) from None
     render_cost_report(report, console)
     if report.generation is not None:
         render_generation(report.generation, console)
@@ -125,4 +135,4 @@ def profile_command(
     save_outputs(data, json_out, csv_out)
     if save:
         run_id, url = record_profile(report, [load_cfg, profile_cfg], OPTIONS.store_url)
-        console.print(f"saved as run {run_id} in {url}")
+        console.print(f"saved as run {run_id} in {escape(url)}")

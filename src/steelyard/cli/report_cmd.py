@@ -7,14 +7,16 @@ from typing import Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import console, writable_file
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 
 def report_command(
     run_ids: Annotated[list[int], typer.Argument(help="run id(s) from `steelyard runs list`; one part per run")],
-    html: Annotated[Path | None, typer.Option(help="write the HTML report here (opens offline)")] = None,
-    markdown: Annotated[Path | None, typer.Option(help="write a Markdown report here")] = None,
+    html: Annotated[Path | None, typer.Option(help="write the HTML report here (opens offline)",
+                                                          callback=writable_file)] = None,
+    markdown: Annotated[Path | None, typer.Option(help="write a Markdown report here", callback=writable_file)] = None,
     title: Annotated[str | None, typer.Option(help="report title")] = None,
 ) -> None:
     """Write a report of stored runs: tables, interactive charts, environment and the commands to reproduce."""
@@ -28,4 +30,4 @@ def report_command(
     records = [store.get_run(i) for i in run_ids]
     doc = document_for_runs(records, title)
     for path in write_report(doc, html=html, markdown=markdown):
-        console.print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+        console.print(f"wrote {escape(path)} ({path.stat().st_size / 2**20:.1f} MiB)")

@@ -11,6 +11,7 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 runs_app = typer.Typer(help="The results store: every profile, estimate, evaluation and comparison.",
                        no_args_is_help=True)
@@ -79,11 +80,12 @@ def list_command(
     if not records:
         kinds = store.kinds()
         hint = f" (kinds in the store: {', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
-        console.print(f"no runs{' of kind ' + kind if kind else ''} in {store.url}{hint}")
+        console.print(f"no runs{' of kind ' + escape(kind) if kind else ''} in {escape(store.url)}{hint}")
         return
     table = _table(f"Runs in {store.url}", "id", "kind", "model", "created (UTC)", "status", "headline", right=[0])
     for r in records:
-        table.add_row(str(r.id), r.kind, r.model, f"{r.created_at:%Y-%m-%d %H:%M:%S}", r.status, _headline(r))
+        table.add_row(str(r.id), escape(r.kind), escape(r.model), f"{r.created_at:%Y-%m-%d %H:%M:%S}", escape(r.status),
+                      escape(_headline(r)))
     console.print(table)
 
 
@@ -118,15 +120,15 @@ def show_command(
     if as_json:
         print(json.dumps(_full(record), indent=2, default=str))
         return
-    console.print(f"[bold]run {record.id}[/bold] · {record.kind} · {record.model} · "
+    console.print(f"[bold]run {record.id}[/bold] · {escape(record.kind)} · {escape(record.model)} · "
                   f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC · {record.status}")
     table = _table("Headline numbers", "metric", "value", right=[1])
     for name, (value, unit) in sorted(record.metrics.items()):
-        table.add_row(name, _value(value, unit))
+        table.add_row(escape(name), escape(_value(value, unit)))
     console.print(table)
     table = _table("Config", "key", "value")
     for key, value in flatten(record.config).items():
-        table.add_row(key, json.dumps(value) if not isinstance(value, str) else value)
+        table.add_row(escape(key), escape(json.dumps(value) if not isinstance(value, str) else value))
     console.print(table)
     if brief:
         return
@@ -167,16 +169,18 @@ def diff_command(
                           "metrics": metric_rows, "config": config_rows, "environment": env_rows}, indent=2,
                          default=str))
         return
-    console.print(f"[bold]run {a}[/bold] ({ra.kind}, {ra.model}) → [bold]run {b}[/bold] ({rb.kind}, {rb.model})")
+    console.print(f"[bold]run {a}[/bold] ({escape(ra.kind)}, {escape(ra.model)}) → [bold]run {b}[/bold] "
+                  f"({escape(rb.kind)}, {escape(rb.model)})")
     if ra.kind != rb.kind:
-        console.print(f"  [yellow]note: different kinds ({ra.kind} vs {rb.kind}); few numbers will line up[/yellow]")
+        console.print(f"  [yellow]note: different kinds ({escape(ra.kind)} vs {escape(rb.kind)}); few numbers will "
+                      "line up[/yellow]")
     table = _table("Headline numbers" + ("" if all_metrics else " that differ"), "metric", f"run {a}", f"run {b}",
                    "change", "ratio", right=[1, 2, 3, 4])
     for row in metric_rows:
         unit = row["unit"]
         change = "—" if row["delta"] is None else ("+" if row["delta"] > 0 else "") + _value(row["delta"], unit)
         ratio = "—" if row["ratio"] is None else f"{row['ratio']:.3g}×"
-        table.add_row(row["metric"], _value(row["a"], unit), _value(row["b"], unit), change, ratio)
+        table.add_row(escape(row["metric"]), _value(row["a"], unit), _value(row["b"], unit), change, ratio)
     if metric_rows:
         console.print(table)
     else:
@@ -187,7 +191,7 @@ def diff_command(
             continue
         table = _table(f"{title} that differs", "key", f"run {a}", f"run {b}")
         for row in rows:
-            table.add_row(row["key"], _show(row["a"]), _show(row["b"]))
+            table.add_row(escape(row["key"]), escape(_show(row["a"])), escape(_show(row["b"])))
         console.print(table)
 
 
@@ -217,6 +221,10 @@ def export_command(
     fmt_name = format.lower()
     if fmt_name not in ("csv", "json", "mlflow", "tensorboard"):
         raise ConfigError(f"unknown export format '{format}'; choose csv, json, mlflow or tensorboard")
+    if output is not None and fmt_name in ("csv", "json"):
+        from steelyard.outputs import check_output_file
+
+        check_output_file(output, "--output")
     wanted = _parse_ids(ids)
     records = _store().find_runs(kind=kind, model=model, limit=limit, ids=wanted, oldest_first=True)
     if fmt_name in ("mlflow", "tensorboard"):

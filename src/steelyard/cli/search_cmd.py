@@ -33,6 +33,7 @@ from steelyard.cli.study_common import (
     study_storage,
 )
 from steelyard.errors import ConfigError
+from steelyard.reporting.markup import escape
 
 
 @with_options(SEARCH, STUDY_DATA)
@@ -95,13 +96,13 @@ def study_list_command(storage: StorageOpt = None) -> None:
     store = study_storage(storage)
     summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
     if not summaries:
-        console.print(f"no studies in {storage_url(store)}")
+        console.print(f"no studies in {escape(storage_url(store))}")
         return
-    table = Table(title=f"studies in {storage_url(store)}", title_justify="left")
+    table = Table(title=f"studies in {escape(storage_url(store))}", title_justify="left")
     for col in ("study", "kind", "model", "trials", "started"):
         table.add_column(col)
     for s in summaries:
         started = f"{s.datetime_start:%Y-%m-%d %H:%M}" if s.datetime_start else "—"
-        table.add_row(s.study_name, str(s.user_attrs.get("kind", "—")), str(s.user_attrs.get("model", "—")),
-                      str(s.n_trials), started)
+        table.add_row(escape(s.study_name), escape(s.user_attrs.get("kind", "—")),
+                      escape(s.user_attrs.get("model", "—")), str(s.n_trials), started)
     console.print(table)

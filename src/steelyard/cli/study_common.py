@@ -10,11 +10,10 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-import typer
-
 from steelyard.cli.common import console
 from steelyard.cli.option_groups import SEARCH
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.markup import escape
 
 StorageOpt = SEARCH.annotated("storage")
 
@@ -30,8 +29,8 @@ def print_event(event: Any) -> None:
     from steelyard.search import workflow
 
     if isinstance(event, workflow.StudyOpened):
-        console.print(f"resuming study {event.name}: {event.used} of {event.trials} trials already there"
-                      if event.used else f"new study {event.name}")
+        console.print(f"resuming study {escape(event.name)}: {event.used} of {event.trials} trials already there"
+                      if event.used else f"new study {escape(event.name)}")
     elif isinstance(event, workflow.TrialsCapped):
         console.print(f"note: the grid has {event.points} points; --trials {event.asked} lowered to that")
     elif isinstance(event, workflow.TrialFinished):
@@ -43,7 +42,7 @@ def print_event(event: Any) -> None:
                  "interrupted": "interrupted", "exhausted": "the sampler has no point left"}[outcome.stopped]
         console.print(f"this worker ran {ran} trial{'s' if ran != 1 else ''} in {outcome.seconds:.0f} s; {words}")
     elif isinstance(event, workflow.FinalRunStarted):
-        console.print(f"re-running trial {event.number} ({event.recipe}) and measuring it on the test split")
+        console.print(f"re-running trial {event.number} ({escape(event.recipe)}) and measuring it on the test split")
 
 
 def print_trial(trial: Any) -> None:
@@ -56,8 +55,8 @@ def print_trial(trial: Any) -> None:
     recipe = trial.user_attrs.get("recipe")
     what = (recipe or "(no step)") if recipe is not None else ", ".join(f"{k}={v}" for k, v in trial.params.items())
     state = trial.state.name.lower()
-    console.print(f"[dim]trial {trial.number} {state}: {what}" + (f" → {numbers}" if numbers else "")
-                  + (f" ({failure_reason(trial)})" if state != "complete" else "") + "[/dim]", highlight=False)
+    console.print(f"[dim]trial {trial.number} {state}: {escape(what)}" + (f" → {numbers}" if numbers else "")
+                  + (f" ({escape(failure_reason(trial))})" if state != "complete" else "") + "[/dim]", highlight=False)
 
 
 def show_summary(summary: Any) -> None:
@@ -72,8 +71,11 @@ def finish(result: Any, json_out: Path | None, extra: dict[str, Any] | None = No
 
     save_outputs({**result.summary.to_dict(), **(extra or {})}, json_out, None)
     if result.interrupted:
-        console.print("interrupted: the finished trials are kept; run the same command to resume")
-        raise typer.Exit(130)
+        from steelyard.errors import Interrupted
+
+        raise Interrupted(f"interrupted: the {result.summary.counts.get('complete', 0)} completed trial(s) of study "
+                          f"{result.summary.name} are kept and the interrupted one is queued again; run the same "
+                          "command to resume")
 
 
 def record(summary: Any, command: str, extra: dict[str, Any] | None, save: bool) -> int | None:
@@ -82,7 +84,7 @@ def record(summary: Any, command: str, extra: dict[str, Any] | None, save: bool)
     from steelyard.store.record import record_study
 
     run_id, url = record_study(summary, command, extra, OPTIONS.store_url)
-    console.print(f"study saved as run {run_id} in {url}")
+    console.print(f"study saved as run {run_id} in {escape(url)}")
     return run_id
 
 

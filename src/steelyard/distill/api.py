@@ -99,6 +99,7 @@ def distill(
     cfg: DistillConfig | None = None,
     *,
     output: str | Path | None = None,
+    overwrite: bool = False,
     load: LoadConfig | None = None,
 ) -> DistillResult:
     """Distil ``teacher`` into ``student`` on ``dataset``; see the module docstring.
@@ -106,7 +107,8 @@ def distill(
     ``teacher`` is a handle or any source :func:`~steelyard.models.load_model` takes, a fine-tuned
     classifier for the dataset's labels. ``student`` is ``"layers=K"``, ``"hidden=H"`` (with
     ``heads=``, ``ffn=``; combinable), another model source, or a handle
-    (:func:`~steelyard.distill.student.make_student`). With ``output`` the student is saved there.
+    (:func:`~steelyard.distill.student.make_student`). With ``output`` the student is saved there
+    (an existing model only with ``overwrite``; never over the teacher's, the student's or the data's files).
     """
     from steelyard.training.launch import nproc_ignored
 
@@ -114,9 +116,10 @@ def distill(
     start = time.perf_counter()
     out = Path(output) if output is not None else None
     if out is not None:
-        from steelyard.training.checkpoint import check_output
+        from steelyard.outputs import check_output
 
-        check_output(out)
+        sources = [m.path if isinstance(m, ModelHandle) else m for m in (teacher, student)]
+        check_output(out, (*sources, dataset.source), overwrite=overwrite)
     t_handle = resolve_handle(teacher, load)
     plan = plan_run(t_handle, student, dataset, cfg)
     outcome, dist, digests = _train(plan, t_handle, student, dataset, cfg)
@@ -169,7 +172,8 @@ def distill(
         from steelyard.distill.save import save_student
 
         factory = prep.name if prep.source_kind == "factory" else None
-        save_student(module, getattr(plan.adapter, "tokenizer", None), prep.path, out, result, factory)
+        save_student(module, getattr(plan.adapter, "tokenizer", None), prep.path, out, result, factory,
+                     overwrite=overwrite)
     if launched_by_torchrun():
         dist.barrier()
     inputs, _ = counting_inputs(s_handle, task, plan.adapter)

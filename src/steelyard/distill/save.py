@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from steelyard.distill.result import DistillResult
-from steelyard.training.checkpoint import write_folder_atomically
+from steelyard.outputs import write_atomically
 from steelyard.training.save import write_companions, write_weights
 from steelyard.training.setup import is_hf
 
@@ -20,11 +20,11 @@ RESULT_FILE = "distill_result.json"
 
 
 def save_student(module: torch.nn.Module, tokenizer: object | None, preprocessing: Path | None, output: Path,
-                 result: DistillResult, factory: str | None = None) -> None:
+                 result: DistillResult, factory: str | None = None, *, overwrite: bool = False) -> None:
     """Save atomically into ``output``; ``factory`` names the ``pkg.module:function`` of a plain module."""
 
     def write(tmp: Path) -> None:
         write_weights(module, tmp, is_hf(module), factory, result.label_names)
         write_companions(tmp, tokenizer, preprocessing, RESULT_FILE, result.to_dict())
 
-    write_folder_atomically(output, write)
+    write_atomically(output, write, overwrite=overwrite)

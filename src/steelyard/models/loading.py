@@ -98,9 +98,25 @@ def torch_dtype(name: str) -> Any:
     }[name]
 
 
+#: Longest name of one path component on common file systems (bytes).
+NAME_MAX = 255
+
+
+def check_source_name(source: str) -> None:
+    """A name no loader could open (a path component over 255 bytes, a NUL byte) is a one-line error,
+    not an ``OSError: File name too long`` from the first loader that looks for the file."""
+    if "\0" in source:
+        raise ModelSourceError("the model name holds a NUL byte")
+    long = max((len(part.encode("utf-8", "surrogateescape")) for part in source.split("/")), default=0)
+    if long > NAME_MAX:
+        raise ModelSourceError(f"the model name '{source[:40]}…' ({len(source):,} characters) is no hub id, "
+                               f"factory or path: a part of it is over {NAME_MAX} bytes long")
+
+
 def load_model(source: str, cfg: LoadConfig | None = None) -> ModelHandle:
     """Build a handle for ``source`` with the first registered loader that recognises it."""
     cfg = cfg or LoadConfig()
+    check_source_name(source)
     found = find_loader(source, cfg)
     if found is None:
         # Only an existing path that is no model can get here: the hub loader takes every other name.

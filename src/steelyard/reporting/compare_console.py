@@ -11,6 +11,7 @@ from steelyard.reporting.commands import compare_command
 from steelyard.reporting.console import _table
 from steelyard.reporting.explain import explanation_text
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
+from steelyard.reporting.markup import SafeConsole, escape
 from steelyard.units import Bytes
 
 ARROW = {"max": "↑", "min": "↓"}
@@ -83,7 +84,7 @@ def fits_text(o: Option, rich: bool = True) -> str:
 
 
 def render_comparison(comp: Comparison, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or SafeConsole()
     rec = comp.recommendation
     front = set(rec.pareto.front)
     assumptions = comparison_assumptions(comp)
@@ -112,7 +113,7 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
         for o in (o for o in comp.options if o.candidate == c.label):
             mark = ("✔ " if o.name == rec.chosen else "") + ("★" if o.name in front else "")
             table.add_row(
-                c.label if first else "",
+                escape(c.label) if first else "",
                 o.hardware,
                 score_text(c) if first else "",
                 latency_text(o),
@@ -136,23 +137,23 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
             + ", ".join(bits)
         )
     objectives = ", ".join(f"{o.title} {ARROW[o.direction]}" for o in comp.objectives)
-    console.print(f"[bold]Pareto front[/bold] over {objectives}: " + ", ".join(rec.pareto.front))
+    console.print(f"[bold]Pareto front[/bold] over {objectives}: " + escape(", ".join(rec.pareto.front)))
     dominated = [f"{n} (by {', '.join(by[:2])}{'…' if len(by) > 2 else ''})"
                  for n, by in rec.pareto.dominated_by.items() if by]
     if dominated:
         more = f"; … and {len(dominated) - 4} more" if len(dominated) > 4 else ""
-        console.print("  dominated: " + "; ".join(dominated[:4]) + more)
+        console.print("  dominated: " + escape("; ".join(dominated[:4])) + more)
     for group in rec.pareto.ties:
-        console.print("  tied on every objective: " + " = ".join(group))
-    title = f"Recommendation: {rec.chosen}" if rec.chosen else "Recommendation: none feasible"
-    console.print(Panel(explanation_text(rec, value_text), title=title, title_align="left",
+        console.print("  tied on every objective: " + escape(" = ".join(group)))
+    title = f"Recommendation: {escape(rec.chosen)}" if rec.chosen else "Recommendation: none feasible"
+    console.print(Panel(escape(explanation_text(rec, value_text)), title=title, title_align="left",
                         border_style="green" if rec.chosen else "red"))
     render_lifetime(comp, console)
     render_access_matrix(comp, console)
     console.print("[bold]Assumptions[/bold]")
     for line in assumptions:
-        console.print(f"  • {line}")
-    console.print(f"[dim]reproduce: {compare_command(comp)}[/dim]")
+        console.print(f"  • {escape(line)}")
+    console.print(f"[dim]reproduce: {escape(compare_command(comp))}[/dim]")
 
 
 def render_lifetime(comp: Comparison, console: Console) -> None:
@@ -176,7 +177,7 @@ def render_lifetime(comp: Comparison, console: Console) -> None:
         for i, o in enumerate(options):
             table.add_row(
                 hw if i == 0 else "",
-                o.candidate,
+                escape(o.candidate),
                 hours(o.finetune_hours),
                 usd(o.finetune_cost),
                 usd(o.serving_cost),
@@ -203,5 +204,5 @@ def render_access_matrix(comp: Comparison, console: Console) -> None:
             o = comp.option(c.label, hw)
             text = access_cell(o)
             cells.append(text if o.fits_inference else f"[red]{text}[/red]")
-        table.add_row(f"{c.label} ({fmt_count(c.report.parameters.total)})", *cells)
+        table.add_row(f"{escape(c.label)} ({fmt_count(c.report.parameters.total)})", *cells)
     console.print(table)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+from steelyard.reporting.markup import escape
 
 if TYPE_CHECKING:
     from steelyard.compression.recipe.result import Verdict
@@ -145,7 +146,7 @@ def render_compression(d: dict[str, Any], console: Any) -> None:
     """A compression run (its ``to_dict``) on a rich console: before / after, the steps, verdicts, notes."""
     from rich.table import Table
 
-    table = Table(title=f"{d['model']} · {d['recipe']}", title_justify="left")
+    table = Table(title=f"{escape(d['model'])} · {escape(d['recipe'])}", title_justify="left")
     for i, col in enumerate(COLUMNS):
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in before_after_rows(d):
@@ -158,9 +159,9 @@ def render_compression(d: dict[str, Any], console: Any) -> None:
         steps.add_row(*row)
     console.print(steps)
     for line in verdict_lines(d):
-        console.print(f"• {line}")
+        console.print(f"• {escape(line)}")
     for note in d.get("notes", []):
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def compression_console(d: dict[str, Any], record: Any, console: Any) -> None:

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from steelyard.profiling.report import CostReport, TrainingEstimate
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
+from steelyard.reporting.markup import SafeConsole, escape
 from steelyard.units import Bytes, Flops, FlopsPerSecond
 
 
@@ -25,10 +26,11 @@ def _yes(flag: bool) -> str:
 
 
 def render_cost_report(report: CostReport, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or SafeConsole()
     shapes = ", ".join(f"{k} {tuple(v)}" for k, v in report.input.shapes.items())
     where = "meta device (config only, nothing timed)" if report.on_meta else report.environment.device
-    console.print(f"[bold]{report.model}[/bold]  task {report.task} · {report.dtype} · {shapes} · {where}")
+    console.print(f"[bold]{escape(report.model)}[/bold]  task {escape(report.task)} · {report.dtype} · "
+                  f"{escape(shapes)} · {escape(where)}")
 
     p, s = report.parameters, report.storage
     table = _table("Parameters and storage", "what", "value", right=[1])
@@ -70,7 +72,7 @@ def render_cost_report(report: CostReport, console: Console | None = None) -> No
         right=[1, 2, 3, 4],
     )
     for row in c.top_modules:
-        table.add_row(row.name, fmt(row.flops), fmt(row.other_flops), fmt(row.bytes_moved), pct(row.share))
+        table.add_row(escape(row.name), fmt(row.flops), fmt(row.other_flops), fmt(row.bytes_moved), pct(row.share))
     console.print(table)
 
     m = report.memory
@@ -103,7 +105,7 @@ def render_cost_report(report: CostReport, console: Console | None = None) -> No
         render_training_rows(dn.training, console, title="Pretraining it from scratch on that data")
     console.print("[bold]Assumptions[/bold]")
     for line in report.assumptions:
-        console.print(f"  • {line}")
+        console.print(f"  • {escape(line)}")
     e = report.environment
     console.print(
         f"[dim]{e.cpu_model} · {e.physical_cores} cores · {e.threads} threads · torch {e.torch} · "
@@ -136,7 +138,7 @@ def _render_measured(report: CostReport, console: Console) -> None:
         )
     console.print(table)
     if report.energy is not None:
-        console.print(f"  [dim]energy: {report.energy.note}[/dim]")
+        console.print(f"  [dim]energy: {escape(report.energy.note)}[/dim]")
     table = _table("Throughput sweep", "batch", "median latency", "samples/s", right=[0, 1, 2])
     for point in ms.throughput:
         table.add_row(str(point.batch_size), fmt(point.median_latency), f"{point.samples_per_second:.1f}")
@@ -206,19 +208,19 @@ def render_training_rows(est: TrainingEstimate, console: Console, title: str) ->
 
 
 def render_training_estimate(model: str, est: TrainingEstimate, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or SafeConsole()
     console.print(
-        f"[bold]{model}[/bold]: training on {human(est.tokens, 'tokens')} ({human(est.samples, 'samples')}) = "
+        f"[bold]{escape(model)}[/bold]: training on {human(est.tokens, 'tokens')} ({human(est.samples, 'samples')}) = "
         f"{fmt(est.total_flops)} ({est.method}); 6·N·D = {fmt(est.six_nd_flops)}"
     )
     render_training_rows(est, console, title="Training cost per device type")
     console.print("[bold]Assumptions[/bold]")
     for line in est.assumptions:
-        console.print(f"  • {line}")
+        console.print(f"  • {escape(line)}")
 
 
 def render_hardware_catalog(specs: list, console: Console | None = None, show_sources: bool = True) -> None:
-    console = console or Console()
+    console = console or SafeConsole()
     table = _table(
         "Hardware catalog (dense peaks)",
         "name",

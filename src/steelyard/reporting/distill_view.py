@@ -7,6 +7,7 @@ from rich.console import Console
 from steelyard.distill.result import DistillResult
 from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, table
 from steelyard.reporting.formatting import fmt, fmt_count, fmt_seconds, pct
+from steelyard.reporting.markup import escape
 from steelyard.reporting.training_view import render_history
 
 
@@ -21,11 +22,12 @@ def render_distillation(result: DistillResult, console: Console | None = None) -
     world = f" · DDP {result.distributed.world_size} processes ({result.distributed.backend})" \
         if result.distributed.world_size > 1 else ""
     hidden = f" · hidden states (weight {cfg.hidden_weight:g})" if cfg.hidden_states else ""
-    console.print(f"[bold]{result.teacher}[/bold] → student [bold]{result.student}[/bold] on {result.dataset} "
+    console.print(f"[bold]{escape(result.teacher)}[/bold] → student [bold]{escape(result.student)}[/bold] on "
+                  f"{escape(result.dataset)} "
                   f"({sizes}) · α {cfg.alpha:g} · T {cfg.temperature:g}{hidden} · {cfg.train.optimizer} "
                   f"lr {cfg.train.learning_rate():g}{world}")
     for note in result.student_notes:
-        console.print(f"[dim]student: {note}[/dim]")
+        console.print(f"[dim]student: {escape(note)}[/dim]")
 
     t, s = result.teacher_cost, result.student_cost
     seq = f"batch 1, {t.seq_len} tokens" if t.seq_len else "batch 1"

@@ -12,6 +12,7 @@ from steelyard.data.quality import DataReport
 from steelyard.evaluation.result import EvaluationResult
 from steelyard.metrics import MetricValue
 from steelyard.reporting.formatting import fmt_seconds
+from steelyard.reporting.markup import escape
 
 
 def table(title: str, *columns: str, right: Iterable[int] = ()) -> Table:
@@ -52,7 +53,7 @@ def render_evaluation(result: EvaluationResult, console: Console | None = None) 
         t = table("Predictions per class", "class", "true", "predicted", "recall", right=[1, 2, 3])
         for name in p.label_names:
             recall = p.recall.get(name)
-            t.add_row(name, str(p.true_counts[name]), str(p.predicted_counts[name]),
+            t.add_row(escape(name), str(p.true_counts[name]), str(p.predicted_counts[name]),
                       "—" if recall is None else f"{recall:.3f}")
         console.print(t)
         console.print(f"mean confidence of the top class: {p.mean_confidence:.3f}")
@@ -62,7 +63,7 @@ def render_evaluation(result: EvaluationResult, console: Console | None = None) 
     console.print(f"{fmt_seconds(result.seconds)} ({result.examples_per_second:.1f} examples/s, "
                   f"batch {result.batch_size})")
     for note in result.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def render_data_report(report: DataReport, console: Console | None = None,
@@ -70,7 +71,7 @@ def render_data_report(report: DataReport, console: Console | None = None,
     """The data report: sizes, problems found per split, class balance, lengths; and what --clean drops."""
     console = console or Console()
     splits = list(report.counts)
-    console.print(f"[bold]{report.name}[/bold] · {report.task}")
+    console.print(f"[bold]{escape(report.name)}[/bold] · {report.task}")
     t = table("Problems per split", "check", *splits, right=range(1, len(splits) + 1))
     t.add_row("examples", *[f"{report.counts[s]:,}" for s in splits])
     t.add_row("empty", *[str(len(report.empty.get(s, []))) for s in splits])
@@ -84,7 +85,7 @@ def render_data_report(report: DataReport, console: Console | None = None,
                   f"{report.n_conflicting} examples)", "input", "labels", "where")
         for conflict in report.conflicts[:10]:
             where = ", ".join(f"{s}#{i}" for s, i in conflict.locations[:4])
-            c.add_row(conflict.preview, ", ".join(conflict.labels), where)
+            c.add_row(escape(conflict.preview), escape(", ".join(conflict.labels)), where)
         console.print(c)
     else:
         console.print("no input appears with conflicting labels")
@@ -92,7 +93,7 @@ def render_data_report(report: DataReport, console: Console | None = None,
         names = list(next(iter(report.class_balance.values())))
         b = table("Class balance", "class", *splits, right=range(1, len(splits) + 1))
         for name in names:
-            b.add_row(name, *[str(report.class_balance.get(s, {}).get(name, 0)) for s in splits])
+            b.add_row(escape(name), *[str(report.class_balance.get(s, {}).get(name, 0)) for s in splits])
         console.print(b)
         ratio = report.imbalance("train")
         if ratio is not None:

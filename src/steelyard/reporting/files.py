@@ -15,9 +15,19 @@ from steelyard.serialize import flatten
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    A path that cannot be written (inside a file, a read-only folder, a name too long) is a
+    one-line ConfigError (:mod:`steelyard.outputs`), never an OSError traceback.
+    """
+    from steelyard.outputs import check_output_file, os_error
+
+    path = check_output_file(path, what="output file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as exc:
+        raise os_error(exc, "output file", path) from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)

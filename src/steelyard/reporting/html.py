@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Sequence
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -93,43 +95,58 @@ def _plotly_version() -> str:
         return "?"
 
 
+def md_text(text: Any) -> str:
+    """User text made inert in Markdown: HTML escaped (a ``<script>`` or ``<img onerror>`` in a model
+    name or label stays text in any CommonMark viewer), and ``](`` broken so no inline link or
+    auto-loading image ``![x](url)`` can be formed (autolinks need ``<``, escaped already)."""
+    return html_escape(str(text), quote=False).replace("](", "]\\(")
+
+
 def _md_cell(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return md_text(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _fence(body: str, info: str) -> list[str]:
+    """A fenced block longer than any run of backticks inside it, so the text cannot close it."""
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{info}", body, fence, ""]
 
 
 def _md_table(table: Table) -> list[str]:
     lines = []
     if table.title:
-        lines += [f"*{table.title}*", ""]
+        lines += [f"*{md_text(table.title)}*", ""]
     cols = [c or " " for c in table.columns]
     lines.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
     for row in table.rows:
         lines.append("| " + " | ".join(_md_cell(c) for c in row) + " |")
     if table.note:
-        lines += ["", table.note]
+        lines += ["", md_text(table.note)]
     return [*lines, ""]
 
 
 def _md_section(section: Section) -> list[str]:
-    lines = [f"### {section.title}", ""]
+    lines = [f"### {md_text(section.title)}", ""]
     for text in section.paragraphs:
-        lines += [text, ""]
+        lines += [md_text(text), ""]
     for table in section.tables:
         lines += _md_table(table)
     for fig in section.figures:
-        lines += [f"*Chart: {fig.title} (interactive in the HTML report).*", ""]
+        lines += [f"*Chart: {md_text(fig.title)} (interactive in the HTML report).*", ""]
     if section.code:
-        lines += ["```json", section.code, "```", ""]
+        lines += _fence(section.code, "json")
     if section.commands:
-        lines += ["```sh", *section.commands, "```", ""]
+        lines += _fence("\n".join(section.commands), "sh")
     return lines
 
 
 def render_markdown(doc: ReportDocument) -> str:
-    lines = [f"# {doc.title}", "", f"Generated {doc.generated_at} by steelyard.", ""]
+    """The document as Markdown; every name, label and number from the runs goes through :func:`md_text`."""
+    lines = [f"# {md_text(doc.title)}", "", f"Generated {md_text(doc.generated_at)} by steelyard.", ""]
     for part in doc.parts:
-        lines += [f"## {part.title}", "", f"_{part.subtitle}_", ""]
+        lines += [f"## {md_text(part.title)}", "", f"_{md_text(part.subtitle)}_", ""]
         for section in part.sections:
             lines += _md_section(section)
     return "\n".join(lines).rstrip() + "\n"

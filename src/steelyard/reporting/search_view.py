@@ -11,6 +11,7 @@ from typing import Any
 
 from steelyard.reporting.explain import explanation_text
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+from steelyard.reporting.markup import escape
 from steelyard.search.pareto import Candidate, pareto_front
 from steelyard.search.pareto import Objective as ParetoObjective
 from steelyard.search.summary import StudySummary, TrialRow, constraints_of
@@ -80,7 +81,7 @@ def trials_table(summary: StudySummary, rows: Sequence[TrialRow] | None = None, 
     best = summary.selection.chosen if summary.selection else None
     for r in rows if rows is not None else summary.rows:
         mark = "★ " if r.number == best else ("· " if r.on_front else "")
-        table.add_row(f"{mark}{r.number}", r.state, _what(r), *(format_metric(c, _value(r, c)) for c in cols),
+        table.add_row(f"{mark}{r.number}", r.state, escape(_what(r)), *(format_metric(c, _value(r, c)) for c in cols),
                       _duration(r.duration_s), r.reason)
     return table
 
@@ -89,14 +90,15 @@ def render_summary(summary: StudySummary, console: Any, *, all_trials: bool = Tr
     """Header, trials (★ the answer, · on the front), the front, and the answer with its reason."""
     spec = summary.spec
     counts = ", ".join(f"{n} {state}" for state, n in sorted(summary.counts.items())) or "no trials"
-    console.print(f"study {summary.name} ({spec.kind}) · model {spec.model} · data {spec.data or '—'} · "
+    console.print(f"study {escape(summary.name)} ({spec.kind}) · model {escape(spec.model)} · "
+                  f"data {escape(spec.data or '—')} · "
                   f"objectives {', '.join(f'{o.name}:{o.direction}' for o in summary.objectives)} · {counts}",
                   highlight=False)
     if summary.baseline:
         numbers = ", ".join(f"{k} {format_metric(k, v)}" for k, v in summary.baseline.items())
         console.print(f"original model: {numbers} (validation split, measured in each trial)", highlight=False)
     if summary.storage:
-        console.print(f"[dim]storage {summary.storage}[/dim]", highlight=False)
+        console.print(f"[dim]storage {escape(summary.storage)}[/dim]", highlight=False)
     if all_trials and summary.rows:
         console.print(trials_table(summary))
     front = [summary.row(n) for n in summary.front]
@@ -118,7 +120,8 @@ def render_answer(summary: StudySummary, console: Any) -> None:
                       highlight=False)
         return
     best = summary.row(sel.chosen)
-    console.print(f"[bold]best[/bold] ({rule_text(summary)}): trial {best.number} · {_what(best)}", highlight=False)
+    console.print(f"[bold]best[/bold] ({rule_text(summary)}): trial {best.number} · {escape(_what(best))}",
+                  highlight=False)
     numbers = " · ".join(f"{c} {format_metric(c, _value(best, c))}" for c in _columns(summary))
     console.print(f"  {numbers}", highlight=False)
 

@@ -8,6 +8,7 @@ from rich.console import Console
 
 from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, metrics_table, table
 from steelyard.reporting.formatting import fmt, fmt_seconds
+from steelyard.reporting.markup import escape
 from steelyard.training.compare import OptimizerComparison
 from steelyard.training.data_needs import DataNeeds
 from steelyard.training.result import FinetuneResult, TargetProgress
@@ -47,7 +48,8 @@ def render_finetune(result: FinetuneResult, console: Console | None = None) -> N
     sizes = ", ".join(f"{k} {v:,}" for k, v in result.sizes.items())
     world = f" · DDP {result.distributed.world_size} processes ({result.distributed.backend})" \
         if result.distributed.world_size > 1 else ""
-    console.print(f"[bold]{result.model}[/bold] fine-tuned on {result.dataset} ({sizes}) · mode {result.mode} · "
+    console.print(f"[bold]{escape(result.model)}[/bold] fine-tuned on {escape(result.dataset)} ({sizes}) · "
+                  f"mode {result.mode} · "
                   f"{result.optimizer} lr {result.lr:g}{world}")
     render_history(result, console, "Validation during training")
     if result.target is not None:
@@ -64,12 +66,13 @@ def render_finetune(result: FinetuneResult, console: Console | None = None) -> N
     )
     console.print(f"[dim]FLOPs: {c.basis}[/dim]")
     for note in result.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def render_comparison(comp: OptimizerComparison, console: Console | None = None) -> None:
     console = console or Console()
-    console.print(f"[bold]{comp.model}[/bold] on {comp.dataset} · mode {comp.mode} · target {comp.metric} "
+    console.print(f"[bold]{escape(comp.model)}[/bold] on {escape(comp.dataset)} · mode {comp.mode} · "
+                  f"target {comp.metric} "
                   f"{comp.target:g} on validation")
     t = table("Cost to reach the target", "optimizer", "lr", "reached", "steps", "samples", "wall time",
               "training FLOPs", f"best val {comp.metric}", f"test {comp.metric} [95% CI]", right=range(1, 9))
@@ -91,12 +94,12 @@ def render_comparison(comp: OptimizerComparison, console: Console | None = None)
         tie = " (tied)" if len(best) > 1 else ""
         console.print(f"fewest FLOPs to the target: [bold]{', '.join(r.optimizer for r in best)}[/bold]{tie}")
     for note in comp.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]")
 
 
 def render_data_needs(needs: DataNeeds, console: Console | None = None) -> None:
     console = console or Console()
-    console.print(f"[bold]{needs.model}[/bold] on {needs.dataset} · mode {needs.mode} · "
+    console.print(f"[bold]{escape(needs.model)}[/bold] on {escape(needs.dataset)} · mode {needs.mode} · "
                   f"{needs.available:,} training examples available")
     t = table(f"Learning curve (test {needs.metric})", "train size", "repeat", needs.metric, "95% CI", "time",
               right=range(0, 5))
@@ -112,4 +115,4 @@ def render_data_needs(needs: DataNeeds, console: Console | None = None) -> None:
     colour = "green" if needs.reachable else "red"
     console.print(f"[{colour}]{needs.message}[/{colour}]")
     for note in needs.notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {escape(note)}[/dim]")

@@ -47,7 +47,7 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     loaded dataset because trial processes load the very same splits from it. ``status`` words the
     progress bar from the completed trials (the CLI passes reporting's; the default counts them).
     """
-    from steelyard.compression.recipe.output import check_output_folder
+    from steelyard.outputs import check_output
     from steelyard.search.optimize import builtin_space, default_study_name, optimize_spec, starting_points
     from steelyard.search.recipe_objective import RecipeObjective
     from steelyard.search.study import make_pruner, make_sampler, model_fingerprint, open_study
@@ -55,7 +55,8 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     cfg = config or OptimizeConfig()
     on_event = on_event or workflow.log_event
     source = workflow.source_of(model)
-    check_output_folder(cfg.output, source, overwrite=cfg.overwrite)
+    if cfg.output is not None:
+        check_output(cfg.output, (source, getattr(data, "source", data)), overwrite=cfg.overwrite)
     store = workflow.open_storage_of(cfg)
     handle, dataset, data_spec = workflow.model_and_data(model, data, cfg)
     space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from steelyard.errors import ConfigError
+from steelyard.outputs import pause_point
 from steelyard.search.executor import Objective, Outcome, TrialRequest, make_executor
 from steelyard.search.space import SearchSpace
 from steelyard.search.trials import slot_of, slots_used
@@ -279,6 +280,7 @@ def _run_one(
             trial.set_user_attr("duplicate_of", twin.number)
             study.tell(trial, state=TrialState.PRUNED)
             return "pruned"
+        pause_point("trial-start")  # tests send Ctrl-C here: the trial must go back to the queue
         request = TrialRequest(trial.number, params, recipe, completed_metrics(trials, names))
         started = time.time()
         deadline = started + trial_timeout_s if trial_timeout_s else None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from steelyard.errors import StoreError
+from steelyard.outputs import pause_point
 
 ENV_VAR = "STEELYARD_STORE"
 #: Seconds a connection waits for another writer's lock before giving up with a StoreError.
@@ -103,6 +104,7 @@ class Store:
                 rows = [{"run_id": run_id, "name": k, "value": v, "unit": u} for k, (v, u) in (metrics or {}).items()]
                 if rows:
                     conn.execute(metrics_table.insert(), rows)
+                pause_point("store-commit")  # tests kill -9 here: the transaction is not committed
         except Exception as exc:
             raise StoreError(f"cannot write to the results store {_safe(self.url)}: {_first_line(exc)}") from exc
         return run_id

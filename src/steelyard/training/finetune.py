@@ -52,12 +52,18 @@ def resolve_handle(model: ModelHandle | str, load: LoadConfig | None) -> ModelHa
 
 
 def check_data(dataset: TaskDataset) -> None:
+    """Refuse, before any training, data a classifier cannot learn from: no examples, or one class."""
     if not dataset.train:
         raise DataError(f"{dataset.name!r} has no training examples")
     if dataset.task != "causal-lm":
-        dataset.labels("train")
+        present = sorted(set(dataset.labels("train")))
         if dataset.num_labels < 2:
-            raise DataError(f"{dataset.name!r} has {dataset.num_labels} class; classification needs at least 2")
+            raise DataError(f"{dataset.name!r} has {dataset.num_labels} class; classification needs at least 2 "
+                            "(trained on one class a classifier learns nothing and its metrics are meaningless)")
+        if len(present) < 2:  # the label list may name more classes than the training data holds
+            name = dataset.label_names[present[0]] if present and present[0] < dataset.num_labels else present
+            raise DataError(f"{dataset.name!r}: every training example has the class {name!r}; a classifier "
+                            "trained on one class learns nothing and its metrics are meaningless")
 
 
 def with_validation(dataset: TaskDataset, seed: int) -> tuple[TaskDataset, list[str]]:
@@ -89,11 +95,14 @@ def finetune(
     config: FinetuneConfig | None = None,
     *,
     output: str | Path | None = None,
+    overwrite: bool = False,
     load: LoadConfig | None = None,
     cache: FeatureCache | None = None,
 ) -> FinetuneResult:
     """Fine-tune ``model`` (a handle, or any source :func:`~steelyard.models.load_model` takes) on
-    ``dataset`` and return a :class:`FinetuneResult`; with ``output`` the best model is saved there.
+    ``dataset`` and return a :class:`FinetuneResult`; with ``output`` the best model is saved there
+    (an existing model there is replaced only with ``overwrite``; an output that is, holds or sits
+    inside the model's or the data's own files is refused before training).
 
     ``cache`` reuses embeddings computed by :func:`~steelyard.training.features.build_cache` for
     head-only runs (optimizer comparisons, learning curves). With ``config.nproc > 1`` the run is
@@ -104,26 +113,28 @@ def finetune(
     check_data(dataset)
     out = Path(output) if output is not None else None
     if out is not None:
-        from steelyard.training.checkpoint import check_output
+        from steelyard.outputs import check_output
 
-        check_output(out)
+        source = model.path if isinstance(model, ModelHandle) else model
+        check_output(out, (source, dataset.source), overwrite=overwrite)
     from steelyard.training.launch import check_nproc, launch, process_group
 
     dist = process_group(cfg)
     if dist is not None:
-        return run_process(resolve_handle(model, load), dataset, cfg, out, dist, cache)
+        return run_process(resolve_handle(model, load), dataset, cfg, out, dist, cache, overwrite)
     check_nproc(cfg)
     handle = resolve_handle(model, load)
     prepare(handle, with_validation(dataset, cfg.seed)[0], cfg)  # fail here, in one process, on bad input
-    result: FinetuneResult = launch(run_worker, (handle, dataset, cfg, out), cfg)
+    result: FinetuneResult = launch(run_worker, (handle, dataset, cfg, out, overwrite), cfg)
     return result
 
 
 def run_worker(
-    handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig, output: Path | None, dist: DistContext
+    handle: ModelHandle, dataset: TaskDataset, cfg: FinetuneConfig, output: Path | None, overwrite: bool,
+    dist: DistContext,
 ) -> FinetuneResult:
     """One launched process's fine-tune; the module stays in the worker (the caller loads ``output``)."""
-    result = run_process(handle, dataset, cfg, output, dist)
+    result = run_process(handle, dataset, cfg, output, dist, overwrite=overwrite)
     result.trained = None
     return result
 
@@ -135,6 +146,7 @@ def run_process(
     output: Path | None,
     dist: DistContext,
     cache: FeatureCache | None = None,
+    overwrite: bool = False,
 ) -> FinetuneResult:
     """One process's share of a fine-tune (the whole of it when the world is one process)."""
     start = time.perf_counter()
@@ -225,7 +237,7 @@ def run_process(
     if output is not None and dist.main:
         from steelyard.training.save import save_model
 
-        save_model(prep, output, result)
+        save_model(prep, output, result, overwrite=overwrite)
     dist.barrier()
     result.trained = trained_handle(prep, ds, device)
     return result

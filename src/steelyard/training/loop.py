@@ -23,6 +23,7 @@ from steelyard.evaluation.adapters import Adapter, Feature
 from steelyard.evaluation.predict import Outputs, predict
 from steelyard.evaluation.progress import progress_bar
 from steelyard.metrics import METRICS, perplexity, reached
+from steelyard.outputs import pause_point
 from steelyard.training.config import FinetuneConfig
 from steelyard.training.dist import DistContext
 from steelyard.training.objectives import Forward, Objective, task_objective
@@ -248,6 +249,7 @@ def train(
                 chunk = [features[i] for i in order[b * per_rank : (b + 1) * per_rank]]
                 if not chunk:
                     continue
+                pause_point("train-step")  # tests press Ctrl-C here: nothing is saved, the command says so
                 t0 = time.perf_counter()
                 batch = {k: v.to(device) for k, v in inp.adapter.collate(chunk).items()}
                 model.train()

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 
 from steelyard.evaluation.heads import HEAD_FILE, HEAD_KEY, save_head
-from steelyard.training.checkpoint import copy_if_present, patch_config, write_folder_atomically
+from steelyard.outputs import write_atomically
+from steelyard.training.checkpoint import copy_if_present, patch_config
 from steelyard.training.result import FinetuneResult
 from steelyard.training.setup import Prepared
 
@@ -46,8 +47,8 @@ def write_companions(tmp: Path, tokenizer: Any | None, preprocessing: Path | Non
     (tmp / result_file).write_text(json.dumps(result, indent=2) + "\n")
 
 
-def save_model(prep: Prepared, output: Path, result: FinetuneResult) -> None:
-    """Save a fine-tuned model atomically into ``output`` (see :func:`write_folder_atomically`)."""
+def save_model(prep: Prepared, output: Path, result: FinetuneResult, *, overwrite: bool = False) -> None:
+    """Save a fine-tuned model atomically into ``output`` (see :func:`steelyard.outputs.write_atomically`)."""
     names = prep.label_names
 
     def write(tmp: Path) -> None:
@@ -66,4 +67,4 @@ def save_model(prep: Prepared, output: Path, result: FinetuneResult) -> None:
             write_weights(prep.module, tmp, prep.hf, prep.handle.name, names)
         write_companions(tmp, prep.tokenizer, prep.handle.path, RESULT_FILE, result.to_dict())
 
-    write_folder_atomically(output, write)
+    write_atomically(output, write, overwrite=overwrite, inputs=(prep.handle.path,))

@@ -9,6 +9,7 @@ FFN and layer pruning, fp16 / bf16) also load with plain ``transformers`` ``from
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,7 @@ from steelyard.compression.api import HISTORY_ATTR
 from steelyard.compression.serialization.manifest import ONNX_FILE, default_load_config, read_manifest
 from steelyard.compression.serialization.onnx_files import fit_to_session, session_inputs
 from steelyard.compression.serialization.rebuild import rebuild
-from steelyard.errors import CompressionError
+from steelyard.errors import CompressionError, ModelSourceError
 
 if TYPE_CHECKING:
     from steelyard.models.handle import ModelHandle
@@ -88,7 +89,13 @@ def _torch_folder(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task:
     source = manifest.get("source", {})
     factory = source.get("kind") == "factory"
     if factory:
-        base = load_model(source["name"], LoadConfig(task=cfg.task, inputs=cfg.inputs, input_shapes=cfg.input_shapes))
+        if not cfg.trust_remote_code:
+            raise ModelSourceError(
+                f"{folder} is rebuilt by the Python factory '{str(source.get('name'))[:200]}' its manifest names; "
+                "loading it would import and run that code: pass --trust-remote-code "
+                "(LoadConfig(trust_remote_code=True)) only if you trust where the folder came from")
+        base = load_model(source["name"], LoadConfig(task=cfg.task, inputs=cfg.inputs, input_shapes=cfg.input_shapes,
+                                                     trust_remote_code=True))
         model, inputs, config = base.module, base.inputs, config or base.config
     elif config is not None and manifest.get("model_class") == "PooledClassifier":
         model, config, task = _pooled_classifier(config, manifest)
@@ -144,8 +151,13 @@ def _pooled_classifier(config: Any, manifest: dict[str, Any]) -> tuple[Any, Any,
     return model, config, "text-classification"
 
 
-def load_compressed(path: str | Path, cfg: LoadConfig | None = None) -> ModelHandle:
-    """Load what :meth:`CompressedModel.save` wrote (or any model folder) as a :class:`ModelHandle`."""
+def load_compressed(path: str | Path, cfg: LoadConfig | None = None, *, trust_remote_code: bool = False) -> ModelHandle:
+    """Load what :meth:`CompressedModel.save` wrote (or any model folder) as a :class:`ModelHandle`.
+
+    A folder whose model was built by a Python factory (``module:function`` in its manifest) loads
+    only with ``trust_remote_code`` (here or in ``cfg``): importing a name read from a downloaded
+    folder would run its code, the rule transformers applies to ``auto_map``.
+    """
     from steelyard.models.loading import LoadConfig, load_model
 
     folder = Path(path).expanduser()
@@ -155,6 +167,8 @@ def load_compressed(path: str | Path, cfg: LoadConfig | None = None) -> ModelHan
     if manifest is None:
         return load_model(str(folder), cfg or LoadConfig())
     cfg = cfg or default_load_config(manifest, manifest.get("task"))
+    if trust_remote_code:
+        cfg = dataclasses.replace(cfg, trust_remote_code=True)
     task = cfg.task or manifest.get("task") or "feature-extraction"
     config = None
     if (folder / "config.json").is_file():

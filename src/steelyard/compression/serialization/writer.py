@@ -1,16 +1,12 @@
 """``save_compressed``: write a compressed model atomically, never over the original's files.
 
-The folder is written to a temporary sibling and renamed into place, so a crash leaves either the
-old folder or the new one, never half of one. An onnxruntime-backend model may instead be saved as
-a single ``.onnx`` file (written to a temporary file, then renamed).
+The folder is written to a temporary sibling and swapped into place (:mod:`steelyard.outputs`),
+so a crash leaves either the old folder or the new one, never half of one. An
+onnxruntime-backend model may instead be saved as a single ``.onnx`` file, the same way.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +18,7 @@ from steelyard.compression.serialization.records import (
     tensor_specs,
 )
 from steelyard.errors import CompressionError
+from steelyard.outputs import write_atomically
 
 if TYPE_CHECKING:
     from steelyard.compression.api import CompressedModel
@@ -69,64 +66,27 @@ def _write_onnx(cm: CompressedModel, folder: Path, manifest: dict[str, Any]) -> 
         config.save_pretrained(folder)
 
 
-def _protected(cm: CompressedModel, target: Path) -> None:
-    for source in (cm.source_path, cm.handle.path):
-        if source is None:
-            continue
-        src = Path(source).resolve()
-        if target == src or src in target.parents or target in src.parents:
-            raise CompressionError(
-                f"refusing to write {target}: it would overwrite or contain the original model "
-                f"files in {src}; choose another output folder"
-            )
-
-
-def _save_onnx_file(cm: CompressedModel, target: Path, overwrite: bool) -> Path:
-    if cm.backend != "onnxruntime":
-        raise CompressionError(
-            f"{target.name}: only an onnxruntime-backend model saves as an .onnx file; give a folder name"
-        )
-    if target.exists() and not overwrite:
-        raise CompressionError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(cm.handle.module.model_bytes)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def save_compressed(cm: CompressedModel, path: Path, *, overwrite: bool = False) -> Path:
-    """Write ``cm`` to the folder ``path`` (or the ``.onnx`` file ``path``); returns the resolved path."""
-    target = path.expanduser().resolve()
-    _protected(cm, target)
-    if target.suffix == ".onnx":
-        return _save_onnx_file(cm, target, overwrite)
-    if target.exists() and (target.is_file() or any(target.iterdir())) and not overwrite:
-        raise CompressionError(
-            f"{target} exists and is not empty; pass overwrite=True (CLI: --overwrite) to replace it"
-        )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    """Write ``cm`` to the folder ``path`` (or the ``.onnx`` file ``path``); returns the resolved path.
+
+    :func:`steelyard.outputs.write_atomically` does the checks (never over the original model's
+    files, an existing model only with ``overwrite``) and the write-beside-then-swap.
+    """
+    inputs = (cm.source_path, cm.handle.path)
+    if Path(path).suffix == ".onnx":
+        if cm.backend != "onnxruntime":
+            raise CompressionError(
+                f"{Path(path).name}: only an onnxruntime-backend model saves as an .onnx file; give a folder name"
+            )
+        return write_atomically(path, lambda tmp: tmp.write_bytes(cm.handle.module.model_bytes),
+                                overwrite=overwrite, inputs=inputs, folder=False)
+
+    def write(tmp: Path) -> None:
         manifest = build_manifest(cm)
         if cm.backend == "onnxruntime":
             _write_onnx(cm, tmp, manifest)
         else:
             _write_torch(cm, tmp, manifest)
         write_manifest(tmp, manifest)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(target, old)
-            os.rename(tmp, target)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
-        else:
-            os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
+
+    return write_atomically(path, write, overwrite=overwrite, inputs=inputs)
