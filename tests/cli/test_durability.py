@@ -23,7 +23,7 @@ import pytest
 
 from text_toys import reviews_csv, tiny_bert
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 TRAIN = ["--max-length", "16", "--batch-size", "8", "--epochs", "1", "--max-steps", "2", "--no-save"]
 
 
