@@ -1,0 +1,127 @@
+"""One saved artifact per backend: the runtime's own files, the tokenizer, and the manifest.
+
+The folder holds what the runtime itself reads (``model.onnx`` for ONNX Runtime, ``model.xml`` /
+``model.bin`` for OpenVINO, a transformers folder for torch), the source's tokenizer files and its
+``config.json``, and ``steelyard_compression.json`` with a ``runtime`` record (backend, precision,
+input and output names). :func:`steelyard.load_model` recognises the manifest and loads the folder
+through :func:`load_artifact`, so ``evaluate``, ``profile`` and ``compare`` take it like any model.
+The folder is written next to its target and renamed into place: never half written.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import nn
+
+from steelyard.compression.base import CompressionError
+
+if TYPE_CHECKING:
+    from steelyard.compression.fidelity import Fidelity
+    from steelyard.models.handle import ModelHandle
+    from steelyard.models.loading import LoadConfig
+
+
+def build_manifest(model: nn.Module, record: dict[str, Any], handle: ModelHandle,
+                   fidelity: Fidelity | None) -> dict[str, Any]:
+    import steelyard
+    from steelyard.compression.serialization.manifest import FORMAT_VERSION, named_inputs
+
+    return {
+        "format": "steelyard-compression",
+        "version": FORMAT_VERSION,
+        "steelyard": steelyard.__version__,
+        "torch": torch.__version__,
+        "backend": model.runtime,
+        "runtime": {"backend": model.runtime, "precision": model.precision, **record},
+        "task": handle.task,
+        "source": {"name": handle.name, "kind": handle.source_kind, "path": str(handle.path) if handle.path else None},
+        "methods": [],
+        "fidelity": None if fidelity is None else {
+            "sqnr_db": fidelity.sqnr_db if fidelity.sqnr_db != float("inf") else "inf",
+            "max_abs_error": fidelity.max_abs_error, "cosine": fidelity.cosine,
+            "agreement": fidelity.agreement, "output": fidelity.output},
+        "example_inputs": {k: list(v.shape) for k, v in named_inputs(handle.inputs).items()},
+    }
+
+
+def _copy_preprocessing(source: Path | None, folder: Path) -> None:
+    from steelyard.compression.recipe.result import PREPROCESSING_FILES
+
+    if source is None or not Path(source).is_dir():
+        return
+    for name in PREPROCESSING_FILES:
+        file = Path(source) / name
+        if file.is_file() and not (folder / name).exists():
+            shutil.copy2(file, folder / name)
+
+
+def save_artifact(model: nn.Module, handle: ModelHandle, path: str | Path, *, fidelity: Fidelity | None = None,
+                  overwrite: bool = False) -> Path:
+    """Write ``model`` (a backend's runtime model of ``handle``) to the folder ``path``."""
+    from steelyard.backends.registry import get_backend
+    from steelyard.compression.serialization.manifest import write_manifest
+
+    target = Path(path).expanduser().resolve()
+    if handle.path is not None:
+        src = Path(handle.path).resolve()
+        if target == src or src in target.parents or target in src.parents:
+            raise CompressionError(f"refusing to write {target}: it would overwrite or contain the original "
+                                   f"model files in {src}; choose another output folder")
+    if target.exists() and (target.is_file() or any(target.iterdir())) and not overwrite:
+        raise CompressionError(f"{target} exists and is not empty; pass overwrite=True (CLI: --overwrite)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        record = get_backend(model.runtime).save(model, tmp)
+        config = handle.config
+        if config is not None and hasattr(config, "save_pretrained") and not (tmp / "config.json").exists():
+            config.save_pretrained(tmp)
+        _copy_preprocessing(handle.path, tmp)
+        write_manifest(tmp, build_manifest(model, record, handle, fidelity))
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(target, old)
+            os.rename(tmp, target)
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink(missing_ok=True)
+        else:
+            os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _example_inputs(module: nn.Module, config: Any, task: str, cfg: LoadConfig,
+                    manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
+    from steelyard.models.tasks import make_inputs
+
+    names = getattr(module, "input_names", None)
+    if config is not None:
+        inputs = make_inputs(config, task, cfg.inputs, "cpu")
+        return {k: v for k, v in inputs.items() if names is None or k in names}
+    shapes = manifest.get("example_inputs") or {}
+    return {k: torch.ones([cfg.inputs.batch_size, cfg.inputs.seq_len][: len(s)] or s, dtype=torch.int64)
+            for k, s in shapes.items() if names is None or k in names}
+
+
+def load_artifact(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task: str, config: Any) -> ModelHandle:
+    """A saved runtime artifact as a :class:`ModelHandle` running in its runtime."""
+    from steelyard.backends.registry import require_backend
+    from steelyard.models.handle import ModelHandle
+
+    record = manifest["runtime"]
+    backend = require_backend(record["backend"])
+    module = backend.load(folder, record)
+    files = [folder / record["file"]] if record.get("file") else sorted(folder.glob("*.safetensors"))
+    if record.get("file", "").endswith(".xml"):
+        files.append((folder / record["file"]).with_suffix(".bin"))
+    return ModelHandle(name=str(folder), source_kind="local", task=task, module=module,
+                       inputs=_example_inputs(module, config, task, cfg, manifest), config=config, path=folder,
+                       weights_files=files)
