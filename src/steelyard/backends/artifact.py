@@ -100,15 +100,20 @@ def save_artifact(model: nn.Module, handle: ModelHandle, path: str | Path, *, fi
 
 def _example_inputs(module: nn.Module, config: Any, task: str, cfg: LoadConfig,
                     manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Inputs the runtime declares: token ids from the config where there is one, the rest shaped like them
+    (segment ids zero, masks one), since an exported graph may take inputs the config's example lacks."""
     from steelyard.models.tasks import make_inputs
 
     names = getattr(module, "input_names", None)
-    if config is not None:
-        inputs = make_inputs(config, task, cfg.inputs, "cpu")
-        return {k: v for k, v in inputs.items() if names is None or k in names}
+    inputs = make_inputs(config, task, cfg.inputs, "cpu") if config is not None else {}
     shapes = manifest.get("example_inputs") or {}
-    return {k: torch.ones([cfg.inputs.batch_size, cfg.inputs.seq_len][: len(s)] or s, dtype=torch.int64)
-            for k, s in shapes.items() if names is None or k in names}
+    like = next(iter(inputs.values()), None)
+    for name in names or shapes:
+        if name not in inputs:
+            shape = list(like.shape) if like is not None else [cfg.inputs.batch_size, cfg.inputs.seq_len]
+            fill = torch.zeros if "type" in name else torch.ones
+            inputs[name] = fill(shape, dtype=torch.int64)
+    return {k: v for k, v in inputs.items() if names is None or k in names}
 
 
 def load_artifact(folder: Path, manifest: dict[str, Any], cfg: LoadConfig, task: str, config: Any) -> ModelHandle:

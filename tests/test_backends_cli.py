@@ -1,0 +1,73 @@
+"""``steelyard runtimes``: every installed runtime timed against torch; artifacts work with other verbs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli_helpers import one_line_error, steelyard
+from text_toys import reviews_csv, tiny_bert
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runtimes")
+    return tiny_bert(root / "bert", layers=2), reviews_csv(root / "reviews.csv", 60)
+
+
+def test_runtimes_times_each_backend_and_saves_the_fastest(tiny, tmp_path):
+    pytest.importorskip("openvino", reason="openvino is the runtimes extra: pip install 'steelyard[runtimes]'")
+    pytest.importorskip("nncf", reason="nncf is the runtimes extra: pip install 'steelyard[runtimes]'")
+    model, data = tiny
+    out, best = tmp_path / "r.json", tmp_path / "best"
+    code = steelyard("runtimes", model, "--data", data, "--backend", "onnxruntime:fp32,openvino:fp32",
+                     "--backend", "openvino:int8", "--batch-size", "8", "--max-length", "32", "--rounds", "4",
+                     "--threads", "1", "--json", out, "--output", best)
+    assert code == 0
+    d = json.loads(out.read_text())
+    labels = [r["label"] for r in d["rows"]]
+    assert labels == ["torch fp32", "onnxruntime fp32", "openvino fp32", "openvino int8"]
+    timed = {r["label"]: r for r in d["rows"] if r["status"] == "timed"}
+    assert set(timed) == set(labels), d["rows"]
+    ratios = {k: r["speedup"]["ratio"] for k, r in timed.items()}
+    assert d["fastest"] == max(ratios, key=ratios.get) and ratios["torch fp32"] == 1.0
+    for r in timed.values():
+        assert r["speedup"]["ci_low"] <= r["speedup"]["ratio"] <= r["speedup"]["ci_high"]
+        assert len(r["stats"]["samples"]) == 4 and r["stats"]["threads"] == 1
+    manifest = json.loads((best / "steelyard_compression.json").read_text())
+    assert f"{manifest['runtime']['backend']} {manifest['runtime']['precision']}" == d["fastest"]
+
+    # the saved artifact is a model folder like any other for profile, evaluate and compare
+    assert steelyard("profile", best, "--seq-len", "16", "--runs", "3", "--warmup", "1", "--no-save") == 0
+    ej = tmp_path / "e.json"
+    assert steelyard("evaluate", best, "--data", data, "--no-save", "--json", ej) == 0
+    assert 0 <= json.loads(ej.read_text())["metrics"]["accuracy"]["value"] <= 1
+    assert steelyard("compare", model, best, "--seq-len", "16", "--runs", "3", "--warmup", "1", "--threads", "1",
+                     "--hardware", "local", "--no-save") == 0
+
+
+def test_a_backend_named_but_not_installed_is_one_line_exit_2(tiny, capsys, monkeypatch):
+    from steelyard.backends import registry
+    from steelyard.backends.base import Availability
+
+    backend = registry.get_backend("openvino")
+    reason = "No module named 'openvino': pip install 'steelyard[runtimes]'"
+    monkeypatch.setattr(type(backend), "available", lambda self: Availability(False, reason))
+    model, _ = tiny
+    capsys.readouterr()
+    assert steelyard("runtimes", model, "--backend", "openvino") == 2
+    one_line_error(capsys, "openvino", "steelyard[runtimes]")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--backend", "tensorrt"], ["unknown backend 'tensorrt'", "openvino"]),
+    (["--max-drop", "1"], ["--max-drop needs --data"]),
+])
+def test_bad_runtimes_input_is_one_line(tiny, capsys, args, words):
+    model, _ = tiny
+    capsys.readouterr()
+    assert steelyard("runtimes", model, *args) == 2
+    one_line_error(capsys, *words)
