@@ -71,3 +71,40 @@ def test_bad_runtimes_input_is_one_line(tiny, capsys, args, words):
     capsys.readouterr()
     assert steelyard("runtimes", model, *args) == 2
     one_line_error(capsys, *words)
+
+
+FAST = ("--batch-size", "8", "--max-length", "32", "--rounds", "3", "--threads", "1", "--no-save")
+
+
+def test_compress_served_in_openvino_with_nncf_int8(tiny, tmp_path):
+    pytest.importorskip("openvino", reason="openvino is the runtimes extra: pip install 'steelyard[runtimes]'")
+    pytest.importorskip("nncf", reason="nncf is the runtimes extra: pip install 'steelyard[runtimes]'")
+    model, data = tiny
+    out, js = tmp_path / "ov", tmp_path / "c.json"
+    assert steelyard("compress", model, "--recipe", "prune:structured,amount=0.5; quantize:int8-static",
+                     "--backend", "openvino", "--data", data, "--output", out, "--json", js, *FAST) == 0
+    d = json.loads(js.read_text())
+    assert d["backend"] == "openvino" and d["after"]["latency"]["runs"] == 3
+    assert d["after"]["agreement"] >= 0.8 and d["fidelity"]["sqnr_db"] >= 10
+    assert d["after"]["flops"] < d["before"]["flops"]  # counted on the pruned torch model it came from
+    manifest = json.loads((out / "steelyard_compression.json").read_text())
+    assert manifest["runtime"]["precision"] == "int8" and (out / "model.xml").is_file()
+    assert (out / "tokenizer.json").is_file()
+    ej = tmp_path / "e.json"
+    assert steelyard("evaluate", out, "--data", data, "--no-save", "--json", ej) == 0
+    assert json.loads(ej.read_text())["metrics"]["accuracy"]["value"] == pytest.approx(
+        d["after"]["metrics"]["accuracy"]["value"], abs=1e-9)
+
+
+def test_compress_served_with_torch_compile_saves_the_torch_model(tiny, tmp_path, capsys):
+    model, data = tiny
+    out, js = tmp_path / "tc", tmp_path / "c.json"
+    assert steelyard("compress", model, "--recipe", "prune:layers,amount=0.5", "--backend", "torch-compile",
+                     "--data", data, "--output", out, "--json", js, *FAST) == 0
+    d = json.loads(js.read_text())
+    assert d["backend"] == "torch-compile" and d["after"]["latency"]["runs"] == 3
+    ej = tmp_path / "e.json"
+    assert steelyard("evaluate", out, "--data", data, "--no-save", "--json", ej) == 0
+    capsys.readouterr()
+    assert steelyard("compress", model, "--recipe", "quantize:int8-dynamic", "--backend", "torch-compile") == 2
+    one_line_error(capsys, "torch-compile serves float models")

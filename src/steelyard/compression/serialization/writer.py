@@ -104,6 +104,16 @@ def save_compressed(cm: CompressedModel, path: Path, *, overwrite: bool = False)
     """Write ``cm`` to the folder ``path`` (or the ``.onnx`` file ``path``); returns the resolved path."""
     target = path.expanduser().resolve()
     _protected(cm, target)
+    runtime = getattr(cm.handle.module, "runtime", None)  # served by steelyard.backends (compress --backend)
+    if runtime == "openvino":
+        from steelyard.backends.artifact import save_artifact
+
+        return save_artifact(cm.handle.module, cm.handle, target, fidelity=cm.fidelity, overwrite=overwrite)
+    if runtime == "torch-compile":  # compiled code is not saved: the torch model is, and compiles again on load
+        import dataclasses
+
+        inner = cm.handle.module.model._orig_mod
+        cm = dataclasses.replace(cm, handle=cm.handle.with_module(inner), backend="torch")
     if target.suffix == ".onnx":
         return _save_onnx_file(cm, target, overwrite)
     if target.exists() and (target.is_file() or any(target.iterdir())) and not overwrite:
