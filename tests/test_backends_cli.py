@@ -108,3 +108,41 @@ def test_compress_served_with_torch_compile_saves_the_torch_model(tiny, tmp_path
     capsys.readouterr()
     assert steelyard("compress", model, "--recipe", "quantize:int8-dynamic", "--backend", "torch-compile") == 2
     one_line_error(capsys, "torch-compile serves float models")
+
+
+def test_route_puts_the_runtime_where_it_belongs():
+    from steelyard.backends.serve import route
+    from steelyard.compression.recipe import parse_recipe
+    from steelyard.errors import ConfigError
+
+    plain = parse_recipe("prune:layers,amount=0.5")
+    quant = parse_recipe("prune:layers,amount=0.5; quantize:int8-dynamic")
+    recipe, serve = route(quant, "onnxruntime")
+    assert serve is None and recipe.steps[-1].config.backend == "onnxruntime"  # the quantization step's kernels
+    assert route(quant, "openvino", check_installed=False) == (quant, "openvino")
+    assert route(plain, "onnxruntime", float_onnx=True) == (plain, "onnxruntime")
+    with pytest.raises(ConfigError, match="applies to an int8 quantization step"):
+        route(plain, "onnxruntime")
+    with pytest.raises(ConfigError, match="torch-compile serves float models"):
+        route(quant, "torch-compile", check_installed=False)
+
+
+def test_optimize_searches_the_runtime_as_a_dimension(tiny, tmp_path):
+    pytest.importorskip("openvino", reason="openvino is the runtimes extra: pip install 'steelyard[runtimes]'")
+    pytest.importorskip("nncf", reason="nncf is the runtimes extra: pip install 'steelyard[runtimes]'")
+    model, data = tiny
+    js, out = tmp_path / "opt.json", tmp_path / "winner"
+    assert steelyard("optimize", model, "--data", data, "--max-drop", "100", "--trials", "2", "--recovery-steps", "2",
+                     "--backend", "openvino", "--backend", "torch", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                     "--study", "rt", "--sampler-seed", "0", "--isolation", "inline", "--batch-size", "8",
+                     "--max-length", "32", "--rounds", "2", "--no-progress", "--no-save", "--json", js,
+                     "--output", out) == 0
+    d = json.loads(js.read_text())
+    first = next(t for t in d["trials"] if t["number"] == 0)
+    # the first starting point (int8 alone) on the first runtime named: NNCF int8 in OpenVINO, timed there
+    assert first["params"]["backend"] == "openvino" and first["state"] == "complete", first
+    assert first["metrics"]["latency"] > 0
+    best = next(t for t in d["trials"] if t["number"] == d["best"])
+    assert d["final"]["result"]["backend"] == best["params"]["backend"]  # re-run in the runtime it won in
+    if best["params"]["backend"] == "openvino":
+        assert (out / "model.xml").is_file()

@@ -19,10 +19,14 @@ from steelyard.errors import ConfigError
 
 if TYPE_CHECKING:
     from steelyard.compression.api import CompressedModel
+    from steelyard.compression.recipe import Recipe
     from steelyard.compression.recipe.data import RecipeData
 
 #: Runtimes ``compress --backend`` can serve the compressed model with (beyond a quantization step's own backend).
 SERVING = ("torch-compile", "openvino")
+#: The runtimes a search tries by default (``optimize --backend all``): torch.compile's per-trial compile
+#: time is left out unless named.
+SEARCHED = ("torch", "onnxruntime", "openvino")
 
 
 def check_serving(backend: str, quantizes: bool) -> None:
@@ -35,6 +39,30 @@ def check_serving(backend: str, quantizes: bool) -> None:
         raise ConfigError("--backend torch-compile serves float models: drop the quantization step, or use "
                           "--backend torch / onnxruntime / openvino for int8")
     require_backend(backend)
+
+
+def route(recipe: Recipe, backend: str | None, *, check_installed: bool = True,
+          float_onnx: bool = False) -> tuple[Recipe, str | None]:
+    """A ``--backend`` (or a search trial's ``backend``) applied to a recipe: the recipe to run and the
+    runtime to serve it in. torch / onnxruntime are the kernels of the recipe's quantization step; the
+    :data:`SERVING` runtimes take the model after the steps. ``float_onnx``: a recipe without a
+    quantization step is served in ONNX Runtime fp32 (a search's runtime dimension) instead of refused
+    (``compress``). Impossible pairs are a ConfigError."""
+    if backend is None:
+        return recipe, None
+    if backend not in ("torch", "onnxruntime", *SERVING):
+        raise ConfigError(f"--backend must be torch, onnxruntime, {' or '.join(SERVING)}, got '{backend}'")
+    if backend in SERVING:
+        if check_installed:
+            check_serving(backend, recipe.steps[-1].quantizes)
+        elif backend == "torch-compile" and recipe.steps[-1].quantizes:
+            raise ConfigError("torch-compile serves float models, and the recipe ends with a quantization step")
+        return recipe, backend
+    if not any(s.quantizes and hasattr(s.config, "backend") for s in recipe.steps):
+        if float_onnx and backend == "onnxruntime":
+            return recipe, backend
+        raise ConfigError("--backend applies to an int8 quantization step, and the recipe has none")
+    return recipe.with_backend(backend), None
 
 
 def serve_in(backend_name: str, compressed: CompressedModel, inputs: dict[str, Any], data: RecipeData | None,

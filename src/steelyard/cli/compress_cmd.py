@@ -68,7 +68,7 @@ def compress_command(
     save: SaveOpt = True,
 ) -> None:
     """Compress a model with a recipe; print a measured before / after table; save it and record the run."""
-    from steelyard.backends.serve import SERVING, check_serving
+    from steelyard.backends.serve import SERVING, route
     from steelyard.cli.common import save_outputs
     from steelyard.cli.data_cmd import DataOptions, load_task_data
     from steelyard.cli.evaluate_cmd import data_task_for, load_handle
@@ -79,14 +79,7 @@ def compress_command(
                           "use `steelyard profile --hardware ...` for estimates on catalog hardware")
     if backend not in (None, "torch", "onnxruntime", *SERVING):
         raise ConfigError(f"--backend must be torch, onnxruntime, {' or '.join(SERVING)}, got '{backend}'")
-    parsed = parse_recipe(recipe)
-    serve = backend if backend in SERVING else None
-    if serve is not None:
-        check_serving(serve, parsed.steps[-1].quantizes)
-    elif backend is not None:
-        if not any(s.quantizes and hasattr(s.config, "backend") for s in parsed.steps):
-            raise ConfigError("--backend applies to an int8 quantization step, and the recipe has none")
-        parsed = parsed.with_backend(backend)
+    parsed, serve = route(parse_recipe(recipe), backend)
     options = RecipeOptions(eval_split=eval_split, batch_size=batch_size, max_length=max_length, rounds=rounds,
                             threads=threads, tokenizer=tokenizer, seed=seed, serve=serve)
     _check_output(output, model, parsed)

@@ -90,6 +90,9 @@ def optimize_command(
                                                  "of a trial whose cost cannot beat the best within budget")] = True,
     final: Annotated[bool, typer.Option("--final/--no-final", help="re-run the winner on the test split (and save "
                                         "it); extra workers on a shared study can skip it")] = True,
+    backend: Annotated[list[str] | None, typer.Option(
+        "--backend", help="runtimes a trial may be served in, a search dimension: all (torch, onnxruntime, "
+        "openvino where installed) or names, repeatable; default: torch only")] = None,
     sampler: SamplerOpt = "tpe",
     sampler_seed: SamplerSeedOpt = None,
     batch_size: BatchOpt = 32,
@@ -130,10 +133,11 @@ def optimize_command(
     check_isolation(isolation)
     parse_time(timeout, "--timeout"), parse_time(trial_timeout, "--trial-timeout")
     _check_output(output, model, overwrite)
+    _backends(backend)  # a runtime named but not installed fails here, before loading anything
     store = study_storage(storage)
     handle, dataset, data_spec = load_model_and_data(
         model, task, max_length, data, text_column, label_column, seed, clean, max_train_examples, max_eval_examples)
-    space = builtin_space(handle, recovery_steps, recovery_lr)
+    space = builtin_space(handle, recovery_steps, recovery_lr, _backends(backend))
     chosen_sampler = make_sampler(sampler, space, 2, trials, sampler_seed)
     name = study or default_study_name("optimize", model, data, objective)
     settings = {"batch_size": batch_size, "max_length": max_length, "rounds": rounds, "threads": threads,
@@ -173,6 +177,21 @@ def optimize_command(
     finish(summary, outcome, json_out, extra)
 
 
+def _backends(names: list[str] | None) -> tuple[str, ...]:
+    """The ``backend`` dimension: "all" → the installed :data:`SEARCHED` runtimes; a name must be installed."""
+    from steelyard.backends.registry import get_backend, require_backend
+    from steelyard.backends.serve import SEARCHED
+
+    wanted = [n.strip() for b in names or [] for n in b.split(",") if n.strip()]
+    if not wanted:
+        return ()
+    if wanted == ["all"]:
+        return tuple(n for n in SEARCHED if get_backend(n).available())
+    for name in wanted:
+        require_backend(name)
+    return tuple(dict.fromkeys(wanted))
+
+
 def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:
     import warnings
 
@@ -203,12 +222,15 @@ def _final_run(handle: Any, dataset: Any, data_spec: Any, summary: Any, search_o
     """Re-run the winning recipe and measure it on the test split; save and record it."""
     import dataclasses
 
+    from steelyard.backends.serve import route
     from steelyard.cli.compress_cmd import render
     from steelyard.compression.recipe import parse_recipe, run_recipe
 
     best = summary.best
-    recipe = parse_recipe(best.recipe)
-    options = dataclasses.replace(search_options, eval_split="test", progress=None, n_resamples=1000, rounds=10)
+    served = best.params.get("backend")
+    recipe, serve = route(parse_recipe(best.recipe), None if served in (None, "torch") else served, float_onnx=True)
+    options = dataclasses.replace(search_options, eval_split="test", progress=None, n_resamples=1000, rounds=10,
+                                  serve=serve)
     console.print(f"re-running trial {best.number} ({best.recipe}) and measuring it on the test split")
     result = run_recipe(handle, recipe, dataset, options)
     if output is not None:
@@ -225,8 +247,10 @@ def _final_run(handle: Any, dataset: Any, data_spec: Any, summary: Any, search_o
     if save:
         from steelyard.store.record import record_compression
 
-        command = " ".join(shlex.quote(a) for a in ["steelyard", "compress", model, "--recipe", best.recipe,
-                                                     "--data", data_spec.source])
+        args = ["steelyard", "compress", model, "--recipe", best.recipe, "--data", data_spec.source]
+        if served not in (None, "torch") and (serve != "onnxruntime"):  # float ONNX serving has no compress flag
+            args += ["--backend", served]
+        command = " ".join(shlex.quote(a) for a in args)
         run_id, url = record_compression(result, [options, recipe.text, data_spec], command, OPTIONS.store_url)
         out["run_id"] = run_id
         console.print(f"winner saved as run {run_id} in {url}")

@@ -8,7 +8,10 @@ model are left out, e.g. depth and heads for a CNN):
   attention heads removed in every layer (``prune:structured``);
 - ``recovery``: none, a short fine-tune, or a short distillation from the original model
   (``max_steps`` optimizer steps; the teacher is the model the search started from);
-- ``precision``: fp32 or int8 dynamic quantization (the last step).
+- ``precision``: fp32 or int8 dynamic quantization (the last step);
+- ``backend`` (with ``--backend``): the runtime the trial is served and timed in (torch, onnxruntime,
+  openvino: int8 there is ONNX Runtime's dynamic int8 or NNCF's calibrated int8), see
+  :func:`steelyard.backends.serve.route`.
 
 A new study first tries three common recipes (:func:`starting_points`), then the sampler's.
 
@@ -45,8 +48,10 @@ def head_count(handle: Any) -> int | None:
     return heads if isinstance(heads, int) and heads > 1 else None
 
 
-def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4) -> SearchSpace:
-    """The recipe space for ``handle``'s model (see the module docstring)."""
+def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4,
+                  backends: tuple[str, ...] = ()) -> SearchSpace:
+    """The recipe space for ``handle``'s model (see the module docstring); ``backends``: the runtimes a
+    trial may be served (and timed) in, a ``backend`` dimension beside precision."""
     params: dict[str, Any] = {}
     layers = layer_count(handle)
     if layers is not None and layers >= 2:
@@ -59,6 +64,8 @@ def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1
     params["recovery"] = {"type": "categorical",
                           "choices": ["none", f"finetune:epochs=1,{train}", f"distill:epochs=1,{train}"]}
     params["precision"] = {"type": "categorical", "choices": ["none", "int8-dynamic"]}
+    if backends:
+        params["backend"] = {"type": "categorical", "choices": list(backends)}
     template = RECIPE_TEMPLATE
     if "depth" not in params:
         template = template.replace("prune:layers,amount={depth}; ", "")
