@@ -50,6 +50,10 @@ _LAZY = {
     "StudySpec": "steelyard.search.study",
     "open_study": "steelyard.search.study",
     "open_storage": "steelyard.search.storage",
+    "get_backend": "steelyard.backends.registry",
+    "runtime_table": "steelyard.backends.select",
+    "save_artifact": "steelyard.backends.artifact",
+    "Calibration": "steelyard.backends.base",
 }
 
 __all__ = sorted(_LAZY)
