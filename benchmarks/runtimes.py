@@ -74,12 +74,13 @@ def main() -> None:
 def markdown(r: dict) -> str:
     env = r["environment"]
     lines = [
-        "## Runtimes: the uncompressed MiniLM in torch, ONNX Runtime and OpenVINO (`benchmarks/runtimes.py`)",
+        "## 8. Runtimes: the uncompressed MiniLM in torch, ONNX Runtime and OpenVINO (issue 15)",
         "",
         f"{r['date']} · {env['cpu']} ({env['cores']} cores; ISA flags: {', '.join(env['isa_flags']) or 'none'}) · "
         f"torch {env['torch']}, onnxruntime {env['onnxruntime']}, openvino {env['openvino']}, nncf {env['nncf']} · "
         f"load average {env['load_average_before'][0]:.1f} before / {env['load_average_after'][0]:.1f} after "
-        "(the machine was shared with other jobs)",
+        "(the machine was shared with other jobs) · `python benchmarks/runtimes.py`, raw: "
+        "`benchmarks/results/runtimes.json`",
         "",
         f"all-MiniLM-L6-v2 with a 5-class head (random, not fine-tuned), a batch of {r['batch'][0]} BBC News "
         f"articles × "

@@ -146,3 +146,12 @@ def test_optimize_searches_the_runtime_as_a_dimension(tiny, tmp_path):
     assert d["final"]["result"]["backend"] == best["params"]["backend"]  # re-run in the runtime it won in
     if best["params"]["backend"] == "openvino":
         assert (out / "model.xml").is_file()
+
+
+def test_too_little_calibration_data_is_one_line(tiny, tmp_path, capsys):
+    model, _ = tiny
+    few = reviews_csv(tmp_path / "few.csv", 20)  # 14 training examples
+    capsys.readouterr()
+    assert steelyard("runtimes", model, "--data", few, "--backend", "openvino:int8", "--batch-size", "4",
+                     "--max-length", "16", "--rounds", "2") == 2
+    one_line_error(capsys, "calibrat", "at least 16")

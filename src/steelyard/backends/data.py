@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from steelyard.models.handle import ModelHandle
 
 #: Fewer calibration examples than this give activation ranges that say little about the data.
-MIN_CALIBRATION_EXAMPLES = 8
+MIN_CALIBRATION_EXAMPLES = 16
 
 
 @dataclass

@@ -68,6 +68,9 @@ class OnnxRuntimeModule(nn.Module):
         options.intra_op_num_threads = self.threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads spin by default: in interleaved A/B rounds they would steal the cores the
+        # next candidate is timed on, so they sleep instead.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(self.model_bytes, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = self._output_names or [o.name for o in self.session.get_outputs()]
