@@ -67,6 +67,10 @@ _LAZY = {
     "open_study": "steelyard.search.study",
     "open_storage": "steelyard.search.storage",
     "set_progress_display": "steelyard.evaluation.progress",
+    "get_backend": "steelyard.backends.registry",
+    "runtime_table": "steelyard.backends.select",
+    "save_artifact": "steelyard.backends.artifact",
+    "Calibration": "steelyard.backends.base",
 }
 
 __all__ = sorted(_LAZY)

@@ -76,7 +76,7 @@ def test_list_methods(capsys):
     (["--recipe", "quantize:int8-dynamic; finetune"], ["must be the last step"]),
     (["--recipe", "prune:layers,amount=0.5; finetune"], ["finetune needs data", "--data"]),
     (["--recipe", "quantize:int8-static"], ["needs data"]),
-    (["--recipe", "quantize:int8-dynamic", "--backend", "tensorrt"], ["--backend must be torch or onnxruntime"]),
+    (["--recipe", "quantize:int8-dynamic", "--backend", "tensorrt"], ["--backend must be", "openvino"]),
     (["--recipe", "prune:layers,amount=0.5", "--backend", "onnxruntime"], ["applies to an int8 quantization step"]),
     (["--recipe", "quantize:int8-dynamic", "--hardware", "t4"], ["this machine only"]),
     (["--recipe", "prune:layers,amount=0.5", "--output", "x.onnx"], ["only an onnxruntime-backend model"]),

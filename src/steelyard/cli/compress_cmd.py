@@ -41,7 +41,8 @@ RecipeOpt = Annotated[str, typer.Option(help="steps separated by ';' (e.g. \"pru
 DataArg = Annotated[str | None, typer.Option("--data", help="task data for the metric, recovery training and "
                                             "calibration (bbc-news, digits, CSV/JSONL/Parquet, folder, hf:...)")]
 BackendOpt = Annotated[str | None, typer.Option(help="kernels for the quantization step: torch (x86/fbgemm) or "
-                                                "onnxruntime (saves an .onnx model)")]
+                                                "onnxruntime (saves an .onnx model); or the runtime to serve the "
+                                                "result in: torch-compile, openvino (int8 by NNCF; an IR folder)")]
 
 
 def compress_command(
@@ -71,6 +72,7 @@ def compress_command(
     save: SaveOpt = True,
 ) -> None:
     """Compress a model with a recipe; print a measured before / after table; save it and record the run."""
+    from steelyard.backends.serve import SERVING, route
     from steelyard.cli.common import save_outputs
     from steelyard.cli.data_cmd import DataOptions, load_task_data
     from steelyard.cli.evaluate_cmd import load_handle
@@ -82,15 +84,11 @@ def compress_command(
     if hardware != "local":
         raise ConfigError(f"compress times models on this machine only (--hardware local), got '{hardware}'; "
                           "use `steelyard profile --hardware ...` for estimates on catalog hardware")
-    if backend not in (None, "torch", "onnxruntime"):
-        raise ConfigError(f"--backend must be torch or onnxruntime, got '{backend}'")
-    parsed = parse_recipe(recipe)
-    if backend is not None:
-        if not any(s.quantizes and hasattr(s.config, "backend") for s in parsed.steps):
-            raise ConfigError("--backend applies to an int8 quantization step, and the recipe has none")
-        parsed = parsed.with_backend(backend)
+    if backend not in (None, "torch", "onnxruntime", *SERVING):
+        raise ConfigError(f"--backend must be torch, onnxruntime, {' or '.join(SERVING)}, got '{backend}'")
+    parsed, serve = route(parse_recipe(recipe), backend)
     options = RecipeOptions(eval_split=eval_split, batch_size=batch_size, max_length=max_length, rounds=rounds,
-                            threads=threads, tokenizer=tokenizer, seed=seed)
+                            threads=threads, tokenizer=tokenizer, seed=seed, serve=serve)
     if output is not None:
         check_onnx_output(output, parsed)
         check_output(output, (model, data), overwrite=overwrite)

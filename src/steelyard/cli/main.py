@@ -27,6 +27,7 @@ from steelyard.cli.optimize_cmd import optimize_command
 from steelyard.cli.profile_cmd import profile_command
 from steelyard.cli.report_cmd import report_command
 from steelyard.cli.runs_cmd import runs_app
+from steelyard.cli.runtimes_cmd import runtimes_command
 from steelyard.cli.search_cmd import search_command, study_app
 from steelyard.cli.state import OPTIONS
 
@@ -68,6 +69,7 @@ app.command("compare")(compare_command)
 app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)
 app.command("compress")(compress_command)
+app.command("runtimes")(runtimes_command)
 app.command("methods")(methods_command)
 app.command("optimize")(optimize_command)
 app.command("search")(search_command)

@@ -83,8 +83,11 @@ def _show_final(result: Any, model: str, save: bool) -> dict[str, Any]:
     if save:
         from steelyard.store.record import record_compression
 
-        command = " ".join(shlex.quote(a) for a in ["steelyard", "compress", model, "--recipe", out["recipe"],
-                                                     "--data", result.data.source])
+        args = ["steelyard", "compress", model, "--recipe", out["recipe"], "--data", result.data.source]
+        served, serve = result.best.params.get("backend"), result.final_options.serve
+        if served not in (None, "torch") and serve != "onnxruntime":  # float ONNX serving has no compress flag
+            args += ["--backend", served]
+        command = " ".join(shlex.quote(a) for a in args)
         run_id, url = record_compression(final, [result.final_options, result.final_recipe.text, result.data],
                                          command, OPTIONS.store_url)
         out["run_id"] = run_id

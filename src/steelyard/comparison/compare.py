@@ -220,7 +220,8 @@ def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: P
             say(f"evaluating {label} on {cfg.data}")
             scores = evaluate_candidate(handle, dataset, cfg)
         training = None
-        if cfg.finetune_tokens > 0:
+        # a runtime artifact (ONNX Runtime, OpenVINO) has no torch parameters: it serves, it does not train
+        if cfg.finetune_tokens > 0 and any(p.requires_grad for p in handle.module.parameters()):
             say(f"counting a training step of {label}")
             training = estimate_training(handle, cfg.finetune_tokens, hardware, utilization=cfg.utilization,
                                          dtype=cfg.finetune_dtype)

@@ -308,6 +308,8 @@ def _efficiency(hw: HardwareSpec, compute: Compute, measured: Measured | None, d
     if measured is None or not hw.measured:
         return None
     floor = roofline(float(compute.total_flops), float(compute.bytes_moved), hw, dtype).latency_floor
+    if float(floor) <= 0:  # nothing counted (a runtime session the FLOP counter cannot see into)
+        return None
     return float(floor) / float(measured.latency.median)
 
 

@@ -96,6 +96,9 @@ class OptimizeConfig(StudyConfig):
     recovery_lr: float = field(default=1e-4, metadata=_help("learning rate of the recovery step"))
     prune_hopeless: bool = field(default=True, metadata=_help(
         "skip the training of a trial whose cost cannot beat the best within budget"))
+    backend: str | None = field(default=None, metadata=_help(
+        "runtimes a trial may be served in, a search dimension: all (torch, onnxruntime, openvino where "
+        "installed) or comma-separated names; default: torch only"))
     final: bool = field(default=True, metadata=_help(
         "re-run the winner on the test split (and save it); extra workers on a shared study can skip it"))
 

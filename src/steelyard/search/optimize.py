@@ -11,7 +11,10 @@ for a CNN, experts for a dense model):
   (``prune:structured``);
 - ``recovery``: none, a short fine-tune, or a short distillation from the original model
   (``max_steps`` optimizer steps; the teacher is the model the search started from);
-- ``precision``: fp32 or int8 dynamic quantization (the last step).
+- ``precision``: fp32 or int8 dynamic quantization (the last step);
+- ``backend`` (with ``--backend``): the runtime the trial is served and timed in (torch, onnxruntime,
+  openvino: int8 there is ONNX Runtime's dynamic int8 or NNCF's calibrated int8), see
+  :func:`steelyard.backends.serve.route`.
 
 A new study first tries three common recipes (:func:`starting_points`), then the sampler's.
 
@@ -51,8 +54,10 @@ def layer_count(handle: Any) -> int | None:
     return model_dimensions(handle).layers
 
 
-def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4) -> SearchSpace:
-    """The recipe space for ``handle``'s model (see the module docstring)."""
+def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4,
+                  backends: tuple[str, ...] = ()) -> SearchSpace:
+    """The recipe space for ``handle``'s model (see the module docstring); ``backends``: the runtimes a
+    trial may be served (and timed) in, a ``backend`` dimension beside precision."""
     dims = model_dimensions(handle)
     params: dict[str, Any] = {}
     if dims.layers is not None and dims.layers >= 2:
@@ -68,6 +73,8 @@ def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1
     params["recovery"] = {"type": "categorical",
                           "choices": ["none", f"finetune:epochs=1,{train}", f"distill:epochs=1,{train}"]}
     params["precision"] = {"type": "categorical", "choices": ["none", "int8-dynamic"]}
+    if backends:
+        params["backend"] = {"type": "categorical", "choices": list(backends)}
     template = RECIPE_TEMPLATE
     if "depth" not in params:
         template = template.replace("prune:layers,amount={depth}; ", "")

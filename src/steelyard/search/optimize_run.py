@@ -57,9 +57,10 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     source = workflow.source_of(model)
     if cfg.output is not None:
         check_output(cfg.output, (source, getattr(data, "source", data)), overwrite=cfg.overwrite)
+    backends = searched_backends(cfg.backend)  # a runtime named but not installed fails here, before loading
     store = workflow.open_storage_of(cfg)
     handle, dataset, data_spec = workflow.model_and_data(model, data, cfg)
-    space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr)
+    space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr, backends)
     sampler = make_sampler(cfg.sampler, space, 2, cfg.trials, cfg.sampler_seed)
     name = cfg.study or default_study_name("optimize", source, data_spec.source, cfg.objective)
     spec = optimize_spec(name, source, model_fingerprint(source), space, data_spec.source, cfg.objective,
@@ -79,6 +80,21 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     return result
 
 
+def searched_backends(spec: str | None) -> tuple[str, ...]:
+    """The ``backend`` dimension: "all" → the installed searched runtimes; a named one must be installed."""
+    from steelyard.backends.registry import get_backend, require_backend
+    from steelyard.backends.serve import SEARCHED
+
+    wanted = [n.strip() for n in (spec or "").split(",") if n.strip()]
+    if not wanted:
+        return ()
+    if wanted == ["all"]:
+        return tuple(n for n in SEARCHED if get_backend(n).available())
+    for name in wanted:
+        require_backend(name)
+    return tuple(dict.fromkeys(wanted))
+
+
 def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -88,11 +104,14 @@ def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:
 
 def _final_run(result: OptimizeResult, handle: Any, dataset: Any, search_options: Any, on_event: OnEvent) -> None:
     """Re-run the winning recipe measured on the test split, and save it to ``config.output``."""
+    from steelyard.backends.serve import route
     from steelyard.compression.recipe import parse_recipe, run_recipe
 
     best, cfg = result.best, result.config
-    recipe = parse_recipe(best.recipe)
-    options = dataclasses.replace(search_options, eval_split="test", progress=None, n_resamples=1000, rounds=10)
+    served = best.params.get("backend")  # the runtime the winning trial was served and timed in
+    recipe, serve = route(parse_recipe(best.recipe), None if served in (None, "torch") else served, float_onnx=True)
+    options = dataclasses.replace(search_options, eval_split="test", progress=None, n_resamples=1000, rounds=10,
+                                  serve=serve)
     on_event(workflow.FinalRunStarted(best.number, best.recipe))
     final = run_recipe(handle, recipe, dataset, options)
     if cfg.output is not None:

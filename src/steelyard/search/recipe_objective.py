@@ -40,6 +40,8 @@ RECIPE_METRICS = {
 }
 #: Costs whose pre-training measurement is a timing (noisy): prune only beyond this margin.
 TIMED = ("latency", "energy")
+#: The search-space parameter that names the runtime a trial is served (and timed) in.
+BACKEND_PARAM = "backend"
 
 
 def recipe_metrics(result: Any) -> dict[str, float]:
@@ -103,18 +105,37 @@ class RecipeObjective:
 
         if not ctx.recipe:
             ctx.prune("every step of the recipe is off: that is the original model itself")
-        recipe = parse_recipe(ctx.recipe)
+        recipe, options = self._served(ctx, parse_recipe(ctx.recipe))
         handle, dataset = self.load()
-        self._prune_if_hopeless(ctx, recipe, handle)
-        result = run_recipe(handle, recipe, dataset, self.options)
+        self._prune_if_hopeless(ctx, recipe, handle, options)
+        result = run_recipe(handle, recipe, dataset, options)
         metrics = recipe_metrics(result)
         ctx.set_attr("steps", [{"name": s.name, "seconds": round(s.seconds, 2), "validation": s.validation}
                                for s in result.steps])
         return metrics
 
-    def _prune_if_hopeless(self, ctx: Any, recipe: Any, handle: Any) -> None:
+    def _served(self, ctx: Any, recipe: Any) -> tuple[Any, Any]:
+        """A ``backend`` parameter (the runtime × precision dimension): the trial is run, and timed, in that
+        runtime (steelyard.backends.serve.route); a pair that cannot run (torch-compile + int8) is pruned."""
+        from steelyard.backends.serve import route
+        from steelyard.errors import ConfigError
+
+        backend = ctx.params.get(BACKEND_PARAM)
+        if backend in (None, "torch", "none"):
+            return recipe, self.options
+        try:
+            recipe, serve = route(recipe, str(backend), float_onnx=True)
+        except ConfigError as exc:
+            ctx.prune(f"backend {backend}: {exc}")
+        ctx.set_attr("backend", str(backend))
+        return recipe, dataclasses.replace(self.options, serve=serve)
+
+    def _prune_if_hopeless(self, ctx: Any, recipe: Any, handle: Any, options: Any = None) -> None:
+        options = options or self.options
         if self.cost is None or self.max_drop is None:
             return
+        if options.serve == "openvino" and any(s.quantizes for s in recipe.steps):
+            return  # OpenVINO int8 calibrates on the data, which the cheap pre-training run does not have
         feasible = [h for h in ctx.history if h.get("drop", math.inf) <= self.max_drop and self.cost in h]
         if not feasible or not any(s.trains for s in recipe.steps):
             return
@@ -125,7 +146,7 @@ class RecipeObjective:
 
         best = min(h[self.cost] for h in feasible)
         timed = self.cost in TIMED
-        opts = dataclasses.replace(self.options, rounds=3, warmup=1, measure_latency=timed, n_resamples=1)
+        opts = dataclasses.replace(options, rounds=3, warmup=1, measure_latency=timed, n_resamples=1)
         cost = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), None, opts)).get(self.cost)
         if cost is None:
             return

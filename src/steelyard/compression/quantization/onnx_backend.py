@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from steelyard.backends.base import RuntimeOutput
 from steelyard.compression.base import (
     HEAD_NAMES,
     BackendUnavailableError,
@@ -52,16 +53,6 @@ def require_onnxruntime() -> Any:
     return onnxruntime
 
 
-class OrtOutput(dict):
-    """Outputs by name, also readable as attributes (``out.logits``) like a transformers output."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-
 class OnnxRuntimeModule(nn.Module):
     """An ONNX Runtime session behind the original model's forward signature."""
 
@@ -78,11 +69,14 @@ class OnnxRuntimeModule(nn.Module):
         options.intra_op_num_threads = self.threads or torch.get_num_threads()
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads spin by default: in interleaved A/B rounds they would steal the cores the
+        # next candidate is timed on, so they sleep instead.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(self.model_bytes, options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = self._output_names or [o.name for o in self.session.get_outputs()]
 
-    def forward(self, *args: Any, **kwargs: Any) -> OrtOutput:
+    def forward(self, *args: Any, **kwargs: Any) -> RuntimeOutput:
         feed: dict[str, Any] = {}
         for name, value in zip(self.input_names, args, strict=False):
             feed[name] = value
@@ -94,7 +88,7 @@ class OnnxRuntimeModule(nn.Module):
             raise ValueError(f"the ONNX model needs inputs {missing}")
         arrays = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in feed.items()}
         outs = self.session.run(None, arrays)
-        return OrtOutput({name: torch.from_numpy(o) for name, o in zip(self.output_names, outs, strict=False)})
+        return RuntimeOutput({name: torch.from_numpy(o) for name, o in zip(self.output_names, outs, strict=False)})
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__().copy()
@@ -182,8 +176,12 @@ class _Positional(nn.Module):
 
 def export_onnx(handle: ModelHandle, path: Path, exporter: str = "torchscript") -> list[str]:
     """Export the handle's module with its example inputs; returns the output names."""
-    module = handle.module.eval()
-    inputs = handle.inputs
+    return export_module(handle.module, handle.inputs, path, exporter)
+
+
+def export_module(module: nn.Module, inputs: Any, path: Path, exporter: str = "torchscript") -> list[str]:
+    """Export ``module`` traced on ``inputs`` (a dict or a tuple of tensors); returns the output names."""
+    module = module.eval()
     if isinstance(inputs, dict):
         names = [k for k, v in inputs.items() if isinstance(v, torch.Tensor)]
         tensors = [inputs[k] for k in names]
@@ -270,16 +268,7 @@ def _quantized(handle: ModelHandle, cfg: Any, quantize: Any) -> TransformResult:
 
 def apply_dynamic(handle: ModelHandle, cfg: DynamicQuantConfig, data: Any = None) -> TransformResult:
     def quantize(src: Path, dst: Path, exclude: list[str]) -> None:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(
-            src,
-            dst,
-            per_channel=cfg.per_channel,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=exclude or None,
-            op_types_to_quantize=None if cfg.embeddings else ["MatMul", "Gemm"],
-        )
+        quantize_dynamic_file(src, dst, exclude, per_channel=cfg.per_channel, embeddings=cfg.embeddings)
 
     result = _quantized(handle, cfg, quantize)
     result.notes = [
@@ -289,6 +278,51 @@ def apply_dynamic(handle: ModelHandle, cfg: DynamicQuantConfig, data: Any = None
         "runs in an onnxruntime InferenceSession (save writes an .onnx file)",
     ]
     return result
+
+
+def quantize_dynamic_file(src: Path, dst: Path, exclude: list[str], *, per_channel: bool = False,
+                          embeddings: bool = False) -> None:
+    """int8 weights of MatMul/Gemm (and Gather with ``embeddings``); activations quantized at run time."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        src,
+        dst,
+        per_channel=per_channel,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=exclude or None,
+        op_types_to_quantize=None if embeddings else ["MatMul", "Gemm"],
+    )
+
+
+def quantize_static_file(src: Path, dst: Path, batches: list[Any], exclude: list[str], *, per_channel: bool = False,
+                         observer: str = "minmax", percentile: float = 99.99) -> None:
+    """int8 weights and activations as QDQ pairs, activation ranges calibrated on ``batches``."""
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    names = [i.name for i in onnx.load(str(src), load_external_data=False).graph.input]
+    reader = type("Reader", (_Reader, CalibrationDataReader), {})(batches, names)
+    calibrate = CalibrationMethod.Percentile if observer == "percentile" else CalibrationMethod.MinMax
+    extra = {"CalibPercentile": percentile} if observer == "percentile" else {}
+    quantize_static(
+        src,
+        dst,
+        reader,
+        quant_format=QuantFormat.QDQ,
+        per_channel=per_channel,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=calibrate,
+        nodes_to_exclude=exclude or None,
+        extra_options=extra,
+    )
 
 
 class _Reader:
@@ -310,31 +344,8 @@ def apply_static(handle: ModelHandle, cfg: StaticQuantConfig, data: Any = None) 
     batches = calibration_batches(data, cfg.batches, method)
 
     def quantize(src: Path, dst: Path, exclude: list[str]) -> None:
-        import onnx
-        from onnxruntime.quantization import (
-            CalibrationDataReader,
-            CalibrationMethod,
-            QuantFormat,
-            QuantType,
-            quantize_static,
-        )
-
-        names = [i.name for i in onnx.load(str(src), load_external_data=False).graph.input]
-        reader = type("Reader", (_Reader, CalibrationDataReader), {})(batches, names)
-        calibrate = CalibrationMethod.Percentile if cfg.observer == "percentile" else CalibrationMethod.MinMax
-        extra = {"CalibPercentile": cfg.percentile} if cfg.observer == "percentile" else {}
-        quantize_static(
-            src,
-            dst,
-            reader,
-            quant_format=QuantFormat.QDQ,
-            per_channel=cfg.per_channel,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=calibrate,
-            nodes_to_exclude=exclude or None,
-            extra_options=extra,
-        )
+        quantize_static_file(src, dst, batches, exclude, per_channel=cfg.per_channel, observer=cfg.observer,
+                             percentile=cfg.percentile)
 
     result = _quantized(handle, cfg, quantize)
     result.notes = [

@@ -60,6 +60,8 @@ class RecipeOptions:
     progress: bool | None = None
     measure_latency: bool = True
     calibration_batches: int = 16
+    #: Serve the result in this runtime (steelyard.backends.serve.SERVING): timed there, saved as its artifact.
+    serve: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.eval_batch_size < 1:
@@ -102,16 +104,28 @@ def run_recipe(
         if step.quantizes and i > 0:
             # An ONNX Runtime session runs outside torch's dispatcher: count the float model it comes from.
             float_count = count_forward(current.module, inputs)
+        if step.quantizes and opts.serve == "openvino":
+            continue  # int8 is NNCF's, in OpenVINO, after the structure steps (steelyard.backends.serve)
         record, current, compressed = _run_step(step, current, compressed, handle, data, opts, show)
         records.append(record)
-    assert compressed is not None
+    if compressed is None:  # the only step was left to the serving runtime
+        compressed = _as_compressed(_copy(handle), handle, None, (), recipe.text)
+    if opts.serve is not None:
+        from steelyard.backends.serve import serve_in
+
+        if not recipe.steps[-1].quantizes:  # the runtime runs outside torch's dispatcher: count the torch model
+            float_count = count_forward(compressed.handle.module, inputs)
+        compressed = serve_in(opts.serve, compressed, inputs, data, int8=recipe.steps[-1].quantizes,
+                              calibration_batches=opts.calibration_batches, batch_size=opts.batch_size,
+                              threads=opts.threads)
     module = compressed.handle.module.eval()
 
     after = size_card(module)
-    if recipe.steps[-1].quantizes:
+    if recipe.steps[-1].quantizes or opts.serve is not None:
         after.apply_count(float_count)
         after.flops_note = ("quantized kernels do the same multiply-adds in lower precision: FLOPs and activations "
-                            "are those of the float model they came from")
+                            "are those of the float model they came from") if recipe.steps[-1].quantizes else (
+            f"counted on the torch model served by {opts.serve} (the runtime's own kernels are not traced)")
     else:
         after.apply_count(count_forward(module, inputs))
     fidelity = compare_outputs(outputs_on(original, inputs), outputs_on(module, inputs), handle.task)

