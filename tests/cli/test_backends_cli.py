@@ -133,7 +133,7 @@ def test_optimize_searches_the_runtime_as_a_dimension(tiny, tmp_path):
     model, data = tiny
     js, out = tmp_path / "opt.json", tmp_path / "winner"
     assert steelyard("optimize", model, "--data", data, "--max-drop", "100", "--trials", "2", "--recovery-steps", "2",
-                     "--backend", "openvino", "--backend", "torch", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                     "--backend", "openvino,torch", "--storage", f"sqlite:///{tmp_path / 's.db'}",
                      "--study", "rt", "--sampler-seed", "0", "--isolation", "inline", "--batch-size", "8",
                      "--max-length", "32", "--rounds", "2", "--no-progress", "--no-save", "--json", js,
                      "--output", out) == 0
