@@ -41,6 +41,7 @@ def runtimes_command(
     label_column: LabelColumnOpt = "label",
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --output model")] = False,
     json_out: JsonOpt = None,
 ) -> None:
     """Time the model in every installed runtime against torch fp32 eager and name the fastest."""
@@ -48,9 +49,11 @@ def runtimes_command(
     from steelyard.backends.select import candidates_for, runtime_table
     from steelyard.cli.common import save_outputs
     from steelyard.cli.data_cmd import load_task_data
-    from steelyard.cli.evaluate_cmd import data_task_for, load_handle
-    from steelyard.data.options import DataOptions
+    from steelyard.cli.evaluate_cmd import load_handle
+    from steelyard.data.options import DataOptions, data_task_for
     from steelyard.errors import ConfigError
+    from steelyard.outputs import check_output
+    from steelyard.reporting.markup import escape
 
     names = [n.strip() for b in (backend or ["all"]) for n in b.split(",") if n.strip()]
     pairs, required = candidates_for(names)
@@ -58,6 +61,8 @@ def runtimes_command(
         require_backend(name)  # a backend asked for by name must be installed: fail before any work
     if max_drop is not None and data is None:
         raise ConfigError("--max-drop needs --data: the accuracy it bounds is measured on the data's validation split")
+    if output is not None:  # before any work: never an input's files, an existing model only with --overwrite
+        check_output(output, (model, data), overwrite=overwrite)
     handle = load_handle(model, task, max_length)
     if data is not None:
         from steelyard.backends.data import runtime_data
@@ -82,8 +87,8 @@ def runtimes_command(
         from steelyard.backends.artifact import save_artifact
 
         best = table.row(table.fastest)
-        saved = save_artifact(best.model, handle.with_module(module, inputs), output)
-        console.print(f"{table.fastest} saved to {saved}")
+        saved = save_artifact(best.model, handle.with_module(module, inputs), output, overwrite=overwrite)
+        console.print(f"{table.fastest} saved to {escape(saved)}")
     save_outputs(result, json_out, None)
     failed = [r for r in table.rows if r.status == "failed" and r.backend in required]
     if failed:
