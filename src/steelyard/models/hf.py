@@ -66,6 +66,8 @@ def build_on_meta(config: Any, task: str, dtype: Any) -> Any:
     A config transformers cannot build (a bad value, a family that needs a package that is not
     installed, such as timm) is a one-line :class:`UnsupportedConfigError`, not a traceback.
     """
+    import copy
+
     import torch
 
     from steelyard.families.inputs import meta_attention
@@ -74,7 +76,9 @@ def build_on_meta(config: Any, task: str, dtype: Any) -> Any:
     model_type = getattr(config, "model_type", "?")
     try:
         with torch.device("meta"):
-            module = cls.from_config(config, dtype=dtype)
+            # a copy: meta_attention below switches the attention implementation on the model's config, which
+            # must not leak into the real model sharing it (a spawned worker does not know that implementation)
+            module = cls.from_config(copy.deepcopy(config), dtype=dtype)
     except ImportError as exc:
         raise UnsupportedConfigError(
             f"the '{model_type}' config needs a package that is not installed: {_first_line(exc)}"
