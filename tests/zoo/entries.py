@@ -230,6 +230,11 @@ ZOO: list[ZooEntry] = [
         model_type="mamba", architectures=["MambaForCausalLM"], hidden_size=768, num_hidden_layers=24, state_size=16,
         expand=2, intermediate_size=1536, conv_kernel=4, vocab_size=50280),
         state=24 * 1536 * (16 + 4)),
+    # The largest published Mamba (v1): its per-token selective scan is what the 15 s budget is about.
+    ZooEntry("mamba-2.8b", "state-spaces/mamba-2.8b-hf", "causal-lm", dict(
+        model_type="mamba", architectures=["MambaForCausalLM"], hidden_size=2560, num_hidden_layers=64, state_size=16,
+        expand=2, intermediate_size=5120, conv_kernel=4, vocab_size=50280, torch_dtype="float32"),
+        state=64 * 5120 * (16 + 4), big=True),
 ]
 
 BY_NAME: dict[str, ZooEntry] = {e.name: e for e in ZOO}
