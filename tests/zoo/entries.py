@@ -31,7 +31,7 @@ class ZooEntry:
     inactive: int | None = None
     active_published: float | None = None
     published: int | None = None
-    #: 7B and up: built and counted like the others, but listed so a quick run can skip them.
+    #: 7B and up (and Mamba-2.8B, 64 long scans): built and counted like the others, but a quick run can skip them.
     big: bool = False
     inputs: dict[str, Any] = field(default_factory=dict)
 
