@@ -87,6 +87,29 @@ def test_zoo_entry_params_kv_active(entry, tmp_path):
     assert "_grouped_mm" not in report.compute.uncounted_ops
 
 
+@pytest.mark.slow
+def test_mamba_profiles_within_budget_at_128_tokens(tmp_path):
+    """The largest Mamba at the CLI's default 128 tokens: its selective scan is counted without the per-token
+    loop (tests/families/test_scan.py shows the count is the loop's), so the profile fits the budget."""
+    entry = BY_NAME["mamba-2.8b"]
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(entry.config))
+    start = time.process_time()
+    handle = load_model(str(path), LoadConfig(config_only=True, task=entry.task, inputs=InputSpec(1, 128)))
+    report = profile(handle, ProfileConfig(hardware=(), measure=False))
+    seconds = time.process_time() - start
+    assert seconds < 15, f"mamba-2.8b at 128 tokens: config-only profile took {seconds:.1f} CPU s"
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1024 * 1024, "over 1 GB RSS"
+    assert report.parameters.total == 2_768_345_600
+    assert report.memory.recurrent_state_per_sequence == entry.state * 4
+    # Per layer per token: in_proj (H → 2I), x_proj (I → R + 2N), dt_proj (R → I), the scan's state
+    # readout (I·N), out_proj (I → H); then the tied LM head. The depthwise conv (I·K per position) runs over
+    # the sequence padded by K − 1 on both sides and is cut back to its first L outputs: L + K − 1 positions.
+    h, i, n, r, k, layers, vocab, seq = 2560, 5120, 16, 160, 4, 64, 50280, 128
+    per_token = layers * (h * 2 * i + i * (r + 2 * n) + r * i + i * n + i * h) + h * vocab
+    assert report.compute.macs == seq * per_token + layers * (seq + k - 1) * i * k
+
+
 # ---- MACs: closed forms at SEQ tokens, causal attention over the full score matrix ----
 
 

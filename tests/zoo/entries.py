@@ -31,7 +31,7 @@ class ZooEntry:
     inactive: int | None = None
     active_published: float | None = None
     published: int | None = None
-    #: 7B and up: built and counted like the others, but listed so a quick run can skip them.
+    #: 7B and up (and Mamba-2.8B, 64 long scans): built and counted like the others, but a quick run can skip them.
     big: bool = False
     inputs: dict[str, Any] = field(default_factory=dict)
 
@@ -230,6 +230,11 @@ ZOO: list[ZooEntry] = [
         model_type="mamba", architectures=["MambaForCausalLM"], hidden_size=768, num_hidden_layers=24, state_size=16,
         expand=2, intermediate_size=1536, conv_kernel=4, vocab_size=50280),
         state=24 * 1536 * (16 + 4)),
+    # The largest published Mamba (v1): its per-token selective scan is what the 15 s budget is about.
+    ZooEntry("mamba-2.8b", "state-spaces/mamba-2.8b-hf", "causal-lm", dict(
+        model_type="mamba", architectures=["MambaForCausalLM"], hidden_size=2560, num_hidden_layers=64, state_size=16,
+        expand=2, intermediate_size=5120, conv_kernel=4, vocab_size=50280, torch_dtype="float32"),
+        state=64 * 5120 * (16 + 4), big=True),
 ]
 
 BY_NAME: dict[str, ZooEntry] = {e.name: e for e in ZOO}

@@ -241,20 +241,33 @@ class _ModuleStack:
 
 
 class _LiveMemory:
-    """Bytes of storages created during the run that are still alive; tracks the peak."""
+    """Bytes of storages created during the run that are still alive; tracks the peak.
+
+    Freed storages are only noticed by polling their weak references, so the sweep is done when it can
+    matter: when the running total (which may still include freed storages) would pass the peak. Below
+    the peak, dropping freed storages could only lower a total that sets no new peak anyway.
+    """
 
     def __init__(self) -> None:
         self._live: dict[int, tuple[StorageWeakRef, int]] = {}
+        self._total = 0
         self.peak = 0
 
     def add(self, tensors: list[torch.Tensor]) -> None:
         for t in tensors:
             storage = t.untyped_storage()
             ref = StorageWeakRef(storage)
-            if ref.cdata not in self._live:
-                self._live[ref.cdata] = (ref, storage.nbytes())
-        self._live = {k: v for k, v in self._live.items() if not v[0].expired()}
-        self.peak = max(self.peak, sum(n for _, n in self._live.values()))
+            known = self._live.get(ref.cdata)
+            if known is None or known[0].expired():  # new, or a freed storage's address reused
+                nbytes = storage.nbytes()
+                self._live[ref.cdata] = (ref, nbytes)
+                self._total += nbytes - (known[1] if known else 0)
+        if self._total <= self.peak:
+            return
+        freed = [k for k, (ref, _) in self._live.items() if ref.expired()]
+        for k in freed:
+            self._total -= self._live.pop(k)[1]
+        self.peak = max(self.peak, self._total)
 
 
 def _is_known(func: Any) -> bool:

@@ -11,7 +11,8 @@ distillation, training, comparison — comes here, so mode handling is decided o
   a run goes on to train.
 
 Inputs are a mapping (keyword arguments), a sequence (positional) or one tensor. Meta tensors
-work in both modes: the counter prices shapes, not values.
+work in both modes: the counter prices shapes, not values (on meta, Mamba's per-token scan loop runs
+vectorised, :func:`steelyard.families.scan.vectorised_scans`, at the same price).
 
 A module whose work runs outside torch (an ONNX Runtime session) counts itself through the
 **count protocol** (:class:`CountsItself`), as it weighs itself through the size protocol.
@@ -24,6 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from steelyard.families.scan import vectorised_scans
 from steelyard.profiling.counter import CausalCounting, CostCounter, CountResult
 from steelyard.units import Flops
 
@@ -82,10 +84,11 @@ def count_forward(
     module.train(training)
     try:
         if not training:
-            with torch.inference_mode(), CostCounter(module, causal_attention) as counter:
+            with vectorised_scans(), torch.inference_mode(), CostCounter(module, causal_attention) as counter:
                 call(module, inputs)
             return counter.result
-        with torch.random.fork_rng(devices=[]), torch.enable_grad(), CostCounter(module, causal_attention) as counter:
+        with vectorised_scans(), torch.random.fork_rng(devices=[]), torch.enable_grad(), \
+                CostCounter(module, causal_attention) as counter:
             scalar_loss(call(module, inputs)).backward()
         return counter.result
     finally:

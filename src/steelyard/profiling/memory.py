@@ -13,6 +13,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from steelyard.errors import ConfigError
+from steelyard.families.scan import vectorised_scans
 from steelyard.models.handle import ModelHandle
 from steelyard.profiling.op_table import run_op
 from steelyard.profiling.report import TrainingMemory
@@ -87,7 +88,9 @@ def _saved_bytes(handle: ModelHandle) -> int:
     was_training = handle.module.training
     handle.module.train()
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad(), _MetaOutputs():
+        # On meta, Mamba's per-token scan runs vectorised (as when counting); in float32 it saves the same storages.
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), torch.enable_grad(), _MetaOutputs(), \
+                vectorised_scans():
             out = handle.forward()
         del out
     finally:
