@@ -127,7 +127,7 @@ def test_weight_only_linear_error_bound(bits, group, symmetric):
     """Each weight is off by at most half a step of its (row or group) scale, read back through the kernel."""
     torch.manual_seed(2)
     lin = torch.nn.Linear(64, 16)
-    q = WeightOnlyLinear.from_linear(lin, bits=bits, group_size=group, symmetric=symmetric)
+    q = WeightOnlyLinear.from_linear(lin, bits, group, symmetric, compute_dtype=torch.float32)  # exact scales
     w = lin.weight.detach()
     err = (w - q.dequantized_weight()).abs()
     step = q.scale[:, None] if bits == 8 else q.scale[..., 0].t().repeat_interleave(group, dim=1)

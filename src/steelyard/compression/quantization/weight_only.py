@@ -73,19 +73,21 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
     with torch.no_grad():
         for name, layer, _ in chosen:
             weight, bias = weight_of(layer)
-            q = WeightOnlyLinear.from_weight(weight, bias, cfg.bits, cfg.group_size, cfg.symmetric)
-            set_module(handle.module, name, q.to(device=weight.device, dtype=weight.dtype))
+            q = WeightOnlyLinear.from_weight(weight, bias, cfg.bits, cfg.group_size, cfg.symmetric,
+                                             getattr(torch, cfg.compute_dtype))  # fmt: skip
+            set_module(handle.module, name, q.to(weight.device))
     if cfg.bits == 8:
         scales = "symmetric, one scale per output row"
     else:
         scales = f"{'symmetric' if cfg.symmetric else 'asymmetric'}, one scale per {cfg.group_size} weights"
     notes = [f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales}), multiplied by {KERNELS[cfg.bits]} "
-             f"(the codes are read directly; no float weight is rebuilt)"]  # fmt: skip
+             f"in {cfg.compute_dtype} (the codes are read directly; no float weight is rebuilt)"]  # fmt: skip
     if skipped:
         notes.append(f"{len(skipped)} layers stay float: " + "; ".join(f"{n}: {w}" for n, _, w in skipped[:3]))
     return TransformResult(
         module=handle.module,
         notes=notes,
         details={"layers": len(chosen), "bits": cfg.bits, "group_size": cfg.group_size,
-                 "symmetric": cfg.symmetric, "kernel": KERNELS[cfg.bits], "float_layers": len(skipped)},
+                 "symmetric": cfg.symmetric, "kernel": KERNELS[cfg.bits], "float_layers": len(skipped),
+                 "compute_dtype": cfg.compute_dtype},
     )
