@@ -22,7 +22,7 @@ __all__ = lazy_package(__name__, {
     "steelyard.compression.base": ("NotApplicableError", "BackendUnavailableError", "CalibrationError"),
     "steelyard.compression.pruning.config": ("UnstructuredPruneConfig", "StructuredPruneConfig", "LayerPruneConfig"),
     "steelyard.compression.quantization.config": ("DynamicQuantConfig", "StaticQuantConfig", "CastConfig",
-                                                  "WeightOnlyConfig"),
+                                                  "WeightOnlyConfig", "SmoothQuantConfig"),
     "steelyard.compression.low_rank.config": ("LowRankConfig",),
     "steelyard.compression.pruning.unstructured": ("GradualPruner", "cubic_sparsity"),
 })

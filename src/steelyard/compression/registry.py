@@ -103,6 +103,13 @@ METHODS: dict[str, MethodEntry] = {
             defaults={"group_size": 32},
         ),
         MethodEntry(
+            "quantize:w8a8",
+            f"{_Q}.config:SmoothQuantConfig",
+            f"{_Q}.smoothquant:apply",
+            "int8 weights and activations after SmoothQuant outlier migration (decoders; needs calibration data)",
+            applies_to=(TRANSFORMER,),
+        ),
+        MethodEntry(
             "low-rank:svd",
             f"{_L}.config:LowRankConfig",
             f"{_L}.svd:apply",

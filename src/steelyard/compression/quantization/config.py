@@ -98,3 +98,20 @@ class WeightOnlyConfig:
         if self.bits == 4 and self.group_size not in INT4_GROUP_SIZES:
             raise ConfigError(f"{method}: group_size must be one of {', '.join(map(str, INT4_GROUP_SIZES))} "
                               f"(the int4 kernel's groups), got {self.group_size}")
+
+
+@dataclass(frozen=True)
+class SmoothQuantConfig:
+    """W8A8: SmoothQuant migrates activation outliers into the weights, then int8 weights and activations."""
+
+    alpha: float = option(0.5, "migration strength: s = max|X|^alpha / max|W|^(1-alpha) per input channel")
+    batches: int = option(8, "at most this many calibration batches")
+    include_head: bool = option(False, "also quantize the output head")
+    engine: Literal["x86", "fbgemm", "onednn", "qnnpack"] = option("x86", "torch quantized engine")
+
+    def __post_init__(self) -> None:
+        method = "quantize:w8a8"
+        if not 0 <= self.alpha <= 1:
+            raise ConfigError(f"{method}: alpha must be in [0, 1], got {self.alpha}")
+        check_positive_int(method, "batches", self.batches)
+        check_choice(method, "engine", self.engine, ENGINES)
