@@ -9,9 +9,9 @@ import torch
 from llm_toys import cosine, logits, tiny_gpt2, tiny_llama
 
 from steelyard.compression import CalibrationError, DynamicQuantConfig, SmoothQuantConfig, compress, load_compressed
+from steelyard.compression.base import matmul_layers
 from steelyard.compression.fidelity import sqnr
 from steelyard.compression.quantization.smoothquant import is_norm, smooth
-from steelyard.compression.quantization.weight_only import matmul_layers
 from steelyard.compression.registry import parse_method
 from steelyard.errors import ConfigError
 

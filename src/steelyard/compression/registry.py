@@ -60,6 +60,20 @@ METHODS: dict[str, MethodEntry] = {
             applies_to=(TRANSFORMER,),
         ),
         MethodEntry(
+            "prune:wanda",
+            f"{_P}.config:WandaConfig",
+            f"{_P}.wanda:apply",
+            "zero weights by |W|·‖X‖ per row, unstructured or 2:4 (calibrated; sparse, not faster)",
+            applies_to=(TRANSFORMER,),
+        ),
+        MethodEntry(
+            "prune:layers-angular",
+            f"{_P}.config:AngularLayerConfig",
+            f"{_P}.layer_importance:apply",
+            "drop the blocks whose output is closest in angle to their input (calibrated)",
+            applies_to=(TRANSFORMER,),
+        ),
+        MethodEntry(
             "quantize:int8-dynamic",
             f"{_Q}.config:DynamicQuantConfig",
             f"{_Q}.dispatch:apply_dynamic",

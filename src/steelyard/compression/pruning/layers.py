@@ -16,7 +16,7 @@ from torch import nn
 
 from steelyard.compression.base import NotApplicableError, TransformResult
 from steelyard.compression.pruning.config import LayerPruneConfig
-from steelyard.families import find_blocks, keep_config_layers, spread
+from steelyard.families import Blocks, find_blocks, keep_config_layers, spread
 from steelyard.models.handle import ModelHandle
 
 
@@ -28,17 +28,30 @@ def kept_layers(total: int, amount: float, strategy: str) -> list[int]:
 
 
 def apply(handle: ModelHandle, cfg: LayerPruneConfig, data: Any = None) -> TransformResult:
+    total = len(stack_of(handle, "prune:layers").layers)
+    return cut_layers(handle, kept_layers(total, cfg.amount, cfg.strategy), f"strategy {cfg.strategy}")
+
+
+def stack_of(handle: ModelHandle, method: str) -> Blocks:
+    """The model's first stack of blocks, refused when there is none (or its config has no layer count)."""
     found = find_blocks(handle.module)
     config = getattr(handle.module, "config", None) or handle.config
     key = found.count_key(config) if found is not None and config is not None else None
     if found is None or len(found) < 2 or key is None:
         raise NotApplicableError(
-            "prune:layers applies to transformers with a stack of layers and a layer count in their "
+            f"{method} applies to transformers with a stack of layers and a layer count in their "
             f"config; {type(handle.module).__name__} has none"
         )
+    return found
+
+
+def cut_layers(handle: ModelHandle, keep: list[int], why: str) -> TransformResult:
+    """Keep only the blocks at positions ``keep`` of the first stack (in place) and fix the config's count."""
+    found = stack_of(handle, "prune:layers")
+    config = getattr(handle.module, "config", None) or handle.config
+    key = found.count_key(config)
     layers = found.layers
     total = len(layers)
-    keep = kept_layers(total, cfg.amount, cfg.strategy)
     new = nn.ModuleList([layers[i] for i in keep])
     for position, layer in enumerate(new):  # caches index layers by position
         for sub in layer.modules():
@@ -50,6 +63,6 @@ def apply(handle: ModelHandle, cfg: LayerPruneConfig, data: Any = None) -> Trans
     return TransformResult(
         module=handle.module,
         config=config,
-        notes=[f"layers: {total} → {len(keep)} (kept {keep}, strategy {cfg.strategy})"],
+        notes=[f"layers: {total} → {len(keep)} (kept {keep}, {why})"],
         details={"layers_before": total, "layers_after": len(keep), "kept": keep},
     )

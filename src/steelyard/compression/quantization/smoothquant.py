@@ -21,11 +21,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from steelyard.compression.base import CalibrationError, NotApplicableError, TransformResult, first_line, set_module
+from steelyard.compression.base import (
+    CalibrationError,
+    NotApplicableError,
+    TransformResult,
+    conv1d_type,
+    first_line,
+    matmul_layers,
+    set_module,
+    weight_of,
+)
 from steelyard.compression.quantization.calibration import calibration_batches
 from steelyard.compression.quantization.config import SmoothQuantConfig
 from steelyard.compression.quantization.dynamic import quantize_linears
-from steelyard.compression.quantization.weight_only import conv1d_type, matmul_layers, weight_of
 from steelyard.models.handle import ModelHandle
 
 METHOD = "quantize:w8a8"
