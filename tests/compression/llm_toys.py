@@ -48,3 +48,27 @@ def gpt2_factory(width: int = 96) -> tuple[torch.nn.Module, tuple[torch.Tensor]]
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(**{**GPT2, "n_embd": width})).eval()
     return model, (torch.randint(0, GPT2["vocab_size"], (2, 12)),)
+
+
+def saved_llama(folder, *, layers: int = 4, hidden: int = 32, seed: int = 0):
+    """A random tiny Llama saved with the MiniLM tokenizer (a folder ``load_model`` opens as a causal LM)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from text_toys import tokenizer
+
+    tok = tokenizer()
+    torch.manual_seed(seed)
+    config = LlamaConfig(**{**LLAMA, "vocab_size": tok.vocab_size, "hidden_size": hidden,
+                            "intermediate_size": 2 * hidden, "num_hidden_layers": layers,
+                            "max_position_embeddings": 128,
+                            "pad_token_id": tok.pad_token_id, "bos_token_id": None, "eos_token_id": None})  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def weather_text(path, lines: int = 120):
+    """Plain text with a few repeated patterns: a model learns it in one short epoch."""
+    words = ["rain", "sun", "snow", "wind", "fog"]
+    path.write_text("\n".join(f"day {i % 7} brings {words[i % 5]} and the cat sleeps" for i in range(lines)) + "\n")
+    return path
