@@ -50,7 +50,9 @@ def test_parse_values():
     assert parse_method("low-rank:svd,energy=0.9") == LowRankConfig(energy=0.9)
     assert parse_method("low-rank:svd,energy=none") == LowRankConfig()
     assert parse_method("prune:unstructured,norm=2") == UnstructuredPruneConfig(norm=2)
-    assert method_name(WeightOnlyConfig(bits=4, group_size=0)) == "quantize:int4-weight-only"
+    assert parse_method("quantize:int4-weight-only,group_size=128,symmetric=false") == WeightOnlyConfig(
+        bits=4, group_size=128, symmetric=False)  # the group size is a default the user may change
+    assert method_name(WeightOnlyConfig(bits=4, group_size=64)) == "quantize:int4-weight-only"
 
 
 def test_unknown_method_lists_the_valid_ones():

@@ -20,9 +20,10 @@ __all__ = lazy_package(__name__, {
     "steelyard.compression.registry": ("list_methods", "parse_method", "make_config", "method_name", "METHODS"),
     "steelyard.compression.fidelity": ("Fidelity",),
     "steelyard.compression.base": ("NotApplicableError", "BackendUnavailableError", "CalibrationError"),
-    "steelyard.compression.pruning.config": ("UnstructuredPruneConfig", "StructuredPruneConfig", "LayerPruneConfig"),
+    "steelyard.compression.pruning.config": ("UnstructuredPruneConfig", "StructuredPruneConfig", "LayerPruneConfig",
+                                             "WandaConfig", "AngularLayerConfig"),
     "steelyard.compression.quantization.config": ("DynamicQuantConfig", "StaticQuantConfig", "CastConfig",
-                                                  "WeightOnlyConfig"),
+                                                  "WeightOnlyConfig", "SmoothQuantConfig"),
     "steelyard.compression.low_rank.config": ("LowRankConfig",),
     "steelyard.compression.pruning.unstructured": ("GradualPruner", "cubic_sparsity"),
 })

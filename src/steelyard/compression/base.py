@@ -65,6 +65,34 @@ def linear_layers(model: nn.Module, include_head: bool) -> list[tuple[str, nn.Li
     ]
 
 
+def conv1d_type() -> type | None:
+    """transformers' GPT-2 ``Conv1D`` (weight stored (in, out)), if transformers is installed."""
+    try:
+        from transformers.pytorch_utils import Conv1D
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        return None
+    return Conv1D
+
+
+def weight_of(layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A Linear-like layer's weight as (out, in) and its bias (a Conv1D's weight transposed)."""
+    conv1d = conv1d_type()
+    if conv1d is not None and isinstance(layer, conv1d):
+        return layer.weight.t(), layer.bias
+    return layer.weight, layer.bias
+
+
+def matmul_layers(model: nn.Module, include_head: bool) -> list[tuple[str, nn.Module]]:
+    """nn.Linear and Conv1D layers (outside the head unless asked): the decoders' weight matmuls."""
+    conv1d = conv1d_type()
+    kinds: tuple[type, ...] = (nn.Linear,) if conv1d is None else (nn.Linear, conv1d)
+    return [
+        (name, m)
+        for name, m in model.named_modules()
+        if type(m) in kinds and (include_head or not is_head(name, m, model))
+    ]
+
+
 def no_linear_message(method: str, include_head: bool) -> str:
     where = "" if include_head else " outside its output head (include_head=true adds the head)"
     return f"{method} works on nn.Linear layers and this model has none{where}"

@@ -33,6 +33,8 @@ class MethodEntry:
     summary: str
     preset: dict[str, Any] = field(default_factory=dict)
     applies_to: tuple[str, ...] = (TRANSFORMER, CNN)
+    #: Defaults of this method that differ from the config's own; unlike a preset, the user may set them.
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 METHODS: dict[str, MethodEntry] = {
@@ -55,6 +57,20 @@ METHODS: dict[str, MethodEntry] = {
             f"{_P}.config:LayerPruneConfig",
             f"{_P}.layers:apply",
             "drop whole transformer layers",
+            applies_to=(TRANSFORMER,),
+        ),
+        MethodEntry(
+            "prune:wanda",
+            f"{_P}.config:WandaConfig",
+            f"{_P}.wanda:apply",
+            "zero weights by |W|·‖X‖ per row, unstructured or 2:4 (calibrated; sparse, not faster)",
+            applies_to=(TRANSFORMER,),
+        ),
+        MethodEntry(
+            "prune:layers-angular",
+            f"{_P}.config:AngularLayerConfig",
+            f"{_P}.layer_importance:apply",
+            "drop the blocks whose output is closest in angle to their input (calibrated)",
             applies_to=(TRANSFORMER,),
         ),
         MethodEntry(
@@ -87,7 +103,7 @@ METHODS: dict[str, MethodEntry] = {
             "quantize:int8-weight-only",
             f"{_Q}.config:WeightOnlyConfig",
             f"{_Q}.weight_only:apply",
-            "int8 weight codes + scales, dequantized on the fly (saves memory)",
+            "int8 weight codes + row scales, run by torch's int8 weight-only kernel",
             preset={"bits": 8},
             applies_to=(TRANSFORMER,),
         ),
@@ -95,8 +111,16 @@ METHODS: dict[str, MethodEntry] = {
             "quantize:int4-weight-only",
             f"{_Q}.config:WeightOnlyConfig",
             f"{_Q}.weight_only:apply",
-            "int4 weight codes + group scales, dequantized on the fly (saves memory)",
-            preset={"bits": 4, "group_size": 32},
+            "int4 weight codes + group scales (group_size=32/64/128/256), run by torch's int4 CPU kernel",
+            preset={"bits": 4},
+            applies_to=(TRANSFORMER,),
+            defaults={"group_size": 32},
+        ),
+        MethodEntry(
+            "quantize:w8a8",
+            f"{_Q}.config:SmoothQuantConfig",
+            f"{_Q}.smoothquant:apply",
+            "int8 weights and activations after SmoothQuant outlier migration (decoders; needs calibration data)",
             applies_to=(TRANSFORMER,),
         ),
         MethodEntry(
@@ -178,7 +202,8 @@ def method_info(name: str) -> MethodInfo:
             continue
         tname, choices, optional = _type_info(_hints(cls)[f.name])
         params.append(
-            ParamInfo(f.name, tname + (" or none" if optional else ""), f.default, choices, f.metadata.get("help", ""))
+            ParamInfo(f.name, tname + (" or none" if optional else ""), entry.defaults.get(f.name, f.default), choices,
+                      f.metadata.get("help", ""))
         )
     return MethodInfo(entry.name, entry.summary, entry.config, tuple(params), entry.applies_to)
 
@@ -220,7 +245,7 @@ def make_config(name: str, **params: Any) -> Any:
     unknown = [k for k in params if k not in valid]
     if unknown:
         raise ConfigError(f"{name}: unknown parameter '{unknown[0]}'; valid parameters: {', '.join(valid) or '(none)'}")
-    return cls(**entry.preset, **params)
+    return cls(**entry.preset, **{**entry.defaults, **params})
 
 
 def parse_assignments(name: str, cls: type, items: list[str], exclude: tuple[str, ...] = ()) -> dict[str, Any]:

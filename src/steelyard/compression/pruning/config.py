@@ -80,3 +80,32 @@ class LayerPruneConfig:
     def __post_init__(self) -> None:
         check_fraction("prune:layers", "amount", self.amount)
         check_choice("prune:layers", "strategy", self.strategy, ("spread", "drop-last"))
+
+
+@dataclass(frozen=True)
+class WandaConfig:
+    """Wanda: zero the weights with the smallest |W|·‖X‖ in each output row (calibrated; sparse, not faster)."""
+
+    amount: float = option(0.5, "fraction of each row's weights set to zero (pattern=unstructured)")
+    pattern: Literal["unstructured", "2:4"] = option(
+        "unstructured", "any weights of a row, or 2 of every 4 consecutive inputs (semi-structured)"
+    )
+    batches: int = option(8, "at most this many calibration batches")
+    include_head: bool = option(False, "also prune the output head")
+
+    def __post_init__(self) -> None:
+        check_fraction("prune:wanda", "amount", self.amount)
+        check_choice("prune:wanda", "pattern", self.pattern, ("unstructured", "2:4"))
+        check_positive_int("prune:wanda", "batches", self.batches)
+
+
+@dataclass(frozen=True)
+class AngularLayerConfig:
+    """Drop the blocks that change their input least (angular distance of input and output, calibrated)."""
+
+    amount: float = option(0.25, "fraction of the blocks removed")
+    batches: int = option(8, "at most this many calibration batches")
+
+    def __post_init__(self) -> None:
+        check_fraction("prune:layers-angular", "amount", self.amount)
+        check_positive_int("prune:layers-angular", "batches", self.batches)

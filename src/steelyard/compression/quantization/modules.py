@@ -1,7 +1,6 @@
 """Quantized Linear replacements whose state dict holds plain tensors (safetensors-friendly).
 
-* :class:`WeightOnlyLinear` keeps int8 codes (or two int4 codes per byte) and float scales and
-  dequantizes the weight on every call: it saves memory, and is not faster (measured).
+* weight-only int8 / int4 Linear layers live in ``lowbit.py`` (torch's low-bit kernels).
 * :class:`StaticQuantLinear` runs PyTorch's int8 x int8 kernel (``quantized::linear``) with an
   input scale fixed by calibration instead of measured on every call.
 
@@ -31,99 +30,6 @@ def quiet_quantization() -> Iterator[None]:
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", UserWarning)
         yield
-
-
-class WeightOnlyLinear(nn.Module):
-    """y = x · dequant(W)ᵀ + b with W stored as symmetric int8 / int4 codes and per-group scales."""
-
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, bits: int = 8, group_size: int = 0):
-        super().__init__()
-        if bits not in (8, 4):
-            raise ValueError("bits must be 8 or 4")
-        self.in_features, self.out_features, self.bits = in_features, out_features, bits
-        group = group_size or in_features
-        if in_features % group:
-            group = in_features  # groups must tile the row; fall back to one scale per row
-        self.group_size = group
-        self.padded = in_features + (in_features % 2 if bits == 4 else 0)
-        groups = in_features // group
-        stored = self.padded // 2 if bits == 4 else in_features
-        dtype = torch.uint8 if bits == 4 else torch.int8
-        self.register_buffer("qweight", torch.zeros(out_features, stored, dtype=dtype))
-        self.register_buffer("scale", torch.ones(out_features, groups))
-        self.bias = nn.Parameter(torch.zeros(out_features), requires_grad=False) if bias else None
-
-    @classmethod
-    def from_linear(cls, linear: nn.Linear, bits: int = 8, group_size: int = 0) -> WeightOnlyLinear:
-        new = cls(linear.in_features, linear.out_features, linear.bias is not None, bits, group_size)
-        w = linear.weight.detach().float()
-        grouped = w.reshape(w.shape[0], -1, new.group_size)  # (out, groups, group)
-        # symmetric, one scale per (row, group): s = max|w| / qmax over the group
-        absmax = grouped.abs().amax(dim=-1, keepdim=True)
-        qmax = 2 ** (bits - 1) - 1
-        scale = torch.where(absmax > 0, absmax / qmax, torch.ones_like(absmax))
-        p = QuantParams(scale, torch.zeros_like(scale), -qmax, qmax)
-        codes = quantize(grouped, p).reshape(w.shape[0], -1)
-        with torch.no_grad():
-            new.scale.copy_(scale.squeeze(-1))
-            new.qweight.copy_(_pack4(codes, new.padded) if bits == 4 else codes.to(torch.int8))
-            if linear.bias is not None:
-                new.bias.copy_(linear.bias.detach().float())
-        return new.to(linear.weight.device)
-
-    def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        codes = _unpack4(self.qweight, self.in_features) if self.bits == 4 else self.qweight
-        grouped = codes.to(dtype).reshape(self.out_features, -1, self.group_size)
-        return (grouped * self.scale.to(dtype).unsqueeze(-1)).reshape(self.out_features, self.in_features)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        bias = None if self.bias is None else self.bias.to(x.dtype)
-        return F.linear(x, self.dequantized_weight(x.dtype), bias)
-
-    def steelyard_record(self) -> dict[str, Any]:
-        return {
-            "kind": "weight-only-linear",
-            "in_features": self.in_features,
-            "out_features": self.out_features,
-            "bias": self.bias is not None,
-            "bits": self.bits,
-            "group_size": self.group_size,
-        }
-
-    @classmethod
-    def from_record(cls, rec: dict[str, Any]) -> WeightOnlyLinear:
-        return cls(rec["in_features"], rec["out_features"], rec["bias"], rec["bits"], rec["group_size"])
-
-    def steelyard_weight(self) -> HeldWeights:
-        """The float weight's elements as int8 / int4 codes, plus fp32 scales and the float bias."""
-        codes = f"int{self.bits}"
-        parts = [
-            HeldWeights({codes: self.in_features * self.out_features}, {codes: self.qweight.numel()}),
-            HeldWeights({}, {"float32": self.scale.numel() * self.scale.element_size()}),
-        ]
-        if self.bias is not None:
-            parts.append(plain_tensor_weights(self.bias))
-        return merge(*parts)
-
-    def extra_repr(self) -> str:
-        return (
-            f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, "
-            f"group_size={self.group_size}"
-        )
-
-
-def _pack4(codes: torch.Tensor, padded: int) -> torch.Tensor:
-    """Signed int4 codes (−7..7) → bytes of two nibbles (code + 8), even index in the low nibble."""
-    if codes.shape[1] < padded:
-        codes = F.pad(codes, (0, padded - codes.shape[1]))
-    u = (codes + 8).to(torch.uint8)
-    return u[:, 0::2] | (u[:, 1::2] << 4)
-
-
-def _unpack4(packed: torch.Tensor, in_features: int) -> torch.Tensor:
-    low = (packed & 0x0F).to(torch.int8) - 8
-    high = (packed >> 4).to(torch.int8) - 8
-    return torch.stack((low, high), dim=-1).reshape(packed.shape[0], -1)[:, :in_features]
 
 
 class StaticQuantLinear(nn.Module):

@@ -1,8 +1,8 @@
-"""Weight-only int8 / int4: Linear weights stored as codes + scales, dequantized on every call.
+"""Weight-only int8 / int4: Linear and GPT-2 ``Conv1D`` weights run by torch's low-bit CPU kernels.
 
-Saves weight memory (int8 ≈ 4x, int4 ≈ 8x minus the scales) — useful when memory, not compute,
-is the limit. There is no int8 x float kernel here, so every call rebuilds the float weight:
-expect it to be slower than float32 on CPU (measured by benchmarks/compression_speed.py).
+Every matmul reads the int8 / int4 codes directly (``aten._weight_int8pack_mm``,
+``aten._weight_int4pack_mm_for_cpu``), so a memory-bound decode reads 4x / ~7x fewer weight bytes.
+Layers whose output rows do not fit the int4 pack (a multiple of 16) stay float and are named.
 """
 
 from __future__ import annotations
@@ -11,27 +11,55 @@ from typing import Any
 
 import torch
 
-from steelyard.compression.base import NotApplicableError, TransformResult, linear_layers, no_linear_message, set_module
+from steelyard.compression.base import (
+    BackendUnavailableError,
+    NotApplicableError,
+    TransformResult,
+    matmul_layers,
+    no_linear_message,
+    set_module,
+    weight_of,
+)
 from steelyard.compression.quantization.config import WeightOnlyConfig
-from steelyard.compression.quantization.modules import WeightOnlyLinear
+from steelyard.compression.quantization.lowbit import KERNELS, WeightOnlyLinear, int4_unfit, kernels_available
 from steelyard.models.handle import ModelHandle
 
 
 def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> TransformResult:
     method = f"quantize:int{cfg.bits}-weight-only"
-    layers = linear_layers(handle.module, cfg.include_head)
+    if not kernels_available():
+        raise BackendUnavailableError(f"{method}: this torch has no low-bit CPU kernels ({KERNELS[cfg.bits]}); "
+                                      f"install torch 2.6 or later")  # fmt: skip
+    layers = matmul_layers(handle.module, cfg.include_head)
     if not layers:
         raise NotApplicableError(no_linear_message(method, cfg.include_head))
+    chosen, skipped = [], []
+    for name, layer in layers:
+        out_features, in_features = weight_of(layer)[0].shape
+        why = int4_unfit(in_features, out_features, cfg.group_size) if cfg.bits == 4 else None
+        if why and in_features % cfg.group_size:
+            raise NotApplicableError(f"{method}: {name}: {why}; pick a group_size that divides it")
+        (skipped if why else chosen).append((name, layer, why))
+    if not chosen:
+        raise NotApplicableError(f"{method}: no Linear layer fits the int4 kernel ({skipped[0][0]}: {skipped[0][2]})")
     with torch.no_grad():
-        for name, layer in layers:
-            set_module(handle.module, name, WeightOnlyLinear.from_linear(layer, cfg.bits, cfg.group_size))
-    scales = "one scale per output row" if not cfg.group_size else f"one scale per {cfg.group_size} weights"
-    notes = [
-        f"{len(layers)} Linear layers store int{cfg.bits} weight codes ({scales}), dequantized on every call",
-        "saves memory; not faster: there is no low-bit kernel, the float weight is rebuilt per call",
-    ]
+        for name, layer, _ in chosen:
+            weight, bias = weight_of(layer)
+            q = WeightOnlyLinear.from_weight(weight, bias, cfg.bits, cfg.group_size, cfg.symmetric,
+                                             getattr(torch, cfg.compute_dtype))  # fmt: skip
+            set_module(handle.module, name, q.to(weight.device))
+    if cfg.bits == 8:
+        scales = "symmetric, one scale per output row"
+    else:
+        scales = f"{'symmetric' if cfg.symmetric else 'asymmetric'}, one scale per {cfg.group_size} weights"
+    notes = [f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales}), multiplied by {KERNELS[cfg.bits]} "
+             f"in {cfg.compute_dtype} (the codes are read directly; no float weight is rebuilt)"]  # fmt: skip
+    if skipped:
+        notes.append(f"{len(skipped)} layers stay float: " + "; ".join(f"{n}: {w}" for n, _, w in skipped[:3]))
     return TransformResult(
         module=handle.module,
         notes=notes,
-        details={"layers": len(layers), "bits": cfg.bits, "group_size": cfg.group_size},
+        details={"layers": len(chosen), "bits": cfg.bits, "group_size": cfg.group_size,
+                 "symmetric": cfg.symmetric, "kernel": KERNELS[cfg.bits], "float_layers": len(skipped),
+                 "compute_dtype": cfg.compute_dtype},
     )

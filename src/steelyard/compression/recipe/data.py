@@ -90,15 +90,17 @@ def encode_data(
     seed: int,
 ) -> RecipeData:
     """Map the data's labels onto the model's head and encode every split once."""
-    if dataset.task not in ("text-classification", "image-classification"):
+    if dataset.task not in ("text-classification", "image-classification", "causal-lm"):
         raise DataError(
-            f"compress measures accuracy on classification data; {dataset.name!r} is {dataset.task} "
-            "(run the recipe without --data to compress without a metric)"
+            f"compress measures accuracy on classification data or perplexity on plain text; {dataset.name!r} is "
+            f"{dataset.task} (run the recipe without --data to compress without a metric)"
         )
     if eval_split not in ("test", "validation"):
         raise DataError(f"eval split must be test or validation, got {eval_split!r}")
     ds, notes = with_validation(dataset, seed)
     predictor = predictor_for(handle, ds, max_length=max_length, tokenizer=tokenizer)
+    if dataset.task == "causal-lm":
+        return _encode_text(ds, predictor, eval_split, notes)
     assert predictor.labels is not None
     ds = relabel(ds, predictor.labels.to_model, predictor.labels.names)
     adapter = predictor.adapter
@@ -110,6 +112,22 @@ def encode_data(
     return RecipeData(
         name=ds.name, task=ds.task, module=predictor.module, adapter=adapter,
         label_names=list(predictor.labels.names), metric="accuracy",
+        train=encoded["train"], validation=encoded["validation"], test=encoded["test"], eval_split=eval_split,
+        notes=notes + list(predictor.notes),
+    )
+
+
+def _encode_text(ds: TaskDataset, predictor: Any, eval_split: str, notes: list[str]) -> RecipeData:
+    """Plain text for a causal LM: token blocks per split, perplexity as the metric, no labels to map.
+
+    The training steps then minimise the next-token loss (the adapter's kind is "lm").
+    """
+    adapter = predictor.adapter
+    encoded = {name: adapter.encode(getattr(ds, name)) for name in ("train", "validation", "test")}
+    if not encoded[eval_split]:
+        raise DataError(f"{ds.name!r} has no {eval_split} text to measure perplexity on")
+    return RecipeData(
+        name=ds.name, task=ds.task, module=predictor.module, adapter=adapter, label_names=[], metric="perplexity",
         train=encoded["train"], validation=encoded["validation"], test=encoded["test"], eval_split=eval_split,
         notes=notes + list(predictor.notes),
     )

@@ -102,7 +102,7 @@ def _device_of(module: torch.nn.Module) -> torch.device:
 @dataclass
 class Quality:
     metrics: dict[str, MetricValue]
-    predictions: np.ndarray  # predicted class per example
+    predictions: np.ndarray  # predicted class per example (empty for a causal LM)
 
 
 def quality(
@@ -118,9 +118,10 @@ def quality(
 ) -> Quality:
     """Task metrics with bootstrap CIs; labels in ``features`` are already the model's class ids."""
     outputs: Outputs = predict(module, adapter, features, batch_size)
-    labels = LabelMap(list(range(len(label_names))), list(label_names))
+    labels = LabelMap(list(range(len(label_names))), list(label_names)) if label_names else None
     metrics, _ = score(outputs, default_metrics(task), task, labels, n_resamples=n_resamples, seed=seed)
-    assert outputs.proba is not None
+    if outputs.proba is None:  # causal LM: perplexity per token block, no class to agree on
+        return Quality(metrics, np.zeros(0, dtype=np.int64))
     return Quality(metrics, outputs.proba.argmax(axis=1))
 
 

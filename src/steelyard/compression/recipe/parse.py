@@ -29,7 +29,7 @@ from steelyard.compression.registry import METHODS, make_config, method_name, pa
 from steelyard.errors import ConfigError
 
 #: Methods that need data from the recipe (calibration or gradients) besides the training steps.
-DATA_METHODS = ("quantize:int8-static",)
+DATA_METHODS = ("quantize:int8-static", "quantize:w8a8", "prune:wanda", "prune:layers-angular")
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,12 @@ class RecipeStep:
         """``name,key=value`` with the parameters that differ from the defaults."""
         defaults = type(self.config)()
         preset = METHODS[self.name].preset if self.name in METHODS else {}
+        method_defaults = METHODS[self.name].defaults if self.name in METHODS else {}
         changed = [
             f"{f.name}={getattr(self.config, f.name)}"
             for f in dataclasses.fields(self.config)
-            if f.name not in preset and getattr(self.config, f.name) != getattr(defaults, f.name, None)
+            if f.name not in preset
+            and getattr(self.config, f.name) != method_defaults.get(f.name, getattr(defaults, f.name, None))
         ]
         if self.trains:
             return self.name + (":" + ",".join(changed) if changed else "")

@@ -31,7 +31,7 @@ STRUCT_ATTRS = (
 MODULE_KINDS = {
     "low-rank-linear": "steelyard.compression.low_rank.svd:FactorizedLinear",
     "low-rank-conv2d": "steelyard.compression.low_rank.svd:FactorizedConv2d",
-    "weight-only-linear": "steelyard.compression.quantization.modules:WeightOnlyLinear",
+    "weight-only-linear": "steelyard.compression.quantization.lowbit:WeightOnlyLinear",
     "int8-static-linear": "steelyard.compression.quantization.modules:StaticQuantLinear",
     "int8-embedding": "steelyard.compression.quantization.modules:QuantizedEmbedding",
 }
