@@ -87,7 +87,7 @@ class GenerationCount:
     #: at its first decode step (the start token); decoder-only models leave these unset.
     encoder: PhaseCost | None = None
     encoder_tokens: int = 0
-    cross_kv_bytes: Bytes = Bytes(0)
+    cross_kv_bytes: Bytes = field(default_factory=lambda: Bytes(0))
     context_start: int | None = None
 
     @property

@@ -49,10 +49,11 @@ def check_encoder_decoder(handle: ModelHandle, workload: GenerationWorkload) -> 
 
 
 def encoder_inputs(handle: ModelHandle, workload: GenerationWorkload, batch: int = 1) -> dict[str, torch.Tensor]:
-    """What ``generate()`` feeds the encoder: ``prompt_len`` token ids, or the log-mel features of the audio."""
+    """What ``generate()`` feeds the encoder: ``prompt_len`` token ids, or log-mel features in the model's dtype."""
     inputs = example_inputs(handle.config, batch=batch, seq_len=workload.prompt_len, device=handle.device,
                             decoder_len=1, audio_seconds=workload.audio_seconds)
-    return {k: v for k, v in inputs.items() if not k.startswith("decoder_")}
+    dtype = handle.dtype
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in inputs.items() if not k.startswith("decoder_")}
 
 
 def cache_parts(cache: Any) -> tuple[int, int]:
