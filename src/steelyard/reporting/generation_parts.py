@@ -1,0 +1,79 @@
+"""The generation card as report sections (HTML): counted phases, projections with charts, measurements."""
+
+from __future__ import annotations
+
+from steelyard.profiling.generation_report import GenerationReport
+from steelyard.reporting.document import Figure, Section, Table
+from steelyard.reporting.formatting import fmt, fmt_amount, human
+
+
+def _counted(gen: GenerationReport) -> Table:
+    c = gen.count
+    phases = [("prefill (encoder + start token)" if c.encoder is not None else f"prefill ({c.prompt_len} tokens)",
+               c.prefill)]
+    if c.encoder is not None:
+        phases.insert(0, (f"encoder ({c.encoder_tokens} positions)", c.encoder))
+    phases += [(f"decode at context {p.context}", p.cost) for p in c.decode]
+    cross = f" + cross-attention {fmt(c.cross_kv_bytes)} per sequence" if c.encoder is not None else ""
+    return Table("Counted per sequence (batch 1)",
+                 ["phase", "FLOPs", "other FLOPs", "bytes moved", "weights read", "KV read", "KV written"],
+                 [[name, fmt(p.flops), fmt(p.other_flops), fmt(p.bytes_moved), fmt(p.weight_bytes), fmt(p.kv_read),
+                   fmt(p.kv_written)] for name, p in phases],
+                 note=f"KV cache {fmt(c.kv_bytes_per_token)} per token per sequence{cross}")
+
+
+def _projected(gen: GenerationReport) -> list[Table]:
+    tables = []
+    for row in gen.hardware:
+        rows = list(row.batches)
+        if row.max_batch_projection is not None and row.max_batch not in {b.batch for b in rows}:
+            rows.append(row.max_batch_projection)
+        where = f"{row.devices}× {row.hardware}" if row.devices > 1 else row.hardware
+        turn = row.decode_compute_bound_batch
+        tables.append(Table(
+            f"{where}, {row.dtype}: {row.compute_efficiency:.0%} of peak FLOP/s, {row.memory_efficiency:.0%} of "
+            "bandwidth",
+            ["batch", "TTFT", "TPOT", "e2e", "tok/s per seq", "tok/s total", "decode", "memory", "fits",
+             "$ / 1M out", "J / token"],
+            [[f"{b.batch}" + (" (largest that fits)" if b is row.max_batch_projection else ""), fmt(b.ttft),
+              fmt(b.tpot), fmt(b.e2e), human(b.tokens_per_second_per_sequence, "tok/s"),
+              human(b.tokens_per_second, "tok/s"), b.decode_bound, fmt(b.memory), "yes" if b.fits else "no",
+              fmt_amount(b.cost_per_1m_output, "$"), f"{float(b.energy_per_token):.3g}"] for b in rows],
+            note=f"largest batch that fits: {row.max_batch}; " + (
+                f"decode turns compute-bound at batch {turn}" if turn else "decode stays memory-bound")
+            + "".join(f"; {n}" for n in row.notes)))
+    return tables
+
+
+def _measured(gen: GenerationReport) -> Table:
+    return Table(
+        "Measured with generate() on this machine (projected `local` beside it)",
+        ["batch", "TTFT", "TPOT median", "p90", "p99", "TPOT early / late", "e2e", "tok/s", "peak memory",
+         "TTFT ÷ projected", "TPOT ÷ projected"],
+        [[str(m.batch), fmt(m.ttft_median), fmt(m.tpot_median), fmt(m.tpot_p90), fmt(m.tpot_p99),
+          f"{fmt(m.tpot_early)} / {fmt(m.tpot_late)}", fmt(m.e2e_median), human(m.tokens_per_second, "tok/s"),
+          fmt(m.peak_memory), "—" if m.ttft_ratio is None else f"{m.ttft_ratio:.1f}×",
+          "—" if m.tpot_ratio is None else f"{m.tpot_ratio:.1f}×"] for m in gen.measured])
+
+
+def generation_section(gen: GenerationReport) -> Section:
+    """Counted phases, a TTFT/TPOT-vs-batch chart per device, the per-position decode chart, measurements."""
+    from steelyard.reporting import figures
+
+    w = gen.workload
+    source = (f"an encoder over {gen.count.encoder_tokens} positions" if gen.count.encoder is not None
+              else f"a prompt of {w.prompt_len} tokens")
+    rows = [*gen.hardware, *([gen.local_projection] if gen.local_projection is not None else [])]
+    figs = [Figure(f"TTFT and TPOT vs batch on {row.hardware}", figures.generation_batches(gen, row)) for row in rows]
+    positions = figures.generation_positions(gen)
+    if positions:
+        figs.append(Figure("Decode cost per position", positions))
+    tables = [_counted(gen), *_projected(gen)]
+    if gen.measured:
+        tables.append(_measured(gen))
+    return Section(
+        f"Generation: {source} → {w.new_tokens} new tokens (batch {', '.join(map(str, w.batch_sizes))})",
+        paragraphs=list(gen.assumptions), tables=tables, figures=figs)
+
+
+__all__ = ["generation_section"]
