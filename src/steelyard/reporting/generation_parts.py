@@ -1,9 +1,13 @@
-"""The generation card as report sections (HTML): counted phases, projections with charts, measurements."""
+"""The generation card as report sections (HTML): counted phases, projections with charts, measurements;
+and the serving recommendation of ``compare --workload`` as a report part."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from steelyard.comparison.workload import Recommendation
 from steelyard.profiling.generation_report import GenerationReport
-from steelyard.reporting.document import Figure, Section, Table
+from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt, fmt_amount, human
 
 
@@ -76,4 +80,53 @@ def generation_section(gen: GenerationReport) -> Section:
         paragraphs=list(gen.assumptions), tables=tables, figures=figs)
 
 
-__all__ = ["generation_section"]
+def _option_row(o: Any) -> list[str]:
+    return [o.model, o.dtype, o.hardware, str(o.batch), str(o.devices), fmt(o.ttft), fmt(o.tpot),
+            fmt_amount(o.cost_per_1m, "$"), fmt_amount(o.usd_per_day, "$")]
+
+
+_OPTION_COLUMNS = ["model", "dtype", "hardware", "batch", "devices", "TTFT", "TPOT", "$ / 1M out", "$ / day"]
+
+
+def serving_part(rec: Recommendation, run_id: int | None, record: Any = None) -> Part:
+    """`compare --workload`: the option chosen (or what would have to give) and every option meeting the limits."""
+    w = rec.workload
+    limits = ", ".join(f"{check} ≤ {value:g}" for check, value in rec.limits.checks()) or "no limits"
+    if rec.best is not None:
+        b = rec.best
+        verdict = (f"Recommended: {b.model} in {b.dtype} on {b.devices}× {b.hardware} ({b.replicas} replica(s) × "
+                   f"{b.devices_per_replica}) at batch {b.batch}: TTFT {fmt(b.ttft)}, TPOT {fmt(b.tpot)}, "
+                   f"{fmt_amount(b.usd_per_day, '$')} per day.")
+        tone = "good"
+    else:
+        verdict = "Nothing fits: " + ("; ".join(
+            f"{s.check} limit {s.limit:g}, the best is {s.best:g} ({s.option.model} {s.option.dtype} on "
+            f"{s.option.hardware}, batch {s.option.batch})" for s in rec.shortfalls)
+            or "each limit is met by some option, but none meets all") + "."
+        tone = "bad"
+    tables = [Table("Options meeting every limit (cheapest first)", _OPTION_COLUMNS,
+                    [_option_row(o) for o in rec.feasible[:20]])] if rec.feasible else []
+    if rec.closest is not None:
+        tables.append(Table("Closest to meeting all limits", _OPTION_COLUMNS, [_option_row(rec.closest)]))
+    sections = [Section("Recommendation", paragraphs=[
+        verdict, f"Workload: prompt {w.prompt} → output {w.output} tokens at {w.rps:g} requests/s; limits "
+        f"(seconds, $): {limits}; {rec.considered} options considered."], tables=tables, tone=tone)]
+    return Part("Serving recommendation", f"run {run_id}" if run_id is not None else "not saved", sections,
+                anchor=f"serving-{run_id or 'new'}")
+
+
+def load_recommendation(payload: dict[str, Any]) -> Recommendation:
+    from steelyard.serialize import from_dict
+
+    return from_dict(Recommendation, payload)
+
+
+
+
+def serving_console(rec: Recommendation, record: Any, console: Any) -> None:
+    from steelyard.reporting.generation_view import render_recommendation
+
+    render_recommendation(rec, console)
+
+
+__all__ = ["generation_section", "load_recommendation", "serving_console", "serving_part"]
