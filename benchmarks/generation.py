@@ -100,6 +100,8 @@ def main() -> None:
                     local = {"hardware": lp.hardware, "compute_efficiency": lp.compute_efficiency,
                              "memory_efficiency": lp.memory_efficiency}
                 print(f"{name} prompt {prompt}: done at {time.perf_counter() - started:.0f} s", flush=True)
+                write_json("generation", {"date": "2026-12-01", "partial": True, "load_before": load_before,
+                                          "rows": rows, "seconds": time.perf_counter() - started})
         growth_report = profile_generation(
             handles["llama-106m"], GenerationWorkload(prompt_len=GROWTH["prompt_len"], new_tokens=GROWTH["new_tokens"],
                                                       batch_sizes=(GROWTH["batch"],), runs=2, warmup=0), [],
