@@ -92,7 +92,7 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                 {"model": "argument", "json_out": "file", "csv_out": "file", "save": "store"},
                 {"inputs": "--batch-size, --seq-len, --image-size", "batch_sweep": "Python API",
                  "generation": "--prompt-len, --new-tokens, --batch-size", "batch_sizes": "--batch-size (a list)",
-                 "decode_samples": "Python API",
+                 "decode_samples": "Python API", "generate": "set by --new-tokens (the generating head)",
                  "breakdown_depth": "Python API", "top_n": "Python API", "training_precision": "Python API",
                  "utilization": "Python API (estimate has --utilization)", "extra_assumptions": "Python API"}),
     "evaluate": ((DataOptions, "evaluate"), {"data": "source", "resamples": "n_resamples", "metrics": "metrics"},
@@ -106,7 +106,8 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                  {"model": "argument", "json_out": "file", "csv_out": "file", "save": "store"},
                  {"handle": "the model", "config_only": "--measure-step loads weights", "device": "counted on meta",
                   "inputs": "--batch-size ...", "input_shapes": "factories: profile",
-                  "input_dtype": "factories: profile", "trust_remote_code": "profile", "num_labels": "profile"}),
+                  "input_dtype": "factories: profile", "trust_remote_code": "profile", "num_labels": "profile",
+                  "generate": "profile --new-tokens"}),
 }
 
 

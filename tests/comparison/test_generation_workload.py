@@ -93,3 +93,30 @@ def test_compare_workload_recommends_and_bad_input_is_one_line(tmp_path, capsys)
     one_line_error(capsys, "unknown key 'outptu'")
     assert steelyard("compare", *paths, "--max-ttft", "500ms", "--no-save") == 2
     one_line_error(capsys, "need --workload")
+
+
+def test_compare_workload_writes_html_and_is_stored(tmp_path, capsys):
+    import json
+    import re
+
+    from tests.cli_helpers import steelyard
+
+    from steelyard.cli.main import run
+
+    path = tmp_path / "llama.json"
+    path.write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hidden_size": 32,
+                                "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                "vocab_size": 64, "max_position_embeddings": 2048}))
+    html = tmp_path / "serving.html"
+    assert steelyard("compare", path, "--workload", "prompt=256,output=32,rps=5", "--max-tpot", "50ms",
+                     "--hardware", "l4", "--html", html) == 0
+    printed = capsys.readouterr().out
+    run_id = int(re.search(r"saved as run (\d+)", printed).group(1))
+    text = html.read_text(encoding="utf-8")
+    assert "Serving recommendation" in text and "Options meeting every limit" in text
+    assert f"Recommended: {path} in float32 on 1× l4" in text
+    again = tmp_path / "again.html"
+    assert run(["report", str(run_id), "--html", str(again)]) == 0
+    assert f"Recommended: {path} in float32 on 1× l4" in again.read_text(encoding="utf-8")
+    assert run(["runs", "show", str(run_id)]) == 0
+    assert "recommended" in capsys.readouterr().out

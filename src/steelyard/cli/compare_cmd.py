@@ -72,7 +72,8 @@ def compare_command(
 ) -> None:
     """Compare models on one harness: accuracy, latency, memory, cost per hardware; Pareto front; recommendation."""
     if workload is not None:
-        _serving(models, workload, hardware, dtype, max_ttft, max_tpot, max_cost_per_1m, json_out)
+        _serving(models, workload, hardware, dtype, max_ttft, max_tpot, max_cost_per_1m, json_out,
+                 save=save, html=html, markdown=markdown)
         return
     if max_ttft or max_tpot or max_cost_per_1m:
         from steelyard.errors import ConfigError
@@ -150,7 +151,8 @@ SERVING_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
 def _serving(models: list[str], workload: str, hardware: str, dtypes: str, max_ttft: str | None,
-             max_tpot: str | None, max_cost: str | None, json_out: Path | None) -> None:
+             max_tpot: str | None, max_cost: str | None, json_out: Path | None, *, save: bool = False,
+             html: Path | None = None, markdown: Path | None = None) -> None:
     """``--workload``: count each model config-only at each precision, project, and recommend."""
     from steelyard.comparison.workload import ServingLimits, parse_workload, recommend, serving_options
     from steelyard.hardware import parse_hardware_list
@@ -183,3 +185,14 @@ def _serving(models: list[str], workload: str, hardware: str, dtypes: str, max_t
 
         write_json(json_out, to_dict(rec))
         console.print(f"wrote {json_out}")
+    run_id = None
+    if save:
+        from steelyard.store.record import record_serving
+
+        run_id, url = record_serving(rec, models, OPTIONS.store_url)
+        console.print(f"saved as run {run_id} in {url}")
+    if html is not None or markdown is not None:
+        from steelyard.reporting.html import report_document, write_report
+
+        for path in write_report(report_document([("serving", rec, run_id)]), html=html, markdown=markdown):
+            console.print(f"wrote {path}")

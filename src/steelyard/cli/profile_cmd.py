@@ -90,8 +90,8 @@ def profile_command(
     generating = opts["new_tokens"] > 0
     if len(batches) > 1 and not generating:
         raise ConfigError("several --batch-size values need --new-tokens (one generation per batch size)")
-    workload = GENERATION.build(opts, batch_sizes=batches, runs=max(2, runs // 4), warmup=min(warmup, 1)) \
-        if generating else None
+    workload = GENERATION.build(opts, batch_sizes=batches, runs=max(2, runs // 4), warmup=min(warmup, 1),
+                                audio_seconds=audio_seconds) if generating else None
     if generating:
         seq_len = workload.prompt_len  # the one-forward card weighs the prompt
 
@@ -106,6 +106,7 @@ def profile_command(
         input_dtype=input_dtype,
         trust_remote_code=trust_remote_code,
         num_labels=num_labels,
+        generate=generating,
     )
     profile_cfg = ProfileConfig(
         hardware=tuple(h.strip() for h in hardware.split(",") if h.strip()),

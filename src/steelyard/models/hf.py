@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from steelyard.errors import CorruptWeightsError, ModelSourceError, TooLargeError, UnsupportedConfigError
 from steelyard.models.handle import ModelHandle
-from steelyard.models.tasks import auto_class, infer_task, make_inputs
+from steelyard.models.tasks import auto_class, generative_task, infer_task, make_inputs
 
 if TYPE_CHECKING:
     from steelyard.models.loading import LoadConfig
@@ -23,6 +23,8 @@ _CORRUPTION_HINTS = ("deserializ", "header", "unpickl", "invalid load key", "zip
 
 
 def resolve_task(config: Any, cfg: LoadConfig, default_task: str | None = None) -> str:
+    if cfg.task is None and cfg.generate and getattr(config, "is_encoder_decoder", False):
+        return generative_task(config)
     return cfg.task or default_task or infer_task(config)
 
 

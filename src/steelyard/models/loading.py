@@ -39,6 +39,9 @@ class LoadConfig:
     input_dtype: str = "float32"
     trust_remote_code: bool = False
     num_labels: int | None = None
+    #: Load the generating head when no ``task`` is given (``--new-tokens``): an encoder-decoder then gets
+    #: its LM head (``seq2seq-lm`` / ``speech-seq2seq``) rather than the bare model it is weighed as.
+    generate: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype is not None and self.dtype not in DTYPES:

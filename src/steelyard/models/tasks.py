@@ -16,6 +16,8 @@ TASKS: dict[str, str] = {
     "text-classification": "AutoModelForSequenceClassification",
     "image-classification": "AutoModelForImageClassification",
     "causal-lm": "AutoModelForCausalLM",
+    "seq2seq-lm": "AutoModelForSeq2SeqLM",
+    "speech-seq2seq": "AutoModelForSpeechSeq2Seq",
     "feature-extraction": "AutoModel",
 }
 
@@ -68,6 +70,16 @@ def infer_task(config: Any) -> str:
     if modality(config) == "vision":
         return "image-classification"
     return "feature-extraction"
+
+
+def generative_task(config: Any) -> str:
+    """The head that generates tokens for this config: a speech or text encoder-decoder LM, else a causal LM."""
+    kind = modality(config)
+    if kind == "speech-seq2seq":
+        return "speech-seq2seq"
+    if kind == "seq2seq":
+        return "seq2seq-lm"
+    return "causal-lm"
 
 
 def make_inputs(config: Any, task: str, spec: InputSpec, device: Any) -> dict[str, Any]:

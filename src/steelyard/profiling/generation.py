@@ -75,9 +75,16 @@ def profile_generation(handle: ModelHandle, workload: GenerationWorkload, hardwa
         "interpolated linearly between them; FLOPs and KV scale with the batch, weights are read once",
         "TTFT is the prefill (it yields the first token); TPOT the mean decode step; prompt tokens are priced by "
         "the prefill's device time, output tokens by the decode's",
-        f"memory fit: weights + KV cache at {workload.total_tokens} positions per sequence within "
+        f"memory fit: weights + KV cache ({float(count.kv_bytes_per_sequence) / 2**20:.1f} MiB per sequence at its "
+        f"last position) within "
         f"{defaults.usable_memory_fraction:.0%} of device memory (activations not included)",
     ]
+    if count.encoder is not None:
+        assumptions.append(
+            f"encoder-decoder: the encoder runs once over {count.encoder_tokens} positions and the decoder's first "
+            "forward (the start token) projects its output into every layer's cross-attention K/V, both in TTFT; "
+            f"each decode step reads the decoder's weights (cross-attention K/V projections included), its "
+            f"self-attention KV and the {float(count.cross_kv_bytes) / 2**20:.1f} MiB of cross-attention KV")
     if count.moe is not None:
         assumptions.append(
             f"mixture of experts: {count.moe.per_token} of {count.moe.experts} experts per token, routing taken "

@@ -19,6 +19,8 @@ class GenerationWorkload:
     new_tokens: int = field(default=0, metadata={"help": "tokens to generate per request; > 0 profiles "
                                                           "prefill, decode and serving (generate())"})
     batch_sizes: tuple[int, ...] = (1,)
+    #: Seconds of audio a speech encoder-decoder (Whisper) reads; None: its own 30 s. Set from ``--audio-seconds``.
+    audio_seconds: float | None = None
     #: Context lengths along the generation that are counted; the others are interpolated (attention
     #: work is linear in the context, so 2 points are exact for full attention; more show a sliding window).
     decode_samples: int = 2

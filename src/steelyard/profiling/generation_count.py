@@ -37,13 +37,23 @@ _EXPERTS = ("num_local_experts", "num_experts", "n_routed_experts")
 _PER_TOKEN = ("num_experts_per_tok", "moe_top_k", "top_k")
 
 
+#: Tasks whose head generates tokens (``generate()``): decoder-only and encoder-decoder LMs.
+GENERATIVE_TASKS = frozenset({"causal-lm", "seq2seq-lm", "speech-seq2seq"})
+
+
+def is_encoder_decoder(handle: ModelHandle) -> bool:
+    return bool(getattr(handle.config, "is_encoder_decoder", False))
+
+
 def check_generative(handle: ModelHandle, workload: GenerationWorkload) -> None:
     """Refuse, in one line, a model that cannot generate or a request longer than its positions."""
     config = handle.config
-    if handle.task != "causal-lm" or not hasattr(handle.module, "generate"):
-        raise ConfigError(f"--new-tokens needs a generative (causal-lm) model; {handle.name} is {handle.task}")
-    if getattr(config, "is_encoder_decoder", False):
-        raise ConfigError(f"{handle.name} is an encoder-decoder; generation cost covers decoder-only models so far")
+    if handle.task not in GENERATIVE_TASKS or not hasattr(handle.module, "generate"):
+        hint = " (an encoder-decoder: --task seq2seq-lm or speech-seq2seq)" if is_encoder_decoder(handle) else ""
+        raise ConfigError(f"--new-tokens needs a generative (causal-lm) model; {handle.name} is "
+                          f"{handle.task}{hint}")
+    if is_encoder_decoder(handle):
+        return  # the encoder's and the decoder's limits: generation_seq2seq.check_encoder_decoder
     limit = max_positions(config) if config is not None else None
     if limit is not None and workload.total_tokens > limit:
         raise ConfigError(
@@ -62,7 +72,7 @@ def cache_bytes(cache: Any) -> int:
     return total
 
 
-def _cache_kwarg(module: torch.nn.Module) -> str:
+def cache_kwarg(module: torch.nn.Module) -> str:
     params = inspect.signature(module.forward).parameters
     return "cache" if "cache" in params else "past_key_values"
 
@@ -70,7 +80,7 @@ def _cache_kwarg(module: torch.nn.Module) -> str:
 def _step_inputs(module: torch.nn.Module, tokens: int, device: Any, cache: Any) -> dict[str, Any]:
     inputs: dict[str, Any] = {
         "input_ids": torch.ones(1, tokens, dtype=torch.long, device=device),
-        _cache_kwarg(module): cache,
+        cache_kwarg(module): cache,
         "use_cache": True,
     }
     if "logits_to_keep" in inspect.signature(module.forward).parameters:
@@ -153,10 +163,17 @@ def sample_contexts(prompt_len: int, new_tokens: int, samples: int) -> list[int]
 
 def count_generation(handle: ModelHandle, workload: GenerationWorkload,
                      causal_attention: str = "full") -> GenerationCount:
-    """Count the prefill and the decode steps of ``workload`` on ``handle`` (batch 1; see :class:`PhaseCost`)."""
+    """Count the prefill and the decode steps of ``workload`` on ``handle`` (batch 1; see :class:`PhaseCost`).
+
+    An encoder-decoder is counted by :func:`~steelyard.profiling.generation_seq2seq.count_encoder_decoder`.
+    """
     check_generative(handle, workload)
     module, device = handle.module, handle.device
     total, table = _weights(module)
+    if is_encoder_decoder(handle):
+        from steelyard.profiling.generation_seq2seq import count_encoder_decoder
+
+        return count_encoder_decoder(handle, workload, causal_attention, total, table)
     moe = mixture_of_experts(module)
     dense = total - table - (float(moe.expert_bytes) if moe else 0.0)
     per_step = dense + (float(moe.touched_bytes(1)) if moe else 0.0)

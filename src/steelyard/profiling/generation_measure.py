@@ -6,6 +6,8 @@ per generated token, right after that step's forward: it stamps the clock (on CU
 event, read after a final synchronise). The first stamp minus the start is the TTFT (prefill and
 first token); each later gap is one decode step (TPOT). One warm-up run with half the new tokens
 also gives the peak memory at half the context, so the report shows how memory grows with it.
+An encoder-decoder gets its encoder input (prompt tokens or log-mel features): ``generate()`` runs
+the encoder before the first token, so its TTFT includes the encoder.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import torch
 
 from steelyard.models.handle import ModelHandle
 from steelyard.profiling.generation_config import GenerationWorkload
+from steelyard.profiling.generation_count import is_encoder_decoder
 from steelyard.profiling.generation_report import MeasuredBatch
+from steelyard.profiling.generation_seq2seq import encoder_inputs
 from steelyard.profiling.latency import PeakMemory
 from steelyard.units import Bytes, Seconds
 
@@ -143,7 +147,8 @@ def measure_generation(handle: ModelHandle, workload: GenerationWorkload,
     timer = "cuda-events" if device.type == "cuda" else "perf_counter"
     handle.module.eval()
     for batch in workload.batch_sizes:
-        inputs = prompt(handle, batch, workload.prompt_len)
+        inputs = encoder_inputs(handle, workload, batch) if is_encoder_decoder(handle) else \
+            prompt(handle, batch, workload.prompt_len)
         stamps = StepClock(device, clock)
         half = max(1, workload.new_tokens // 2)
         with PeakMemory(device) as peak_half:

@@ -51,7 +51,7 @@ def rates(hw: HardwareSpec, dtype: str, devices: int, compute_efficiency: float,
 
 def resident_bytes(count: GenerationCount, total_weights: float, batch: int) -> float:
     """Weights plus the KV cache of ``batch`` sequences at the last position (activations not included)."""
-    return total_weights + batch * (count.prompt_len + count.new_tokens) * float(count.kv_bytes_per_token)
+    return total_weights + batch * float(count.kv_bytes_per_sequence)
 
 
 def tensor_parallel(count: GenerationCount, total_weights: float, usable: float) -> int | None:
@@ -66,7 +66,7 @@ def tensor_parallel(count: GenerationCount, total_weights: float, usable: float)
 
 
 def max_batch(count: GenerationCount, total_weights: float, usable: float, devices: int) -> int:
-    per_sequence = (count.prompt_len + count.new_tokens) * float(count.kv_bytes_per_token)
+    per_sequence = float(count.kv_bytes_per_sequence)
     room = usable * devices - total_weights
     if room <= 0:
         return 0

@@ -80,8 +80,25 @@ class GenerationCount:
     prefill: PhaseCost
     decode: tuple[DecodePoint, ...]  # counted context lengths, ascending
     weight_bytes: Bytes  # read per forward at batch 1 (active experts only for MoE)
-    kv_bytes_per_token: Bytes  # per sequence, all layers (from the cache tensors)
+    kv_bytes_per_token: Bytes  # per sequence, all layers (from the cache tensors); self-attention for enc-dec
     moe: MixtureOfExperts | None = None
+    #: Encoder-decoders: the encoder pass alone (already inside ``prefill``), its output length, the
+    #: cross-attention KV per sequence (computed once, read by every step) and the decoder's cache length
+    #: at its first decode step (the start token); decoder-only models leave these unset.
+    encoder: PhaseCost | None = None
+    encoder_tokens: int = 0
+    cross_kv_bytes: Bytes = field(default_factory=lambda: Bytes(0))
+    context_start: int | None = None
+
+    @property
+    def first_context(self) -> int:
+        """Self-attention cache length at the first decode step: the prompt, or an enc-dec's start token."""
+        return self.prompt_len if self.context_start is None else self.context_start
+
+    @property
+    def kv_bytes_per_sequence(self) -> Bytes:
+        """KV cache one sequence holds at its last position (cross-attention included)."""
+        return Bytes((self.first_context + self.new_tokens) * self.kv_bytes_per_token + self.cross_kv_bytes)
 
     def decode_at(self, context: int) -> PhaseCost:
         """The decode step at ``context``: the counted point, or linear between (beyond) the nearest two."""
@@ -114,8 +131,8 @@ class GenerationCount:
         )
 
     def contexts(self) -> range:
-        """Cache lengths of the decode steps of one request: ``P`` .. ``P + N - 2``."""
-        return range(self.prompt_len, self.prompt_len + max(self.new_tokens - 1, 0))
+        """Cache lengths of the decode steps of one request: ``P`` .. ``P + N - 2`` (``1`` .. ``N - 1`` for enc-dec)."""
+        return range(self.first_context, self.first_context + max(self.new_tokens - 1, 0))
 
 
 @dataclass

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from steelyard.comparison.result import Comparison
+from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration
 from steelyard.profiling.report import CostReport, LatencyStats
 
 TEMPLATE = "plotly_white"
@@ -249,4 +250,56 @@ def lifetime_bars(comp: Comparison) -> dict[str, Any] | None:
     cfg = comp.config
     _layout(fig, f"Lifetime cost: fine-tune + serve {cfg.requests_per_day:,.0f} requests/day × {cfg.days:g} days",
             barmode="stack", yaxis_title="$")
+    return _dict(fig)
+
+
+def generation_batches(gen: GenerationReport, row: HardwareGeneration) -> dict[str, Any]:
+    """Projected TTFT and TPOT against the batch on one device (the largest batch that fits included), in ms."""
+    import plotly.graph_objects as go
+
+    points = sorted({b.batch: b for b in [*row.batches, *([row.max_batch_projection]
+                                                             if row.max_batch_projection else [])]}.items())
+    batches = [b for b, _ in points]
+    fig = go.Figure()
+    fig.add_scatter(x=batches, y=[1e3 * float(p.ttft) for _, p in points], mode="lines+markers", name="TTFT (prefill)",
+                    marker_color=PALETTE[0], hovertemplate="batch %{x}: TTFT %{y:.3g} ms<extra></extra>")
+    fig.add_scatter(x=batches, y=[1e3 * float(p.tpot) for _, p in points], mode="lines+markers",
+                    name="TPOT (mean decode step)", marker_color=PALETTE[1],
+                    hovertemplate="batch %{x}: TPOT %{y:.3g} ms<extra></extra>")
+    measured = [m for m in gen.measured if row.hardware == "local"]
+    if measured:
+        fig.add_scatter(x=[m.batch for m in measured], y=[1e3 * float(m.ttft_median) for m in measured],
+                        mode="markers", name="TTFT measured", marker={"color": PALETTE[0], "symbol": "x", "size": 10})
+        fig.add_scatter(x=[m.batch for m in measured], y=[1e3 * float(m.tpot_median) for m in measured],
+                        mode="markers", name="TPOT measured", marker={"color": PALETTE[1], "symbol": "x", "size": 10})
+    where = f"{row.devices}× {row.hardware}" if row.devices > 1 else row.hardware
+    _layout(fig, f"TTFT and TPOT vs batch — {gen.model} on {where} ({row.dtype}, projected)",
+            xaxis={"title": "batch size (sequences)", "type": "log", "tickvals": batches},
+            yaxis={"title": "ms (log scale)", "type": "log", "dtick": 1},
+            legend={"orientation": "h", "y": -0.25})
+    return _dict(fig)
+
+
+def generation_positions(gen: GenerationReport) -> dict[str, Any] | None:
+    """One decode step at each context length (batch 1): bytes moved (weights vs KV cache) above, FLOPs below."""
+    from plotly.subplots import make_subplots
+
+    if not gen.positions:
+        return None
+    contexts = [p.context for p in gen.positions]
+    weights = float(gen.count.weight_bytes) / 2**20
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
+    fig.add_bar(x=contexts, y=[weights] * len(contexts), name="weights read (MiB)", marker_color=PALETTE[0],
+                hovertemplate="context %{x}: weights %{y:.4g} MiB<extra></extra>", row=1, col=1)
+    fig.add_bar(x=contexts, y=[float(p.bytes_moved) / 2**20 - weights for p in gen.positions],
+                name="KV cache read + written (MiB)", marker_color=PALETTE[4],
+                hovertemplate="context %{x}: KV %{y:.4g} MiB<extra></extra>", row=1, col=1)
+    fig.add_scatter(x=contexts, y=[float(p.flops) / 1e9 for p in gen.positions], mode="lines+markers",
+                    name="FLOPs (GFLOP)", marker_color=PALETTE[2],
+                    hovertemplate="context %{x}: %{y:.4g} GFLOP<extra></extra>", row=2, col=1)
+    _layout(fig, f"Decode cost per position — {gen.model} (one step, batch 1)", barmode="stack", height=560,
+            legend={"orientation": "h", "y": -0.15})
+    fig.update_yaxes(title_text="bytes moved per step (MiB)", row=1, col=1)
+    fig.update_yaxes(title_text="GFLOP per step", rangemode="tozero", row=2, col=1)
+    fig.update_xaxes(title_text="context length (tokens already in the cache)", row=2, col=1)
     return _dict(fig)

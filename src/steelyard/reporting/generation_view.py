@@ -54,18 +54,26 @@ def render_generation(report: GenerationReport, console: Console | None = None) 
     """The generation section: what each phase costs, what it takes on each device, what was measured."""
     console = console or Console()
     w, c = report.workload, report.count
-    console.print(f"[bold]Generation[/bold]  prompt {w.prompt_len} tokens → {w.new_tokens} new tokens "
+    source = (f"encoder over {c.encoder_tokens} positions" if c.encoder is not None else
+              f"prompt {w.prompt_len} tokens")
+    console.print(f"[bold]Generation[/bold]  {source} → {w.new_tokens} new tokens "
                   f"(batch {', '.join(map(str, w.batch_sizes))}) · {report.dtype}")
     table = _table("Counted per sequence (batch 1)", "phase", "FLOPs", "other FLOPs", "bytes moved",
                    "weights read", "KV read", "KV written")
     p = c.prefill
-    table.add_row(f"prefill ({w.prompt_len} tokens)", fmt(p.flops), fmt(p.other_flops), fmt(p.bytes_moved),
+    if c.encoder is not None:
+        e = c.encoder
+        table.add_row(f"  of which encoder ({c.encoder_tokens} positions)", fmt(e.flops), fmt(e.other_flops),
+                      fmt(e.bytes_moved), fmt(e.weight_bytes), fmt(e.kv_read), fmt(e.kv_written))
+    prefill = "prefill (encoder + start token)" if c.encoder is not None else f"prefill ({w.prompt_len} tokens)"
+    table.add_row(prefill, fmt(p.flops), fmt(p.other_flops), fmt(p.bytes_moved),
                   fmt(p.weight_bytes), fmt(p.kv_read), fmt(p.kv_written))
     for point in c.decode:
         d = point.cost
         table.add_row(f"decode at context {point.context}", fmt(d.flops), fmt(d.other_flops), fmt(d.bytes_moved),
                       fmt(d.weight_bytes), fmt(d.kv_read), fmt(d.kv_written))
-    table.caption = (f"KV cache {fmt(c.kv_bytes_per_token)} per token per sequence; weights resident "
+    cross = f" + cross-attention {fmt(c.cross_kv_bytes)} per sequence" if c.encoder is not None else ""
+    table.caption = (f"KV cache {fmt(c.kv_bytes_per_token)} per token per sequence{cross}; weights resident "
                      f"{fmt(report.total_weight_bytes)}")
     console.print(table)
     for row in report.hardware:

@@ -119,6 +119,10 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
                           ["hardware", "memory", "inference", "fine-tune", "bound", "floor", "projected",
                            "efficiency", "energy", "$ / 1k"], verdict_rows)],
             figures=[Figure("Latency per hardware", hw_fig)] if hw_fig else []))
+    if getattr(report, "generation", None) is not None:
+        from steelyard.reporting.generation_parts import generation_section
+
+        sections.append(generation_section(report.generation))
     sections.append(assumptions_section(report.assumptions))
     sections.append(environment_section(report.environment))
     command = profile_command(report.model, record.config) if record is not None else None

@@ -135,6 +135,9 @@ register_view("profile", load=_load_profile, console=_profile_console,
               part="steelyard.reporting.report_parts:profile_part")
 register_view("comparison", load=_load_comparison, console=_comparison_console,
               part="steelyard.reporting.report_parts:comparison_part", headline=_comparison_headline)
+register_view("serving", load="steelyard.reporting.generation_parts:load_recommendation",
+              console="steelyard.reporting.generation_parts:serving_console",
+              part="steelyard.reporting.generation_parts:serving_part")
 register_view("estimate", part="steelyard.reporting.report_parts:estimate_part")
 register_view("compression", console="steelyard.reporting.compress_view:compression_console",
               part="steelyard.reporting.compress_view:compress_part")

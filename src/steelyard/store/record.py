@@ -114,6 +114,25 @@ def record_comparison(comparison: Any, store_url: str | None = None, command: st
     return run_id, store.url
 
 
+def record_serving(rec: Any, models: list[str], store_url: str | None = None) -> tuple[int, str]:
+    """Save a ``compare --workload`` :class:`~steelyard.comparison.workload.Recommendation` (kind "serving")."""
+    from steelyard.environment import current_environment
+
+    store = open_store(store_url)
+    best = rec.best
+    metrics: dict[str, tuple[float | None, str | None]] = {"options_considered": (float(rec.considered), None),
+                                                           "options_feasible": (float(len(rec.feasible)), None)}
+    if best is not None:
+        metrics |= {"ttft": (float(best.ttft), "s"), "tpot": (float(best.tpot), "s"),
+                    "batch": (float(best.batch), None), "devices": (float(best.devices), None)}
+        if best.usd_per_day is not None:
+            metrics["usd_per_day"] = (float(best.usd_per_day), "USD")
+    run_id = store.save_run("serving", " vs ".join(models), config={"models": models, **to_dict(rec.workload),
+                                                                   "limits": to_dict(rec.limits)},
+                            environment=to_dict(current_environment()), payload=to_dict(rec), metrics=metrics)
+    return run_id, store.url
+
+
 # --- quality runs: evaluate, finetune, compare-optimizers, data-needs ---------------------------
 
 
