@@ -15,16 +15,14 @@ import torch
 from torch import nn
 
 from steelyard.compression.base import (
-    CalibrationError,
     NotApplicableError,
     TransformResult,
     conv1d_type,
-    first_line,
     matmul_layers,
     weight_of,
 )
 from steelyard.compression.pruning.config import WandaConfig
-from steelyard.compression.quantization.calibration import calibration_batches
+from steelyard.compression.quantization.calibration import calibration_batches, feed_calibration
 from steelyard.models.handle import ModelHandle
 
 METHOD = "prune:wanda"
@@ -43,15 +41,7 @@ def input_norms(handle: ModelHandle, layers: list[tuple[str, nn.Module]], batche
             sums[name] = sums[name] + sq if name in sums else sq
 
         hooks.append(m.register_forward_pre_hook(hook))
-    try:
-        with torch.inference_mode():
-            for batch in batches:
-                handle.forward(batch)
-    except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise CalibrationError(f"{METHOD}: the model rejected a calibration batch: {first_line(exc)}") from exc
-    finally:
-        for h in hooks:
-            h.remove()
+    feed_calibration(handle, batches, hooks, METHOD)
     return {name: s.sqrt() for name, s in sums.items()}
 
 

@@ -52,6 +52,13 @@ def observe_layers(
             seen[name][1].observe(out)
 
         hooks.append(module.register_forward_hook(hook))
+    feed_calibration(handle, batches, hooks, method)
+    return seen
+
+
+def feed_calibration(handle: Any, batches: list[Any], hooks: list[Any], method: str) -> None:
+    """Run the calibration batches through the model while ``hooks`` record what they need, then remove
+    the hooks (also on failure); a batch the model rejects is a one-line :class:`CalibrationError`."""
     try:
         with torch.inference_mode():
             for batch in batches:
@@ -61,4 +68,3 @@ def observe_layers(
     finally:
         for h in hooks:
             h.remove()
-    return seen
