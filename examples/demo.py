@@ -46,8 +46,8 @@ def main() -> None:
          "--hardware", "t4,a100-80gb,h100-sxm")
     head = OUT / "minilm-bbc-head"
     step("fine-tune on real data (frozen encoder + linear head)", "finetune", minilm, "--data", "bbc-news",
-         "--output", str(head), "--overwrite", "--freeze-encoder", "--target-metric", "accuracy=0.95", "--no-stop-at-target",
-         "--json", str(OUT / "finetune.json"))
+         "--output", str(head), "--overwrite", "--freeze-encoder", "--target-metric", "accuracy=0.95",
+         "--no-stop-at-target", "--json", str(OUT / "finetune.json"))
     step("what the fine-tuned model is worth", "evaluate", str(head), "--data", "bbc-news",
          "--metrics", "accuracy,f1,auc", "--json", str(OUT / "evaluate.json"))
     light = OUT / "minilm-bbc-light"
