@@ -103,7 +103,7 @@ def test_group_size_that_does_not_divide_the_inputs(capsys):
 
 
 def test_int4_on_a_cnn_does_not_apply(capsys):
-    assert steelyard("compress", "test_compression_models:cnn_factory", "--recipe", "quantize:int4-weight-only",
+    assert steelyard("compress", "compression_toys:cnn_factory", "--recipe", "quantize:int4-weight-only",
                      "--rounds", "1") == 2
     one_line_error(capsys, "no Linear layer fits the int4 kernel")
 

@@ -81,9 +81,11 @@ STRUCT_MACS = L * (T * FFN_CUT * 2 * H + T * HEAD_CUT * D * 4 * H + 2 * B * HEAD
 # low-rank:svd ratio=0.5 round_to=8: rank r = min(in, out) / 2, kept only where r·(in + out) < in·out,
 # i.e. the two FFN Linears of each layer (64×64 layers would not get cheaper); the head is left alone.
 SVD_SAVED = L * sum(i * o - (min(i, o) // 2) * (i + o) for i, o in [(H, F), (F, H)])
-# int8 weight-only: codes + one fp32 scale per output row (int8) or per 32 inputs (int4); float bias.
+# weight-only (torch's low-bit kernels, bf16 compute by default): int8 codes + one bf16 scale per output
+# row; int4 codes packed two a byte + a bf16 scale and zero per 32 inputs of each row; fp32 bias.
 WO_LINEAR_PARAMS = sum(i * o + o for i, o in NO_HEAD)
-INT8_WO = sum(i * o + 4 * o + 4 * o for i, o in NO_HEAD)
+WO_CODES = sum(i * o for i, o in NO_HEAD)
+INT8_WO = sum(i * o + 2 * o + 4 * o for i, o in NO_HEAD)
 INT4_WO = sum(i * o // 2 + 4 * (i * o // 32) + 4 * o for i, o in NO_HEAD)
 FLOAT_REST = 4 * (FLOAT_PARAMS - WO_LINEAR_PARAMS)  # norms, embeddings and the head stay fp32
 SAME = "MACs are the float model's"
@@ -133,14 +135,28 @@ ROWS: dict[str, Row] = {
                          bytes_by_dtype={"bfloat16": 2 * FLOAT_PARAMS}),
     "quantize:int8-weight-only": Row(
         FLOAT_PARAMS, INT8_WO + FLOAT_REST, FLOAT_MACS, SAME,
-        bytes_by_dtype={"int8": sum(i * o for i, o in NO_HEAD), "float32": INT8_WO - sum(i * o for i, o in NO_HEAD)
-                        + FLOAT_REST},
+        bytes_by_dtype={"int8": WO_CODES, "bfloat16": 2 * sum(o for _, o in NO_HEAD),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
     ),
     "quantize:int4-weight-only": Row(
         FLOAT_PARAMS, INT4_WO + FLOAT_REST, FLOAT_MACS, SAME,
-        bytes_by_dtype={"int4": sum(i * o for i, o in NO_HEAD) // 2,
-                        "float32": INT4_WO - sum(i * o for i, o in NO_HEAD) // 2 + FLOAT_REST},
+        bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
     ),
+    # W8A8: SmoothQuant folds its scales into the norms (no new parameters), then every Linear but the
+    # head runs torch's dynamic int8 kernel: int8 codes, an fp32 scale, an int32 zero point and the fp32
+    # bias per output channel; embeddings, norms and the head stay fp32.
+    "quantize:w8a8": Row(
+        FLOAT_PARAMS, WO_CODES + 12 * sum(o for _, o in NO_HEAD) + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int8": WO_CODES, "int32": 4 * sum(o for _, o in NO_HEAD),
+                        "float32": 8 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
+    ),
+    # Wanda: half of every row of each Linear but the head zeroed by |W|·‖X‖; nothing smaller
+    "prune:wanda": Row(FLOAT_PARAMS, 4 * FLOAT_PARAMS, FLOAT_MACS, "sparse, not faster",
+                       nonzero=FLOAT_PARAMS - WO_CODES // 2),
+    # angular distance: amount=0.5 drops the one of the two layers whose output is closest to its input
+    "prune:layers-angular": Row(FLOAT_PARAMS - LAYER_PARAMS, None, FLOAT_MACS - LAYER_MACS, REMOVED,
+                                params_arg={"amount": 0.5}),
     "low-rank:svd": Row(
         FLOAT_PARAMS - SVD_SAVED, 4 * (FLOAT_PARAMS - SVD_SAVED), FLOAT_MACS - T * SVD_SAVED, REMOVED,
         params_arg={"ratio": 0.5, "round_to": 8},

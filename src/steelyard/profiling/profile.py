@@ -58,7 +58,7 @@ def compression_assumptions(module: torch.nn.Module) -> list[str]:
         if method.startswith("quantize:"):
             out.append(f"{method}: MACs are the float model's (the method changes how each multiply-add is stored "
                        "and run, not how many run)")
-        elif method == "prune:unstructured":
+        elif method in ("prune:unstructured", "prune:wanda"):
             out.append(f"{method}: sparse, not faster: the zeroed weights are still multiplied, so MACs are the "
                        "dense model's")
         elif method.startswith(("prune:", "low-rank:")):
