@@ -14,10 +14,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from steelyard.compression.base import CalibrationError, TransformResult, first_line
+from steelyard.compression.base import TransformResult
 from steelyard.compression.pruning.config import AngularLayerConfig
 from steelyard.compression.pruning.layers import cut_layers, stack_of
-from steelyard.compression.quantization.calibration import calibration_batches
+from steelyard.compression.quantization.calibration import calibration_batches, feed_calibration
 from steelyard.models.handle import ModelHandle
 
 METHOD = "prune:layers-angular"
@@ -42,15 +42,7 @@ def angular_distances(handle: ModelHandle, blocks: list[nn.Module], batches: lis
             counts[i] += cos.numel()
 
         hooks.append(block.register_forward_hook(hook, with_kwargs=True))
-    try:
-        with torch.inference_mode():
-            for batch in batches:
-                handle.forward(batch)
-    except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise CalibrationError(f"{METHOD}: the model rejected a calibration batch: {first_line(exc)}") from exc
-    finally:
-        for h in hooks:
-            h.remove()
+    feed_calibration(handle, batches, hooks, METHOD)
     return [s / max(c, 1) for s, c in zip(sums, counts, strict=True)]
 
 

@@ -56,12 +56,16 @@ def observe_layers(
     return seen
 
 
-def feed_calibration(handle: Any, batches: list[Any], hooks: list[Any], method: str) -> None:
+def feed_calibration(handle: Any, batches: list[Any], hooks: list[Any], method: str,
+                     before_batch: Any = None) -> None:
     """Run the calibration batches through the model while ``hooks`` record what they need, then remove
-    the hooks (also on failure); a batch the model rejects is a one-line :class:`CalibrationError`."""
+    the hooks (also on failure); a batch the model rejects is a one-line :class:`CalibrationError`.
+    ``before_batch`` (no arguments) resets per-batch state of the hooks."""
     try:
         with torch.inference_mode():
             for batch in batches:
+                if before_batch is not None:
+                    before_batch()
                 handle.forward(batch)
     except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
         raise CalibrationError(f"{method}: the model rejected a calibration batch: {first_line(exc)}") from exc

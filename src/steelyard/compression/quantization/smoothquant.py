@@ -22,16 +22,14 @@ import torch
 from torch import nn
 
 from steelyard.compression.base import (
-    CalibrationError,
     NotApplicableError,
     TransformResult,
     conv1d_type,
-    first_line,
     matmul_layers,
     set_module,
     weight_of,
 )
-from steelyard.compression.quantization.calibration import calibration_batches
+from steelyard.compression.quantization.calibration import calibration_batches, feed_calibration
 from steelyard.compression.quantization.config import SmoothQuantConfig
 from steelyard.compression.quantization.dynamic import quantize_linears
 from steelyard.models.handle import ModelHandle
@@ -72,16 +70,7 @@ def calibrate(handle: ModelHandle, layers: list[tuple[str, nn.Module]], batches:
         hooks.append(m.register_forward_hook(lambda mod, a, o, name=name: norm_hook(mod, a, o, name)))
     for name, m in layers:
         hooks.append(m.register_forward_pre_hook(lambda mod, a, name=name: layer_hook(mod, a, name)))
-    try:
-        with torch.inference_mode():
-            for batch in batches:
-                live.clear()
-                handle.forward(batch)
-    except (RuntimeError, ValueError, TypeError, IndexError, KeyError) as exc:
-        raise CalibrationError(f"{METHOD}: the model rejected a calibration batch: {first_line(exc)}") from exc
-    finally:
-        for h in hooks:
-            h.remove()
+    feed_calibration(handle, batches, hooks, METHOD, before_batch=live.clear)
     return absmax, {norm: sorted(names) for norm, names in feeds.items()}
 
 
