@@ -17,6 +17,13 @@ if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
 
+def isa_flags() -> list[str]:
+    """The vector-ISA flags of this CPU, read by steelyard itself (one reader: ``steelyard.backends.cpu``)."""
+    from steelyard.backends.cpu import isa_flags as read
+
+    return read()
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -24,22 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import environment, markdown_table, write_json
+from _common import environment, isa_flags, markdown_table, write_json
 
 PROMPTS, BATCHES, NEW_TOKENS = (128, 512), (1, 4), 32
 GROWTH = {"prompt_len": 16, "new_tokens": 384, "batch": 4}
 
 
-def isa_flags() -> list[str]:
-    wanted = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in wanted if f in have]
-    except OSError:
-        pass
-    return []
 
 
 def uptime() -> str:

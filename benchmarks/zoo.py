@@ -31,7 +31,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, SRC, environment, markdown_table, package_version, wait_for_quiet, write_json
+from _common import ROOT, SRC, environment, isa_flags, markdown_table, package_version, wait_for_quiet, write_json
 
 sys.path.insert(0, str(ROOT / "tests"))
 from zoo.entries import ZOO, ZooEntry
@@ -182,18 +182,6 @@ def _peer_cell(peer: dict[str, Any], key: str = "macs") -> str:
     return "not run"
 
 
-def _isa_flags() -> list[str]:
-    """The vector-ISA flags of this CPU (/proc/cpuinfo), what the counts do not depend on but seconds do."""
-    wanted = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16",
-              "amx_tile")
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in wanted if f in have]
-    except OSError:
-        pass
-    return []
 
 
 def _rows(results: list[dict[str, Any]]) -> list[list[Any]]:
@@ -225,7 +213,7 @@ def main() -> None:
     args = parser.parse_args()
     peers = [p for p in PEERS if package_version(p) is not None]
     missing = [p for p in PEERS if p not in peers]
-    env = {**environment(), "isa_flags": _isa_flags(), "loadavg_start": os.getloadavg(),
+    env = {**environment(), "isa_flags": isa_flags(), "loadavg_start": os.getloadavg(),
            "peers": {p: package_version(p) for p in peers}}
     results = []
     for entry in ZOO[args.skip:]:
