@@ -13,7 +13,7 @@ from steelyard.models.loading import LoadConfig, load_model
 from steelyard.models.tasks import InputSpec
 from steelyard.profiling.generation import profile_generation
 from steelyard.profiling.generation_config import GenerationWorkload, parse_batch_sizes
-from steelyard.profiling.generation_count import count_generation, sample_contexts
+from steelyard.profiling.generation_count import at_batch, count_generation, sample_contexts
 from steelyard.profiling.generation_report import GenerationReport, expert_fraction
 
 #: A one-layer Llama config file (meta device when loaded): quick CLI runs.
@@ -162,3 +162,45 @@ def test_cli_config_only_writes_the_generation_card(tmp_path, capsys):
     data = json.loads(out.read_text())["generation"]
     assert [b["batch"] for b in data["hardware"][0]["batches"]] == [1, 4]
     assert data["workload"]["prompt_len"] == 16 and data["measured"] == []
+
+
+#: Mixtral-8x7B's published config.json (the fields the count reads); 8 experts, 2 per token, GQA 8 KV heads.
+MIXTRAL = {"model_type": "mixtral", "architectures": ["MixtralForCausalLM"], "hidden_size": 4096,
+           "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+           "num_local_experts": 8, "num_experts_per_tok": 2, "vocab_size": 32000, "max_position_embeddings": 32768,
+           "torch_dtype": "bfloat16"}
+
+
+def test_mixtral_decode_reads_the_active_experts_at_batch_one_and_more_as_the_batch_grows(tmp_path):
+    """Mixtral-8x7B counted on the real transformers module (meta): 2 of 8 experts per token.
+
+    Closed form per layer: attention q, o (d²) and k, v (d · 8 · 128); 8 experts of 3 · d · ff; the router
+    d · 8. At batch 1 a decode step reads the dense weights and 2/8 of the experts; B tokens touch
+    1 - (3/4)^B of them (uniform routing, stated in the report's assumptions).
+    """
+    path = tmp_path / "mixtral.json"
+    path.write_text(json.dumps(MIXTRAL))
+    handle = load_model(str(path), LoadConfig(config_only=True, dtype="bfloat16", task="causal-lm",
+                                              inputs=InputSpec(batch_size=1, seq_len=8)))
+    count = count_generation(handle, GenerationWorkload(prompt_len=P, new_tokens=N))
+    d, ff, layers, vocab, kv = 4096, 14336, 32, 32000, 8 * 128
+    attention = layers * (2 * d * d + 2 * d * kv)
+    experts = layers * 8 * 3 * d * ff
+    router = layers * d * 8
+    dense_read = 2 * (attention + router + vocab * d)  # bf16; the lm_head is read, the input table only looked up
+    assert count.moe is not None and (count.moe.experts, count.moe.per_token) == (8, 2)
+    assert float(count.moe.expert_bytes) == pytest.approx(2 * experts, rel=0.001)
+    step = count.decode_at(P)
+    kv_per_token = 2 * layers * kv * 2
+    assert float(step.bytes_moved) == pytest.approx(dense_read + 2 * experts / 4 + (P + 1) * kv_per_token, rel=0.01)
+    active_matmul = attention + router + layers * 2 * 3 * d * ff + vocab * d
+    assert float(step.flops) == pytest.approx(2 * active_matmul + 4 * layers * d * (P + 1), rel=0.01)
+    assert float(step.flops) == pytest.approx(2 * 12.9e9, rel=0.03)  # 2 · N_active, N_active ≈ 12.9 B
+    for batch in (1, 4, 32):
+        weights = float(at_batch(step, batch, count).weight_bytes)
+        assert weights == pytest.approx(dense_read + 2 * experts * (1 - 0.75 ** batch), rel=0.01)
+    report = profile_generation(handle, GenerationWorkload(prompt_len=P, new_tokens=N, batch_sizes=(1, 32)),
+                                [get_hardware("h100-sxm")], measure=False)
+    one, many = report.on("h100-sxm").batches
+    assert float(many.tpot) > float(one.tpot)  # 32 tokens read nearly every expert
+    assert any("2 of 8 experts per token" in note for note in report.assumptions)
