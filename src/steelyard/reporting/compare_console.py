@@ -12,7 +12,7 @@ from steelyard.reporting.console import _table
 from steelyard.reporting.explain import explanation_text
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
 from steelyard.reporting.markup import SafeConsole, escape
-from steelyard.reporting.statistics import noise_text, noisy_mark, speedup_text
+from steelyard.reporting.statistics import change_cell, noise_text, noisy_mark, speedup_text
 from steelyard.units import Bytes
 
 ARROW = {"max": "↑", "min": "↓"}
@@ -92,6 +92,17 @@ def speed_bits(comp: Comparison) -> list[str]:
     return out
 
 
+def quality_bits(comp: Comparison) -> list[str]:
+    """``tiny-b accuracy -0.23 pts, n.s. (McNemar p=1.00)`` per candidate after the first: each metric against
+    the first on the same examples, with its paired test."""
+    out = []
+    for c in comp.candidates[1:]:
+        cells = [f"{name} {change_cell(ch)}" for name, ch in c.changes.items()]
+        if cells:
+            out.append(f"{c.label}: " + "; ".join(cells))
+    return out
+
+
 def noise_bits(comp: Comparison) -> list[str]:
     """``tiny-b: noisy: CV 14% (> 10%)`` for each candidate whose interleaved latency is noisy."""
     return [f"{c.label}: {noise_text(c.interleaved)}" for c in comp.candidates if noise_text(c.interleaved)]
@@ -158,6 +169,10 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
         )
     for line in noise_bits(comp):
         console.print(f"  [yellow]{escape(line)}[/yellow]")
+    quality = quality_bits(comp)
+    if quality:
+        console.print(f"  quality relative to {escape(comp.candidates[0].label)} on the same examples (paired test; "
+                      "n.s. = not significant at 5%): " + escape(" | ".join(quality)))
     objectives = ", ".join(f"{o.title} {ARROW[o.direction]}" for o in comp.objectives)
     console.print(f"[bold]Pareto front[/bold] over {objectives}: " + escape(", ".join(rec.pareto.front)))
     dominated = [f"{n} (by {', '.join(by[:2])}{'…' if len(by) > 2 else ''})"

@@ -143,6 +143,7 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
         access_cell,
         comparison_assumptions,
         latency_text,
+        quality_bits,
         score_text,
         speed_bits,
         value_text,
@@ -167,6 +168,9 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     if speed:
         table_notes.append(f"Speed relative to {comp.candidates[0].label} on this machine (interleaved rounds, ratio "
                            f"of medians, > 1 is faster): {', '.join(speed)}.")
+    if quality_bits(comp):
+        table_notes.append(f"Quality relative to {comp.candidates[0].label} on the same examples (paired test; n.s. = "
+                           f"not significant at 5%): {' | '.join(quality_bits(comp))}.")
     objectives = ", ".join(f"{o.title} {'↑' if o.direction == 'max' else '↓'}" for o in comp.objectives)
     pareto_text = [f"Objectives: {objectives}. Front: {', '.join(rec.pareto.front)}."]
     dominated = [f"{n} (by {', '.join(by[:2])}{f' and {len(by) - 2} more' if len(by) > 2 else ''})"
