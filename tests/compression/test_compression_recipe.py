@@ -256,7 +256,7 @@ def test_verdict_wording_and_old_stored_sentences():
         "12,345 more weights are zero (50% of the model): it is sparse, not smaller")
     assert verdict_text(Verdict("metric", "dropped", 6.306, metric="accuracy", ci_low=-8.8, ci_high=-3.8,
                                 p_value=2.5e-7, test="mcnemar-exact", only_before=30, only_after=2, n=444)) == (
-        "accuracy dropped 6.31 points (McNemar p<0.001, 32 of 444 examples changed (30 now wrong, 2 now right); "
+        "accuracy dropped 6.31 points (McNemar p<0.001, 32 of 444 examples changed: 30 now wrong, 2 now right; "
         "95% CI of the change -8.80 to -3.80 points)")
     assert verdict_text(Verdict("metric", "unchanged", 0.0, metric="accuracy")) == "accuracy unchanged"
     stored = {"verdicts": ["2.00x faster (an old run)", {"kind": "metric", "outcome": "rose", "value": 0.5,

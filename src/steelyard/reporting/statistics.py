@@ -129,9 +129,9 @@ def change_cell(change: Any) -> str:
 
 
 def discordant_text(only_before: int | None, only_after: int | None, n: int | None) -> str:
-    """``1 of 444 examples changed (1 now wrong, 0 now right)`` for McNemar's discordant pairs."""
+    """``1 of 444 examples changed: 1 now wrong, 0 now right`` for McNemar's discordant pairs."""
     if only_before is None or only_after is None:
         return ""
     changed = only_before + only_after
     of = f" of {n:,}" if n else ""
-    return f"{changed:,}{of} examples changed ({only_before:,} now wrong, {only_after:,} now right)"
+    return f"{changed:,}{of} examples changed: {only_before:,} now wrong, {only_after:,} now right"
