@@ -17,8 +17,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "steelyard"
 
 #: Everything above the bottom layer, as ``steelyard.<name>``.
-ABOVE_BOTTOM = ("profiling", "data", "metrics", "evaluation", "training", "compression", "distill", "search",
-                "comparison", "store", "reporting", "cli", "backends")
+ABOVE_BOTTOM = ("profiling", "data", "metrics", "significance", "evaluation", "training", "compression", "distill",
+                "search", "comparison", "store", "reporting", "cli", "backends")
 
 #: (subject, forbidden targets, why). A subject is a package folder or a module under ``steelyard``.
 RULES: list[tuple[str, tuple[str, ...], str]] = [

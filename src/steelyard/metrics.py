@@ -195,8 +195,12 @@ _BATCH: dict[Callable[..., float], Callable[[np.ndarray, np.ndarray, np.ndarray]
 # --- bootstrap ---------------------------------------------------------------------------------
 
 
-def _resamples(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """Index matrices of resamples with replacement, in chunks that keep memory bounded."""
+def resamples(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """Index matrices of resamples with replacement, in chunks that keep memory bounded.
+
+    The same ``seed`` gives the same resamples, which is what a paired bootstrap
+    (:mod:`steelyard.significance`) relies on: both models are scored on the very same draws.
+    """
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_resamples, 2_000_000 // max(n, 1)))
     done = 0
@@ -233,21 +237,27 @@ def bootstrap_ci(
         return (math.nan, math.nan)
     if y is not None and len(y) != n:
         raise DataError(f"{len(y)} labels but {n} predictions")
-    fast = _BATCH.get(metric_fn)
-    values: list[np.ndarray] = []
-    for idx in _resamples(n, n_resamples, seed):
-        if fast is not None:
-            y_arg = np.ones(n) if (y is None and metric_fn is perplexity) else y
-            values.append(fast(y_arg, p, idx))  # type: ignore[arg-type]
-        else:
-            values.append(np.array([_call(metric_fn, y, p, row) for row in idx], dtype=float))
-    all_values = np.concatenate(values)
+    all_values = np.concatenate([resample_values(metric_fn, y, p, idx) for idx in resamples(n, n_resamples, seed)])
     ok = all_values[np.isfinite(all_values)]
     if len(ok) < max(1, n_resamples // 2):
         return (math.nan, math.nan)
     alpha = (1 - confidence) / 2
     low, high = np.percentile(ok, [100 * alpha, 100 * (1 - alpha)])
     return (float(low), float(high))
+
+
+def resample_values(metric_fn: Callable[..., float], y: np.ndarray | None, p: np.ndarray,
+                    idx: np.ndarray) -> np.ndarray:
+    """``metric_fn`` on each row of resample indices ``idx`` (NaN where undefined on that resample).
+
+    The vectorised version when the metric has one, else the plain loop; ``y`` None with
+    :func:`perplexity` means per-token NLLs (every count 1).
+    """
+    fast = _BATCH.get(metric_fn)
+    if fast is not None:
+        y_arg = np.ones(len(p)) if (y is None and metric_fn is perplexity) else y
+        return fast(y_arg, p, idx)  # type: ignore[arg-type]
+    return np.array([_call(metric_fn, y, p, row) for row in idx], dtype=float)
 
 
 def _call(fn: Callable[[Any, Any], float], y: np.ndarray | None, p: np.ndarray, row: np.ndarray) -> float:

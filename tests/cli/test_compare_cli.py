@@ -99,6 +99,11 @@ def test_real_models_interleaved_and_evaluated_on_the_same_data(tiny_pair, tmp_p
     assert small_c.speedup_vs_first == 1.0 and small_c.speedup_ci == (1.0, 1.0)  # the baseline against itself
     assert large_c.speedup_ci is not None and large_c.speedup_ci[0] <= large_c.speedup_ci[1]
     assert isinstance(small_c.score, MetricValue)  # the evaluation's own type survives the JSON round trip
+    # the second candidate's quality is tested against the first's on the same examples
+    change = large_c.changes["accuracy"]
+    assert small_c.changes == {} and change.test == "mcnemar-exact" and 0 <= change.p_value <= 1
+    assert change.delta == pytest.approx(large_c.score.value - small_c.score.value)
+    assert set(large_c.changes) == {m.name for m in small_c.scores}
     assert large_c.speedup_vs_first == pytest.approx(float(small_c.interleaved.median) /
                                                     float(large_c.interleaved.median))
     local = comp.option("small", "local")

@@ -50,6 +50,9 @@ def test_optimize_end_to_end_saves_the_winner_and_resumes(tiny, tmp_path, capsys
     assert first["metrics"]["size"] < first["metrics"]["params"] * 4  # int8 weights: under 4 bytes a parameter
     best = next(t for t in d["trials"] if t["number"] == d["best"])
     assert d["final"]["recipe"] == best["recipe"] and d["final"]["result"]["eval_split"] == "test"
+    # the answer's drop and speedup carry their tests: the paired p-value and the interval over the rounds
+    assert 0 <= best["metrics"]["drop_p"] <= 1 and best["metrics"]["speedup_low"] <= best["metrics"]["speedup_high"]
+    assert "paired test on the same examples" in text and "accuracy" in d["final"]["result"]["changes"]
     assert (out / "config.json").is_file() and (out / "tokenizer.json").is_file()
     kinds = {r.kind: r for r in open_store().list_runs()}
     assert kinds["optimize"].metrics["best.trial"][0] == d["best"] and kinds["optimize"].status == "ok"

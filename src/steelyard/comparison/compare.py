@@ -49,8 +49,9 @@ def check_models(models: Sequence[str]) -> None:
 
 
 # -- evaluation adapter -----------------------------------------------------------------------
-def evaluate_candidate(handle: Any, dataset: Any, cfg: CompareConfig) -> list[MetricValue]:
-    """Scores of ``handle`` on ``dataset``'s ``cfg.split`` through :func:`steelyard.evaluation.evaluate`.
+def evaluate_candidate(handle: Any, dataset: Any, cfg: CompareConfig) -> tuple[list[MetricValue], Any]:
+    """Scores of ``handle`` on ``dataset``'s ``cfg.split`` through :func:`steelyard.evaluation.evaluate`, and
+    its per-example outputs (for the paired tests between candidates).
 
     The one place compare touches the evaluation API. Text is truncated to the harness's sequence
     length, so every candidate sees the same tokens it was timed on.
@@ -59,7 +60,25 @@ def evaluate_candidate(handle: Any, dataset: Any, cfg: CompareConfig) -> list[Me
 
     result = evaluate(handle, dataset, cfg.split, list(cfg.metrics) or None, max_examples=cfg.max_examples,
                       max_length=cfg.inputs.seq_len, tokenizer=cfg.tokenizer, progress=False)
-    return list(result.metrics.values())
+    return list(result.metrics.values()), result.outputs
+
+
+def paired_against_first(first: Any, other: Any, names: Sequence[str], task: str | None) -> dict[str, Any]:
+    """Each metric of ``other`` against the first candidate on the same examples, with its paired test
+    (McNemar for accuracy; :mod:`steelyard.significance`); empty when the examples do not line up (another
+    tokenizer cut other LM blocks)."""
+    import numpy as np
+
+    from steelyard.significance import paired_changes
+
+    if first is None or other is None or len(first) != len(other) or not len(first):
+        return {}
+    if first.labels is not None and (other.labels is None or not np.array_equal(first.labels, other.labels)):
+        return {}
+    if first.n_tokens is not None and (other.n_tokens is None or not np.array_equal(first.n_tokens, other.n_tokens)):
+        return {}
+    return paired_changes(names, first.labels, first.proba, other.proba, task=task, nll_before=first.nll,
+                          nll_after=other.nll, n_tokens=first.n_tokens)
 
 
 def load_data(cfg: CompareConfig) -> Any:
@@ -209,7 +228,7 @@ def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: P
                           inputs=cfg.inputs)
     profile_cfg = ProfileConfig(hardware=tuple(h.name for h in hardware), measure=not cfg.config_only,
                                 warmup=cfg.warmup, runs=cfg.runs, threads=threads)
-    handles, results = [], []
+    handles, results, outputs = [], [], []
     for model, label in zip(models, labels, strict=True):
         say(f"loading {model}")
         handle = load_model(model, load_cfg)
@@ -218,7 +237,8 @@ def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: P
         scores: list[MetricValue] = []
         if dataset is not None:
             say(f"evaluating {label} on {cfg.data}")
-            scores = evaluate_candidate(handle, dataset, cfg)
+            scores, examples = evaluate_candidate(handle, dataset, cfg)
+            outputs.append(examples)
         training = None
         # a runtime artifact (ONNX Runtime, OpenVINO) has no torch parameters: it serves, it does not train
         if cfg.finetune_tokens > 0 and any(p.requires_grad for p in handle.module.parameters()):
@@ -227,6 +247,10 @@ def compare(models: Sequence[str], cfg: CompareConfig | None = None, progress: P
                                          dtype=cfg.finetune_dtype)
         handles.append(handle)
         results.append(CandidateResult(label=label, model=model, report=report, scores=scores, training=training))
+    if outputs:
+        for r, examples in zip(results[1:], outputs[1:], strict=True):
+            r.changes = paired_against_first(outputs[0], examples, [m.name for m in results[0].scores],
+                                             dataset.task if dataset is not None else None)
     real = [h for h in handles if not h.on_meta]
     if cfg.interleave and len(real) == len(handles) and not cfg.config_only:
         say(f"timing {len(handles)} models interleaved ({cfg.runs} rounds)")

@@ -10,6 +10,7 @@ from steelyard.metrics import MetricValue
 from steelyard.profiling.report import CostReport, Environment, LatencyStats, TrainingEstimate
 from steelyard.search.pareto import Objective, Recommendation
 from steelyard.serialize import from_dict, to_dict
+from steelyard.significance import PairedChange
 from steelyard.units import Bytes, Joules, KilowattHours, Seconds, Usd
 
 
@@ -27,6 +28,9 @@ class CandidateResult:
     #: Bootstrap interval (95%, over the paired interleaved rounds) of ``speedup_vs_first``.
     speedup_ci: tuple[float, float] | None = None
     training: TrainingEstimate | None = None
+    #: Each metric against the first candidate on the same examples, with its paired test (McNemar for
+    #: accuracy, a paired bootstrap otherwise); empty for the first and without data.
+    changes: dict[str, PairedChange] = field(default_factory=dict)
 
     @property
     def samples(self) -> list[float]:

@@ -156,4 +156,13 @@ def evaluate(
         predictions=summary,
         lm=lm,
         notes=notes,
+        outputs=in_dataset_order(outputs, predictor.labels),
     )
+
+
+def in_dataset_order(outputs: Outputs, labels: LabelMap | None) -> Outputs:
+    """``outputs`` with probability columns in the dataset's class order, so models whose heads order the
+    classes differently can be compared example by example against the same labels."""
+    if outputs.proba is None or labels is None or labels.to_model == list(range(len(labels.to_model))):
+        return outputs
+    return Outputs(proba=outputs.proba[:, np.asarray(labels.to_model)], labels=outputs.labels)

@@ -53,9 +53,15 @@ class EvaluationResult:
     predictions: PredictionSummary | None = None
     lm: LMSummary | None = None
     notes: list[str] = field(default_factory=list)
+    #: Per-example outputs (:class:`steelyard.evaluation.predict.Outputs`: labels in dataset ids, probabilities
+    #: in dataset class order; NLL per block), kept in memory so two models on the same examples can be tested
+    #: paired (:mod:`steelyard.significance`); not written to JSON.
+    outputs: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return to_dict(self)
+        data = to_dict(self)
+        data.pop("outputs", None)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvaluationResult:

@@ -10,10 +10,15 @@ baseline, the first candidate). Its interval is a **percentile bootstrap over pa
 whole rounds are resampled with replacement, so a resample keeps each baseline time next to the
 candidate time measured moments later (drift that slowed a round slowed both), and the ratio of
 medians is recomputed on each resample. The seed is fixed, so the interval is reproducible.
+
+A speedup is *significant* only when its interval excludes 1.0 (:func:`speed_outcome`): a 1.03x
+whose interval is [0.97, 1.09] is "not significantly faster", whatever its point value says.
+Fewer than :data:`MIN_ROUNDS` rounds give no interval worth a verdict.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +31,22 @@ from steelyard.profiling.report import LatencyStats
 
 #: Resamples of the bootstrap over rounds (enough for a stable 95% percentile interval).
 N_RESAMPLES = 2000
+#: Fewer paired rounds than this cannot tell a speedup from noise (the interval of 1 round has zero width).
+MIN_ROUNDS = 3
+
+
+def speed_outcome(ratio: float, ci_low: float, ci_high: float, rounds: int) -> str:
+    """``"faster"`` / ``"slower"`` when the interval excludes 1.0, else ``"not significant"``.
+
+    The one rule every speedup verdict follows (compress, compare, runtimes, optimize).
+    """
+    if rounds < MIN_ROUNDS or not all(map(math.isfinite, (ratio, ci_low, ci_high))):
+        return "not significant"
+    if ci_low > 1.0:
+        return "faster"
+    if ci_high < 1.0:
+        return "slower"
+    return "not significant"
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,16 @@ class Speedup:
     ci_high: float
     confidence: float
     rounds: int
+    #: ``"faster"``, ``"slower"`` or ``"not significant"``, always :func:`speed_outcome` of the numbers
+    #: above (a field, so the JSON carries it).
+    outcome: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "outcome", speed_outcome(self.ratio, self.ci_low, self.ci_high, self.rounds))
+
+    @property
+    def significant(self) -> bool:
+        return self.outcome != "not significant"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ coefficient of variation; fix and record the thread count; on CUDA, time with ev
 synchronise. To compare A and B, interleave them (A B A B …) in one process and report the
 ratio of medians, not two absolute numbers taken at different moments: the A/B timer built on
 :func:`compare_interleaved` is :func:`steelyard.profiling.interleaved.time_interleaved`.
-Every :class:`LatencyStats` keeps its raw samples.
+Every :class:`LatencyStats` keeps its raw samples, and says when it is too noisy to trust as one
+number (:func:`noise_reasons`: CV above 10%, or p90 above 1.5 × the median), so a table can flag it
+instead of hiding it.
 """
 
 from __future__ import annotations
@@ -58,25 +60,47 @@ def timer_for(device: torch.device) -> tuple[str, Callable[[Callable[[], Any]], 
     return "perf_counter", time_cpu
 
 
+#: A latency whose coefficient of variation (std / mean) exceeds this is noisy.
+NOISY_CV = 0.10
+#: A latency whose p90 exceeds this multiple of its median is noisy (a slow tail the median hides).
+NOISY_TAIL = 1.5
+
+
+def noise_reasons(cv: float, p90: float, median: float) -> list[str]:
+    """Why a latency is noisy: ``"cv"`` (CV above :data:`NOISY_CV`), ``"tail"`` (p90 above
+    :data:`NOISY_TAIL` × the median); empty when it is not. The one definition every view uses."""
+    reasons = []
+    if cv > NOISY_CV:
+        reasons.append("cv")
+    if median > 0 and p90 > NOISY_TAIL * median:
+        reasons.append("tail")
+    return reasons
+
+
 def summarize(samples: list[float], *, batch_size: int, warmup: int, threads: int, timer: str) -> LatencyStats:
     arr = np.asarray(samples, dtype=float)
     mean = float(arr.mean())
     std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    cv = std / mean if mean else 0.0
+    median, p90 = float(np.median(arr)), float(np.percentile(arr, 90))
+    because = noise_reasons(cv, p90, median)
     return LatencyStats(
         batch_size=batch_size,
         warmup=warmup,
         runs=len(arr),
         threads=threads,
         timer=timer,
-        median=Seconds(float(np.median(arr))),
-        p90=Seconds(float(np.percentile(arr, 90))),
+        median=Seconds(median),
+        p90=Seconds(p90),
         p99=Seconds(float(np.percentile(arr, 99))),
         mean=Seconds(mean),
         std=Seconds(std),
-        cv=std / mean if mean else 0.0,
+        cv=cv,
         minimum=Seconds(float(arr.min())),
         maximum=Seconds(float(arr.max())),
         samples=[float(x) for x in arr],
+        noisy=bool(because),
+        noisy_because=because,
     )
 
 

@@ -129,6 +129,10 @@ class LatencyStats:
     maximum: Seconds
     #: The timed runs themselves, seconds each, in the order they ran (distributions, intervals).
     samples: list[float] = field(default_factory=list)
+    #: Too spread to trust as one number (:func:`steelyard.profiling.latency.noise_reasons`), and why:
+    #: ``"cv"`` (coefficient of variation above 10%), ``"tail"`` (p90 above 1.5 × the median).
+    noisy: bool = False
+    noisy_because: list[str] = field(default_factory=list)
 
 
 @dataclass

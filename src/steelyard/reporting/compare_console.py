@@ -12,6 +12,7 @@ from steelyard.reporting.console import _table
 from steelyard.reporting.explain import explanation_text
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
 from steelyard.reporting.markup import SafeConsole, escape
+from steelyard.reporting.statistics import change_cell, noise_text, noisy_mark, speedup_text
 from steelyard.units import Bytes
 
 ARROW = {"max": "↑", "min": "↓"}
@@ -71,9 +72,40 @@ def score_text(c: CandidateResult) -> str:
     return f"{s.value:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]"
 
 
-def latency_text(o: Option) -> str:
-    mark = "" if o.latency_source == "measured" else " *"
-    return fmt_seconds(float(o.latency)) + mark
+def latency_text(o: Option, c: CandidateResult | None = None) -> str:
+    """The option's latency; `` *`` when projected, ``± noisy`` when measured here and noisy (needs ``c``)."""
+    if o.latency_source != "measured":
+        return fmt_seconds(float(o.latency)) + " *"
+    return fmt_seconds(float(o.latency)) + (noisy_mark(c.interleaved) if c is not None else "")
+
+
+def speed_bits(comp: Comparison) -> list[str]:
+    """``tiny-b 1.84x faster [1.70, 1.95]`` per timed candidate after the first: its interleaved speedup over the
+    first with the bootstrap interval over the paired rounds; an interval that includes 1.0 is worded so."""
+    timed = [c for c in comp.candidates if c.interleaved is not None]
+    out = []
+    for c in timed[1:]:
+        if not c.speedup_vs_first:
+            continue
+        low, high = c.speedup_ci if c.speedup_ci is not None else (None, None)
+        out.append(f"{c.label} {speedup_text(c.speedup_vs_first, low, high, c.interleaved.runs)}")  # type: ignore[union-attr]
+    return out
+
+
+def quality_bits(comp: Comparison) -> list[str]:
+    """``tiny-b accuracy -0.23 pts, n.s. (McNemar p=1.00)`` per candidate after the first: each metric against
+    the first on the same examples, with its paired test."""
+    out = []
+    for c in comp.candidates[1:]:
+        cells = [f"{name} {change_cell(ch)}" for name, ch in c.changes.items()]
+        if cells:
+            out.append(f"{c.label}: " + "; ".join(cells))
+    return out
+
+
+def noise_bits(comp: Comparison) -> list[str]:
+    """``tiny-b: noisy: CV 14% (> 10%)`` for each candidate whose interleaved latency is noisy."""
+    return [f"{c.label}: {noise_text(c.interleaved)}" for c in comp.candidates if noise_text(c.interleaved)]
 
 
 def fits_text(o: Option, rich: bool = True) -> str:
@@ -116,7 +148,7 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
                 escape(c.label) if first else "",
                 o.hardware,
                 score_text(c) if first else "",
-                latency_text(o),
+                latency_text(o, c),
                 fmt_amount(o.throughput, suffix="/s"),
                 fmt(o.memory),
                 fmt(storage) if first else "",
@@ -131,11 +163,16 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
     timed = [c for c in comp.candidates if c.interleaved is not None]
     if timed:
         base = timed[0]
-        bits = [f"{c.label} {c.speedup_vs_first:.2f}×" for c in timed[1:] if c.speedup_vs_first]
         console.print(
-            f"  speed relative to {base.label} on this machine (interleaved, ratio of medians; > 1 is faster): "
-            + ", ".join(bits)
+            f"  speed relative to {base.label} on this machine (interleaved, ratio of medians [95% CI over the "
+            "paired rounds]; > 1 is faster): " + escape(", ".join(speed_bits(comp)))
         )
+    for line in noise_bits(comp):
+        console.print(f"  [yellow]{escape(line)}[/yellow]")
+    quality = quality_bits(comp)
+    if quality:
+        console.print(f"  quality relative to {escape(comp.candidates[0].label)} on the same examples (paired test; "
+                      "n.s. = not significant at 5%): " + escape(" | ".join(quality)))
     objectives = ", ".join(f"{o.title} {ARROW[o.direction]}" for o in comp.objectives)
     console.print(f"[bold]Pareto front[/bold] over {objectives}: " + escape(", ".join(rec.pareto.front)))
     dominated = [f"{n} (by {', '.join(by[:2])}{'…' if len(by) > 2 else ''})"

@@ -12,6 +12,15 @@ from typing import TYPE_CHECKING, Any
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
 from steelyard.reporting.markup import escape
+from steelyard.reporting.statistics import (
+    change_cell,
+    discordant_text,
+    fmt_p,
+    noise_text,
+    noisy_mark,
+    paired_test_name,
+    speedup_of,
+)
 
 if TYPE_CHECKING:
     from steelyard.compression.recipe.result import Verdict
@@ -58,8 +67,10 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
     if lb and la:
         timing = d.get("timing", {})
         shape = "×".join(str(n) for n in timing.get("shape") or [])
-        rows.append([f"latency, median (batch {shape})", fmt_seconds(lb["median"]),
-                     fmt_seconds(la["median"]), _ratio(lb["median"], la["median"], smaller_is="faster")])
+        speed = d.get("speed")
+        change = speedup_of(speed) if speed else _ratio(lb["median"], la["median"], smaller_is="faster")
+        rows.append([f"latency, median (batch {shape})", fmt_seconds(lb["median"]) + noisy_mark(lb),
+                     fmt_seconds(la["median"]) + noisy_mark(la), change])
         rows.append(["latency, p90", fmt_seconds(lb["p90"]), fmt_seconds(la["p90"]), ""])
         rows.append(["throughput", f"{b['throughput']:.1f}/s", f"{a['throughput']:.1f}/s", ""])
     if b.get("activation_peak") is not None and a.get("activation_peak") is not None:
@@ -69,9 +80,17 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
     name, mb = _metric(b)
     _, ma = _metric(a)
     if mb is not None and ma is not None:
+        paired = (d.get("changes") or {}).get(name)
         drop = d.get("metric_drop")
-        change = "" if drop is None else ("same" if abs(drop) < 0.005 else f"{-drop:+.2f} pts")
+        if paired is not None:
+            change = change_cell(paired)
+        else:  # a run stored before the paired test
+            change = "" if drop is None else ("same" if abs(drop) < 0.005 else f"{-drop:+.2f} pts, untested")
         rows.append([f"{name} ({d.get('eval_split')}, 95% CI)", _metric_text(mb), _metric_text(ma), change])
+        for other, ch in (d.get("changes") or {}).items():
+            if other != name and other in (b.get("metrics") or {}) and other in (a.get("metrics") or {}):
+                rows.append([f"{other} ({d.get('eval_split')}, 95% CI)", _metric_text(b["metrics"][other]),
+                             _metric_text(a["metrics"][other]), change_cell(ch)])
         if a.get("agreement") is not None:
             rows.append(["predictions equal to the original's", "", f"{a['agreement']:.2%}", ""])
     fid = d.get("fidelity")
@@ -124,22 +143,48 @@ def figure(d: dict[str, Any]) -> Figure:
 
 
 def verdict_text(v: Verdict) -> str:
-    """A recipe's measured claim as a sentence."""
+    """A recipe's measured claim as a sentence; a speed or metric claim carries its interval or test."""
     if v.kind == "speed":
-        if v.outcome == "faster":
-            return f"{v.value:.2f}x faster (median latency, interleaved with the original in this run)"
-        if v.outcome == "same":
-            return f"not faster: {v.value:.2f}x the original's speed (within timing noise)"
-        return f"slower: {v.value:.2f}x the original's speed"
+        return _speed_text(v)
     if v.kind == "size":
         return f"{v.value:.2f}x smaller in memory" if v.outcome == "smaller" else \
             f"not smaller in memory ({v.value:.2f}x)"
     if v.kind == "sparsity":
         return (f"{int(v.value):,} more weights are zero ({v.share or 0:.0%} of the model): it is sparse, not "
                 "smaller, and dense kernels still multiply the zeros")
+    return _metric_verdict_text(v)
+
+
+def _speed_text(v: Verdict) -> str:
+    interval = "" if v.ci_low is None or v.ci_high is None else f"95% CI {v.ci_low:.2f}–{v.ci_high:.2f}, "
+    rounds = f" over {v.rounds} rounds" if v.rounds else ""
+    if v.outcome == "faster":
+        return f"{v.value:.2f}x faster ({interval}median latency, interleaved with the original{rounds} in this run)"
+    if v.outcome == "same":  # runs stored before the interval decided
+        return f"not faster: {v.value:.2f}x the original's speed (within timing noise)"
+    if v.outcome == "slower":
+        return f"slower: {v.value:.2f}x the original's speed ({interval}interleaved with the original{rounds})"
+    if v.ci_low is None:
+        return f"not significantly faster: {v.value:.2f}x the original's speed (no interval: too few rounds)"
+    return (f"not significantly faster: {v.value:.2f}x the original's speed ({interval}the interval includes 1.0"
+            f"{'; ' + str(v.rounds) + ' interleaved rounds' if v.rounds else ''})")
+
+
+def _metric_verdict_text(v: Verdict) -> str:
+    test = f"{paired_test_name(v.test)} {fmt_p(v.p_value)}"
+    pairs = discordant_text(v.only_before, v.only_after, v.n)
+    detail = test + (f", {pairs}" if pairs else "")
+    if v.ci_low is not None and v.ci_high is not None and v.outcome in ("dropped", "rose", "not significant"):
+        detail += f"; 95% CI of the change {v.ci_low:+.2f} to {v.ci_high:+.2f} points"
     if v.outcome == "unchanged":
-        return f"{v.metric} unchanged"
-    return f"{v.metric} {v.outcome} {v.value:.2f} points"
+        return f"{v.metric} unchanged" + (" (identical predictions)" if v.test else "")
+    if v.outcome == "not significant":
+        return f"{v.metric}: no significant change ({detail})"
+    if v.outcome == "untested":
+        return f"{v.metric} changed by {v.value:.2f} points (not tested: no paired predictions)"
+    if v.p_value is None:  # a run stored before the paired test
+        return f"{v.metric} {v.outcome} {v.value:.2f} points (stored without a paired test)"
+    return f"{v.metric} {v.outcome} {v.value:.2f} points ({detail})"
 
 
 def render_compression(d: dict[str, Any], console: Any) -> None:
@@ -160,6 +205,9 @@ def render_compression(d: dict[str, Any], console: Any) -> None:
     console.print(steps)
     for line in verdict_lines(d):
         console.print(f"• {escape(line)}")
+    for label, line in noise_lines(d):
+        console.print(f"[yellow]{label} latency {escape(line)}: rerun with more --rounds or on a quieter "
+                      "machine[/yellow]")
     for note in d.get("notes", []):
         console.print(f"[dim]note: {escape(note)}[/dim]")
 
@@ -199,8 +247,23 @@ def _timing_note(d: dict[str, Any]) -> str:
     t = d.get("timing") or {}
     if not t:
         return ""
-    return (f"Both models timed in {t.get('rounds')} alternating rounds after {t.get('warmup')} warm-up calls, "
-            f"{t.get('threads')} threads, same process, same batch of real examples.")
+    text = (f"Both models timed in {t.get('rounds')} alternating rounds after {t.get('warmup')} warm-up calls, "
+            f"{t.get('threads')} threads, same process, same batch of real examples; the speedup's 95% interval is "
+            "a bootstrap over the paired rounds.")
+    if d.get("changes"):
+        text += (" Metric changes are tested on the same examples: McNemar (exact) for accuracy, a paired "
+                 "bootstrap for the others; n.s. = not significant at 5%.")
+    return text + "".join(f" {label} latency {line}." for label, line in noise_lines(d))
+
+
+def noise_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
+    """(``"original"`` | ``"compressed"``, why its latency is noisy) for each noisy latency of a run."""
+    out = []
+    for label, key in (("original", "before"), ("compressed", "after")):
+        text = noise_text((d.get(key) or {}).get("latency"))
+        if text:
+            out.append((label, text))
+    return out
 
 
 def command_line(argv: list[str]) -> str:

@@ -10,6 +10,7 @@ from rich.table import Table
 from steelyard.profiling.report import CostReport, TrainingEstimate
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
 from steelyard.reporting.markup import SafeConsole, escape
+from steelyard.reporting.statistics import noise_text, noisy_mark
 from steelyard.units import Bytes, Flops, FlopsPerSecond
 
 
@@ -121,10 +122,13 @@ def _render_measured(report: CostReport, console: Console) -> None:
         f"Measured on this machine ({ms.device}, {lat.threads} threads, {lat.timer})", "what", "value", right=[1]
     )
     table.add_row(
-        f"latency median (batch {lat.batch_size}, {lat.runs} runs after {lat.warmup} warm-up)", fmt(lat.median)
+        f"latency median (batch {lat.batch_size}, {lat.runs} runs after {lat.warmup} warm-up)",
+        fmt(lat.median) + noisy_mark(lat),
     )
     table.add_row("p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}")
     table.add_row("mean ± std (CV)", f"{fmt(lat.mean)} ± {fmt(lat.std)} ({pct(lat.cv)})")
+    if noise_text(lat):
+        table.add_row("[yellow]noisy[/yellow]", f"[yellow]{noise_text(lat)}[/yellow]")
     peak_label = "peak process memory (RSS: weights, runtime and activations)" if ms.peak_memory_kind == "rss" else (
         "peak CUDA memory allocated"
     )

@@ -143,7 +143,9 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
         access_cell,
         comparison_assumptions,
         latency_text,
+        quality_bits,
         score_text,
+        speed_bits,
         value_text,
     )
     from steelyard.reporting.explain import explanation_text
@@ -157,15 +159,18 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     for o in comp.options:
         c = by_label[o.candidate]
         storage = c.report.storage.on_disk if c.report.storage.on_disk is not None else c.report.storage.parameters
-        rows.append([o.candidate, o.hardware, score_text(c), latency_text(o), fmt_amount(o.throughput, suffix="/s"),
+        rows.append([o.candidate, o.hardware, score_text(c), latency_text(o, c), fmt_amount(o.throughput, suffix="/s"),
                      fmt(o.memory), fmt(storage), usd(o.cost_per_1k), joules(float(o.energy_per_inference)),
                      "fits" if o.fits_inference else f"does not fit ({o.devices_for_inference} dev)",
                      ("✔ " if o.name == rec.chosen else "") + ("★" if o.name in front else "")])
-    speed = [f"{c.label} {c.speedup_vs_first:.2f}×" for c in comp.candidates[1:] if c.speedup_vs_first]
+    speed = speed_bits(comp)
     table_notes = ["Latency marked * is projected from the roofline; ★ on the Pareto front; ✔ recommended."]
     if speed:
         table_notes.append(f"Speed relative to {comp.candidates[0].label} on this machine (interleaved rounds, ratio "
                            f"of medians, > 1 is faster): {', '.join(speed)}.")
+    if quality_bits(comp):
+        table_notes.append(f"Quality relative to {comp.candidates[0].label} on the same examples (paired test; n.s. = "
+                           f"not significant at 5%): {' | '.join(quality_bits(comp))}.")
     objectives = ", ".join(f"{o.title} {'↑' if o.direction == 'max' else '↓'}" for o in comp.objectives)
     pareto_text = [f"Objectives: {objectives}. Front: {', '.join(rec.pareto.front)}."]
     dominated = [f"{n} (by {', '.join(by[:2])}{f' and {len(by) - 2} more' if len(by) > 2 else ''})"

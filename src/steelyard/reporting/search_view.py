@@ -124,6 +124,26 @@ def render_answer(summary: StudySummary, console: Any) -> None:
                   highlight=False)
     numbers = " · ".join(f"{c} {format_metric(c, _value(best, c))}" for c in _columns(summary))
     console.print(f"  {numbers}", highlight=False)
+    tested = tests_text(best.metrics)
+    if tested:
+        console.print(f"  {tested}", highlight=False)
+
+
+def tests_text(metrics: dict[str, float]) -> str:
+    """What the trial's drop and speedup are worth: ``drop: no significant change (p=0.62) · speedup 1.84x faster
+    [1.70, 1.95]``, from the paired test and the interval a recipe trial records (empty for other studies)."""
+    from steelyard.reporting.statistics import fmt_p, speedup_text
+
+    bits = []
+    if "drop_p" in metrics and "drop" in metrics:
+        significant = metrics["drop_p"] < 0.05
+        word = (f"{'dropped' if metrics['drop'] > 0 else 'rose'} {abs(metrics['drop']):.2f} points"
+                if significant else "no significant change")
+        bits.append(f"headline metric {word} ({fmt_p(metrics['drop_p'])}, paired test on the same examples)")
+    if "speedup_low" in metrics and "speedup" in metrics:
+        bits.append("speedup " + speedup_text(metrics["speedup"], metrics["speedup_low"], metrics["speedup_high"],
+                                              int(metrics.get("speedup_rounds", 0))))
+    return " · ".join(bits)
 
 
 def rule_text(summary: StudySummary) -> str:

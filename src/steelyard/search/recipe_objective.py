@@ -69,6 +69,20 @@ def recipe_metrics(result: Any) -> dict[str, float]:
         out["flops_ratio"] = float(result.flops_ratio)
     if after.agreement is not None:
         out["agreement"] = float(after.agreement)
+    out.update(_statistics(result))
+    return out
+
+
+def _statistics(result: Any) -> dict[str, float]:
+    """The tests behind ``drop`` and ``speedup``: the paired test's p-value of the headline metric's change
+    (``drop_p``) and the speedup's interval over the interleaved rounds (``speedup_low`` / ``speedup_high``)."""
+    out: dict[str, float] = {}
+    change = result.changes.get(result.after.metric) if result.after.metric else None
+    if change is not None:
+        out["drop_p"] = float(change.p_value)
+    if result.speed is not None:
+        out["speedup_low"], out["speedup_high"] = float(result.speed.ci_low), float(result.speed.ci_high)
+        out["speedup_rounds"] = float(result.speed.rounds)
     return out
 
 

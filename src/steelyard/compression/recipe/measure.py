@@ -7,12 +7,15 @@
   the count of the float model it came from (and says so);
 - latency: the original and the compressed model timed in alternating rounds in one process
   (A B A B ...) by :func:`steelyard.profiling.interleaved.time_interleaved`, so machine drift hits
-  both alike; the speedup is a ratio of medians, the raw samples are kept;
+  both alike; the speedup is a ratio of medians with its bootstrap interval over the paired
+  rounds, the raw samples are kept;
 - peak memory: the weights plus the peak of the activation tensors alive during one forward on
   the timing batch, traced by the FLOP counter from the storages actually allocated (the
   process's RSS cannot tell: the allocator reuses freed memory, and both models share a process);
-- quality: the task metrics with bootstrap intervals on one split, and the agreement of the
-  predictions with the original's on the same examples.
+- quality: the task metrics with bootstrap intervals on one split, the agreement of the
+  predictions with the original's on the same examples, and each metric's change tested paired
+  on those examples (McNemar for accuracy, a paired bootstrap otherwise), so a verdict can tell
+  one flipped example from a real change.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ from steelyard.evaluation.predict import Outputs, predict
 from steelyard.metrics import MetricValue
 from steelyard.profiling.counter import CountResult
 from steelyard.profiling.counting import Inputs, call, rows
-from steelyard.profiling.interleaved import time_interleaved
+from steelyard.profiling.interleaved import Speedup, time_interleaved
 from steelyard.profiling.report import LatencyStats
 from steelyard.profiling.weigh import weigh
+from steelyard.significance import PairedChange, paired_changes
 from steelyard.units import Bytes, Flops, Macs
 
 
@@ -83,15 +87,16 @@ def time_pair(
     rounds: int,
     warmup: int,
     threads: int | None,
-) -> tuple[LatencyStats, LatencyStats]:
-    """Both models timed in alternating rounds on the same batch (samples kept in each)."""
+) -> tuple[LatencyStats, LatencyStats, Speedup]:
+    """Both models timed in alternating rounds on the same batch (samples kept in each), and the
+    compressed model's speedup with its interval over the paired rounds."""
     for m in (original, compressed):
         m.eval()
     timing = time_interleaved(
         {"original": lambda: call(original, inputs), "compressed": lambda: call(compressed, inputs)},
         device=_device_of(original), batch_size=rows(inputs), warmup=warmup, rounds=rounds, threads=threads,
     )
-    return timing.stats["original"], timing.stats["compressed"]
+    return timing.stats["original"], timing.stats["compressed"], timing.speedups["compressed"]
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -103,6 +108,20 @@ def _device_of(module: torch.nn.Module) -> torch.device:
 class Quality:
     metrics: dict[str, MetricValue]
     predictions: np.ndarray  # predicted class per example (empty for a causal LM)
+    #: The per-example outputs the metrics came from, kept so two models can be tested paired.
+    outputs: Outputs | None = None
+
+
+def quality_change(before: Quality, after: Quality, task: str, *, n_resamples: int,
+                   seed: int) -> dict[str, PairedChange]:
+    """Each metric of ``after`` against ``before`` on the same examples, with a paired test (McNemar for
+    accuracy, a paired bootstrap otherwise; :mod:`steelyard.significance`)."""
+    a, b = before.outputs, after.outputs
+    if a is None or b is None or len(a) != len(b) or not len(a):
+        return {}
+    names = [n for n in after.metrics if n in before.metrics]
+    return paired_changes(names, a.labels, a.proba, b.proba, task=task, nll_before=a.nll, nll_after=b.nll,
+                          n_tokens=a.n_tokens, n_resamples=n_resamples, seed=seed)
 
 
 def quality(
@@ -121,8 +140,8 @@ def quality(
     labels = LabelMap(list(range(len(label_names))), list(label_names)) if label_names else None
     metrics, _ = score(outputs, default_metrics(task), task, labels, n_resamples=n_resamples, seed=seed)
     if outputs.proba is None:  # causal LM: perplexity per token block, no class to agree on
-        return Quality(metrics, np.zeros(0, dtype=np.int64))
-    return Quality(metrics, outputs.proba.argmax(axis=1))
+        return Quality(metrics, np.zeros(0, dtype=np.int64), outputs)
+    return Quality(metrics, outputs.proba.argmax(axis=1), outputs)
 
 
 def timing_inputs(adapter: Adapter, features: list[Feature], batch_size: int) -> dict[str, torch.Tensor]:

@@ -10,7 +10,9 @@ from typing import Any, Literal
 from steelyard.compression.api import CompressedModel
 from steelyard.compression.fidelity import Fidelity
 from steelyard.compression.recipe.measure import ModelCard
+from steelyard.profiling.interleaved import Speedup
 from steelyard.serialize import to_dict
+from steelyard.significance import PairedChange
 
 #: Tokenizer / preprocessing files copied next to a saved model so ``steelyard evaluate`` finds them.
 PREPROCESSING_FILES = (
@@ -22,13 +24,14 @@ PREPROCESSING_FILES = (
 @dataclass
 class Verdict:
     """One measured claim on what a recipe delivered; :func:`steelyard.reporting.compress_view.verdict_text`
-    words it ("1.84x faster ...", "sparse, not smaller ...")."""
+    words it ("1.84x faster ...", "sparse, not smaller ...", "no significant change ...")."""
 
     #: speed: after vs before (ratio of interleaved medians); size: bytes in memory; sparsity: weights newly
     #: zero without getting smaller; metric: points lost (+) or gained (−) on the headline metric.
     kind: Literal["speed", "size", "sparsity", "metric"]
-    #: speed: "faster" | "same" | "slower"; size: "smaller" | "same"; sparsity: "sparse";
-    #: metric: "dropped" | "rose" | "unchanged".
+    #: speed: "faster" | "slower" (its interval excludes 1.0) | "not significant" ("same" in older runs);
+    #: size: "smaller" | "same"; sparsity: "sparse"; metric: "dropped" | "rose" (the paired test rejects
+    #: "no change") | "not significant" | "unchanged" (identical predictions) | "untested" (no paired outputs).
     outcome: str
     #: The ratio (speed, size), the count of new zeros (sparsity) or the points (metric, absolute).
     value: float
@@ -36,6 +39,17 @@ class Verdict:
     share: float | None = None
     #: metric: its name.
     metric: str | None = None
+    #: speed: the interval of the ratio; metric: of the change after − before, in points.
+    ci_low: float | None = None
+    ci_high: float | None = None
+    #: metric: the paired test's p-value and name (steelyard.significance); speed: None.
+    p_value: float | None = None
+    test: str | None = None
+    #: speed: interleaved rounds; metric: examples only the original / only the compressed model got right.
+    rounds: int | None = None
+    only_before: int | None = None
+    only_after: int | None = None
+    n: int | None = None
 
 
 @dataclass
@@ -69,6 +83,10 @@ class RecipeResult:
     notes: list[str] = field(default_factory=list)
     compressed: CompressedModel | None = field(default=None, repr=False)
     output: str | None = None
+    #: The compressed model's speedup with its bootstrap interval over the interleaved rounds.
+    speed: Speedup | None = None
+    #: Each metric, compressed vs original on the same examples, with its paired test (McNemar for accuracy).
+    changes: dict[str, PairedChange] = field(default_factory=dict)
 
     @property
     def speedup(self) -> float | None:
@@ -100,11 +118,16 @@ class RecipeResult:
         return self.compressed.handle if self.compressed is not None else None
 
     def verdicts(self) -> list[Verdict]:
-        """What the recipe delivered, each claim from a measured number (thresholds: 5% for speed and size)."""
+        """What the recipe delivered, each claim from a measured number and its test.
+
+        Speed: faster or slower only when the interval over the interleaved rounds excludes 1.0. Size: 5%
+        threshold (sizes are exact). Metric: dropped or rose only when the paired test on the same examples
+        (McNemar for accuracy) rejects "no change" at 5%; never from the point values alone.
+        """
         out = []
         s = self.speedup
         if s is not None:
-            out.append(Verdict("speed", "faster" if s >= 1.05 else "same" if s > 0.95 else "slower", s))
+            out.append(self._speed_verdict(s))
         r = self.size_ratio
         out.append(Verdict("size", "smaller" if r >= 1.05 else "same", r))
         new_zeros = _zeros(self.after) - _zeros(self.before)
@@ -112,14 +135,32 @@ class RecipeResult:
             out.append(Verdict("sparsity", "sparse", new_zeros, share=new_zeros / self.after.params))
         d = self.metric_drop
         if d is not None and self.after.headline is not None:
-            outcome = "unchanged" if abs(d) < 0.005 else "dropped" if d > 0 else "rose"
-            out.append(Verdict("metric", outcome, abs(d), metric=self.after.headline.name))
+            out.append(self._metric_verdict(d, self.after.headline.name))
         return out
+
+    def _speed_verdict(self, ratio: float) -> Verdict:
+        sp = self.speed
+        if sp is None:
+            return Verdict("speed", "not significant", ratio)  # no interval: no claim
+        return Verdict("speed", sp.outcome, ratio, ci_low=sp.ci_low, ci_high=sp.ci_high, rounds=sp.rounds)
+
+    def _metric_verdict(self, drop: float, name: str) -> Verdict:
+        change = self.changes.get(name)
+        if change is None:
+            return Verdict("metric", "untested", abs(drop), metric=name)
+        outcome = {"unchanged": "unchanged", "not significant": "not significant"}.get(
+            change.outcome, "dropped" if drop > 0 else "rose")
+        return Verdict("metric", outcome, abs(drop), metric=name, ci_low=100.0 * change.ci_low,
+                       ci_high=100.0 * change.ci_high, p_value=change.p_value, test=change.test,
+                       only_before=change.only_before, only_after=change.only_after, n=change.n)
 
     def to_dict(self) -> dict[str, Any]:
         data = to_dict({k: v for k, v in self.__dict__.items() if k != "compressed"})
         data.update(speedup=self.speedup, size_ratio=self.size_ratio, flops_ratio=self.flops_ratio,
-                    metric_drop=self.metric_drop, verdicts=to_dict(self.verdicts()))
+                    metric_drop=self.metric_drop, verdicts=to_dict(self.verdicts()),
+                    changes={k: v.to_dict() for k, v in self.changes.items()})
+        if self.speed is not None:
+            data.update(speedup_ci=[self.speed.ci_low, self.speed.ci_high], speedup_outcome=self.speed.outcome)
         return data
 
     def save(self, path: str | Path, *, overwrite: bool = False, preprocessing_from: Path | None = None) -> Path:

@@ -21,8 +21,10 @@ from steelyard.compression.recipe.data import RecipeData, prepare_data
 from steelyard.compression.recipe.measure import (
     Inputs,
     ModelCard,
+    Quality,
     outputs_on,
     quality,
+    quality_change,
     size_card,
     time_pair,
     timing_inputs,
@@ -97,7 +99,7 @@ def run_recipe(
     before = size_card(original)
     float_count = count_forward(original, inputs)
     before.apply_count(float_count)
-    before_predictions = _score(before, original, data, opts, baseline=True)
+    before_quality = _score(before, original, data, opts, baseline=True)
 
     current, compressed, records = handle, None, []
     for i, step in enumerate(recipe.steps):
@@ -129,27 +131,33 @@ def run_recipe(
     else:
         after.apply_count(count_forward(module, inputs))
     fidelity = compare_outputs(outputs_on(original, inputs), outputs_on(module, inputs), handle.task)
+    speed = None
     if opts.measure_latency:
-        before.latency, after.latency = time_pair(original, module, inputs, rounds=opts.rounds,
-                                                  warmup=opts.warmup, threads=opts.threads)
+        before.latency, after.latency, speed = time_pair(original, module, inputs, rounds=opts.rounds,
+                                                         warmup=opts.warmup, threads=opts.threads)
         for card in (before, after):
             card.throughput = card.latency.batch_size / float(card.latency.median)  # type: ignore[union-attr]
-    after_predictions = _score(after, module, data, opts)
-    if after_predictions is not None and before_predictions is not None and len(after_predictions):
-        after.agreement, before.agreement = float((after_predictions == before_predictions).mean()), 1.0
+    after_quality = _score(after, module, data, opts)
+    changes = {}
+    if after_quality is not None and before_quality is not None:
+        if len(after_quality.predictions):
+            agreement = float((after_quality.predictions == before_quality.predictions).mean())
+            after.agreement, before.agreement = agreement, 1.0
+        changes = quality_change(before_quality, after_quality, data.task,  # type: ignore[union-attr]
+                                 n_resamples=opts.n_resamples, seed=opts.seed)
     timing: dict[str, Any] = {"batch_size": _rows(inputs), "shape": _shape(inputs), "rounds": opts.rounds,
                               "warmup": opts.warmup, "threads": opts.threads or torch.get_num_threads()}
     return RecipeResult(
         model=handle.name, recipe=recipe.text, data=data.name if data else None,
         eval_split=data.eval_split if data else None, before=before, after=after, steps=records,
         backend=compressed.backend, fidelity=fidelity, timing=timing, seconds=time.perf_counter() - start,
-        notes=list(data.notes) if data is not None else [], compressed=compressed,
+        notes=list(data.notes) if data is not None else [], compressed=compressed, speed=speed, changes=changes,
     )
 
 
 def _score(card: ModelCard, module: torch.nn.Module, data: RecipeData | None, opts: RecipeOptions,
-           baseline: bool = False) -> Any:
-    """Fill ``card``'s metrics on the evaluation split; returns the predicted classes (None without data).
+           baseline: bool = False) -> Quality | None:
+    """Fill ``card``'s metrics on the evaluation split; returns the per-example quality (None without data).
 
     The original's score is kept on ``data`` (same model, data and resamples give the same numbers), so
     the trials of a search score it once.
@@ -164,7 +172,7 @@ def _score(card: ModelCard, module: torch.nn.Module, data: RecipeData | None, op
         if baseline:
             data.baseline = ((opts.eval_batch_size, opts.n_resamples), q)
     card.metrics, card.metric = q.metrics, data.metric
-    return q.predictions
+    return q
 
 
 def _run_step(
