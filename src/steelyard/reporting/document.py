@@ -51,6 +51,8 @@ class Section:
     findings: list[Finding] = field(default_factory=list)
     #: The section's id; "" lets the renderer number it within its part.
     anchor: str = ""
+    #: Reference material (environment): shown folded in HTML, a click away.
+    folded: bool = False
 
 
 @dataclass
@@ -68,6 +70,8 @@ class ReportDocument:
     title: str
     generated_at: str
     parts: list[Part]
+    #: How many runs the report covers (its parts also hold the summary and the per-model tables); 0: one per part.
+    runs: int = 0
 
     @property
     def figure_count(self) -> int:

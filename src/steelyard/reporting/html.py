@@ -56,7 +56,7 @@ def document_for_runs(records: Iterable[Any], title: str | None = None) -> Repor
         if isinstance(key, str) and len(members) > 1:
             parts.append(group_part(key, members, anchor=f"model-{g_index + 1}"))
         parts += [r.part for r in members]
-    return ReportDocument(title or _title([r.part for r in runs]), _now(), parts)
+    return ReportDocument(title or _title([r.part for r in runs]), _now(), parts, runs=len(runs))
 
 
 def _retitle(part: Part, record: Any) -> None:

@@ -147,7 +147,6 @@ def group_part(model: str, runs: list[ReportRun], anchor: str) -> Part:
     columns = [facts(r) for r in runs]
     rows_order = list(dict.fromkeys(k for c in columns for k in c))
     rows = [[key, *[c.get(key, "—") for c in columns]] for key in rows_order]
-    rows.append(["details", *[f"“{r.part.title}” below" for r in runs]])
     sections = [Section("Side by side", tables=[Table(
         f"{len(runs)} runs of {short_model(model)}", ["", *[r.label for r in runs]], rows,
         note="Each column is one stored run; its own part below holds the tables, charts and the command to "

@@ -32,7 +32,7 @@ def environment_section(env: Any) -> Section:
 
             value = fmt(Bytes(float(value)))
         rows.append([label, str(value)])
-    return Section("Environment", tables=[Table("", ["what", "value"], rows)])
+    return Section("Environment", tables=[Table("", ["what", "value"], rows)], folded=True)
 
 
 def reproduce_section(commands: list[str]) -> Section:

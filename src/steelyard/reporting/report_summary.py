@@ -121,8 +121,8 @@ def _compression(runs: list[ReportRun]) -> list[Finding]:
             others = ", ".join(f"{q[2].obj.get('recipe')} ({q[0]:.2f}×, run {q[2].record.id})" for q in qualified[1:])
             findings.append(Finding(f"Also within budget, but slower: {others}."))
     else:
-        findings.append(Finding("No compression to recommend: no recipe kept accuracy within its budget and made "
-                                "the model faster or smaller.", *_evidence(runs[0]), "bad"))
+        findings.append(Finding("No recommendation for compression: no recipe kept accuracy within its budget and "
+                                "made the model faster or smaller.", *_evidence(runs[0]), "bad"))
     if rejected:
         findings.append(Finding("Not recommended: " + "; ".join(rejected) + "."))
     return findings
@@ -204,7 +204,7 @@ def _comparisons(runs: list[ReportRun]) -> list[Finding]:
             option = next((o for o in comp.options if o.name == rec.chosen), None)
             cost = (f" It costs {usd(option.cost_per_1k)} per 1,000 inferences at {fmt_seconds(float(option.latency))}"
                     f" per batch." if option is not None and option.cost_per_1k is not None else "")
-            findings.append(Finding(f"Choose {rec.chosen}: {explanation_text(rec, value_text)}{cost}",
+            findings.append(Finding(f"Comparison: {explanation_text(rec, value_text)}{cost}",
                                     *_evidence(run), "good"))
         else:
             findings.append(Finding(f"No recommendation from the comparison: {explanation_text(rec, value_text)}",
@@ -273,13 +273,12 @@ def findings(runs: Sequence[ReportRun]) -> list[Finding]:
 def summary_part(runs: Sequence[ReportRun]) -> Part:
     """The report's first part: what to do, or "No recommendation: …" with what the runs lack."""
     found = findings(runs)
-    if not any(f.tone == "good" for f in found):
+    if not any(f.tone in ("good", "bad") for f in found):  # a "bad" finding already says why there is none
         kinds = sorted({r.record.kind for r in runs})
         found.insert(0, Finding(
-            "No recommendation: " + ("none of these runs qualifies (reasons below)." if found else
-                                     f"these runs ({', '.join(kinds)}) hold nothing to choose between; a "
-                                     "compression with --data, evaluations of several models on the same data, a "
-                                     "comparison or a profile with --hardware would."), tone="bad"))
+            f"No recommendation: these runs ({', '.join(kinds)}) hold nothing that settles a choice; a compression "
+            "with --data, evaluations of several models on the same data, a comparison or a profile with "
+            "--hardware would.", tone="bad"))
     return Part("Summary", f"what to do, from the {len(runs)} run{'s' if len(runs) != 1 else ''} in this report",
                 [Section("What to do", findings=found, anchor="summary-findings")], anchor="summary")
 
