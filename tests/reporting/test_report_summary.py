@@ -166,12 +166,13 @@ def test_runs_of_one_model_sit_side_by_side(store_runs):
     assert rows["accuracy (95% CI)"][1].startswith("0.9080") and rows["accuracy (95% CI)"][4].startswith("0.9120")
     assert rows["latency, median"][0].startswith("20")  # the profile and the compressions on one row
     assert rows["speed vs the original"][1] == "1.82× (interleaved)"
+    assert rows["change vs the original"][3].startswith("+0.00 pts")  # fp16: no negative zero
     strips = group.sections[0].figures[0].spec
     boxes = [t for t in strips["data"] if t["type"] == "box"]
     assert len(boxes) == 1 + 3 * 2  # the profile's samples; each compression's original and compressed ones
     assert all(b["boxpoints"] == "all" for b in boxes) and len(boxes[0]["y"]) == 20
     assert "Model: distilbert" in titles  # the second model's evaluation and fine-tune form their own group
-    assert titles.index("Model: distilbert") > titles.index("Compression: minilm")
+    assert titles.index("Model: distilbert") > titles.index("Compression: minilm · cast:fp16")
 
 
 def test_titles_are_short(store_runs):
@@ -180,6 +181,7 @@ def test_titles_are_short(store_runs):
     for part in doc.parts:
         assert "/tmp/" not in part.title, part.title
     assert "Evaluation: minilm" in [p.title for p in doc.parts]
+    assert "Compression: minilm · quantize:int8" in [p.title for p in doc.parts]
     assert short_model("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
     assert short_model("/tmp/x/minilm-int8/") == "minilm-int8" and short_model("./out/a vs b") == "a vs b"
 
@@ -249,3 +251,16 @@ def test_browser_draws_the_concluding_report(store_runs, tmp_path):
     assert f'data-plots-rendered="{expected}"' in done.stdout and 'data-js-errors="0"' in done.stdout
     assert console_problems(done.stderr) == []
     assert '<li class="finding good">' in done.stdout and 'href="#compression-' in done.stdout
+
+
+def test_summary_shows_a_speedup_interval_and_a_paired_test_when_the_run_stored_them():
+    d = compression("quantize:int8", 11.0, 23.0e6, 0.908).to_dict()
+    for v in d["verdicts"]:
+        if v["kind"] == "speed":
+            v |= {"ci_low": 1.7, "ci_high": 1.9}
+        if v["kind"] == "metric":
+            v |= {"p_value": 0.48, "test": "McNemar", "significant": False}
+    rid = open_store().save_run("compression", MODEL, config={}, environment={}, payload=d, metrics={})
+    best = document_for_runs([open_store().get_run(rid)]).parts[0].sections[0].findings[0]
+    assert "1.82× faster (95% CI 1.70–1.90×)" in best.text
+    assert "no significant change, p = 0.48 (McNemar)" in best.text

@@ -68,6 +68,9 @@ def _retitle(part: Part, record: Any) -> None:
     if not sep:
         return
     short = run_name(record) or short_model(rest)
+    recipe = record.payload.get("recipe") if isinstance(record.payload, dict) else None
+    if record.kind == "compression" and recipe and not run_name(record):  # three compressions of one model differ
+        short = f"{short} · {recipe}"
     if short != rest:
         part.title = f"{kind}: {short}"
         if str(record.model) not in part.subtitle:

@@ -81,7 +81,7 @@ def _compression_facts(d: dict[str, Any]) -> dict[str, str]:
         out[f"{name} (95% CI)"] = (f"{fmt_metric(ma['value'])} [{fmt_metric(ma['ci_low'])}, "
                                    f"{fmt_metric(ma['ci_high'])}]")
     if name and mb and d.get("metric_drop") is not None:
-        out["change vs the original"] = f"{-float(d['metric_drop']):+.2f} pts (original {fmt_metric(mb['value'])})"
+        out["change vs the original"] = f"{0.0 - float(d['metric_drop']):+.2f} pts (original {fmt_metric(mb['value'])})"
     return out
 
 

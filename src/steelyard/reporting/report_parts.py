@@ -174,7 +174,9 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
                      fmt(o.memory), fmt(storage), usd(o.cost_per_1k), joules(float(o.energy_per_inference)),
                      "fits" if o.fits_inference else f"does not fit ({o.devices_for_inference} dev)",
                      ("✔ " if o.name == rec.chosen else "") + ("★" if o.name in front else "")])
-    speed = [f"{c.label} {c.speedup_vs_first:.2f}×" for c in comp.candidates[1:] if c.speedup_vs_first]
+    speed = [f"{c.label} {c.speedup_vs_first:.2f}×" + (f" [95% CI {c.speedup_ci[0]:.2f}–{c.speedup_ci[1]:.2f}]"
+                                                         if c.speedup_ci else "")
+             for c in comp.candidates[1:] if c.speedup_vs_first]
     table_notes = ["Latency marked * is projected from the roofline; ★ on the Pareto front; ✔ recommended."]
     if speed:
         table_notes.append(f"Speed relative to {comp.candidates[0].label} on this machine (interleaved rounds, ratio "

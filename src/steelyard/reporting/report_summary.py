@@ -53,11 +53,11 @@ def _verdict(d: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((v for v in d.get("verdicts") or [] if isinstance(v, dict) and v.get("kind") == kind), {})
 
 
-def _interval(v: dict[str, Any]) -> str:
-    """A stored verdict's 95% interval, when the run recorded one."""
+def _interval(v: dict[str, Any], fallback: Any = None) -> str:
+    """A stored verdict's 95% interval (or the run's ``speedup_ci``), when the run recorded one."""
     low, high = v.get("ci_low"), v.get("ci_high")
     if low is None or high is None:
-        ci = v.get("ci") or v.get("interval")
+        ci = v.get("ci") or v.get("interval") or fallback
         if isinstance(ci, (list, tuple)) and len(ci) == 2:
             low, high = ci
     return "" if low is None or high is None else f" (95% CI {float(low):.2f}–{float(high):.2f}×)"
@@ -95,13 +95,14 @@ def _compression(runs: list[ReportRun]) -> list[Finding]:
         mb, ma = (b.get("metrics") or {}).get(name) or {}, (a.get("metrics") or {}).get(name) or {}
         bits = []
         if speed is not None:
-            bits.append(f"{float(speed):.2f}× faster{_interval(_verdict(d, 'speed'))} by median latency, timed "
-                        "interleaved with the original" if speed >= MIN_GAIN
+            ci = _interval(_verdict(d, "speed"), d.get("speedup_ci"))
+            bits.append(f"{float(speed):.2f}× faster{ci} by median latency, timed interleaved with the original"
+                        if speed >= MIN_GAIN
                         else f"not faster ({float(speed):.2f}× the original's speed)")
         bits.append(f"{size:.2f}× smaller in memory ({human(b['bytes'], 'B', base=1024)} → "
                     f"{human(a['bytes'], 'B', base=1024)})" if size >= MIN_GAIN else "not smaller in memory")
         change = ("no significant change" if metric_v.get("significant") is False
-                  else f"{-float(drop):+.2f} points")
+                  else f"{0.0 - float(drop):+.2f} points")
         if ma and mb:
             bits.append(f"{name} {fmt_metric(mb.get('value'))} → {fmt_metric(ma.get('value'))} ({change}"
                         f"{_p_value(metric_v)}; {source} allows {budget:g})")
