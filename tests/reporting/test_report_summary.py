@@ -146,6 +146,13 @@ def test_no_recommendation_when_nothing_qualifies():
     assert "lost 4.10 points, more than the 1 allowed" in reasons.text
 
 
+def test_a_smaller_but_slower_recipe_is_not_recommended():
+    rid = record_compression(compression("quantize:int8", 48.0, 23.0e6, 0.910), [])[0]
+    first, reasons = document_for_runs([open_store().get_run(rid)]).parts[0].sections[0].findings
+    assert first.tone == "bad"
+    assert "3.95× smaller but slower (0.42× the original's speed)" in reasons.text
+
+
 def test_no_recommendation_from_runs_that_settle_nothing():
     report = fake_report("tiny", 10_000_000, 2.0, 40e6, measured_ms=8.0, hardware=())
     doc = document_for_runs([open_store().get_run(record_profile(report, [])[0])])

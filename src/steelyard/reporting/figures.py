@@ -353,8 +353,8 @@ def confusion_heatmap(labels: list[str], confusion: list[list[int]], title: str)
         z=shares, x=labels, y=labels, text=[[str(c) for c in row] for row in confusion], texttemplate="%{text}",
         colorscale="Blues", zmin=0, zmax=1, colorbar={"title": {"text": "share of the true class"}},
         hovertemplate="true %{y}, predicted %{x}: %{text} (%{z:.1%} of the class)<extra></extra>"))
-    _layout(fig, title, xaxis={"title": "predicted class", "side": "bottom"},
-            yaxis={"title": "true class", "autorange": "reversed"},
+    _layout(fig, title, xaxis={"title": "predicted class", "side": "bottom", "type": "category"},
+            yaxis={"title": "true class", "autorange": "reversed", "type": "category"},
             height=max(360, 36 * len(labels) + 160))
     return _dict(fig)
 
@@ -368,10 +368,10 @@ def recall_bars(labels: list[str], recall: dict[str, float | None], counts: dict
     fig = go.Figure()
     fig.add_bar(x=shown, y=[recall[n] for n in shown], marker_color=PALETTE[0],
                 customdata=[counts.get(n, 0) for n in shown],
-                text=[f"{100 * float(recall[n] or 0):.0f}%" for n in shown], textposition="auto",
+                text=[f"{100 * float(recall[n] or 0):.0f}%" for n in shown], textposition="outside", cliponaxis=False,
                 hovertemplate="%{x}: recall %{y:.1%} of %{customdata} examples<extra></extra>")
-    _layout(fig, title, xaxis_title="true class", yaxis={"title": "recall", "range": [0, 1.05], "tickformat": ".0%"},
-            height=360)
+    _layout(fig, title, xaxis={"title": "true class", "type": "category"},
+            yaxis={"title": "recall", "range": [0, 1.12], "tickformat": ".0%"}, height=360)
     return _dict(fig)
 
 
@@ -398,7 +398,8 @@ def learning_curve(points: list[Any], metric: str, best_step: int | None, title:
     layout: dict[str, Any] = {"xaxis_title": "optimizer step", "yaxis": {"title": f"validation {metric}"},
                               "legend": {"orientation": "h", "y": -0.25}}
     if losses:
-        layout["yaxis2"] = {"title": "training loss", "overlaying": "y", "side": "right", "showgrid": False}
+        layout["yaxis2"] = {"title": "training loss", "overlaying": "y", "side": "right", "showgrid": False,
+                            "tickformat": ".4~r"}
         layout["margin"] = {"l": 60, "r": 60, "t": 50, "b": 50}
     _layout(fig, title, **layout)
     return _dict(fig)

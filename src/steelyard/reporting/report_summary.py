@@ -5,8 +5,8 @@ Every conclusion is derived from the runs in the report, never assumed:
 
 - **compression**: of the recipes whose accuracy stayed within the allowed drop (the run's own
   ``max_drop`` when it states one, else :data:`DEFAULT_MAX_DROP` points, the default of
-  ``optimize --max-drop``) and that made the model faster or smaller by at least 5%, the fastest
-  (then the smallest); the others are listed with the reason they do not qualify;
+  ``optimize --max-drop``) and that made the model faster or smaller by at least 5% without making
+  it slower, the fastest (then the smallest); the others are listed with the reason they do not qualify;
 - **runtime**: when compression runs used more than one runtime, the fastest runtime measured;
 - **model**: of evaluations (or fine-tunes) of different models on the same data, the best score, and
   whether its 95% interval clears the runner-up's;
@@ -89,6 +89,10 @@ def _compression(runs: list[ReportRun]) -> list[Finding]:
             continue
         if (speed or 1.0) < MIN_GAIN and size < MIN_GAIN:
             rejected.append(f"{where}: neither faster nor smaller (speed {speed or 1.0:.2f}×, size {size:.2f}×)")
+            continue
+        if speed is not None and speed < 1 / MIN_GAIN:
+            rejected.append(f"{where}: {size:.2f}× smaller but slower ({float(speed):.2f}× the original's speed); "
+                            "worth it only where memory, not latency, is the limit")
             continue
         b, a = d["before"], d["after"]
         name = a.get("metric") or "accuracy"
