@@ -135,7 +135,8 @@ def test_summary_says_what_to_do_and_links_to_the_evidence(store_runs):
     assert html.index('id="summary"') < html.index(f'id="compression-{ids["int8"]}"')
     assert f'href="#compression-{ids["int8"]}"' in html
     md = render_markdown(doc)
-    assert f"(#compression-{ids['int8']})" in md and md.index("## Summary") < md.index("## Compression")
+    assert f"(#compression-{ids['int8']})" in md and f'<a id="compression-{ids["int8"]}"></a>' in md
+    assert md.index("## Summary") < md.index("## Compression")
 
 
 def test_no_recommendation_when_nothing_qualifies():

@@ -210,7 +210,8 @@ def render_markdown(doc: ReportDocument) -> str:
     """The document as Markdown; every name, label and number from the runs goes through :func:`md_text`."""
     lines = [f"# {md_text(doc.title)}", "", f"Generated {md_text(doc.generated_at)} by steelyard.", ""]
     for part in doc.parts:
-        lines += [f"## {md_text(part.title)}", "", f"_{md_text(part.subtitle)}_", ""]
+        anchor = [f'<a id="{part.anchor}"></a>', ""] if re.fullmatch(r"[A-Za-z0-9_-]+", part.anchor or "") else []
+        lines += [*anchor, f"## {md_text(part.title)}", "", f"_{md_text(part.subtitle)}_", ""]
         for section in part.sections:
             lines += _md_section(section)
     return "\n".join(lines).rstrip() + "\n"
