@@ -135,7 +135,8 @@ def figure(d: dict[str, Any]) -> Figure:
     spec = {
         "data": [{"type": "bar", "x": labels, "y": values, "text": [f"{v:.2f}" for v in values],
                   "textposition": "auto", "marker": {"color": "#4c78a8"}}],
-        "layout": {"yaxis": {"title": "after / before"}, "height": 320,
+        "layout": {"xaxis": {"title": "quantity"},
+                   "yaxis": {"title": "after / before"}, "height": 320,
                    "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
                                "line": {"dash": "dot", "color": "#888"}}]},
     }

@@ -23,6 +23,19 @@ class Figure:
 
 
 @dataclass
+class Finding:
+    """One conclusion of the report's summary: what to do, and where in the report the evidence is."""
+
+    text: str
+    #: The id of the part or section that backs it (``#anchor`` in HTML); "" for none.
+    anchor: str = ""
+    #: The link's words ("evidence: compression run 5").
+    label: str = ""
+    #: "good" (a recommendation) | "bad" (nothing qualifies) | "" (a plain note).
+    tone: str = ""
+
+
+@dataclass
 class Section:
     title: str
     paragraphs: list[str] = field(default_factory=list)
@@ -34,6 +47,12 @@ class Section:
     code: str = ""
     #: "good" | "bad" | "" — colours the first paragraph as a verdict.
     tone: str = ""
+    #: Conclusions with links to their evidence (the summary at the top of a report).
+    findings: list[Finding] = field(default_factory=list)
+    #: The section's id; "" lets the renderer number it within its part.
+    anchor: str = ""
+    #: Reference material (environment): shown folded in HTML, a click away.
+    folded: bool = False
 
 
 @dataclass
@@ -51,6 +70,8 @@ class ReportDocument:
     title: str
     generated_at: str
     parts: list[Part]
+    #: How many runs the report covers (its parts also hold the summary and the per-model tables); 0: one per part.
+    runs: int = 0
 
     @property
     def figure_count(self) -> int:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from steelyard.data.quality import DataReport
-from steelyard.evaluation.result import EvaluationResult
+from steelyard.evaluation.result import EvaluationResult, PredictionSummary
 from steelyard.metrics import MetricValue
+from steelyard.reporting.document import Figure, Part, Section
+from steelyard.reporting.document import Table as ReportTable
 from steelyard.reporting.formatting import fmt_seconds
 from steelyard.reporting.markup import escape
 
@@ -110,3 +113,66 @@ def render_data_report(report: DataReport, console: Console | None = None,
         console.print(f"--clean drops {total} example(s): {detail}")
         if cleaned is not None:
             console.print("after cleaning: " + ", ".join(f"{s} {n:,}" for s, n in cleaned.items()))
+
+
+# -- the report part (HTML / Markdown) of a stored evaluation ------------------------------------
+def metric_rows(metrics: dict[str, MetricValue]) -> list[list[str]]:
+    """Rows ``metric, value, 95% CI, n`` of a metrics dict (the report's table of scores)."""
+    return [[name, fmt_metric(mv.value), fmt_ci(mv), f"{mv.n:,}"] for name, mv in metrics.items()]
+
+
+METRIC_COLUMNS = ["metric", "value", "95% CI (bootstrap)", "n"]
+
+
+def prediction_section(p: PredictionSummary, where: str) -> Section:
+    """Per-class recall (bars and a table) and the confusion matrix of a classifier's predictions."""
+    from steelyard.reporting import figures
+
+    rows = [[name, str(p.true_counts.get(name, 0)), str(p.predicted_counts.get(name, 0)),
+             "—" if p.recall.get(name) is None else f"{p.recall[name]:.3f}"] for name in p.label_names]
+    weakest = min((n for n in p.label_names if p.recall.get(n) is not None), key=lambda n: p.recall[n] or 0.0,
+                  default=None)
+    words = [f"Mean confidence of the top class: {p.mean_confidence:.3f}."]
+    if weakest is not None:
+        words.append(f"Weakest class: {weakest} (recall {p.recall[weakest]:.3f} of "
+                     f"{p.true_counts.get(weakest, 0)} examples).")
+    return Section(
+        "Per-class recall and confusion matrix", paragraphs=[" ".join(words)],
+        tables=[ReportTable(f"Predictions per class ({where})", ["class", "true", "predicted", "recall"], rows)],
+        figures=[Figure("Per-class recall", figures.recall_bars(p.label_names, p.recall, p.true_counts,
+                                                                 f"Per-class recall ({where})")),
+                 Figure("Confusion matrix", figures.confusion_heatmap(p.label_names, p.confusion,
+                                                                      f"Confusion matrix ({where}): rows true, "
+                                                                      "columns predicted"))])
+
+
+def load_evaluation(payload: dict[str, Any]) -> EvaluationResult:
+    """A stored evaluate run's payload (``{"result": ..., "cost_card": ...}``) as its result."""
+    return EvaluationResult.from_dict(payload.get("result", payload))
+
+
+def evaluation_part(result: EvaluationResult, run_id: int | None, record: Any = None) -> Part:
+    """Scores with intervals, per-class recall, the confusion matrix, notes, environment and the command."""
+    from steelyard.reporting.report_parts import environment_section, reproduce_section
+    from steelyard.reporting.titles import run_title
+
+    length = f", max length {result.max_length}" if result.max_length else ""
+    sections = [Section("Scores", paragraphs=[
+        f"{result.dataset} ({result.data_source}), split {result.split}: {result.n:,} examples, {result.task}{length}; "
+        f"{fmt_seconds(result.seconds)} ({result.examples_per_second:.1f} examples/s, batch {result.batch_size}).",
+        *[f"Note: {n}" for n in result.notes]],
+        tables=[ReportTable("", METRIC_COLUMNS, metric_rows(result.metrics))])]
+    if result.predictions is not None:
+        sections.append(prediction_section(result.predictions, f"{result.dataset} {result.split}"))
+    if result.lm is not None:
+        sections[0].paragraphs.append(f"{result.lm.tokens:,} tokens predicted in {result.lm.blocks:,} blocks of "
+                                      f"≤ {result.lm.block_size} tokens.")
+    if record is not None and record.environment:
+        sections.append(environment_section(record.environment))
+    command = (record.config or {}).get("command") if record is not None else None
+    if command:
+        sections.append(reproduce_section([command]))
+    when = f" · {record.created_at:%Y-%m-%d %H:%M:%S}" if record is not None else ""
+    return Part(f"Evaluation: {run_title(record, result.model)}",
+                f"{'run ' + str(run_id) if run_id is not None else 'not saved'} · {result.model} · "
+                f"{result.dataset} {result.split}{when}", sections, anchor=f"evaluate-{run_id or 'new'}")

@@ -8,6 +8,7 @@ from typing import Any
 from steelyard.comparison.result import Comparison
 from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration
 from steelyard.profiling.report import CostReport, LatencyStats
+from steelyard.reporting.titles import short_model
 
 TEMPLATE = "plotly_white"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -36,8 +37,9 @@ def flops_breakdown(report: CostReport) -> dict[str, Any]:
                 hovertemplate="%{y}<br>%{x:.3s}FLOP (%{customdata} of total)<extra></extra>")
     fig.add_bar(y=names, x=[float(r.other_flops) for r in rows], name="other FLOPs (elementwise, norm, softmax)",
                 orientation="h", marker_color=PALETTE[1], hovertemplate="%{y}<br>%{x:.3s}FLOP<extra></extra>")
-    _layout(fig, f"Per-layer FLOPs — {report.model} (module depth {report.compute.breakdown_depth})",
-            barmode="stack", xaxis_title="FLOPs per forward", height=max(320, 28 * len(rows) + 140))
+    _layout(fig, f"Per-layer FLOPs — {short_model(report.model)} (module depth {report.compute.breakdown_depth})",
+            barmode="stack", xaxis={"title": "FLOPs per forward", "exponentformat": "SI"}, yaxis_title="module",
+            height=max(320, 28 * len(rows) + 140))
     return _dict(fig)
 
 
@@ -59,16 +61,47 @@ def latency_summary(stats: dict[str, LatencyStats], title: str) -> dict[str, Any
     return _dict(fig)
 
 
-def latency_distribution(samples: dict[str, list[float]], title: str) -> dict[str, Any]:
-    """Box plots (with every point) of the interleaved timings, in ms."""
+def latency_distribution(samples: dict[str, list[float]], title: str, *, x_title: str = "run",
+                         y_title: str = "latency per batch (ms)") -> dict[str, Any]:
+    """Box plots with every timed run drawn as a point (a strip beside its box), from the raw samples, in ms.
+
+    Several runs side by side share one axis; when they differ by more than 10× the axis is logarithmic
+    with 1-2-5 ticks, so a 2 ms and a 200 ms model are both readable.
+    """
     import plotly.graph_objects as go
 
     fig = go.Figure()
+    everything: list[float] = []
     for i, (name, values) in enumerate(samples.items()):
-        fig.add_box(y=[1e3 * v for v in values], name=name, boxpoints="all", jitter=0.4, pointpos=0,
-                    marker_color=PALETTE[i % len(PALETTE)])
-    _layout(fig, title, yaxis_title="latency per batch (ms)", showlegend=False)
+        ms = [1e3 * float(v) for v in values]
+        everything += ms
+        fig.add_box(y=ms, name=name, boxpoints="all", jitter=0.4, pointpos=0, marker_color=PALETTE[i % len(PALETTE)],
+                    marker={"size": 4, "opacity": 0.6}, boxmean=True,
+                    hovertemplate="%{y:.3g} ms<extra>" + name + "</extra>")
+    positive = [v for v in everything if v > 0]
+    spread = max(positive) / min(positive) if positive else 1.0
+    yaxis = log_axis(y_title, positive) if spread > 10 else {"title": y_title, "rangemode": "tozero"}
+    _layout(fig, title, xaxis_title=x_title, yaxis=yaxis, showlegend=False)
     return _dict(fig)
+
+
+def log_axis(title: str, values: list[float]) -> dict[str, Any]:
+    """A logarithmic axis people can read: ticks at 1, 2 and 5 of each decade spanned by ``values`` (plain
+    numbers, not plotly's bare "2" and "5" minor labels or exponents), the title saying it is a log scale."""
+    import math
+
+    positive = [float(v) for v in values if v and float(v) > 0]
+    axis: dict[str, Any] = {"title": f"{title} (log scale)", "type": "log"}
+    if not positive:
+        return axis
+    lo, hi = math.floor(math.log10(min(positive))), math.ceil(math.log10(max(positive)))
+    ticks = [m * 10.0**e for e in range(lo, hi + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if min(positive) / 2.5 <= t <= max(positive) * 2.5]
+    if hi - lo > 4:  # many decades: one tick per decade keeps the labels apart
+        ticks = [t for t in ticks if math.isclose(t, 10.0 ** round(math.log10(t)))]
+    if len(ticks) >= 2:
+        axis |= {"tickvals": ticks, "tickformat": "~g"}
+    return axis
 
 
 def throughput_sweep(reports: dict[str, CostReport]) -> dict[str, Any] | None:
@@ -87,8 +120,9 @@ def throughput_sweep(reports: dict[str, CostReport]) -> dict[str, Any] | None:
         drawn += 1
     if not drawn:
         return None
-    _layout(fig, "Throughput sweep (measured on this machine)", xaxis_title="batch size", yaxis_title="samples / s",
-            xaxis_type="log")
+    batches = sorted({p.batch_size for r in reports.values() if r.measured is not None for p in r.measured.throughput})
+    _layout(fig, "Throughput sweep (measured on this machine)", yaxis_title="samples / s",
+            xaxis={"title": "batch size (log scale)", "type": "log", "tickvals": batches, "tickformat": "d"})
     return _dict(fig)
 
 
@@ -105,8 +139,10 @@ def hardware_latency(report: CostReport) -> dict[str, Any] | None:
                 name="projected (floor / efficiency)", marker_color=PALETTE[0],
                 customdata=[f"{h.efficiency_assumed:.0%} {h.efficiency_source}" for h in v],
                 hovertemplate="%{x}: %{y:.3g} ms (efficiency %{customdata})<extra></extra>")
-    _layout(fig, f"Latency per hardware — {report.model} (batch {report.input.batch_size})", barmode="group",
-            yaxis={"title": "ms per batch", "type": "log", "dtick": "D2"})
+    values = [1e3 * float(h.latency_floor) for h in v] + [1e3 * float(h.projected_latency) for h in v]
+    _layout(fig, f"Latency per hardware — {short_model(report.model)} (batch {report.input.batch_size})",
+            barmode="group",
+            xaxis_title="hardware", yaxis=log_axis("ms per batch", values))
     return _dict(fig)
 
 
@@ -129,7 +165,7 @@ def memory_bars(report: CostReport) -> dict[str, Any]:
                                             ("activations", t.activations))):
             fig.add_bar(x=[f"training ({t.optimizer})"], y=[float(value) / gib], name=f"training {label}",
                         marker_color=PALETTE[(i + 5) % len(PALETTE)])
-    _layout(fig, "Memory (estimated)", barmode="stack", yaxis_title=unit)
+    _layout(fig, "Memory (estimated)", barmode="stack", xaxis_title="use", yaxis_title=unit)
     return _dict(fig)
 
 
@@ -200,10 +236,11 @@ def pareto_chart(comp: Comparison, values: dict[str, dict[str, float | None]]) -
                         hoverinfo="skip")
     log_x = x_name in ("latency", "cost_per_1k", "energy", "lifetime_cost")
     money = {"tickprefix": "$", "tickformat": ".2~g"}
+    x_values = [v[x_name] * _SCALE.get(x_name, 1) for v in values.values() if v.get(x_name) is not None]  # type: ignore[operator]
+    x_title = AXIS_TITLES.get(x_name, x_name)
+    x_axis = log_axis(x_title, x_values) if log_x else {"title": x_title}
     _layout(fig, "Pareto front (filled: on the front over all objectives; open: dominated; ×: does not fit)",
-            xaxis={"title": AXIS_TITLES.get(x_name, x_name), "type": "log" if log_x else "linear",
-                   **({"dtick": "D2"} if log_x else {}),
-                   **(money if x_name in ("cost_per_1k", "lifetime_cost") else {})},
+            xaxis={**x_axis, **(money if x_name in ("cost_per_1k", "lifetime_cost") else {})},
             yaxis={"title": AXIS_TITLES.get(y_name, y_name), **_range(values, y_name),
                    **(money if y_name in ("cost_per_1k", "lifetime_cost") else {})},
             height=480)
@@ -249,7 +286,7 @@ def lifetime_bars(comp: Comparison) -> dict[str, Any] | None:
     fig.add_bar(x=x, y=[float(o.serving_cost or 0) for o in opts], name="serving", marker_color=PALETTE[0])
     cfg = comp.config
     _layout(fig, f"Lifetime cost: fine-tune + serve {cfg.requests_per_day:,.0f} requests/day × {cfg.days:g} days",
-            barmode="stack", yaxis_title="$")
+            barmode="stack", xaxis_title="hardware / model", yaxis_title="$")
     return _dict(fig)
 
 
@@ -273,7 +310,7 @@ def generation_batches(gen: GenerationReport, row: HardwareGeneration) -> dict[s
         fig.add_scatter(x=[m.batch for m in measured], y=[1e3 * float(m.tpot_median) for m in measured],
                         mode="markers", name="TPOT measured", marker={"color": PALETTE[1], "symbol": "x", "size": 10})
     where = f"{row.devices}× {row.hardware}" if row.devices > 1 else row.hardware
-    _layout(fig, f"TTFT and TPOT vs batch — {gen.model} on {where} ({row.dtype}, projected)",
+    _layout(fig, f"TTFT and TPOT vs batch — {short_model(gen.model)} on {where} ({row.dtype}, projected)",
             xaxis={"title": "batch size (sequences)", "type": "log", "tickvals": batches},
             yaxis={"title": "ms (log scale)", "type": "log", "dtick": 1},
             legend={"orientation": "h", "y": -0.25})
@@ -297,9 +334,72 @@ def generation_positions(gen: GenerationReport) -> dict[str, Any] | None:
     fig.add_scatter(x=contexts, y=[float(p.flops) / 1e9 for p in gen.positions], mode="lines+markers",
                     name="FLOPs (GFLOP)", marker_color=PALETTE[2],
                     hovertemplate="context %{x}: %{y:.4g} GFLOP<extra></extra>", row=2, col=1)
-    _layout(fig, f"Decode cost per position — {gen.model} (one step, batch 1)", barmode="stack", height=560,
+    _layout(fig, f"Decode cost per position — {short_model(gen.model)} (one step, batch 1)", barmode="stack",
+            height=560,
             legend={"orientation": "h", "y": -0.15})
     fig.update_yaxes(title_text="bytes moved per step (MiB)", row=1, col=1)
     fig.update_yaxes(title_text="GFLOP per step", rangemode="tozero", row=2, col=1)
     fig.update_xaxes(title_text="context length (tokens already in the cache)", row=2, col=1)
+    return _dict(fig)
+
+
+def confusion_heatmap(labels: list[str], confusion: list[list[int]], title: str) -> dict[str, Any]:
+    """The confusion matrix as a heatmap: rows the true class, columns the prediction; each cell shows its count,
+    coloured by the share of its row (so a small class's errors show as clearly as a large one's)."""
+    import plotly.graph_objects as go
+
+    shares = [[c / sum(row) if sum(row) else 0.0 for c in row] for row in confusion]
+    fig = go.Figure(go.Heatmap(
+        z=shares, x=labels, y=labels, text=[[str(c) for c in row] for row in confusion], texttemplate="%{text}",
+        colorscale="Blues", zmin=0, zmax=1, colorbar={"title": {"text": "share of the true class"}},
+        hovertemplate="true %{y}, predicted %{x}: %{text} (%{z:.1%} of the class)<extra></extra>"))
+    _layout(fig, title, xaxis={"title": "predicted class", "side": "bottom", "type": "category"},
+            yaxis={"title": "true class", "autorange": "reversed", "type": "category"},
+            height=max(360, 36 * len(labels) + 160))
+    return _dict(fig)
+
+
+def recall_bars(labels: list[str], recall: dict[str, float | None], counts: dict[str, int],
+                title: str) -> dict[str, Any]:
+    """Per-class recall (share of each true class predicted right), with the class size in the hover."""
+    import plotly.graph_objects as go
+
+    shown = [name for name in labels if recall.get(name) is not None]
+    fig = go.Figure()
+    fig.add_bar(x=shown, y=[recall[n] for n in shown], marker_color=PALETTE[0],
+                customdata=[counts.get(n, 0) for n in shown],
+                text=[f"{100 * float(recall[n] or 0):.0f}%" for n in shown], textposition="outside", cliponaxis=False,
+                hovertemplate="%{x}: recall %{y:.1%} of %{customdata} examples<extra></extra>")
+    _layout(fig, title, xaxis={"title": "true class", "type": "category"},
+            yaxis={"title": "recall", "range": [0, 1.12], "tickformat": ".0%"}, height=360)
+    return _dict(fig)
+
+
+def learning_curve(points: list[Any], metric: str, best_step: int | None, title: str) -> dict[str, Any]:
+    """Validation metric (left axis) and training loss (right axis) against the optimizer step; the kept step
+    ringed. ``points`` are :class:`steelyard.training.result.EvalPoint`-likes (``step``, ``value``, ``train_loss``)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    steps = [p.step for p in points]
+    fig.add_scatter(x=steps, y=[p.value for p in points], mode="lines+markers", name=f"validation {metric}",
+                    marker_color=PALETTE[0], customdata=[p.epoch for p in points],
+                    hovertemplate="step %{x} (epoch %{customdata:.2f}): %{y:.4f}<extra></extra>")
+    losses = [(p.step, p.train_loss) for p in points if p.train_loss is not None]
+    if losses:
+        fig.add_scatter(x=[s for s, _ in losses], y=[v for _, v in losses], mode="lines+markers", name="training loss",
+                        yaxis="y2", marker_color=PALETTE[1], line={"dash": "dot"},
+                        hovertemplate="step %{x}: loss %{y:.4f}<extra></extra>")
+    best = [p for p in points if p.step == best_step]
+    if best:
+        fig.add_scatter(x=[best[0].step], y=[best[0].value], mode="markers", name="kept (best validation)",
+                        marker={"size": 16, "symbol": "circle-open", "color": PALETTE[2], "line": {"width": 3}},
+                        hoverinfo="skip")
+    layout: dict[str, Any] = {"xaxis_title": "optimizer step", "yaxis": {"title": f"validation {metric}"},
+                              "legend": {"orientation": "h", "y": -0.25}}
+    if losses:
+        layout["yaxis2"] = {"title": "training loss", "overlaying": "y", "side": "right", "showgrid": False,
+                            "tickformat": ".4~r"}
+        layout["margin"] = {"l": 60, "r": 60, "t": 50, "b": 50}
+    _layout(fig, title, **layout)
     return _dict(fig)

@@ -88,10 +88,8 @@ def _option_row(o: Any) -> list[str]:
 _OPTION_COLUMNS = ["model", "dtype", "hardware", "batch", "devices", "TTFT", "TPOT", "$ / 1M out", "$ / day"]
 
 
-def serving_part(rec: Recommendation, run_id: int | None, record: Any = None) -> Part:
-    """`compare --workload`: the option chosen (or what would have to give) and every option meeting the limits."""
-    w = rec.workload
-    limits = ", ".join(f"{check} ≤ {value:g}" for check, value in rec.limits.checks()) or "no limits"
+def serving_verdict(rec: Recommendation) -> tuple[str, str]:
+    """The serving recommendation as one sentence and its tone ("good": an option meets every limit)."""
     if rec.best is not None:
         b = rec.best
         verdict = (f"Recommended: {b.model} in {b.dtype} on {b.devices}× {b.hardware} ({b.replicas} replica(s) × "
@@ -104,6 +102,14 @@ def serving_part(rec: Recommendation, run_id: int | None, record: Any = None) ->
             f"{s.option.hardware}, batch {s.option.batch})" for s in rec.shortfalls)
             or "each limit is met by some option, but none meets all") + "."
         tone = "bad"
+    return verdict, tone
+
+
+def serving_part(rec: Recommendation, run_id: int | None, record: Any = None) -> Part:
+    """`compare --workload`: the option chosen (or what would have to give) and every option meeting the limits."""
+    w = rec.workload
+    limits = ", ".join(f"{check} ≤ {value:g}" for check, value in rec.limits.checks()) or "no limits"
+    verdict, tone = serving_verdict(rec)
     tables = [Table("Options meeting every limit (cheapest first)", _OPTION_COLUMNS,
                     [_option_row(o) for o in rec.feasible[:20]])] if rec.feasible else []
     if rec.closest is not None:
@@ -121,12 +127,10 @@ def load_recommendation(payload: dict[str, Any]) -> Recommendation:
     return from_dict(Recommendation, payload)
 
 
-
-
 def serving_console(rec: Recommendation, record: Any, console: Any) -> None:
     from steelyard.reporting.generation_view import render_recommendation
 
     render_recommendation(rec, console)
 
 
-__all__ = ["generation_section", "load_recommendation", "serving_console", "serving_part"]
+__all__ = ["generation_section", "load_recommendation", "serving_console", "serving_part", "serving_verdict"]

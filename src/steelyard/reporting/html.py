@@ -30,11 +30,61 @@ def report_document(items: Sequence[tuple[str, Any, int | None]], title: str | N
 
 
 def document_for_runs(records: Iterable[Any], title: str | None = None) -> ReportDocument:
-    """A document with one part per stored run (:class:`steelyard.store.RunRecord`)."""
-    from steelyard.reporting.views import part_for_record
+    """A report of stored runs (:class:`steelyard.store.RunRecord`) that concludes.
 
-    parts = [part_for_record(r) for r in records]
-    return ReportDocument(title or _title(parts), _now(), parts)
+    It opens with a summary of what to do, each conclusion linked to its evidence
+    (:mod:`steelyard.reporting.report_summary`); then, per model, its runs side by side
+    (:mod:`steelyard.reporting.model_groups`) followed by each run's own part. Parts are titled with
+    the run's name, else the model's short name, never a temporary folder's path.
+    """
+    from steelyard.reporting.model_groups import ReportRun, group_key, group_part
+    from steelyard.reporting.report_summary import summary_part
+    from steelyard.reporting.views import load, part_for_record, view
+
+    runs = []
+    for record in records:
+        part = part_for_record(record)
+        _retitle(part, record)
+        obj = load(record) if view(record.kind).part is not None else record.payload
+        runs.append(ReportRun(record, obj, part))
+    _unique_anchors([r.part for r in runs])
+    groups: dict[Any, list[ReportRun]] = {}
+    for i, run in enumerate(runs):
+        groups.setdefault(group_key(run) or ("alone", i), []).append(run)
+    parts: list[Part] = [summary_part(runs)]
+    for g_index, (key, members) in enumerate(groups.items()):
+        if isinstance(key, str) and len(members) > 1:
+            parts.append(group_part(key, members, anchor=f"model-{g_index + 1}"))
+        parts += [r.part for r in members]
+    return ReportDocument(title or _title([r.part for r in runs]), _now(), parts, runs=len(runs))
+
+
+def _retitle(part: Part, record: Any) -> None:
+    """``Compression: /tmp/x/minilm`` → ``Compression: minilm`` (or the run's name); the full source stays in the
+    subtitle."""
+    from steelyard.reporting.titles import run_name, short_model
+
+    kind, sep, rest = part.title.partition(": ")
+    if not sep:
+        return
+    short = run_name(record) or short_model(rest)
+    recipe = record.payload.get("recipe") if isinstance(record.payload, dict) else None
+    if record.kind == "compression" and recipe and not run_name(record):  # three compressions of one model differ
+        short = f"{short} · {recipe}"
+    if short != rest:
+        part.title = f"{kind}: {short}"
+        if str(record.model) not in part.subtitle:
+            part.subtitle = f"{part.subtitle} · {record.model}"
+
+
+def _unique_anchors(parts: list[Part]) -> None:
+    seen: set[str] = {"summary"}
+    for i, part in enumerate(parts):
+        anchor = re.sub(r"[^A-Za-z0-9_-]+", "-", part.anchor or f"part-{i}")
+        while anchor in seen:
+            anchor += "-2"
+        part.anchor = anchor
+        seen.add(anchor)
 
 
 def _title(parts: list[Part]) -> str:
@@ -76,14 +126,23 @@ def render_html(doc: ReportDocument) -> str:
             for fig in section.figures:
                 counter += 1
                 fig_id = f"fig-{counter}"
-                figures.append({"id": fig_id, "json": _script_json(fig.spec)})
+                figures.append({"id": fig_id, "json": _script_json(titled(fig.spec, fig.title))})
                 figs.append({"id": fig_id, "title": fig.title, "note": fig.note})
-            sections.append({"s": section, "figures": figs, "anchor": f"p{p_index}-s{s_index}"})
+            sections.append({"s": section, "figures": figs, "anchor": section.anchor or f"p{p_index}-s{s_index}"})
         parts.append({"p": part, "sections": sections, "anchor": part.anchor or f"part-{p_index}"})
     return env.get_template(TEMPLATE).render(
         doc=doc, parts=parts, figures=figures, plotlyjs=plotly.offline.get_plotlyjs(),
         plotly_version=_plotly_version(),
     )
+
+
+def titled(spec: dict[str, Any], title: str) -> dict[str, Any]:
+    """The figure with a visible title: its own layout title, else the report's name for it."""
+    layout = dict(spec.get("layout") or {})
+    current = layout.get("title")
+    if not (current.get("text") if isinstance(current, dict) else current):
+        layout["title"] = {"text": title}
+    return {**spec, "layout": layout}
 
 
 def _plotly_version() -> str:
@@ -129,6 +188,11 @@ def _md_table(table: Table) -> list[str]:
 
 def _md_section(section: Section) -> list[str]:
     lines = [f"### {md_text(section.title)}", ""]
+    for f in section.findings:
+        link = f" ([{md_text(f.label or 'evidence')}](#{f.anchor}))" if f.anchor else ""
+        lines.append(f"- {'**' if f.tone == 'good' else ''}{md_text(f.text)}{'**' if f.tone == 'good' else ''}{link}")
+    if section.findings:
+        lines.append("")
     for text in section.paragraphs:
         lines += [md_text(text), ""]
     for table in section.tables:
@@ -146,7 +210,8 @@ def render_markdown(doc: ReportDocument) -> str:
     """The document as Markdown; every name, label and number from the runs goes through :func:`md_text`."""
     lines = [f"# {md_text(doc.title)}", "", f"Generated {md_text(doc.generated_at)} by steelyard.", ""]
     for part in doc.parts:
-        lines += [f"## {md_text(part.title)}", "", f"_{md_text(part.subtitle)}_", ""]
+        anchor = [f'<a id="{part.anchor}"></a>', ""] if re.fullmatch(r"[A-Za-z0-9_-]+", part.anchor or "") else []
+        lines += [*anchor, f"## {md_text(part.title)}", "", f"_{md_text(part.subtitle)}_", ""]
         for section in part.sections:
             lines += _md_section(section)
     return "\n".join(lines).rstrip() + "\n"

@@ -8,6 +8,7 @@ from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
+from steelyard.reporting.titles import run_title, short_model
 
 
 def _id(run_id: int | None) -> str:
@@ -31,7 +32,7 @@ def environment_section(env: Any) -> Section:
 
             value = fmt(Bytes(float(value)))
         rows.append([label, str(value)])
-    return Section("Environment", tables=[Table("", ["what", "value"], rows)])
+    return Section("Environment", tables=[Table("", ["what", "value"], rows)], folded=True)
 
 
 def reproduce_section(commands: list[str]) -> Section:
@@ -41,6 +42,17 @@ def reproduce_section(commands: list[str]) -> Section:
 
 def assumptions_section(lines: list[str]) -> Section:
     return Section("Assumptions", paragraphs=list(lines))
+
+
+def latency_figure(name: str, lat: Any) -> Figure:
+    """The timed runs of one latency measurement as a box with every sample drawn (the recorded quantiles as
+    bars when a stored run predates raw samples)."""
+    from steelyard.reporting import figures
+
+    title = f"Latency over {lat.runs} timed runs (batch {lat.batch_size}, {lat.threads} threads)"
+    if lat.samples:
+        return Figure("Latency distribution", figures.latency_distribution({name: lat.samples}, title))
+    return Figure("Latency distribution", figures.latency_summary({name: lat}, title))
 
 
 def _flops_table(report: Any) -> Table:
@@ -74,7 +86,8 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
         lat = report.measured.latency
         rows += [[f"latency median (batch {lat.batch_size}, {lat.threads} threads)", fmt(lat.median)],
                  ["p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}"],
-                 ["coefficient of variation", pct(lat.cv)],
+                 ["coefficient of variation", pct(lat.cv) + (" — noisy: rerun on a quieter machine"
+                                                             if getattr(lat, "noisy", False) else "")],
                  [f"peak memory ({report.measured.peak_memory_kind})", fmt(report.measured.peak_memory)]]
     if report.energy is not None:
         rows.append([f"energy per batch ({report.energy.method})", joules(float(report.energy.joules_per_inference))])
@@ -88,8 +101,7 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
     ]
     if report.measured is not None:
         ms = report.measured
-        figs = [Figure("Latency distribution", figures.latency_summary(
-            {report.model: ms.latency}, f"Latency over {ms.latency.runs} runs (batch {ms.latency.batch_size})"))]
+        figs = [latency_figure(short_model(report.model), ms.latency)]
         sweep = figures.throughput_sweep({report.model: report})
         if sweep:
             figs.append(Figure("Throughput sweep", sweep))
@@ -129,8 +141,9 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
     if command:
         sections.append(reproduce_section([command]))
     where = "config only (meta device)" if report.on_meta else report.environment.device
-    return Part(f"Profile: {report.model}", f"{_id(run_id)} · {report.task} · {report.dtype} · {where} · "
-                f"{report.created_at}", sections, anchor=f"profile-{run_id or 'new'}")
+    return Part(f"Profile: {run_title(record, report.model)}",
+                f"{_id(run_id)} · {report.task} · {report.dtype} · {where} · {report.created_at}",
+                sections, anchor=f"profile-{run_id or 'new'}")
 
 
 # -- comparison ----------------------------------------------------------------------------------
@@ -245,7 +258,7 @@ def estimate_part(est: dict[str, Any], run_id: int | None, record: Any = None) -
     ]
     if record is not None:
         sections.append(environment_section(record.environment))
-    return Part(f"Estimate: {model}", _id(run_id), sections, anchor=f"estimate-{run_id or 'new'}")
+    return Part(f"Estimate: {run_title(record, model)}", _id(run_id), sections, anchor=f"estimate-{run_id or 'new'}")
 
 
 def generic_part(record: Any, run_id: int | None) -> Part:
@@ -261,6 +274,6 @@ def generic_part(record: Any, run_id: int | None) -> Part:
     command = record.config.get("command") if isinstance(record.config, dict) else None
     if command:
         sections.append(reproduce_section([command]))
-    return Part(f"{record.kind.capitalize()}: {record.model}",
+    return Part(f"{record.kind.capitalize()}: {run_title(record)}",
                 f"{_id(run_id)} · {record.status} · {record.created_at:%Y-%m-%d %H:%M:%S}", sections,
                 anchor=f"{record.kind}-{run_id}")

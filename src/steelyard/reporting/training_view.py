@@ -6,6 +6,7 @@ from typing import Any
 
 from rich.console import Console
 
+from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, metrics_table, table
 from steelyard.reporting.formatting import fmt, fmt_seconds
 from steelyard.reporting.markup import escape
@@ -116,3 +117,55 @@ def render_data_needs(needs: DataNeeds, console: Console | None = None) -> None:
     console.print(f"[{colour}]{needs.message}[/{colour}]")
     for note in needs.notes:
         console.print(f"[dim]note: {escape(note)}[/dim]")
+
+
+# -- the report part (HTML / Markdown) of a stored fine-tune run -----------------------------------
+def load_finetune(payload: dict[str, Any]) -> FinetuneResult:
+    """A stored finetune run's payload (``{"result": ..., "cost_card": ...}``) as its result."""
+    return FinetuneResult.from_dict(payload.get("result", payload))
+
+
+def history_rows(result: Any) -> list[list[str]]:
+    """The validation points of a training run as report rows (* marks the kept step)."""
+    return [[f"{p.step:,}", f"{p.epoch:.2f}", f"{p.samples:,}", "—" if p.train_loss is None else f"{p.train_loss:.4f}",
+             f"{p.lr:.2e}", fmt_metric(p.value) + (" *" if p.step == result.best_step else ""), fmt_seconds(p.seconds)]
+            for p in result.history]
+
+
+def finetune_part(result: FinetuneResult, run_id: int | None, record: Any = None) -> Part:
+    """The learning curve, why training stopped, test scores, per-class recall and confusion matrix, the cost."""
+    from steelyard.reporting import figures
+    from steelyard.reporting.evaluation_view import METRIC_COLUMNS, metric_rows, prediction_section
+    from steelyard.reporting.report_parts import environment_section, reproduce_section
+    from steelyard.reporting.titles import run_title
+
+    sizes = ", ".join(f"{k} {v:,}" for k, v in result.sizes.items())
+    stopped = (f"Stopped: {STOPPED.get(result.stopped, result.stopped)}; best validation {result.metric} "
+               f"{fmt_metric(result.best_validation)} at step {result.best_step:,} (* = kept).")
+    curve = [Figure("Learning curve", figures.learning_curve(
+        result.history, result.metric, result.best_step,
+        f"Learning curve: validation {result.metric} and training loss per step"))] if result.history else []
+    sections = [Section("Learning curve", paragraphs=[
+        f"{result.dataset} ({sizes}) · mode {result.mode} · {result.optimizer} lr {result.lr:g}.", stopped],
+        figures=curve,
+        tables=[Table("Validation during training", ["step", "epoch", "samples", "train loss", "lr",
+                                                     f"val {result.metric}", "time"], history_rows(result))])]
+    if result.test:
+        sections.append(Section("Test scores of the kept model",
+                                tables=[Table("", METRIC_COLUMNS, metric_rows(result.test))]))
+    if result.predictions is not None:
+        sections.append(prediction_section(result.predictions, f"{result.dataset} test"))
+    c = result.cost
+    sections.append(Section("Training cost", paragraphs=[
+        f"{c.steps:,} steps, {c.samples_seen:,} samples, {fmt(c.total_flops)} counted FLOPs "
+        f"({fmt(c.flops_per_sample)} per sample); {fmt_seconds(result.seconds)} wall "
+        f"({fmt_seconds(c.train_seconds)} in training steps, {fmt_seconds(c.eval_seconds)} validating).",
+        f"FLOPs: {c.basis}", *[f"Note: {n}" for n in result.notes]]))
+    if record is not None and record.environment:
+        sections.append(environment_section(record.environment))
+    command = (record.config or {}).get("command") if record is not None else None
+    if command:
+        sections.append(reproduce_section([command]))
+    return Part(f"Fine-tune: {run_title(record, result.model)}",
+                f"{'run ' + str(run_id) if run_id is not None else 'not saved'} · {result.model} · {result.dataset}",
+                sections, anchor=f"finetune-{run_id or 'new'}")

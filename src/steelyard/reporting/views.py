@@ -143,3 +143,7 @@ register_view("compression", console="steelyard.reporting.compress_view:compress
               part="steelyard.reporting.compress_view:compress_part")
 register_view("optimize", part="steelyard.reporting.study_view:study_part")
 register_view("search", part="steelyard.reporting.study_view:study_part")
+register_view("evaluate", load="steelyard.reporting.evaluation_view:load_evaluation",
+              part="steelyard.reporting.evaluation_view:evaluation_part")
+register_view("finetune", load="steelyard.reporting.training_view:load_finetune",
+              part="steelyard.reporting.training_view:finetune_part")
