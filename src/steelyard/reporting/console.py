@@ -121,10 +121,11 @@ def _render_measured(report: CostReport, console: Console) -> None:
         f"Measured on this machine ({ms.device}, {lat.threads} threads, {lat.timer})", "what", "value", right=[1]
     )
     table.add_row(
-        f"latency median (batch {lat.batch_size}, {lat.runs} runs after {lat.warmup} warm-up)", fmt(lat.median)
+        f"latency per batch, median (batch {lat.batch_size}, {lat.runs} runs after {lat.warmup} warm-up)",
+        fmt(lat.median),
     )
-    table.add_row("p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}")
-    table.add_row("mean ± std (CV)", f"{fmt(lat.mean)} ± {fmt(lat.std)} ({pct(lat.cv)})")
+    table.add_row("latency per batch, p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}")
+    table.add_row("latency per batch, mean ± std (CV)", f"{fmt(lat.mean)} ± {fmt(lat.std)} ({pct(lat.cv)})")
     peak_label = "peak process memory (RSS: weights, runtime and activations)" if ms.peak_memory_kind == "rss" else (
         "peak CUDA memory allocated"
     )
@@ -132,16 +133,18 @@ def _render_measured(report: CostReport, console: Console) -> None:
     table.add_row("achieved", fmt(ms.achieved_flops_per_second))
     table.add_row("machine peak (measured matmul)", fmt(ms.machine_peak_flops_per_second))
     table.add_row("efficiency", pct(ms.efficiency))
-    if report.energy is not None:
-        table.add_row(
-            f"energy per batch ({report.energy.method})", human(float(report.energy.joules_per_inference), "J")
-        )
+    e = report.energy
+    if e is not None:
+        table.add_row(f"energy per batch ({e.method}, at the wall)", human(float(e.joules_per_batch), "J"))
+        table.add_row(f"energy per sample ({e.method}, at the wall)", human(float(e.joules_per_sample), "J"))
     console.print(table)
-    if report.energy is not None:
-        console.print(f"  [dim]energy: {escape(report.energy.note)}[/dim]")
-    table = _table("Throughput sweep", "batch", "median latency", "samples/s", right=[0, 1, 2])
+    if e is not None:
+        console.print(f"  [dim]energy ({escape(e.estimator)}): device {human(float(e.device_joules_per_batch), 'J')} "
+                      f"per batch × PUE {e.pue:g}; {escape(e.note)}[/dim]")
+    table = _table("Throughput sweep", "batch", "latency per batch (median)", "runs", "samples/s", right=[0, 1, 2, 3])
     for point in ms.throughput:
-        table.add_row(str(point.batch_size), fmt(point.median_latency), f"{point.samples_per_second:.1f}")
+        runs = f"{point.runs} (the headline)" if point.source == "headline" else str(point.runs)
+        table.add_row(str(point.batch_size), fmt(point.latency_per_batch), runs, f"{point.samples_per_second:.1f}")
     console.print(table)
 
 
@@ -153,11 +156,12 @@ def _render_verdicts(report: CostReport, console: Console) -> None:
         "inference",
         "fine-tune",
         "bound",
-        "latency floor",
-        "projected",
-        "energy",
-        "$ / 1k",
-        right=[1, 5, 6, 7, 8],
+        "latency floor / batch",
+        "projected / batch",
+        "energy / batch",
+        "energy / sample",
+        "$ / 1k samples",
+        right=[1, 5, 6, 7, 8, 9],
     )
     for v in report.hardware:
         infer = _yes(v.fits_inference) + ("" if v.fits_inference else f" ({v.devices_for_inference} dev)")
@@ -166,22 +170,27 @@ def _render_verdicts(report: CostReport, console: Console) -> None:
             tune = f"unknown: {v.finetune_unknown}"
         elif not v.fits_finetune:
             tune += f" ({v.devices_for_finetune} dev)" if v.devices_for_finetune else " (batch too big)"
-        cost = fmt_amount(None if v.cost_per_1k_inferences is None else float(v.cost_per_1k_inferences), prefix="$")
+        cost = fmt_amount(None if v.cost_per_1k_samples is None else float(v.cost_per_1k_samples), prefix="$")
         table.add_row(
             v.hardware,
             f"{fmt(v.inference_memory)} / {fmt(v.usable_memory)}",
             infer,
             tune,
             v.bound,
-            fmt(v.latency_floor),
-            fmt(v.projected_latency),
-            human(float(v.energy_per_inference), "J"),
+            fmt(v.latency_floor_per_batch),
+            fmt(v.projected_latency_per_batch),
+            human(float(v.energy_per_batch), "J"),
+            human(float(v.energy_per_sample), "J"),
             cost,
         )
     console.print(table)
     how = "; ".join(f"{v.hardware} {v.efficiency_assumed:.0%} {v.efficiency_source}" for v in report.hardware)
+    pues = sorted({v.pue for v in report.hardware if v.pue is not None})
+    pue = f" × PUE {', '.join(f'{p:g}' for p in pues)}" if pues else ""
     console.print(
-        f"  [dim]projected = roofline floor / efficiency ({how}); devices needed are estimates with the weights "
+        f"  [dim]projected = roofline floor / efficiency ({how}); on the measured machine, the measured median. "
+        f"energy at the wall = power × projected latency{pue} (steelyard estimate; the measured machine: its "
+        "energy above); $ per 1,000 samples at the hourly price; devices needed are estimates with the weights "
         "(and for fine-tuning, ZeRO-3 states) sharded[/dim]"
     )
     for v in report.hardware:

@@ -77,7 +77,8 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
                  ["coefficient of variation", pct(lat.cv)],
                  [f"peak memory ({report.measured.peak_memory_kind})", fmt(report.measured.peak_memory)]]
     if report.energy is not None:
-        rows.append([f"energy per batch ({report.energy.method})", joules(float(report.energy.joules_per_inference))])
+        rows.append([f"energy per batch ({report.energy.method}, {report.energy.estimator})",
+                     joules(float(report.energy.joules_per_batch))])
     uncounted = ", ".join(f"{k}×{v}" for k, v in sorted(c.uncounted_ops.items())) or "none"
     sections = [
         Section("Summary", tables=[Table("", ["what", "value"], rows)],
@@ -96,7 +97,7 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
         sections.append(Section(
             f"Measured on this machine ({ms.device}, {ms.latency.threads} threads)", figures=figs,
             tables=[Table("Throughput sweep", ["batch", "median latency", "samples/s"],
-                          [[str(pt.batch_size), fmt(pt.median_latency), f"{pt.samples_per_second:.1f}"]
+                          [[str(pt.batch_size), fmt(pt.latency_per_batch), f"{pt.samples_per_second:.1f}"]
                            for pt in ms.throughput])],
             paragraphs=[f"Achieved {fmt(ms.achieved_flops_per_second)} of a measured "
                         f"{fmt(ms.machine_peak_flops_per_second)} peak ({pct(ms.efficiency)})."]))
@@ -108,9 +109,9 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
                 v.hardware, f"{fmt(v.inference_memory)} / {fmt(v.usable_memory)}",
                 "yes" if v.fits_inference else f"no ({v.devices_for_inference} dev)",
                 f"unknown: {v.finetune_unknown}" if v.finetune_unknown else "yes" if v.fits_finetune else "no",
-                v.bound, fmt(v.latency_floor), fmt(v.projected_latency),
-                f"{v.efficiency_assumed:.0%} {v.efficiency_source}", joules(float(v.energy_per_inference)),
-                usd(v.cost_per_1k_inferences)])
+                v.bound, fmt(v.latency_floor_per_batch), fmt(v.projected_latency_per_batch),
+                f"{v.efficiency_assumed:.0%} {v.efficiency_source}", joules(float(v.energy_per_batch)),
+                usd(v.cost_per_1k_samples)])
             notes += [f"{v.hardware}: {s}" for s in v.suggestions]
         hw_fig = figures.hardware_latency(report)
         sections.append(Section(
