@@ -49,10 +49,12 @@ def main(
     ] = None,
 ) -> None:
     from steelyard.evaluation.progress import set_progress_display
+    from steelyard.hardware import configure
     from steelyard.reporting.progress import rich_progress
 
     OPTIONS.debug = debug or OPTIONS.debug
     OPTIONS.store_url = store
+    configure()  # each command starts from the catalogs as they are; its --catalog / --pue ... apply next
     set_progress_display(rich_progress)
 
 

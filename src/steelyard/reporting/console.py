@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -263,3 +265,18 @@ def render_hardware_catalog(specs: list, console: Console | None = None, show_so
             for field, source in hw.sources.items():
                 console.print(f"  [cyan]{hw.name}[/cyan].{field}: {source}")
 
+
+
+def render_catalog_defaults(defaults: Any, user_catalog: Path | None, console: Console | None = None,
+                            show_sources: bool = True) -> None:
+    """The catalog-wide assumptions (grid intensity, PUE, usable memory) and which user catalog is merged in."""
+    console = console or SafeConsole()
+    console.print(
+        f"defaults: grid {defaults.grid_kg_co2_per_kwh * 1000:g} gCO2e/kWh, PUE {defaults.pue:g}, usable memory "
+        f"{defaults.usable_memory_fraction:.0%}; energy and CO2: steelyard estimate (codecarbon is not used)"
+    )
+    console.print("user catalog: " + (escape(str(user_catalog)) + " (merged over the built-in one; its entries win)"
+                                      if user_catalog is not None else "none (--catalog or $STEELYARD_CATALOG)"))
+    if show_sources:
+        for key, text in defaults.sources.items():
+            console.print(f"  [cyan]defaults[/cyan].{key}: {escape(text)}")
