@@ -135,4 +135,7 @@ def run(argv: list[str] | None = None) -> int:
         code = 1
     if argv is None:
         sys.exit(code)
+    from steelyard.hardware import configure
+
+    configure()  # in process (tests, notebooks): --catalog / --pue / --price end with the command
     return code

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from steelyard.hardware.catalog import (
     CATALOG_ENV,
+    LOCAL_NAME,
     CatalogDefaults,
     catalog_defaults,
     configure,
@@ -26,6 +27,7 @@ __all__ = [
     "CATALOG_ENV",
     "DTYPES",
     "KINDS",
+    "LOCAL_NAME",
     "CatalogDefaults",
     "HardwareSettings",
     "HardwareSpec",

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from steelyard.profiling.report import CostReport, TrainingEstimate
-from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human, pct
 from steelyard.reporting.markup import SafeConsole, escape
 from steelyard.units import Bytes, Flops, FlopsPerSecond
 
@@ -280,3 +280,33 @@ def render_catalog_defaults(defaults: Any, user_catalog: Path | None, console: C
     if show_sources:
         for key, text in defaults.sources.items():
             console.print(f"  [cyan]defaults[/cyan].{key}: {escape(text)}")
+
+
+def render_projection(pairs: list[dict[str, Any]], console: Console | None = None) -> None:
+    """``compress --hardware``: the original and the compressed model projected onto each catalog device."""
+    console = console or SafeConsole()
+    if not pairs:
+        return
+    table = _table(
+        f"Projected onto catalog hardware (batch {pairs[0]['batch_size']}; roofline, not measured)",
+        "hardware", "before / batch", "after / batch", "projected speedup", "energy / sample (after)",
+        "$ / 1k samples (after)", "fits (after)", right=[1, 2, 3, 4, 5],
+    )
+    for pair in pairs:
+        before, after = pair["before"], pair["after"]
+        speedup = pair.get("projected_speedup")
+        cost = after.get("cost_per_1k_samples")
+        table.add_row(
+            escape(pair["hardware"]),
+            fmt_seconds(before["projected_latency_per_batch"]),
+            fmt_seconds(after["projected_latency_per_batch"]),
+            "—" if speedup is None else f"{speedup:.2f}x",
+            human(float(after["energy_per_sample"]), "J"),
+            fmt_amount(None if cost is None else float(cost), prefix="$"),
+            _yes(bool(after["fits_inference"])),
+        )
+    console.print(table)
+    how = "; ".join(f"{p['hardware']} {p['after']['efficiency_assumed']:.0%}" for p in pairs)
+    console.print(f"  [dim]projected = counted work and bytes on each device's roofline / assumed efficiency ({how}); "
+                  "a quantized model keeps its float model's FLOP count, so only its smaller weights (bytes) "
+                  "move its projection[/dim]")
