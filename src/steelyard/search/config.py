@@ -87,7 +87,6 @@ class OptimizeConfig(StudyConfig):
     max_drop: float = field(default=1.0, metadata=_help(
         "largest accepted accuracy drop vs the original, in points"))
     objective: str = field(default="latency", metadata=_help("cost to minimize: latency | size | flops"))
-    hardware: str = field(default="local", metadata=_help("where costs are measured: local (this machine)"))
     output: Path | None = field(default=None, metadata=_help(
         "save the winning model here, with its before / after report measured on the test split"))
     overwrite: bool = field(default=False, metadata=_help("replace an existing --output"))
@@ -110,9 +109,6 @@ class OptimizeConfig(StudyConfig):
             raise ConfigError(NOT_OBJECTIVES[self.objective])
         if self.objective not in COSTS:
             raise ConfigError(f"unknown --objective '{self.objective}'; valid objectives: {', '.join(COSTS)}")
-        if self.hardware != "local":
-            raise ConfigError(f"optimize measures costs on this machine only (--hardware local), got "
-                              f"'{self.hardware}'")
         if not self.max_drop >= 0:
             raise ConfigError(f"--max-drop must be zero or more points, got {self.max_drop}")
         if self.recovery_steps < 1 or not self.recovery_lr > 0:
