@@ -85,9 +85,8 @@ def compress_command(
     from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
     from steelyard.data.options import data_task_for
     from steelyard.outputs import check_output
-    from steelyard.reporting.compress_view import render_compression
-
     from steelyard.profiling.projection import catalog_devices, project_pair
+    from steelyard.reporting.compress_view import render_compression
 
     apply_hardware_options(opts, hardware)
     devices = catalog_devices([h for h in hardware.split(",") if h.strip()])  # a typo fails before any work
