@@ -74,6 +74,12 @@ def test_energy_is_power_times_time_times_pue_once(card):
     assert energy["pue"] == pue
     assert energy["device_joules_per_batch"] == pytest.approx(data["measured"]["latency"]["median"] * energy["power"])
     assert energy["joules_per_batch"] == pytest.approx(energy["device_joules_per_batch"] * pue)
+    # the power of the cores the runs used (--threads 1), not of every core
+    from steelyard.hardware import detect_local
+    from steelyard.profiling.latency import fixed_threads
+
+    with fixed_threads(1):
+        assert energy["power"] == float(detect_local(measure=False).power)
     assert energy["joules_per_sample"] == pytest.approx(energy["joules_per_batch"] / BATCH)
     rows = {v["hardware"]: v for v in data["hardware"]}
     # the measured machine's row states the measured energy, PUE included once (2.99 J vs 3.59 J before)

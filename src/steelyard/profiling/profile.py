@@ -25,7 +25,7 @@ from steelyard.profiling.counting import CountsItself, count_forward
 from steelyard.profiling.energy import measure_energy
 from steelyard.profiling.generation import profile_generation
 from steelyard.profiling.generation_config import GenerationWorkload
-from steelyard.profiling.latency import PeakMemory, measure_latency
+from steelyard.profiling.latency import PeakMemory, fixed_threads, measure_latency
 from steelyard.profiling.memory import training_memory
 from steelyard.profiling.report import (
     Compute,
@@ -369,7 +369,8 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
     ]
     measured = energy = None
     if cfg.measure and not handle.on_meta:
-        local = detect_local(measure=True)
+        with fixed_threads(cfg.threads):  # this machine as the runs use it: the cores in use set its power
+            local = detect_local(measure=True)
         measured = measure(handle, float(compute.total_flops), cfg, local)
         energy = measure_energy(
             handle.forward,
