@@ -116,8 +116,11 @@ def test_estimate_takes_the_same_overrides(tmp_path):
     out = tmp_path / "e.json"
     assert steelyard("estimate", "gpt2", "--tokens", "1M", "--seq-len", "64", "--hardware", "a100-80gb", "--price",
                      "a100-80gb=2", "--grid-intensity", "0", "--json", out, "--no-save") == 0
-    row = json.loads(out.read_text())["rows"][0]
+    data = json.loads(out.read_text())
+    row = data["rows"][0]
     assert row["cost"] == pytest.approx(2 * row["device_hours"]) and row["co2"] == 0
+    said = " ".join(data["assumptions"])
+    assert "steelyard estimate" in said and "--grid-intensity" in said and "a100-80gb user override (--price)" in said
 
 
 def test_settings_parse_prices():
