@@ -72,7 +72,7 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
         rows.append([f"training memory ({m.training.optimizer}, {m.training.precision})", fmt(m.training.total)])
     if report.measured is not None:
         lat = report.measured.latency
-        rows += [[f"latency median (batch {lat.batch_size}, {lat.threads} threads)", fmt(lat.median)],
+        rows += [[f"latency per batch, median (batch {lat.batch_size}, {lat.threads} threads)", fmt(lat.median)],
                  ["p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}"],
                  ["coefficient of variation", pct(lat.cv)],
                  [f"peak memory ({report.measured.peak_memory_kind})", fmt(report.measured.peak_memory)]]
@@ -96,7 +96,7 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
             figs.append(Figure("Throughput sweep", sweep))
         sections.append(Section(
             f"Measured on this machine ({ms.device}, {ms.latency.threads} threads)", figures=figs,
-            tables=[Table("Throughput sweep", ["batch", "median latency", "samples/s"],
+            tables=[Table("Throughput sweep", ["batch", "latency per batch (median)", "samples/s"],
                           [[str(pt.batch_size), fmt(pt.latency_per_batch), f"{pt.samples_per_second:.1f}"]
                            for pt in ms.throughput])],
             paragraphs=[f"Achieved {fmt(ms.achieved_flops_per_second)} of a measured "
@@ -117,8 +117,8 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
         sections.append(Section(
             "Can it run?", paragraphs=notes,
             tables=[Table(f"{report.dtype}, batch {report.input.batch_size}",
-                          ["hardware", "memory", "inference", "fine-tune", "bound", "floor", "projected",
-                           "efficiency", "energy", "$ / 1k"], verdict_rows)],
+                          ["hardware", "memory", "inference", "fine-tune", "bound", "floor / batch",
+                           "projected / batch", "efficiency", "energy / batch", "$ / 1k samples"], verdict_rows)],
             figures=[Figure("Latency per hardware", hw_fig)] if hw_fig else []))
     if getattr(report, "generation", None) is not None:
         from steelyard.reporting.generation_parts import generation_section
