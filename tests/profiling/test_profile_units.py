@@ -145,3 +145,21 @@ def test_cards_saved_with_the_old_keys_still_load(card):
     t4 = next(v for v in report.hardware if v.hardware == "t4")
     assert float(t4.energy_per_sample) == pytest.approx(float(t4.energy_per_batch) / BATCH)
     assert report.measured.throughput[0].latency_per_batch > 0
+
+
+def test_a_counter_reading_gets_the_pue_once_and_says_it_was_measured(tmp_path, monkeypatch):
+    from steelyard.profiling import energy as energy_mod
+
+    zone = tmp_path / "intel-rapl:0"
+    zone.mkdir()
+    (zone / "energy_uj").write_text("0")
+    readings = iter([0, 0, 3_000_000])  # a probe, then 3 J over the three runs: 1 J per batch
+    monkeypatch.setattr(energy_mod, "_RAPL", tmp_path)
+    monkeypatch.setattr(energy_mod, "_read_rapl", lambda counters: next(readings))
+    card = energy_mod.measure_energy(lambda: None, device="cpu", runs=3, median_latency=0.01,
+                                     hardware=get_hardware("t4"), batch_size=4)
+    pue = catalog_defaults().pue
+    assert card.method == "measured-rapl" and "RAPL" in card.estimator
+    assert float(card.device_joules_per_batch) == pytest.approx(1.0)
+    assert float(card.joules_per_batch) == pytest.approx(pue)
+    assert float(card.joules_per_sample) == pytest.approx(pue / 4)

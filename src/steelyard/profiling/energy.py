@@ -44,7 +44,8 @@ def energy_card(device_joules_per_batch: float, batch_size: int, method: str, po
         method=method,
         power=Watts(power),
         note=note,
-        estimator=ESTIMATOR,
+        estimator=ESTIMATOR if method == "estimated" else f"steelyard, read from the {method.split('-')[-1].upper()} "
+                                                            "counter",
     )
 
 _RAPL = Path("/sys/class/powercap")

@@ -168,7 +168,8 @@ class Energy:
     method: str  # "measured-rapl" | "measured-nvml" | "estimated"
     power: Watts
     note: str
-    #: Which estimator produced the figure: "steelyard estimate" (codecarbon is not used).
+    #: Who produced the figure: "steelyard estimate", or steelyard reading a RAPL / NVML counter (codecarbon is
+    #: not used).
     estimator: str = "steelyard estimate"
 
 
