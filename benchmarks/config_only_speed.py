@@ -71,7 +71,7 @@ STEELYARD_SNIPPET = textwrap.dedent(
         "verdicts": [
             {"hardware": v.hardware, "fits_inference": v.fits_inference, "devices_for_inference":
              v.devices_for_inference, "devices_for_finetune": v.devices_for_finetune, "bound": v.bound,
-             "projected_latency_s": float(v.projected_latency)}
+             "projected_latency_s": float(v.projected_latency_per_batch)}
             for v in report.hardware
         ],
         "self_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,

@@ -46,9 +46,10 @@ def fake_verdict(hw: str, flops: float, memory: Memory) -> HardwareVerdict:
         usable_memory=Bytes(usable), inference_memory=Bytes(need), finetune_memory=Bytes(tune),
         fits_inference=need <= usable, fits_finetune=tune <= usable, devices_for_inference=-(-int(need) // int(usable)),
         devices_for_finetune=-(-int(tune) // int(usable)), bound="compute", arithmetic_intensity=100.0,
-        latency_floor=Seconds(latency / 2), projected_latency=latency, efficiency_assumed=0.5,
-        efficiency_source="assumed", energy_per_inference=Joules(float(latency) * watts * 1.2),
-        cost_per_1k_inferences=None if price is None else Usd(price * float(latency) / 3600 * 1000),
+        latency_floor_per_batch=Seconds(latency / 2), projected_latency_per_batch=latency, efficiency_assumed=0.5,
+        efficiency_source="assumed", energy_per_batch=Joules(float(latency) * watts * 1.2),
+        energy_per_sample=Joules(float(latency) * watts * 1.2),
+        cost_per_1k_samples=None if price is None else Usd(price * float(latency) / 3600 * 1000),
         suggestions=[] if need <= usable else [f"or shard the weights over 2× {hw}"],
     )
 
@@ -93,7 +94,7 @@ def fake_report(name: str, params: int, gflops: float, weights: float, measured_
             achieved_flops_per_second=FlopsPerSecond(flops / lat),
             machine_peak_flops_per_second=FlopsPerSecond(5e11), efficiency=flops / lat / 5e11,
         )
-        energy = Energy(Joules(30 * lat), "estimated", Watts(30), "test")
+        energy = Energy(Joules(30 * lat), Joules(30 * lat), Joules(30 * lat), 1.0, "estimated", Watts(30), "test")
     return CostReport(
         model=name, source_kind="config", task="text-classification", dtype="float32", on_meta=measured is None,
         input=InputDescription(1, {"input_ids": [1, 128]}, seq_len=128),

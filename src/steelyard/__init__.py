@@ -35,6 +35,7 @@ _LAZY = {
     "register_formula": "steelyard.profiling.op_table_custom",
     "estimate_training": "steelyard.profiling.training_cost",
     "get_hardware": "steelyard.hardware",
+    "HardwareSettings": "steelyard.hardware",
     "load_dataset": "steelyard.data",
     "evaluate": "steelyard.evaluation",
     "mcnemar": "steelyard.significance",

@@ -23,6 +23,7 @@ from steelyard.comparison.workload import ServingLimits
 from steelyard.compression.recipe import RecipeOptions
 from steelyard.data.options import DataOptions
 from steelyard.distill.config import DistillConfig
+from steelyard.hardware.settings import HardwareSettings
 from steelyard.models.loading import LoadConfig
 from steelyard.models.tasks import InputSpec
 from steelyard.profiling.generation_config import GenerationWorkload
@@ -75,20 +76,21 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
     "search": ((SearchConfig, DataOptions), {"data": "source"},
                {"model": "argument", "json_out": "file", "save": "store"},
                {**STUDY, "image_column": "text or images read with the default column"}),
-    "compress": ((RecipeOptions, DataOptions), {"data": "source"},
+    "compress": ((RecipeOptions, DataOptions, HardwareSettings), {"data": "source"},
                  {"model": "argument", "recipe": "the steps", "output": "where to save", "backend": "recipe step",
-                  "hardware": "local only", "overwrite": "saving", "json_out": "file", "save": "store"},
+                  "hardware": "devices to project onto", "overwrite": "saving", "json_out": "file",
+                  "save": "store"},
                  {"warmup": "fixed", "eval_batch_size": "memory knob", "n_resamples": "1000 for a report",
                   "progress": "a bar on a terminal", "measure_latency": "always timed",
                   "calibration_batches": "per quantization step", "image_column": "default column",
                   "serve": "set from --backend by backends.serve.route"}),
-    "compare": ((CompareConfig, InputSpec, Constraints, ServingLimits),
+    "compare": ((CompareConfig, InputSpec, Constraints, ServingLimits, HardwareSettings),
                 {"weights": "config_only", "metric": "metrics"},
                 {"models": "arguments", "html": "file", "markdown": "file", "json_out": "file", "save": "store",
                  "workload": "parsed into a ServingWorkload"},
                 {"inputs": "--batch-size, --seq-len, --image-size", "constraints": "--max-latency ...",
                  "finetune_dtype": "bfloat16 for the lifetime cost"}),
-    "profile": ((ProfileConfig, LoadConfig, InputSpec, GenerationWorkload),
+    "profile": ((ProfileConfig, LoadConfig, InputSpec, GenerationWorkload, HardwareSettings),
                 {"weights": "config_only", "input_shape": "input_shapes"},
                 {"model": "argument", "json_out": "file", "csv_out": "file", "save": "store"},
                 {"inputs": "--batch-size, --seq-len, --image-size", "batch_sweep": "Python API",
@@ -103,7 +105,7 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                  {"handle": "the model", "dataset": "--data", "progress": "a bar on a terminal",
                   "clean": "scored on the data as given", "max_train_examples": "no training",
                   "max_eval_examples": "--max-examples"}),
-    "estimate": ((estimate_training, LoadConfig, InputSpec), {"hardware": "hardware"},
+    "estimate": ((estimate_training, LoadConfig, InputSpec, HardwareSettings), {"hardware": "hardware"},
                  {"model": "argument", "json_out": "file", "csv_out": "file", "save": "store"},
                  {"handle": "the model", "config_only": "--measure-step loads weights", "device": "counted on meta",
                   "inputs": "--batch-size ...", "input_shapes": "factories: profile",

@@ -64,6 +64,31 @@ def test_compress_saves_model_json_store_row_and_report(tiny, tmp_path, capsys):
         d["after"]["metrics"]["accuracy"]["value"])
 
 
+def test_hardware_projects_both_models_onto_catalog_devices(tiny, tmp_path, capsys):
+    """``--hardware local,t4``: timed here, and both models projected onto the T4 as ``profile`` projects one."""
+    from steelyard.hardware import get_hardware
+
+    model, _ = tiny
+    js = tmp_path / "p.json"
+    code = steelyard("compress", str(model), "--recipe", "prune:layers,amount=0.5", "--hardware", "local,t4",
+                     "--price", "t4=0.7", "--json", str(js), "--no-save", *FAST)
+    assert code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Projected onto catalog hardware (batch 8" in text and "not measured" in text
+    pair = json.loads(js.read_text())["projected"][0]
+    before, after = pair["before"], pair["after"]
+    assert pair["hardware"] == "t4" and pair["batch_size"] == 8
+    # half the layers: less work on the roofline, so a faster projection, and the ratio is the one shown
+    assert after["latency_floor_per_batch"] < before["latency_floor_per_batch"]
+    assert pair["projected_speedup"] == pytest.approx(before["projected_latency_per_batch"]
+                                                      / after["projected_latency_per_batch"]) and pair[
+        "projected_speedup"] > 1
+    t4 = get_hardware("t4")
+    assert after["energy_per_batch"] == pytest.approx(after["projected_latency_per_batch"] * float(t4.power)
+                                                      * after["pue"])
+    assert after["cost_per_1k_samples"] == pytest.approx(0.7 * after["projected_latency_per_batch"] / 3600 / 8 * 1000)
+
+
 def test_list_methods(capsys):
     assert steelyard("methods") == 0
     text = capsys.readouterr().out
@@ -78,7 +103,7 @@ def test_list_methods(capsys):
     (["--recipe", "quantize:int8-static"], ["needs data"]),
     (["--recipe", "quantize:int8-dynamic", "--backend", "tensorrt"], ["--backend must be", "openvino"]),
     (["--recipe", "prune:layers,amount=0.5", "--backend", "onnxruntime"], ["applies to an int8 quantization step"]),
-    (["--recipe", "quantize:int8-dynamic", "--hardware", "t4"], ["this machine only"]),
+    (["--recipe", "quantize:int8-dynamic", "--hardware", "t5"], ["unknown hardware 't5'", "did you mean t4"]),
     (["--recipe", "prune:layers,amount=0.5", "--output", "x.onnx"], ["only an onnxruntime-backend model"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny, tmp_path, capsys, args, words):

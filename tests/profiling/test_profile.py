@@ -254,16 +254,16 @@ def test_measured_latency_stats_consistent(measured_report):
     assert lat.timer == "perf_counter"
     assert m.peak_memory > 0 and m.peak_memory_kind == "rss"
     assert m.achieved_flops_per_second > 0
-    assert measured_report.energy is not None and measured_report.energy.joules_per_inference > 0
+    assert measured_report.energy is not None and measured_report.energy.joules_per_batch > 0
 
 
 def test_measured_throughput_sweep_is_monotone_in_latency(measured_report):
     points = measured_report.measured.throughput
     assert [p.batch_size for p in points] == [1, 16]
     for p in points:
-        assert p.samples_per_second == pytest.approx(p.batch_size / float(p.median_latency))
+        assert p.samples_per_second == pytest.approx(p.batch_size / float(p.latency_per_batch))
     # 16 rows of 128 tokens are ~16× the work of one: reliably slower on 2 cores
-    assert points[1].median_latency > points[0].median_latency, points
+    assert points[1].latency_per_batch > points[0].latency_per_batch, points
 
 
 def test_measured_report_environment_and_storage(measured_report, saved_bert):

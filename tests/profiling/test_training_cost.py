@@ -275,12 +275,12 @@ def test_verdict_latency_energy_cost_by_hand():
     defaults = catalog_defaults()
     v = verdict(hw, params=PARAMS, dtype="float32", compute=COMPUTE, memory=MEMORY, batch_size=4)
     floor = max(2 * PARAMS * 128 / 19.5e12, 40e9 / 2039e9)
-    assert v.latency_floor == pytest.approx(floor)
+    assert v.latency_floor_per_batch == pytest.approx(floor)
     assert v.bound == "compute"
     assert v.efficiency_assumed == DEFAULT_EFFICIENCY
-    assert v.projected_latency == pytest.approx(floor / DEFAULT_EFFICIENCY)
-    assert v.energy_per_inference == pytest.approx(floor / DEFAULT_EFFICIENCY * 400 * defaults.pue)
-    assert v.cost_per_1k_inferences == pytest.approx(1.79 * floor / DEFAULT_EFFICIENCY / 3600 / 4 * 1000)
+    assert v.projected_latency_per_batch == pytest.approx(floor / DEFAULT_EFFICIENCY)
+    assert v.energy_per_batch == pytest.approx(floor / DEFAULT_EFFICIENCY * 400 * defaults.pue)
+    assert v.cost_per_1k_samples == pytest.approx(1.79 * floor / DEFAULT_EFFICIENCY / 3600 / 4 * 1000)
 
 
 def test_verdict_float16_model_suggests_only_lower_precisions():

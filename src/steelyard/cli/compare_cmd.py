@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from steelyard.cli.common import console, writable_file
+from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
+from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.reporting.markup import escape
 
 
+@with_options(HARDWARE)
 def compare_command(
     models: Annotated[
         list[str], typer.Argument(help="two or more: hub ids, folders, config .json, catalog names")
@@ -69,8 +72,11 @@ def compare_command(
     max_cost_per_1m: Annotated[
         str | None, typer.Option("--max-cost-per-1m", help="with --workload: $ per 1M output tokens")
     ] = None,
+    *,
+    opts: dict[str, Any],
 ) -> None:
     """Compare models on one harness: accuracy, latency, memory, cost per hardware; Pareto front; recommendation."""
+    apply_hardware_options(opts, hardware)
     if workload is not None:
         _serving(models, workload, hardware, dtype, max_ttft, max_tpot, max_cost_per_1m, json_out,
                  save=save, html=html, markdown=markdown)

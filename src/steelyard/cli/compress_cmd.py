@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,6 +29,8 @@ from steelyard.cli.data_cmd import (
     TextColumnOpt,
 )
 from steelyard.cli.evaluate_cmd import MaxLengthOpt, ModelArg, TokenizerOpt
+from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
+from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.errors import ConfigError
 from steelyard.reporting.markup import escape
@@ -45,6 +47,7 @@ BackendOpt = Annotated[str | None, typer.Option(help="kernels for the quantizati
                                                 "result in: torch-compile, openvino (int8 by NNCF; an IR folder)")]
 
 
+@with_options(HARDWARE)
 def compress_command(
     model: ModelArg,
     recipe: RecipeOpt,
@@ -52,8 +55,9 @@ def compress_command(
                                                 "file.onnx with --backend onnxruntime)")] = None,
     data: DataArg = None,
     backend: BackendOpt = None,
-    hardware: Annotated[str, typer.Option(help="where to measure: local (this machine) is the only one that "
-                                          "can be timed")] = "local",
+    hardware: Annotated[str, typer.Option(help="local (timed on this machine) and catalog devices to project "
+                                          "both models onto, comma-separated (see `steelyard hardware list`)")
+                        ] = "local",
     batch_size: Annotated[int, typer.Option(help="timing batch (real examples from the evaluation split)")] = 32,
     max_length: MaxLengthOpt = 128,
     rounds: Annotated[int, typer.Option(help="alternating timing rounds of original and compressed")] = 10,
@@ -70,6 +74,8 @@ def compress_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output")] = False,
     json_out: JsonOpt = None,
     save: SaveOpt = True,
+    *,
+    opts: dict[str, Any],
 ) -> None:
     """Compress a model with a recipe; print a measured before / after table; save it and record the run."""
     from steelyard.backends.serve import SERVING, route
@@ -79,11 +85,11 @@ def compress_command(
     from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
     from steelyard.data.options import data_task_for
     from steelyard.outputs import check_output
+    from steelyard.profiling.projection import catalog_devices, project_pair
     from steelyard.reporting.compress_view import render_compression
 
-    if hardware != "local":
-        raise ConfigError(f"compress times models on this machine only (--hardware local), got '{hardware}'; "
-                          "use `steelyard profile --hardware ...` for estimates on catalog hardware")
+    apply_hardware_options(opts, hardware)
+    devices = catalog_devices([h for h in hardware.split(",") if h.strip()])  # a typo fails before any work
     if backend not in (None, "torch", "onnxruntime", *SERVING):
         raise ConfigError(f"--backend must be torch, onnxruntime, {' or '.join(SERVING)}, got '{backend}'")
     parsed, serve = route(parse_recipe(recipe), backend)
@@ -103,10 +109,18 @@ def compress_command(
     result = run_recipe(handle, parsed, dataset, options)
     if output is not None:
         result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
-    render_compression(result.to_dict(), console)
+    data = result.to_dict()
+    if devices and result.compressed is not None:
+        from steelyard.reporting.console import render_projection
+        from steelyard.serialize import to_dict
+
+        data["projected"] = to_dict(project_pair(handle, result.compressed.handle, devices, batch_size))
+    render_compression(data, console)
+    if data.get("projected"):
+        render_projection(data["projected"], console)
     if output is not None:
         console.print(f"compressed model saved to {escape(result.output)}")
-    save_outputs(result.to_dict(), json_out, None)
+    save_outputs(data, json_out, None)
     if save:
         from steelyard.store.record import record_compression
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from steelyard.cli.common import console, parse_number, save_outputs, writable_file
+from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
+from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.reporting.markup import escape
 
 
+@with_options(HARDWARE)
 def estimate_command(
     model: Annotated[str, typer.Argument(help="hub id, local folder, config .json, catalog name, or factory")],
     tokens: Annotated[str, typer.Option(help="training tokens (text) or samples (vision): 2e9, 500M, ...")],
@@ -35,6 +38,8 @@ def estimate_command(
     csv_out: Annotated[Path | None, typer.Option("--csv", help="write the estimate as CSV",
                                                  callback=writable_file)] = None,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
+    *,
+    opts: dict[str, Any],
 ) -> None:
     """Training / fine-tuning cost: device-hours, $, kWh and CO2 on catalog hardware."""
     from steelyard.hardware import parse_hardware_list
@@ -44,6 +49,7 @@ def estimate_command(
     from steelyard.reporting.console import render_training_estimate
     from steelyard.store.record import record_estimate
 
+    apply_hardware_options(opts, hardware)
     count = parse_number(tokens, "--tokens")
     devices = parse_hardware_list(hardware)
     load_cfg = LoadConfig(

@@ -1,27 +1,44 @@
-"""``steelyard hardware list``: the catalog, with the source of each number."""
+"""``steelyard hardware list``: the catalog, with the source of each number; and the options every
+command that projects onto hardware shares (``--catalog``, ``--grid-intensity``, ``--pue``, ``--price``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from steelyard.cli.common import console
+from steelyard.cli.options import Group, with_options
+from steelyard.hardware.settings import HardwareSettings
 
 hardware_app = typer.Typer(help="The hardware catalog.", no_args_is_help=True)
 
+#: ``--catalog``, ``--grid-intensity``, ``--pue`` and ``--price``, from :class:`HardwareSettings`' fields.
+HARDWARE = Group.of(HardwareSettings)
+
+
+def apply_hardware_options(opts: dict[str, Any], hardware: str = "") -> HardwareSettings:
+    """Build the settings from the parsed options and make them the process's catalog (before any work)."""
+    settings = HARDWARE.build(opts)
+    settings.apply([h for h in hardware.split(",") if h.strip()])
+    return settings
+
 
 @hardware_app.command("list")
+@with_options(HARDWARE)
 def list_command(
     sources: Annotated[bool, typer.Option("--sources/--no-sources", help="print where each number comes from")] = True,
     local: Annotated[bool, typer.Option(help="also measure this machine")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the catalog as JSON")] = False,
+    *,
+    opts: dict[str, Any],
 ) -> None:
     """List catalog devices: memory, bandwidth, peak FLOP/s per dtype, power, price."""
-    from steelyard.hardware import catalog_defaults, detect_local, load_catalog
-    from steelyard.reporting.console import render_hardware_catalog
+    from steelyard.hardware import catalog_defaults, detect_local, load_catalog, user_catalog_path
+    from steelyard.reporting.console import render_catalog_defaults, render_hardware_catalog
 
+    apply_hardware_options(opts)
     specs = list(load_catalog().values())
     if local:
         specs.insert(0, detect_local(measure=True))
@@ -29,10 +46,4 @@ def list_command(
         print(json.dumps([s.to_dict() for s in specs], indent=2))
         return
     render_hardware_catalog(specs, console, show_sources=sources)
-    d = catalog_defaults()
-    console.print(
-        f"defaults: grid {d.grid_kg_co2_per_kwh} kg CO2e/kWh, PUE {d.pue}, usable memory {d.usable_memory_fraction:.0%}"
-    )
-    if sources:
-        for key, text in d.sources.items():
-            console.print(f"  [cyan]defaults[/cyan].{key}: {text}")
+    render_catalog_defaults(catalog_defaults(), user_catalog_path(), console, show_sources=sources)

@@ -49,10 +49,12 @@ def main(
     ] = None,
 ) -> None:
     from steelyard.evaluation.progress import set_progress_display
+    from steelyard.hardware import configure
     from steelyard.reporting.progress import rich_progress
 
     OPTIONS.debug = debug or OPTIONS.debug
     OPTIONS.store_url = store
+    configure()  # each command starts from the catalogs as they are; its --catalog / --pue ... apply next
     set_progress_display(rich_progress)
 
 
@@ -133,4 +135,7 @@ def run(argv: list[str] | None = None) -> int:
         code = 1
     if argv is None:
         sys.exit(code)
+    from steelyard.hardware import configure
+
+    configure()  # in process (tests, notebooks): --catalog / --pue / --price end with the command
     return code

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from steelyard.cli.common import console, parse_shape, save_outputs, writable_file
+from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
 from steelyard.cli.options import Group, with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.profiling.generation_config import GenerationWorkload, parse_batch_sizes
@@ -17,9 +18,7 @@ from steelyard.reporting.markup import escape
 GENERATION = Group.of(GenerationWorkload)
 
 
-@with_options(GENERATION)
-
-
+@with_options(GENERATION, HARDWARE)
 def profile_command(
     model: Annotated[
         str, typer.Argument(help="hub id, local folder, config .json, catalog name, or pkg.module:factory")
@@ -86,6 +85,7 @@ def profile_command(
     from steelyard.reporting.generation_view import render_generation
     from steelyard.store.record import record_profile
 
+    apply_hardware_options(opts, hardware)
     batches = parse_batch_sizes(batch_size)
     generating = opts["new_tokens"] > 0
     if len(batches) > 1 and not generating:

@@ -97,15 +97,15 @@ def _training_row(est: TrainingEstimate | None, hardware: str) -> Any:
 def build_option(c: CandidateResult, v: HardwareVerdict, cfg: CompareConfig) -> Option:
     report = c.report
     batch = report.input.batch_size
-    latency = Seconds(float(v.projected_latency))
+    latency = Seconds(float(v.projected_latency_per_batch))
     source = f"projected-{v.efficiency_source}-efficiency"
-    energy = Joules(float(v.energy_per_inference) / batch)
-    cost = v.cost_per_1k_inferences
+    energy = Joules(float(v.energy_per_sample))
+    cost = v.cost_per_1k_samples
     if v.hardware == "local" and c.interleaved is not None:
         latency = Seconds(float(c.interleaved.median))
         source = "measured"
         if report.energy is not None:
-            energy = Joules(float(report.energy.joules_per_inference) / batch)
+            energy = Joules(float(report.energy.joules_per_sample))
     requests = cfg.requests_per_day * cfg.days
     serving = None if cost is None else Usd(float(cost) * requests / 1000)
     row = _training_row(c.training, v.hardware)

@@ -6,7 +6,11 @@ A device offers its memory × the catalog's usable fraction. When one device is 
 the count of devices is an estimate: weights split evenly (tensor / pipeline parallel) for
 inference; weights, gradients and optimizer states sharded (ZeRO-3) for fine-tuning, with
 each device still holding its own batch's activations.
-Latency: the roofline floor divided by an assumed efficiency (stated in the verdict).
+Latency: the roofline floor divided by an assumed efficiency (stated in the verdict); on the
+machine that was measured, the measured median itself. Energy is at the wall (device energy × PUE,
+applied once, in :func:`steelyard.profiling.energy.at_the_wall`); on the measured machine it is the
+profile's own energy figure. Every figure names its unit of work: per batch, per sample, per 1,000
+samples.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from __future__ import annotations
 import math
 
 from steelyard.hardware import HardwareSpec, catalog_defaults, roofline
-from steelyard.profiling.report import Compute, HardwareVerdict, Memory
+from steelyard.profiling.energy import at_the_wall
+from steelyard.profiling.report import Compute, Energy, HardwareVerdict, Memory
 from steelyard.units import Bytes, Joules, Seconds, Usd
 
 #: Fraction of the roofline floor a real framework reaches on a catalog device (assumption).
@@ -43,7 +48,13 @@ def verdict(
     memory: Memory,
     batch_size: int,
     efficiency: float | None = None,
+    measured_latency: Seconds | None = None,
+    measured_energy: Energy | None = None,
 ) -> HardwareVerdict:
+    """Fit, speed, energy and cost of one batch on ``hw``.
+
+    ``measured_latency`` / ``measured_energy`` (the machine the profile timed) replace the projection,
+    so the card states one latency and one energy per batch for that machine, not two."""
     defaults = catalog_defaults()
     usable = float(hw.memory) * defaults.usable_memory_fraction
     inference_need = float(memory.inference_total)
@@ -51,8 +62,9 @@ def verdict(
     finetune_need = float(training.total) if training else float("nan")
     bound = roofline(float(compute.total_flops), float(compute.bytes_moved), hw, dtype)
     eff = efficiency if efficiency is not None else DEFAULT_EFFICIENCY
-    projected = Seconds(float(bound.latency_floor) / eff)
-    energy = Joules(float(projected) * float(hw.power) * defaults.pue)
+    projected = measured_latency if measured_latency is not None else Seconds(float(bound.latency_floor) / eff)
+    energy = measured_energy.joules_per_batch if measured_energy is not None else at_the_wall(
+        float(projected) * float(hw.power))
     cost = None
     if hw.price_per_hour is not None:
         cost = Usd(float(hw.price_per_hour) * float(projected) / 3600 / batch_size * 1000)
@@ -78,14 +90,16 @@ def verdict(
         devices_for_finetune=finetune_devices,
         bound=bound.bound,
         arithmetic_intensity=bound.arithmetic_intensity,
-        latency_floor=bound.latency_floor,
-        projected_latency=projected,
+        latency_floor_per_batch=bound.latency_floor,
+        projected_latency_per_batch=projected,
         efficiency_assumed=eff,
         efficiency_source="assumed" if efficiency is None else "measured",
-        energy_per_inference=energy,
-        cost_per_1k_inferences=cost,
+        energy_per_batch=Joules(energy),
+        energy_per_sample=Joules(float(energy) / max(1, batch_size)),
+        cost_per_1k_samples=cost,
         suggestions=suggestions,
         finetune_unknown=None if training else (memory.training_unknown or "training memory not traced"),
+        pue=defaults.pue,
     )
 
 

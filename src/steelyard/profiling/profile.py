@@ -25,7 +25,7 @@ from steelyard.profiling.counting import CountsItself, count_forward
 from steelyard.profiling.energy import measure_energy
 from steelyard.profiling.generation import profile_generation
 from steelyard.profiling.generation_config import GenerationWorkload
-from steelyard.profiling.latency import PeakMemory, measure_latency
+from steelyard.profiling.latency import PeakMemory, fixed_threads, measure_latency
 from steelyard.profiling.memory import training_memory
 from steelyard.profiling.report import (
     Compute,
@@ -278,6 +278,10 @@ def measure(handle: ModelHandle, flops: float, cfg: ProfileConfig, local: Hardwa
         )
     points = []
     for size in _sweep_sizes(handle.batch_size, cfg.batch_sweep):
+        if size == handle.batch_size:  # the headline measurement is this batch's point: one latency per batch
+            points.append(ThroughputPoint(size, latency.median, size / float(latency.median), latency.runs,
+                                          "headline"))
+            continue
         inputs = handle.inputs_for_batch(size)
         stats = measure_latency(
             lambda inputs=inputs: handle.forward(inputs),
@@ -287,7 +291,7 @@ def measure(handle: ModelHandle, flops: float, cfg: ProfileConfig, local: Hardwa
             runs=max(3, cfg.runs // 4),
             threads=cfg.threads,
         )
-        points.append(ThroughputPoint(size, stats.median, size / float(stats.median)))
+        points.append(ThroughputPoint(size, stats.median, size / float(stats.median), stats.runs, "sweep"))
     achieved = FlopsPerSecond(flops / float(latency.median))
     machine_peak = local.peak_for(dtype_name(handle.dtype))
     return Measured(
@@ -365,7 +369,8 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
     ]
     measured = energy = None
     if cfg.measure and not handle.on_meta:
-        local = detect_local(measure=True)
+        with fixed_threads(cfg.threads):  # this machine as the runs use it: the cores in use set its power
+            local = detect_local(measure=True)
         measured = measure(handle, float(compute.total_flops), cfg, local)
         energy = measure_energy(
             handle.forward,
@@ -373,6 +378,7 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
             runs=max(3, cfg.runs // 2),
             median_latency=float(measured.latency.median),
             hardware=local,
+            batch_size=handle.batch_size,
         )
     elif handle.on_meta:
         assumptions.append("config only (meta device): nothing was timed; latency is projected from the roofline")
@@ -385,6 +391,8 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
             memory=memory,
             batch_size=handle.batch_size,
             efficiency=_efficiency(hw, compute, measured, dtype),
+            measured_latency=measured.latency.median if measured is not None and hw.measured else None,
+            measured_energy=energy if hw.measured else None,
         )
         for hw in hardware
     ]

@@ -137,9 +137,15 @@ class LatencyStats:
 
 @dataclass
 class ThroughputPoint:
+    """One batch size of the throughput sweep. At the profile's own batch size the point *is* the
+    headline measurement (``source="headline"``), so the card never states two latencies for one batch."""
+
     batch_size: int
-    median_latency: Seconds
+    #: Median seconds for one forward of the whole batch.
+    latency_per_batch: Seconds
     samples_per_second: float
+    runs: int = 0
+    source: str = "sweep"  # "headline" (the profile's timed runs) | "sweep" (a shorter run of its own)
 
 
 @dataclass
@@ -156,10 +162,19 @@ class Measured:
 
 @dataclass
 class Energy:
-    joules_per_inference: Joules
+    """Energy of one forward of the profiled batch. ``joules_per_batch`` is at the wall: the device's
+    energy × the PUE (:func:`steelyard.profiling.energy.at_the_wall`, the one place it is applied)."""
+
+    joules_per_batch: Joules
+    joules_per_sample: Joules
+    device_joules_per_batch: Joules
+    pue: float
     method: str  # "measured-rapl" | "measured-nvml" | "estimated"
     power: Watts
     note: str
+    #: Who produced the figure: "steelyard estimate", or steelyard reading a RAPL / NVML counter (codecarbon is
+    #: not used).
+    estimator: str = "steelyard estimate"
 
 
 @dataclass
@@ -178,16 +193,22 @@ class HardwareVerdict:
     devices_for_finetune: int | None
     bound: str
     arithmetic_intensity: float
-    latency_floor: Seconds
-    projected_latency: Seconds
+    #: Seconds for one forward of the whole batch (``batch_size`` samples).
+    latency_floor_per_batch: Seconds
+    projected_latency_per_batch: Seconds
     efficiency_assumed: float
     #: "measured" (this machine, from the timed runs) or "assumed" (DEFAULT_EFFICIENCY).
     efficiency_source: str
-    energy_per_inference: Joules
-    cost_per_1k_inferences: Usd | None
+    #: At the wall (device energy × PUE), for one forward of the batch and per sample.
+    energy_per_batch: Joules
+    energy_per_sample: Joules
+    #: Dollars for 1,000 samples (not batches) at the device's hourly price; None without a price.
+    cost_per_1k_samples: Usd | None
     suggestions: list[str]
     #: Set when the training memory is not known: fits_finetune is then no verdict at all.
     finetune_unknown: str | None = None
+    #: The PUE in ``energy_per_batch`` (device energy × PUE); None on cards saved before it was recorded.
+    pue: float | None = None
 
 
 @dataclass
@@ -275,4 +296,46 @@ class CostReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CostReport:
-        return from_dict(cls, data)
+        return from_dict(cls, _upgrade(data))
+
+
+#: Keys renamed when every figure came to name its unit of work: (section, old key) → new key.
+_RENAMED = {
+    ("throughput", "median_latency"): "latency_per_batch",
+    ("energy", "joules_per_inference"): "joules_per_batch",
+    ("hardware", "latency_floor"): "latency_floor_per_batch",
+    ("hardware", "projected_latency"): "projected_latency_per_batch",
+    ("hardware", "energy_per_inference"): "energy_per_batch",
+}
+
+
+def _renamed(section: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {_RENAMED.get((section, k), k): v for k, v in row.items()}
+
+
+def _upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Read a card saved before the unit-of-work names: rename its keys and derive what it lacked
+    (per-sample energy from per-batch; an old ``cost_per_1k_inferences`` already was per 1,000 samples)."""
+    data = dict(data)
+    batch = max(1, int((data.get("input") or {}).get("batch_size") or 1))
+    energy = data.get("energy")
+    if isinstance(energy, dict) and "joules_per_batch" not in energy:
+        energy = _renamed("energy", energy)
+        energy.setdefault("device_joules_per_batch", energy["joules_per_batch"])
+        energy.setdefault("pue", 1.0)
+        energy.setdefault("joules_per_sample", energy["joules_per_batch"] / batch)
+        data["energy"] = energy
+    measured = data.get("measured")
+    if isinstance(measured, dict):
+        measured = dict(measured)
+        measured["throughput"] = [_renamed("throughput", p) for p in measured.get("throughput") or []]
+        data["measured"] = measured
+    rows = []
+    for row in data.get("hardware") or []:
+        row = _renamed("hardware", row)
+        if "cost_per_1k_inferences" in row:
+            row["cost_per_1k_samples"] = row.pop("cost_per_1k_inferences")
+        row.setdefault("energy_per_sample", row["energy_per_batch"] / batch if "energy_per_batch" in row else 0.0)
+        rows.append(row)
+    data["hardware"] = rows
+    return data

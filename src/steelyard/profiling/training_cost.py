@@ -81,6 +81,13 @@ def cost_rows(
     return rows
 
 
+def _short_source(text: str | None) -> str:
+    """The grid figure's provenance in a few words: the catalog's world average, or the user's own figure."""
+    if text and not text.startswith("Ember"):
+        return text.split(":")[0]
+    return "world-average grid"
+
+
 def estimate_training(
     handle: ModelHandle,
     tokens: float,
@@ -118,9 +125,11 @@ def estimate_training(
         "models whose embeddings are a large share of N (counted FLOPs do not)",
         "matrix-class FLOPs only (elementwise work is memory-bound and folded into utilisation)",
         f"model FLOPs utilisation {utilization:.0%} of each device's dense {dtype} peak",
-        f"energy = device-hours × board power × PUE {defaults.pue}; CO2 = kWh × {defaults.grid_kg_co2_per_kwh} kg/kWh "
-        "(world-average grid)",
-        "prices: on-demand list prices per device-hour from the catalog",
+        f"energy (steelyard estimate) = device-hours × board power × PUE {defaults.pue:g}; CO2 = kWh × "
+        f"{defaults.grid_kg_co2_per_kwh:g} kg/kWh ({_short_source(defaults.sources.get('grid_kg_co2_per_kwh'))})",
+        "prices: " + "; ".join([*(f"{hw.name} {hw.sources.get('price_per_hour_usd')}" for hw in hardware
+                                  if str(hw.sources.get("price_per_hour_usd", "")).startswith("user override")),
+                                "otherwise on-demand list prices per device-hour from the catalog"]),
     ]
     step = None
     if measure_step and not handle.on_meta:

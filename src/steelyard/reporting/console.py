@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from steelyard.profiling.report import CostReport, TrainingEstimate
-from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human, pct
 from steelyard.reporting.markup import SafeConsole, escape
 from steelyard.reporting.statistics import noise_text, noisy_mark
 from steelyard.units import Bytes, Flops, FlopsPerSecond
@@ -122,11 +124,11 @@ def _render_measured(report: CostReport, console: Console) -> None:
         f"Measured on this machine ({ms.device}, {lat.threads} threads, {lat.timer})", "what", "value", right=[1]
     )
     table.add_row(
-        f"latency median (batch {lat.batch_size}, {lat.runs} runs after {lat.warmup} warm-up)",
+        f"latency per batch, median (batch {lat.batch_size}, {lat.runs} runs after {lat.warmup} warm-up)",
         fmt(lat.median) + noisy_mark(lat),
     )
-    table.add_row("p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}")
-    table.add_row("mean ± std (CV)", f"{fmt(lat.mean)} ± {fmt(lat.std)} ({pct(lat.cv)})")
+    table.add_row("latency per batch, p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}")
+    table.add_row("latency per batch, mean ± std (CV)", f"{fmt(lat.mean)} ± {fmt(lat.std)} ({pct(lat.cv)})")
     if noise_text(lat):
         table.add_row("[yellow]noisy[/yellow]", f"[yellow]{noise_text(lat)}[/yellow]")
     peak_label = "peak process memory (RSS: weights, runtime and activations)" if ms.peak_memory_kind == "rss" else (
@@ -136,16 +138,18 @@ def _render_measured(report: CostReport, console: Console) -> None:
     table.add_row("achieved", fmt(ms.achieved_flops_per_second))
     table.add_row("machine peak (measured matmul)", fmt(ms.machine_peak_flops_per_second))
     table.add_row("efficiency", pct(ms.efficiency))
-    if report.energy is not None:
-        table.add_row(
-            f"energy per batch ({report.energy.method})", human(float(report.energy.joules_per_inference), "J")
-        )
+    e = report.energy
+    if e is not None:
+        table.add_row(f"energy per batch ({e.method}, at the wall)", human(float(e.joules_per_batch), "J"))
+        table.add_row(f"energy per sample ({e.method}, at the wall)", human(float(e.joules_per_sample), "J"))
     console.print(table)
-    if report.energy is not None:
-        console.print(f"  [dim]energy: {escape(report.energy.note)}[/dim]")
-    table = _table("Throughput sweep", "batch", "median latency", "samples/s", right=[0, 1, 2])
+    if e is not None:
+        console.print(f"  [dim]energy ({escape(e.estimator)}): device {human(float(e.device_joules_per_batch), 'J')} "
+                      f"per batch × PUE {e.pue:g}; {escape(e.note)}[/dim]")
+    table = _table("Throughput sweep", "batch", "latency per batch (median)", "runs", "samples/s", right=[0, 1, 2, 3])
     for point in ms.throughput:
-        table.add_row(str(point.batch_size), fmt(point.median_latency), f"{point.samples_per_second:.1f}")
+        runs = f"{point.runs} (the headline)" if point.source == "headline" else str(point.runs)
+        table.add_row(str(point.batch_size), fmt(point.latency_per_batch), runs, f"{point.samples_per_second:.1f}")
     console.print(table)
 
 
@@ -157,11 +161,12 @@ def _render_verdicts(report: CostReport, console: Console) -> None:
         "inference",
         "fine-tune",
         "bound",
-        "latency floor",
-        "projected",
-        "energy",
-        "$ / 1k",
-        right=[1, 5, 6, 7, 8],
+        "latency floor / batch",
+        "projected / batch",
+        "energy / batch",
+        "energy / sample",
+        "$ / 1k samples",
+        right=[1, 5, 6, 7, 8, 9],
     )
     for v in report.hardware:
         infer = _yes(v.fits_inference) + ("" if v.fits_inference else f" ({v.devices_for_inference} dev)")
@@ -170,22 +175,27 @@ def _render_verdicts(report: CostReport, console: Console) -> None:
             tune = f"unknown: {v.finetune_unknown}"
         elif not v.fits_finetune:
             tune += f" ({v.devices_for_finetune} dev)" if v.devices_for_finetune else " (batch too big)"
-        cost = fmt_amount(None if v.cost_per_1k_inferences is None else float(v.cost_per_1k_inferences), prefix="$")
+        cost = fmt_amount(None if v.cost_per_1k_samples is None else float(v.cost_per_1k_samples), prefix="$")
         table.add_row(
             v.hardware,
             f"{fmt(v.inference_memory)} / {fmt(v.usable_memory)}",
             infer,
             tune,
             v.bound,
-            fmt(v.latency_floor),
-            fmt(v.projected_latency),
-            human(float(v.energy_per_inference), "J"),
+            fmt(v.latency_floor_per_batch),
+            fmt(v.projected_latency_per_batch),
+            human(float(v.energy_per_batch), "J"),
+            human(float(v.energy_per_sample), "J"),
             cost,
         )
     console.print(table)
     how = "; ".join(f"{v.hardware} {v.efficiency_assumed:.0%} {v.efficiency_source}" for v in report.hardware)
+    pues = sorted({v.pue for v in report.hardware if v.pue is not None})
+    pue = f" × PUE {', '.join(f'{p:g}' for p in pues)}" if pues else ""
     console.print(
-        f"  [dim]projected = roofline floor / efficiency ({how}); devices needed are estimates with the weights "
+        f"  [dim]projected = roofline floor / efficiency ({how}); on the measured machine, the measured median. "
+        f"energy at the wall = power × projected latency{pue} (steelyard estimate; the measured machine: its "
+        "energy above); $ per 1,000 samples at the hourly price; devices needed are estimates with the weights "
         "(and for fine-tuning, ZeRO-3 states) sharded[/dim]"
     )
     for v in report.hardware:
@@ -258,3 +268,48 @@ def render_hardware_catalog(specs: list, console: Console | None = None, show_so
             for field, source in hw.sources.items():
                 console.print(f"  [cyan]{hw.name}[/cyan].{field}: {source}")
 
+
+
+def render_catalog_defaults(defaults: Any, user_catalog: Path | None, console: Console | None = None,
+                            show_sources: bool = True) -> None:
+    """The catalog-wide assumptions (grid intensity, PUE, usable memory) and which user catalog is merged in."""
+    console = console or SafeConsole()
+    console.print(
+        f"defaults: grid {defaults.grid_kg_co2_per_kwh * 1000:g} gCO2e/kWh, PUE {defaults.pue:g}, usable memory "
+        f"{defaults.usable_memory_fraction:.0%}; energy and CO2: steelyard estimate (codecarbon is not used)"
+    )
+    console.print("user catalog: " + (escape(str(user_catalog)) + " (merged over the built-in one; its entries win)"
+                                      if user_catalog is not None else "none (--catalog or $STEELYARD_CATALOG)"))
+    if show_sources:
+        for key, text in defaults.sources.items():
+            console.print(f"  [cyan]defaults[/cyan].{key}: {escape(text)}")
+
+
+def render_projection(pairs: list[dict[str, Any]], console: Console | None = None) -> None:
+    """``compress --hardware``: the original and the compressed model projected onto each catalog device."""
+    console = console or SafeConsole()
+    if not pairs:
+        return
+    table = _table(
+        f"Projected onto catalog hardware (batch {pairs[0]['batch_size']}; roofline, not measured)",
+        "hardware", "before / batch", "after / batch", "projected speedup", "energy / sample (after)",
+        "$ / 1k samples (after)", "fits (after)", right=[1, 2, 3, 4, 5],
+    )
+    for pair in pairs:
+        before, after = pair["before"], pair["after"]
+        speedup = pair.get("projected_speedup")
+        cost = after.get("cost_per_1k_samples")
+        table.add_row(
+            escape(pair["hardware"]),
+            fmt_seconds(before["projected_latency_per_batch"]),
+            fmt_seconds(after["projected_latency_per_batch"]),
+            "—" if speedup is None else f"{speedup:.2f}x",
+            human(float(after["energy_per_sample"]), "J"),
+            fmt_amount(None if cost is None else float(cost), prefix="$"),
+            _yes(bool(after["fits_inference"])),
+        )
+    console.print(table)
+    how = "; ".join(f"{p['hardware']} {p['after']['efficiency_assumed']:.0%}" for p in pairs)
+    console.print(f"  [dim]projected = counted work and bytes on each device's roofline / assumed efficiency ({how}); "
+                  "a quantized model keeps its float model's FLOP count, so only its smaller weights (bytes) "
+                  "move its projection[/dim]")

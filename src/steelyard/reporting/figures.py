@@ -115,7 +115,7 @@ def throughput_sweep(reports: dict[str, CostReport]) -> dict[str, Any] | None:
         pts = r.measured.throughput
         fig.add_scatter(x=[p.batch_size for p in pts], y=[p.samples_per_second for p in pts], mode="lines+markers",
                         name=name, marker_color=PALETTE[i % len(PALETTE)],
-                        customdata=[1e3 * float(p.median_latency) for p in pts],
+                        customdata=[1e3 * float(p.latency_per_batch) for p in pts],
                         hovertemplate="batch %{x}: %{y:.3g} samples/s (%{customdata:.3g} ms)<extra></extra>")
         drawn += 1
     if not drawn:
@@ -133,9 +133,9 @@ def hardware_latency(report: CostReport) -> dict[str, Any] | None:
         return None
     v = report.hardware
     fig = go.Figure()
-    fig.add_bar(x=[h.hardware for h in v], y=[1e3 * float(h.latency_floor) for h in v], name="roofline floor",
+    fig.add_bar(x=[h.hardware for h in v], y=[1e3 * float(h.latency_floor_per_batch) for h in v], name="roofline floor",
                 marker_color=PALETTE[2])
-    fig.add_bar(x=[h.hardware for h in v], y=[1e3 * float(h.projected_latency) for h in v],
+    fig.add_bar(x=[h.hardware for h in v], y=[1e3 * float(h.projected_latency_per_batch) for h in v],
                 name="projected (floor / efficiency)", marker_color=PALETTE[0],
                 customdata=[f"{h.efficiency_assumed:.0%} {h.efficiency_source}" for h in v],
                 hovertemplate="%{x}: %{y:.3g} ms (efficiency %{customdata})<extra></extra>")

@@ -84,13 +84,14 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
         rows.append([f"training memory ({m.training.optimizer}, {m.training.precision})", fmt(m.training.total)])
     if report.measured is not None:
         lat = report.measured.latency
-        rows += [[f"latency median (batch {lat.batch_size}, {lat.threads} threads)", fmt(lat.median)],
+        rows += [[f"latency per batch, median (batch {lat.batch_size}, {lat.threads} threads)", fmt(lat.median)],
                  ["p90 / p99", f"{fmt(lat.p90)} / {fmt(lat.p99)}"],
                  ["coefficient of variation", pct(lat.cv) + (" — noisy: rerun on a quieter machine"
                                                              if getattr(lat, "noisy", False) else "")],
                  [f"peak memory ({report.measured.peak_memory_kind})", fmt(report.measured.peak_memory)]]
     if report.energy is not None:
-        rows.append([f"energy per batch ({report.energy.method})", joules(float(report.energy.joules_per_inference))])
+        rows.append([f"energy per batch ({report.energy.method}, {report.energy.estimator})",
+                     joules(float(report.energy.joules_per_batch))])
     uncounted = ", ".join(f"{k}×{v}" for k, v in sorted(c.uncounted_ops.items())) or "none"
     sections = [
         Section("Summary", tables=[Table("", ["what", "value"], rows)],
@@ -107,8 +108,8 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
             figs.append(Figure("Throughput sweep", sweep))
         sections.append(Section(
             f"Measured on this machine ({ms.device}, {ms.latency.threads} threads)", figures=figs,
-            tables=[Table("Throughput sweep", ["batch", "median latency", "samples/s"],
-                          [[str(pt.batch_size), fmt(pt.median_latency), f"{pt.samples_per_second:.1f}"]
+            tables=[Table("Throughput sweep", ["batch", "latency per batch (median)", "samples/s"],
+                          [[str(pt.batch_size), fmt(pt.latency_per_batch), f"{pt.samples_per_second:.1f}"]
                            for pt in ms.throughput])],
             paragraphs=[f"Achieved {fmt(ms.achieved_flops_per_second)} of a measured "
                         f"{fmt(ms.machine_peak_flops_per_second)} peak ({pct(ms.efficiency)})."]))
@@ -120,16 +121,16 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
                 v.hardware, f"{fmt(v.inference_memory)} / {fmt(v.usable_memory)}",
                 "yes" if v.fits_inference else f"no ({v.devices_for_inference} dev)",
                 f"unknown: {v.finetune_unknown}" if v.finetune_unknown else "yes" if v.fits_finetune else "no",
-                v.bound, fmt(v.latency_floor), fmt(v.projected_latency),
-                f"{v.efficiency_assumed:.0%} {v.efficiency_source}", joules(float(v.energy_per_inference)),
-                usd(v.cost_per_1k_inferences)])
+                v.bound, fmt(v.latency_floor_per_batch), fmt(v.projected_latency_per_batch),
+                f"{v.efficiency_assumed:.0%} {v.efficiency_source}", joules(float(v.energy_per_batch)),
+                usd(v.cost_per_1k_samples)])
             notes += [f"{v.hardware}: {s}" for s in v.suggestions]
         hw_fig = figures.hardware_latency(report)
         sections.append(Section(
             "Can it run?", paragraphs=notes,
             tables=[Table(f"{report.dtype}, batch {report.input.batch_size}",
-                          ["hardware", "memory", "inference", "fine-tune", "bound", "floor", "projected",
-                           "efficiency", "energy", "$ / 1k"], verdict_rows)],
+                          ["hardware", "memory", "inference", "fine-tune", "bound", "floor / batch",
+                           "projected / batch", "efficiency", "energy / batch", "$ / 1k samples"], verdict_rows)],
             figures=[Figure("Latency per hardware", hw_fig)] if hw_fig else []))
     if getattr(report, "generation", None) is not None:
         from steelyard.reporting.generation_parts import generation_section

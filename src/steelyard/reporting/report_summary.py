@@ -237,13 +237,13 @@ def _hardware(runs: list[ReportRun]) -> list[Finding]:
         report = run.obj
         if not report.hardware:
             continue
-        fits = [v for v in report.hardware if v.fits_inference and v.cost_per_1k_inferences is not None]
+        fits = [v for v in report.hardware if v.fits_inference and v.cost_per_1k_samples is not None]
         name = short_model(report.model)
         if fits:
-            v = min(fits, key=lambda v: float(v.cost_per_1k_inferences))
+            v = min(fits, key=lambda v: float(v.cost_per_1k_samples))
             out.append(Finding(
                 f"Cheapest hardware that fits {name} ({report.dtype}, batch {report.input.batch_size}): {v.hardware}"
-                f" — {usd(v.cost_per_1k_inferences)} per 1,000 inferences, {fmt_seconds(float(v.projected_latency))}"
+                f" — {usd(v.cost_per_1k_samples)} per 1,000 samples, {fmt_seconds(float(v.projected_latency_per_batch))}"
                 f" per batch projected ({v.efficiency_assumed:.0%} efficiency, {v.efficiency_source}); "
                 f"{len([h for h in report.hardware if h.fits_inference])} of {len(report.hardware)} devices fit.",
                 *_evidence(run), "good"))

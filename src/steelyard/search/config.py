@@ -86,8 +86,7 @@ class OptimizeConfig(StudyConfig):
     trials: int = field(default=40, metadata=_help("finished trials the study should hold, all workers together"))
     max_drop: float = field(default=1.0, metadata=_help(
         "largest accepted accuracy drop vs the original, in points"))
-    objective: str = field(default="latency", metadata=_help("cost to minimize: latency | size | flops | energy"))
-    hardware: str = field(default="local", metadata=_help("where costs are measured: local (this machine)"))
+    objective: str = field(default="latency", metadata=_help("cost to minimize: latency | size | flops"))
     output: Path | None = field(default=None, metadata=_help(
         "save the winning model here, with its before / after report measured on the test split"))
     overwrite: bool = field(default=False, metadata=_help("replace an existing --output"))
@@ -103,14 +102,13 @@ class OptimizeConfig(StudyConfig):
         "re-run the winner on the test split (and save it); extra workers on a shared study can skip it"))
 
     def __post_init__(self) -> None:
-        from steelyard.search.recipe_objective import COSTS
+        from steelyard.search.recipe_objective import COSTS, NOT_OBJECTIVES
 
         super().__post_init__()
+        if self.objective in NOT_OBJECTIVES:
+            raise ConfigError(NOT_OBJECTIVES[self.objective])
         if self.objective not in COSTS:
             raise ConfigError(f"unknown --objective '{self.objective}'; valid objectives: {', '.join(COSTS)}")
-        if self.hardware != "local":
-            raise ConfigError(f"optimize measures costs on this machine only (--hardware local), got "
-                              f"'{self.hardware}'")
         if not self.max_drop >= 0:
             raise ConfigError(f"--max-drop must be zero or more points, got {self.max_drop}")
         if self.recovery_steps < 1 or not self.recovery_lr > 0:
@@ -127,7 +125,7 @@ class SearchConfig(StudyConfig):
         "template with {param} placeholders"))
     objectives: str = field(metadata=_help(
         "name:max|min, comma-separated: accuracy, drop, latency (relative to the original), speedup, size, "
-        "flops, params, energy, ..."))
+        "flops, params, ..."))
     budget: str | None = field(default=None, metadata=_help(
         "limits the answer must meet, e.g. \"flops<=2e10,latency<=0.5,drop<=1\" (latency relative to the "
         "original); the answer is the best first objective within them"))

@@ -64,7 +64,8 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     sampler = make_sampler(cfg.sampler, space, 2, cfg.trials, cfg.sampler_seed)
     name = cfg.study or default_study_name("optimize", source, data_spec.source, cfg.objective)
     spec = optimize_spec(name, source, model_fingerprint(source), space, data_spec.source, cfg.objective,
-                         cfg.max_drop, workflow.settings(cfg, data_spec, hardware=cfg.hardware))
+                         # costs are timed on this machine; "hardware" stays in the settings so older studies resume
+                         cfg.max_drop, workflow.settings(cfg, data_spec, hardware="local"))
     study = open_study(store, spec, sampler, make_pruner(2))
     workflow.opened(study, cfg, on_event)
     if not study.get_trials(deepcopy=False):

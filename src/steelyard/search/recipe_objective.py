@@ -10,8 +10,11 @@ the same run:
   timed in alternating rounds in the same trial (0.5 = 2x faster). A ratio measured side by
   side stays comparable across trials, workers and machines, where absolute times drift;
   ``speedup`` is its inverse, ``latency_s`` the absolute median;
-- ``energy``: estimated as latency × a constant power draw, so relative energy equals relative
-  latency on one device (measured energy needs a power counter and a long run per trial);
+- there is no ``energy``: both models of a trial run on one device with the same threads, so an
+  estimate (latency × the device's power model) ranks trials exactly as ``latency`` does, and no
+  power counter is read during a trial's timing. Rather than offer latency under another name, the
+  objective is refused with that reason (:data:`NOT_OBJECTIVES`); ``steelyard profile`` states the
+  energy per batch and per sample of one model, measured (RAPL / NVML) or estimated, saying which;
 - ``size``: bytes of the weights in memory; ``flops``: matrix FLOPs of one timing batch
   (a quantized model keeps the count of the float model it comes from); ``params``.
 
@@ -32,14 +35,21 @@ from typing import Any
 from steelyard.data.options import DataOptions
 
 #: Costs ``optimize --objective`` accepts.
-COSTS = ("latency", "size", "flops", "energy")
+COSTS = ("latency", "size", "flops")
+#: Names that are not costs a trial can be ranked by, with the reason (the error a user sees).
+NOT_OBJECTIVES = {
+    "energy": "energy is not an objective: both models of a trial run on this machine with the same threads and "
+              "no power counter is read while timing, so estimated energy (latency × one power figure) ranks "
+              "trials exactly as latency does; use --objective latency, and `steelyard profile` for energy per "
+              "batch and per sample",
+}
 #: Names a trial of a recipe search returns (valid ``search --objectives``), with their direction.
 RECIPE_METRICS = {
-    "accuracy": "max", "drop": "min", "latency": "min", "speedup": "max", "energy": "min", "size": "min",
+    "accuracy": "max", "drop": "min", "latency": "min", "speedup": "max", "size": "min",
     "size_ratio": "max", "flops": "min", "flops_ratio": "min", "params": "min", "agreement": "max",
 }
 #: Costs whose pre-training measurement is a timing (noisy): prune only beyond this margin.
-TIMED = ("latency", "energy")
+TIMED = ("latency",)
 #: The search-space parameter that names the runtime a trial is served (and timed) in.
 BACKEND_PARAM = "backend"
 
@@ -57,7 +67,6 @@ def recipe_metrics(result: Any) -> dict[str, float]:
     if result.speedup:
         out["speedup"] = float(result.speedup)
         out["latency"] = 1.0 / float(result.speedup)
-        out["energy"] = out["latency"]
         out["latency_s"] = float(after.latency.median)
         out["latency_before_s"] = float(before.latency.median)
     out["size"] = float(after.bytes)

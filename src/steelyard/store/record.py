@@ -38,7 +38,7 @@ def profile_metrics(report: CostReport) -> dict[str, tuple[float | None, str | N
         best = max(report.measured.throughput, key=lambda p: p.samples_per_second)
         m["throughput_samples_per_s"] = (best.samples_per_second, "1/s")
     if report.energy is not None:
-        m["energy_per_batch_j"] = (float(report.energy.joules_per_inference), "J")
+        m["energy_per_batch_j"] = (float(report.energy.joules_per_batch), "J")
     return m
 
 
