@@ -1,23 +1,31 @@
 """Measured vs projected `local` TTFT / TPOT of real ``generate()`` on ~100M random-weight Llama and GPT-2.
 
 Issue 13's CPU acceptance: TTFT grows with the prompt, TPOT with the context and the batch, tokens/s
-equals new tokens / e2e, and the roofline projection for this machine (`local`, its measured peak
-FLOP/s and bandwidth at the default 60% / 70% efficiencies) is printed beside each measurement with
-their ratio. Random weights are fine for timing: greedy decoding of exactly ``--new-tokens`` tokens
-with the model's own cache runs the same kernels whatever the values.
+equals new tokens / decode time, and the roofline projection for this machine (`local`, its measured
+peak FLOP/s and bandwidth at the default 60% / 70% efficiencies) is printed beside each measurement
+with their ratio. Random weights are fine for timing: greedy decoding of exactly ``new_tokens``
+tokens with the model's own cache runs the same kernels whatever the values.
+
+The machine is shared and noisy, so the grid is run **round-robin**: each round times one
+``generate()`` of every configuration (steelyard's own ``generate_once`` / ``summarize``, the code
+behind ``steelyard profile --new-tokens``), and the statistics pool the rounds. Load that comes and
+goes then hits every configuration alike, and the orderings the acceptance asks about are read from
+one run.
 
 Grid: Llama (8 layers, hidden 768, 32k vocabulary, ~106M parameters) and GPT-2 small (124M), fp32,
-batch 1 and 4, prompt 128 and 512, 32 new tokens, 1 warm-up + 2 timed runs each. A final run
-(Llama, batch 4, prompt 16, 384 new tokens) shows how TPOT grows with the context (the median of the
-first quarter of decode steps vs the last quarter).
+prompt 32 and 512, batch 1 and 4, 32 new tokens, 1 warm-up + 5 rounds. A second round-robin (Llama,
+batch 1 and 4, prompt 16, 384 new tokens, 3 rounds) shows TPOT growing with the context: the median
+of the first quarter of decode steps vs the last quarter, beside the counted bytes of those steps.
 
     .venv/bin/python benchmarks/generation.py
 
-Prints markdown tables and writes benchmarks/results/generation.json (under 6 minutes on 2 cores).
+Prints markdown tables and writes benchmarks/results/generation.json.
 """
 
 from __future__ import annotations
 
+import itertools
+import statistics
 import subprocess
 import tempfile
 import time
@@ -26,10 +34,8 @@ from typing import Any
 
 from _common import environment, isa_flags, markdown_table, write_json
 
-PROMPTS, BATCHES, NEW_TOKENS = (128, 512), (1, 4), 32
-GROWTH = {"prompt_len": 16, "new_tokens": 384, "batch": 4}
-
-
+PROMPTS, BATCHES, NEW_TOKENS, ROUNDS = (32, 512), (1, 4), 32, 5
+GROWTH = {"prompt_len": 16, "new_tokens": 384, "batches": (1, 4), "rounds": 3}
 
 
 def uptime() -> str:
@@ -49,74 +55,107 @@ def build(root: Path) -> dict[str, Path]:
     return {"llama-106m": root / "llama-106m", "gpt2-124m": root / "gpt2-124m"}
 
 
-def _row(model: str, prompt: int, m: Any) -> dict[str, Any]:
-    return {
-        "model": model, "prompt_len": prompt, "batch": m.batch, "new_tokens": NEW_TOKENS,
-        "ttft_ms": 1e3 * float(m.ttft_median), "tpot_ms": 1e3 * float(m.tpot_median),
-        "tpot_p90_ms": 1e3 * float(m.tpot_p90), "tpot_early_ms": 1e3 * float(m.tpot_early),
-        "tpot_late_ms": 1e3 * float(m.tpot_late), "e2e_ms": 1e3 * float(m.e2e_median),
-        "tokens_per_second": m.tokens_per_second,
-        # decode throughput two ways: the decode steps over the decode time, and the batch over the median gap
-        "decode_tokens_per_second": m.batch * (NEW_TOKENS - 1) / float(m.decode_median),
-        "batch_over_tpot": m.batch / float(m.tpot_median),
-        "projected_ttft_ms": 1e3 * float(m.projected_ttft or 0),
-        "projected_tpot_ms": 1e3 * float(m.projected_tpot or 0),
-        "ttft_ratio": m.ttft_ratio, "tpot_ratio": m.tpot_ratio, "peak_memory_mib": float(m.peak_memory) / 2**20,
-    }
+def round_robin(cases: list[dict[str, Any]], rounds: int) -> None:
+    """Time one ``generate()`` of every case per round (after one warm-up each); stamps kept per case."""
+    from steelyard.profiling.generation_measure import StepClock, generate_once
+
+    for case in cases:
+        case["clock"] = StepClock(case["handle"].device)
+        generate_once(case["handle"], case["inputs"], max(1, case["new_tokens"] // 2), case["clock"])
+        case["runs"] = []
+    for r in range(rounds):
+        for case in cases:
+            case["runs"].append(generate_once(case["handle"], case["inputs"], case["new_tokens"], case["clock"]))
+        print(f"round {r + 1}/{rounds} done", flush=True)
+
+
+def projection(handle: Any, prompt: int, new_tokens: int, batch: int, local: Any) -> Any:
+    from steelyard.profiling.generation import profile_generation
+    from steelyard.profiling.generation_config import GenerationWorkload
+
+    report = profile_generation(handle, GenerationWorkload(prompt_len=prompt, new_tokens=new_tokens,
+                                                           batch_sizes=(batch,)), [local], measure=False)
+    return report, report.on(local.name).batches[0]
 
 
 def main() -> None:
     import torch
 
+    from steelyard.hardware.local import detect_local
     from steelyard.models.loading import LoadConfig, load_model
-    from steelyard.profiling.generation import profile_generation
-    from steelyard.profiling.generation_config import GenerationWorkload
+    from steelyard.profiling.generation_measure import prompt as make_prompt
+    from steelyard.profiling.generation_measure import summarize
 
     started = time.perf_counter()
     load_before = uptime()
-    rows: list[dict[str, Any]] = []
-    local: dict[str, Any] = {}
+    local = detect_local(measure=True)
     with tempfile.TemporaryDirectory() as tmp:
         paths = build(Path(tmp))
         handles = {name: load_model(str(path), LoadConfig(task="causal-lm")) for name, path in paths.items()}
-        for name, handle in handles.items():
-            for prompt in PROMPTS:
-                report = profile_generation(handle, GenerationWorkload(prompt_len=prompt, new_tokens=NEW_TOKENS,
-                                                                       batch_sizes=BATCHES, runs=2, warmup=1),
-                                            [], measure=True)
-                rows += [_row(name, prompt, m) for m in report.measured]
-                if report.local_projection is not None and not local:
-                    lp = report.local_projection
-                    local = {"hardware": lp.hardware, "compute_efficiency": lp.compute_efficiency,
-                             "memory_efficiency": lp.memory_efficiency}
-                print(f"{name} prompt {prompt}: done at {time.perf_counter() - started:.0f} s", flush=True)
-                write_json("generation", {"date": "2026-12-01", "partial": True, "load_before": load_before,
-                                          "rows": rows, "seconds": time.perf_counter() - started})
-        growth_report = profile_generation(
-            handles["llama-106m"], GenerationWorkload(prompt_len=GROWTH["prompt_len"], new_tokens=GROWTH["new_tokens"],
-                                                      batch_sizes=(GROWTH["batch"],), runs=2, warmup=0), [],
-            measure=True)
-        g = growth_report.measured[0]
-        growth = {**GROWTH, "tpot_early_ms": 1e3 * float(g.tpot_early), "tpot_late_ms": 1e3 * float(g.tpot_late),
-                  "tpot_median_ms": 1e3 * float(g.tpot_median),
-                  "late_over_early": float(g.tpot_late) / float(g.tpot_early) if float(g.tpot_early) else None,
-                  "counted_bytes_first_step_mib": float(growth_report.count.decode[0].cost.bytes_moved) / 2**20,
-                  "counted_bytes_last_step_mib": float(growth_report.count.decode[-1].cost.bytes_moved) / 2**20,
-                  "peak_memory_half_mib": float(g.peak_memory_half) / 2**20,
-                  "peak_memory_mib": float(g.peak_memory) / 2**20}
-    payload = {"date": "2026-12-01", "environment": {**environment(), "isa_flags": isa_flags(),
-                                                     "torch_threads": torch.get_num_threads()},
-               "load_before": load_before, "load_after": uptime(), "local_projection": local,
+        for handle in handles.values():
+            handle.module.eval()
+        cases = [{"model": name, "handle": handle, "prompt_len": p, "batch": b, "new_tokens": NEW_TOKENS,
+                  "inputs": make_prompt(handle, b, p)}
+                 for name, handle in handles.items() for p in PROMPTS for b in BATCHES]
+        round_robin(cases, ROUNDS)
+        rows = []
+        for c in cases:
+            m = summarize(c["batch"], NEW_TOKENS, c["runs"], "perf_counter", 0.0, 0.0, "n/a")
+            _, proj = projection(c["handle"], c["prompt_len"], NEW_TOKENS, c["batch"], local)
+            gaps = [b - a for run in c["runs"] for a, b in itertools.pairwise(run[:NEW_TOKENS])]
+            rows.append({
+                "model": c["model"], "prompt_len": c["prompt_len"], "batch": c["batch"], "new_tokens": NEW_TOKENS,
+                "rounds": ROUNDS, "ttft_ms": 1e3 * float(m.ttft_median), "tpot_ms": 1e3 * float(m.tpot_median),
+                "tpot_mean_ms": 1e3 * statistics.fmean(gaps), "tpot_p90_ms": 1e3 * float(m.tpot_p90),
+                "e2e_ms": 1e3 * float(m.e2e_median), "decode_ms": 1e3 * float(m.decode_median),
+                "tokens_per_second": m.tokens_per_second,
+                # decode throughput two ways: the decode steps over the decode time, and the batch over the mean gap
+                "decode_tokens_per_second": c["batch"] * (NEW_TOKENS - 1) / float(m.decode_median),
+                "batch_over_mean_tpot": c["batch"] / statistics.fmean(gaps),
+                "ttft_cv": statistics.pstdev([r[0] for r in c["runs"]]) / statistics.fmean([r[0] for r in c["runs"]]),
+                "projected_ttft_ms": 1e3 * float(proj.ttft), "projected_tpot_ms": 1e3 * float(proj.tpot),
+                "ttft_ratio": float(m.ttft_median) / float(proj.ttft),
+                "tpot_ratio": float(m.tpot_median) / float(proj.tpot),
+            })
+        growth_cases = [{"model": "llama-106m", "handle": handles["llama-106m"], "batch": b,
+                         "prompt_len": GROWTH["prompt_len"], "new_tokens": GROWTH["new_tokens"],
+                         "inputs": make_prompt(handles["llama-106m"], b, GROWTH["prompt_len"])}
+                        for b in GROWTH["batches"]]
+        round_robin(growth_cases, GROWTH["rounds"])
+        growth = []
+        for c in growth_cases:
+            m = summarize(c["batch"], GROWTH["new_tokens"], c["runs"], "perf_counter", 0.0, 0.0, "n/a")
+            report, proj = projection(c["handle"], GROWTH["prompt_len"], GROWTH["new_tokens"], c["batch"], local)
+            growth.append({"batch": c["batch"], "prompt_len": GROWTH["prompt_len"], "new_tokens": GROWTH["new_tokens"],
+                           "rounds": GROWTH["rounds"], "tpot_early_ms": 1e3 * float(m.tpot_early),
+                           "tpot_late_ms": 1e3 * float(m.tpot_late),
+                           "late_over_early": float(m.tpot_late) / float(m.tpot_early),
+                           "projected_tpot_first_ms": 1e3 * float(proj.tpot_first),
+                           "projected_tpot_last_ms": 1e3 * float(proj.tpot_last),
+                           "counted_bytes_first_step_mib": float(report.count.decode[0].cost.bytes_moved) / 2**20,
+                           "counted_bytes_last_step_mib": float(report.count.decode[-1].cost.bytes_moved) / 2**20})
+    payload = {"date": time.strftime("%Y-%m-%d"), "environment": {**environment(), "isa_flags": isa_flags(),
+                                                                 "torch_threads": torch.get_num_threads()},
+               "load_before": load_before, "load_after": uptime(),
+               "local_projection": {"hardware": local.name, "peak_flops": float(local.peak_flops.get("float32", 0)),
+                                    "memory_bandwidth": float(local.memory_bandwidth),
+                                    "compute_efficiency": 0.6, "memory_efficiency": 0.7},
                "rows": rows, "context_growth": growth, "seconds": time.perf_counter() - started}
     path = write_json("generation", payload)
     print(markdown_table(
         ["model", "prompt", "batch", "TTFT ms", "projected", "ratio", "TPOT ms", "projected", "ratio",
-         "TPOT early / late ms", "tok/s (B·N / e2e)", "decode tok/s", "B / TPOT"],
-        [[r["model"], r["prompt_len"], r["batch"], f"{r['ttft_ms']:.1f}", f"{r['projected_ttft_ms']:.2f}",
-          f"{r['ttft_ratio']:.1f}×", f"{r['tpot_ms']:.1f}", f"{r['projected_tpot_ms']:.2f}", f"{r['tpot_ratio']:.1f}×",
-          f"{r['tpot_early_ms']:.1f} / {r['tpot_late_ms']:.1f}", f"{r['tokens_per_second']:.1f}",
-          f"{r['decode_tokens_per_second']:.1f}", f"{r['batch_over_tpot']:.1f}"] for r in rows]))
-    print(f"context growth: {growth}")
+         "tok/s (B·N / e2e)", "decode tok/s", "B / mean TPOT"],
+        [[r["model"], r["prompt_len"], r["batch"], f"{r['ttft_ms']:.1f}", f"{r['projected_ttft_ms']:.1f}",
+          f"{r['ttft_ratio']:.1f}×", f"{r['tpot_ms']:.1f}", f"{r['projected_tpot_ms']:.1f}", f"{r['tpot_ratio']:.1f}×",
+          f"{r['tokens_per_second']:.1f}", f"{r['decode_tokens_per_second']:.1f}",
+          f"{r['batch_over_mean_tpot']:.1f}"] for r in rows]))
+    print(markdown_table(
+        ["batch", "TPOT first quarter ms", "last quarter ms", "late / early", "projected first / last ms",
+         "counted bytes first / last step MiB"],
+        [[g["batch"], f"{g['tpot_early_ms']:.1f}", f"{g['tpot_late_ms']:.1f}", f"{g['late_over_early']:.2f}",
+          f"{g['projected_tpot_first_ms']:.1f} / {g['projected_tpot_last_ms']:.1f}",
+          f"{g['counted_bytes_first_step_mib']:.0f} / {g['counted_bytes_last_step_mib']:.0f}"] for g in growth]))
+    print(f"local: {payload['local_projection']}")
     print(f"load before: {load_before}\nload after: {payload['load_after']}")
     print(f"wrote {path} in {payload['seconds']:.0f} s")
 

@@ -243,7 +243,8 @@ def _hardware(runs: list[ReportRun]) -> list[Finding]:
             v = min(fits, key=lambda v: float(v.cost_per_1k_samples))
             out.append(Finding(
                 f"Cheapest hardware that fits {name} ({report.dtype}, batch {report.input.batch_size}): {v.hardware}"
-                f" — {usd(v.cost_per_1k_samples)} per 1,000 samples, {fmt_seconds(float(v.projected_latency_per_batch))}"
+                f" — {usd(v.cost_per_1k_samples)} per 1,000 samples, "
+                f"{fmt_seconds(float(v.projected_latency_per_batch))}"
                 f" per batch projected ({v.efficiency_assumed:.0%} efficiency, {v.efficiency_source}); "
                 f"{len([h for h in report.hardware if h.fits_inference])} of {len(report.hardware)} devices fit.",
                 *_evidence(run), "good"))
