@@ -27,23 +27,9 @@ def _store() -> Any:
 
 
 def _value(value: float | None, unit: str | None) -> str:
-    from steelyard.reporting.formatting import fmt
-    from steelyard.units import Bytes, Flops, Macs, Seconds
+    from steelyard.reporting.formatting import fmt_unit
 
-    if value is None:
-        return "—"
-    typed = {"s": Seconds, "B": Bytes, "FLOP": Flops, "MAC": Macs}.get(unit or "")
-    if typed is not None:
-        return fmt(typed(value))
-    if unit == "$":
-        from steelyard.reporting.amounts import usd
-
-        return usd(value)
-    if unit == "1/s":
-        return f"{value:,.1f}/s"
-    if unit in (None, "") and float(value).is_integer() and abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}" + (f" {unit}" if unit else "")
+    return fmt_unit(value, unit)
 
 
 def _headline(record: Any) -> str:
