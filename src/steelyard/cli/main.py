@@ -49,11 +49,11 @@ def main(
     ] = None,
 ) -> None:
     from steelyard.evaluation.progress import set_progress_display
-    from steelyard.reporting.progress import rich_progress
+    from steelyard.reporting.progress import progress_display
 
     OPTIONS.debug = debug or OPTIONS.debug
     OPTIONS.store_url = store
-    set_progress_display(rich_progress)
+    set_progress_display(progress_display())
 
 
 app.command("profile")(profile_command)
