@@ -108,6 +108,10 @@ class CompareConfig:
     finetune_dtype: str = "bfloat16"
 
     def __post_init__(self) -> None:
+        from steelyard.models.loading import float_dtype
+
+        object.__setattr__(self, "dtype", float_dtype(self.dtype))  # fp16, bf16, half ... as aliases
+        object.__setattr__(self, "finetune_dtype", float_dtype(self.finetune_dtype))
         if not self.hardware:
             raise ConfigError("compare needs at least one hardware target")
         if self.runs < 1 or self.warmup < 0:

@@ -44,8 +44,8 @@ class LoadConfig:
     generate: bool = False
 
     def __post_init__(self) -> None:
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise ConfigError(f"unknown dtype '{self.dtype}'; choose one of: {', '.join(DTYPES)}")
+        if self.dtype is not None:
+            object.__setattr__(self, "dtype", float_dtype(self.dtype))
         if self.task is not None:
             check_task(self.task)
         check_device(self.device, self.dtype or "float32")
@@ -56,6 +56,20 @@ class LoadConfig:
             return torch_dtype(self.dtype)
         own = config_dtype(config) if self.config_only else None
         return torch_dtype(own or "float32")
+
+
+def float_dtype(name: object) -> str:
+    """``fp16``, ``half``, ``bf16``, ``fp32``, ``float``, ``torch.float16`` ... → a name in :data:`DTYPES`."""
+    from steelyard.errors import HardwareError
+    from steelyard.hardware.spec import normalize_dtype
+
+    try:
+        text = normalize_dtype(name)
+    except HardwareError:
+        text = ""
+    if text not in DTYPES:
+        raise ConfigError(f"unknown dtype '{name}'; choose one of: {', '.join(DTYPES)} (or fp32, fp16, bf16, half)")
+    return text
 
 
 def config_dtype(config: Any) -> str | None:
