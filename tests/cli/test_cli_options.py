@@ -95,7 +95,8 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                  "generation": "--prompt-len, --new-tokens, --batch-size", "batch_sizes": "--batch-size (a list)",
                  "decode_samples": "Python API", "generate": "set by --new-tokens (the generating head)",
                  "breakdown_depth": "Python API", "top_n": "Python API", "training_precision": "Python API",
-                 "utilization": "Python API (estimate has --utilization)", "extra_assumptions": "Python API"}),
+                 "utilization": "Python API (estimate has --utilization)", "extra_assumptions": "Python API",
+                 "library_progress": "Python API (the CLI silences transformers' bars)"}),
     "evaluate": ((DataOptions, "evaluate"), {"data": "source", "resamples": "n_resamples", "metrics": "metrics"},
                  {"model": "argument", "split": "evaluate()", "batch_size": "evaluate()", "max_length": "evaluate()",
                   "max_examples": "evaluate()", "tokenizer": "evaluate()", "metrics": "evaluate()",
@@ -108,7 +109,7 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                  {"handle": "the model", "config_only": "--measure-step loads weights", "device": "counted on meta",
                   "inputs": "--batch-size ...", "input_shapes": "factories: profile",
                   "input_dtype": "factories: profile", "trust_remote_code": "profile", "num_labels": "profile",
-                  "generate": "profile --new-tokens"}),
+                  "generate": "profile --new-tokens", "library_progress": "Python API"}),
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from steelyard.errors import ConfigError, DtypeUnsupportedError, ModelSourceError
 from steelyard.models.handle import ModelHandle
+from steelyard.models.quiet import library_bars
 from steelyard.models.registry import find_loader
 from steelyard.models.tasks import InputSpec, check_task
 
@@ -42,6 +43,8 @@ class LoadConfig:
     #: Load the generating head when no ``task`` is given (``--new-tokens``): an encoder-decoder then gets
     #: its LM head (``seq2seq-lm`` / ``speech-seq2seq``) rather than the bare model it is weighed as.
     generate: bool = False
+    #: Show transformers' own tqdm bars ("Loading weights", downloads) while loading; off by default.
+    library_progress: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype is not None:
@@ -140,4 +143,5 @@ def load_model(source: str, cfg: LoadConfig | None = None) -> ModelHandle:
         raise ModelSourceError(
             f"'{source}' is neither a model folder with a config.json nor a config .json file"
         )
-    return found[1].load(source, cfg)
+    with library_bars(cfg.library_progress):
+        return found[1].load(source, cfg)
