@@ -121,3 +121,15 @@ def test_reporting_has_no_exponent_format_specs():
             if p.name != "commands.py"  # reproduce commands write CLI arguments, not numbers for people
             for line in p.read_text(encoding="utf-8").splitlines() if spec.search(line)]
     assert hits == []
+
+
+def test_no_exponent_in_the_text_of_a_report():
+    """Markdown and the HTML outside its scripts (the charts' data is JSON, not text) show no 1.45329e+08."""
+    from compare_fakes import fake_comparison, fake_report
+    from steelyard.comparison.config import Constraints
+    from steelyard.reporting.html import render_html, render_markdown, report_document
+
+    doc = report_document([("comparison", fake_comparison(Constraints(max_latency=Seconds(0.05))), 1),
+                           ("profile", fake_report("huge", 1.45329e8, 2.0, 1.45329e11, measured_ms=0.0004), 2)])
+    html = re.sub(r"(?s)<script.*?</script>|<style.*?</style>", "", render_html(doc))
+    assert not EXPONENT.findall(html) and not EXPONENT.findall(render_markdown(doc))
