@@ -11,6 +11,7 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.formatting import fmt_number
 from steelyard.reporting.markup import escape
 
 runs_app = typer.Typer(help="The results store: every profile, estimate, evaluation and comparison.",
@@ -165,7 +166,7 @@ def diff_command(
     for row in metric_rows:
         unit = row["unit"]
         change = "—" if row["delta"] is None else ("+" if row["delta"] > 0 else "") + _value(row["delta"], unit)
-        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.3g}×"
+        ratio = "—" if row["ratio"] is None else f"{fmt_number(row['ratio'])}×"
         table.add_row(escape(row["metric"]), _value(row["a"], unit), _value(row["b"], unit), change, ratio)
     if metric_rows:
         console.print(table)
