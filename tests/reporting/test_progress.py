@@ -130,3 +130,15 @@ def test_rich_bars_draw_on_stderr(capsys):
     finally:
         set_progress_display(previous)
     assert capsys.readouterr().out == ""  # never on stdout, where JSON goes
+
+
+def test_the_cli_installs_log_lines_when_stderr_is_not_a_terminal(capsys):
+    from steelyard.cli.main import run
+
+    previous = set_progress_display(None)
+    try:
+        assert run(["hardware", "list"]) == 0
+        installed = set_progress_display(None)
+    finally:
+        set_progress_display(previous)
+    assert isinstance(installed, LogProgress)  # pytest's stderr is no terminal, as in CI
