@@ -2,7 +2,7 @@
 
 Every quantity is a ``float`` subclass, so arithmetic and JSON serialisation work as usual;
 the type only says what the number counts. One multiply-add is 2 FLOPs and 1 MAC.
-Formatting with SI prefixes happens in :mod:`steelyard.reporting` only.
+Formatting with SI prefixes happens in :mod:`steelyard.reporting.formatting` only.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ class Quantity(float):
     unit: ClassVar[str] = ""
     #: 1000 for decimal prefixes (k, M, G); 1024 for binary ones (KiB, MiB).
     base: ClassVar[int] = 1000
+    #: False for units that take no SI prefix when printed ($, kWh, kg CO2e): "1.2 kkWh" means nothing.
+    prefixed: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({float(self)!r})"
@@ -44,6 +46,7 @@ class Bytes(Quantity):
 
 class BytesPerSecond(Quantity):
     unit = "B/s"
+    base = 1024
 
 
 class Seconds(Quantity):
@@ -60,14 +63,17 @@ class Watts(Quantity):
 
 class KilowattHours(Quantity):
     unit = "kWh"
+    prefixed = False
 
 
 class Usd(Quantity):
     unit = "$"
+    prefixed = False
 
 
 class KgCO2(Quantity):
     unit = "kg CO2e"
+    prefixed = False
 
 
 def macs_to_flops(macs: float) -> Flops:

@@ -58,7 +58,7 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
     "finetune": ((FinetuneConfig, DataOptions), {"target_metric": "target", "data": "source"},
                  {"model": "argument", "output": "where to save", "overwrite": "saving", "json_out": "file",
                   "save": "store"}, TRAIN_ONLY),
-    "distill": ((DistillConfig, FinetuneConfig, DataOptions), {"no_cache": "cache_teacher", "data": "source"},
+    "distill": ((DistillConfig, FinetuneConfig, DataOptions), {"cache": "cache_teacher", "data": "source"},
                 {"teacher": "model", "student": "model or spec", "output": "where to save", "overwrite": "saving",
                  "json_out": "file", "save": "store"},
                 {**TRAIN_ONLY, "train": "built from the training options", "task": "the teacher's",
@@ -85,7 +85,7 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                   "calibration_batches": "per quantization step", "image_column": "default column",
                   "serve": "set from --backend by backends.serve.route"}),
     "compare": ((CompareConfig, InputSpec, Constraints, ServingLimits, HardwareSettings),
-                {"weights": "config_only", "metric": "metrics"},
+                {"weights": "config_only"},
                 {"models": "arguments", "html": "file", "markdown": "file", "json_out": "file", "save": "store",
                  "workload": "parsed into a ServingWorkload"},
                 {"inputs": "--batch-size, --seq-len, --image-size", "constraints": "--max-latency ...",
@@ -97,7 +97,8 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                  "generation": "--prompt-len, --new-tokens, --batch-size", "batch_sizes": "--batch-size (a list)",
                  "decode_samples": "Python API", "generate": "set by --new-tokens (the generating head)",
                  "breakdown_depth": "Python API", "top_n": "Python API", "training_precision": "Python API",
-                 "utilization": "Python API (estimate has --utilization)", "extra_assumptions": "Python API"}),
+                 "utilization": "Python API (estimate has --utilization)", "extra_assumptions": "Python API",
+                 "library_progress": "Python API (the CLI silences transformers' bars)"}),
     "evaluate": ((DataOptions, "evaluate"), {"data": "source", "resamples": "n_resamples", "metrics": "metrics"},
                  {"model": "argument", "split": "evaluate()", "batch_size": "evaluate()", "max_length": "evaluate()",
                   "max_examples": "evaluate()", "tokenizer": "evaluate()", "metrics": "evaluate()",
@@ -110,7 +111,7 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                  {"handle": "the model", "config_only": "--measure-step loads weights", "device": "counted on meta",
                   "inputs": "--batch-size ...", "input_shapes": "factories: profile",
                   "input_dtype": "factories: profile", "trust_remote_code": "profile", "num_labels": "profile",
-                  "generate": "profile --new-tokens"}),
+                  "generate": "profile --new-tokens", "library_progress": "Python API"}),
 }
 
 

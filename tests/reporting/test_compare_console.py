@@ -137,5 +137,5 @@ def test_reproduce_command_options_for_non_defaults():
     command = compare_command(comp)
     assert command.startswith("steelyard compare /abs/models/tiny models/base")
     assert "--dtype bfloat16" in command and "--no-interleave" in command
-    assert "--data /abs/data.csv --split test --metric accuracy --metric f1" in command
+    assert "--data /abs/data.csv --split test --metrics accuracy,f1" in command
     assert "--max-memory 4GiB" in command and "--max-latency" not in command

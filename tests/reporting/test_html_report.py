@@ -137,8 +137,14 @@ def test_report_command_for_stored_profile_and_comparison(tmp_path, capsys):
         in text
     assert f"_run {profile_id} · text-classification" in text
     assert html.read_text().count('class="plot"') == len(_figure_specs(html.read_text()))
-    assert run(["report", str(profile_id)]) == 2
-    assert "--html report.html and/or --markdown" in capsys.readouterr().err
+
+
+def test_report_without_a_file_option_writes_report_html_here(tmp_path, capsys, monkeypatch):
+    profile_id, _ = record_profile(fake_report("tiny", 10_000_000, 2.0, 40e6), [LoadConfig()])
+    monkeypatch.chdir(tmp_path)
+    assert run(["report", str(profile_id)]) == 0
+    assert (tmp_path / "report.html").read_text().startswith("<!DOCTYPE html>")
+    assert f"wrote {tmp_path / 'report.html'}" in capsys.readouterr().out
 
 
 def test_report_of_a_kind_without_builder_is_generic(tmp_path):

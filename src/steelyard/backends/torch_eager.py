@@ -57,7 +57,10 @@ def save_pretrained(model: nn.Module, folder: Path) -> None:
     inner = getattr(inner, "_orig_mod", inner)  # a torch.compile wrapper
     if not hasattr(inner, "save_pretrained"):
         raise ConfigError("a torch-backend artifact is a transformers folder; this model has no save_pretrained")
-    inner.save_pretrained(folder)
+    from steelyard.models.quiet import library_bars
+
+    with library_bars():
+        inner.save_pretrained(folder)
 
 
 def load_pretrained(folder: Path) -> nn.Module:

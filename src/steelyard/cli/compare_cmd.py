@@ -21,9 +21,10 @@ def compare_command(
     ],
     data: Annotated[str | None, typer.Option(help="evaluate every model on this data source (same split)")] = None,
     split: Annotated[str, typer.Option(help="split to evaluate on")] = "test",
-    metric: Annotated[
+    metrics: Annotated[
         list[str] | None,
-        typer.Option(help="metric(s) to evaluate (default: the task's); the first is the headline column"),
+        typer.Option(help="metric(s) to evaluate, comma-separated or repeated (default: the task's); the first is "
+                     "the headline column"),
     ] = None,
     max_examples: Annotated[int | None, typer.Option(help="evaluate on at most this many examples")] = None,
     tokenizer: Annotated[str | None, typer.Option(help="tokenizer source for models saved without one")] = None,
@@ -39,7 +40,7 @@ def compare_command(
     audio_seconds: Annotated[
         float | None, typer.Option(help="seconds of audio (speech; default: Whisper's 30 s, 10 s of waveform)")
     ] = None,
-    dtype: Annotated[str, typer.Option(help="float32 | float16 | bfloat16")] = "float32",
+    dtype: Annotated[str, typer.Option(help="float32 | float16 | bfloat16 (or fp32, fp16, bf16)")] = "float32",
     device: Annotated[str, typer.Option(help="cpu or cuda[:N]")] = "cpu",
     threads: Annotated[int | None, typer.Option(help="torch intra-op threads (fixed and recorded)")] = None,
     runs: Annotated[int, typer.Option(help="timed rounds (each model once per round)")] = 20,
@@ -113,7 +114,7 @@ def compare_command(
         interleave=interleave,
         data=data,
         split=split,
-        metrics=tuple(metric or ()),
+        metrics=tuple(m.strip() for given in metrics or () for m in given.split(",") if m.strip()),
         max_examples=max_examples,
         tokenizer=tokenizer,
         constraints=constraints,

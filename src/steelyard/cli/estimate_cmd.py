@@ -29,7 +29,7 @@ def estimate_command(
         float | None, typer.Option(help="seconds of audio (speech; default: Whisper's 30 s, 10 s of waveform)")
     ] = None,
     task: Annotated[str | None, typer.Option(help="task (default: from the config)")] = None,
-    dtype: Annotated[str, typer.Option(help="training precision whose peak is used")] = "bfloat16",
+    dtype: Annotated[str, typer.Option(help="training precision whose peak is used (or bf16, fp16)")] = "bfloat16",
     measure_step: Annotated[
         bool, typer.Option(help="also time real training steps on this machine (loads the weights)")
     ] = False,
@@ -43,7 +43,7 @@ def estimate_command(
 ) -> None:
     """Training / fine-tuning cost: device-hours, $, kWh and CO2 on catalog hardware."""
     from steelyard.hardware import parse_hardware_list
-    from steelyard.models.loading import LoadConfig, load_model
+    from steelyard.models.loading import LoadConfig, float_dtype, load_model
     from steelyard.models.tasks import InputSpec
     from steelyard.profiling.training_cost import estimate_training
     from steelyard.reporting.console import render_training_estimate
@@ -51,6 +51,7 @@ def estimate_command(
 
     apply_hardware_options(opts, hardware)
     count = parse_number(tokens, "--tokens")
+    dtype = float_dtype(dtype)  # bf16, fp16, fp32 ... as aliases
     devices = parse_hardware_list(hardware)
     load_cfg = LoadConfig(
         task=task,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -31,13 +31,35 @@ from steelyard.cli.runtimes_cmd import runtimes_command
 from steelyard.cli.search_cmd import search_command, study_app
 from steelyard.cli.state import OPTIONS
 
+#: The program name in usage lines and completion scripts (also under ``python -m steelyard``).
+PROG = "steelyard"
+#: The environment variable a completion script sets to ask for completions.
+COMPLETE_VAR = "_STEELYARD_COMPLETE"
+SHELLS = ("bash", "zsh", "fish", "powershell")
+
+
+def _markup_mode() -> Any:
+    """Rich help (boxes, colours) in a terminal; click's plain help, wrapped at 80 columns, in a pipe."""
+    return "rich" if sys.stdout.isatty() else None
+
+
 app = typer.Typer(
-    name="steelyard",
+    name=PROG,
     help="Weigh what a deep-learning model costs, measure what it is worth, make it lighter.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=False,  # `steelyard completion SHELL` prints the script instead
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every command
+    rich_markup_mode=_markup_mode(),
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from steelyard import __version__
+
+        print(f"{PROG} {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -47,15 +69,19 @@ def main(
         str | None,
         typer.Option(help="results store URL (default $STEELYARD_STORE or ~/.local/share/steelyard/steelyard.db)"),
     ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", "-V", help="print the version and exit", is_eager=True,
+                           callback=_print_version),
+    ] = False,
 ) -> None:
     from steelyard.evaluation.progress import set_progress_display
     from steelyard.hardware import configure
-    from steelyard.reporting.progress import rich_progress
+    from steelyard.reporting.progress import progress_display
 
     OPTIONS.debug = debug or OPTIONS.debug
     OPTIONS.store_url = store
     configure()  # each command starts from the catalogs as they are; its --catalog / --pue ... apply next
-    set_progress_display(rich_progress)
+    set_progress_display(progress_display())
 
 
 app.command("profile")(profile_command)
@@ -76,6 +102,34 @@ app.command("methods")(methods_command)
 app.command("optimize")(optimize_command)
 app.command("search")(search_command)
 app.add_typer(study_app, name="study")
+
+
+@app.command("completion")
+def completion_command(
+    shell: Annotated[str, typer.Argument(help=f"{' | '.join(SHELLS)}")],
+) -> None:
+    """Print the shell completion script for bash, zsh, fish or powershell.
+
+    Add `eval "$(steelyard completion bash)"` to ~/.bashrc (zsh: the same with zsh in ~/.zshrc;
+    fish: `steelyard completion fish | source` in ~/.config/fish/config.fish).
+    """
+    from typer._completion_shared import get_completion_script
+
+    from steelyard.errors import ConfigError
+
+    if shell not in SHELLS:
+        raise ConfigError(f"unknown shell '{shell}'; choose one of: {', '.join(SHELLS)}")
+    print(get_completion_script(prog_name=PROG, complete_var=COMPLETE_VAR, shell=shell))
+
+
+def _completion_requested() -> bool:
+    """A completion script is asking for candidates: register typer's shell classes first."""
+    if not os.environ.get(COMPLETE_VAR):
+        return False
+    from typer._completion_classes import completion_init
+
+    completion_init()
+    return True
 
 
 def _quiet_libraries() -> None:
@@ -109,9 +163,11 @@ def run(argv: list[str] | None = None) -> int:
     OPTIONS.debug = os.environ.get("STEELYARD_DEBUG") == "1" or "--debug" in (argv or sys.argv[1:])
     _quiet_libraries()
     exit_types, usage_types, abort_types = _click_exceptions()
+    app.rich_markup_mode = _markup_mode()
+    _completion_requested()
     code = 0
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, prog_name=PROG, complete_var=COMPLETE_VAR, standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except SteelyardError as exc:
         if OPTIONS.debug:

@@ -19,6 +19,7 @@ from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.cli.study_common import command_line, finish, print_event, record, show_summary
 from steelyard.errors import ConfigError
+from steelyard.reporting.formatting import fmt_number
 from steelyard.reporting.markup import escape
 
 #: Recipe trials measure accuracy on text or images read with the default image column.
@@ -63,7 +64,8 @@ def _no_answer(summary: Any, max_drop: float, cost: str, run_id: int | None) -> 
     closest = "; ".join(f"trial {r.number} drops {format_metric('drop', r.metrics.get('drop'))} at {cost} "
                         f"{format_metric(cost, r.values.get(cost))}" for r in rows)
     saved = f" (study recorded as run {run_id})" if run_id is not None else ""
-    return (f"no trial is within --max-drop {max_drop:g} points of the original's accuracy; closest: {closest}"
+    return (f"no trial is within --max-drop {fmt_number(max_drop)} points of the original's accuracy; "
+            f"closest: {closest}"
             f"{saved}. Allow a larger --max-drop, run more --trials, or more --recovery-steps")
 
 
@@ -77,7 +79,7 @@ def _show_final(result: Any, model: str, save: bool) -> dict[str, Any]:
     drop = final.metric_drop
     if drop is not None and drop > cfg.max_drop:
         console.print(f"[yellow]note: on the test split the drop is {drop:.2f} points, above --max-drop "
-                      f"{cfg.max_drop:g} (the choice was made on the validation split)[/yellow]")
+                      f"{fmt_number(cfg.max_drop)} (the choice was made on the validation split)[/yellow]")
     if cfg.output is not None:
         console.print(f"winning model saved to {escape(final.output)}")
     if save:

@@ -27,7 +27,7 @@ DATA = Group.of(
     Opt("label_column", help="column holding the label"),
     Opt("image_column", help="column holding the image (path, bytes or array)"),
     Opt("seed", help="seed for splits, subsets, initialisation and data order"),
-    Opt("clean", flags=("--clean",), help="drop empty, duplicate, conflicting and leaked examples"),
+    Opt("clean", flags=("--clean/--no-clean",), help="drop empty, duplicate, conflicting and leaked examples"),
     Opt("max_train_examples", help="train on a stratified subset of this many examples"),
     Opt("max_eval_examples", help="validate and test on stratified subsets of this many examples"),
 )
@@ -41,18 +41,18 @@ TRAIN = Group.of(
     Opt("target", param="target_metric"),
     Opt("stop_at_target", flags=("--stop-at-target/--no-stop-at-target",)),
     "eval_every", "max_steps", "max_length",
-    Opt("freeze_encoder", flags=("--freeze-encoder",)),
-    Opt("augment", flags=("--augment",)),
+    Opt("freeze_encoder", flags=("--freeze-encoder/--no-freeze-encoder",)),
+    Opt("augment", flags=("--augment/--no-augment",)),
     "nproc", "device", "tokenizer", "seed",
 )
 
 DISTILL = Group.of(
     DistillConfig,
     "alpha", "temperature",
-    Opt("hidden_states", flags=("--hidden-states",)),
+    Opt("hidden_states", flags=("--hidden-states/--no-hidden-states",)),
     "hidden_weight",
-    Opt("cache_teacher", param="no_cache", flags=("--no-cache",), default=False, parse=lambda no_cache: not no_cache,
-        help="run the teacher on every step instead of caching its logits once per example (same result, slower)"),
+    Opt("cache_teacher", param="cache", flags=("--cache/--no-cache",),
+        help="cache the teacher's logits once per example (--no-cache: run it on every step; same result, slower)"),
 )
 
 #: The study options optimize and search share, where the command line takes text.

@@ -3,10 +3,11 @@
 A config field gives its option the type (its annotation), the default and the help text
 (``field(metadata={"help": ...})``). An :class:`Opt` says only what the command line does
 differently: another flag name (``--target-metric`` for ``target``), an on/off pair, text that is
-parsed into the field (``--timeout 30m``), or an inverted switch (``--no-cache`` for
-``cache_teacher``). A :class:`Group` is the options one config contributes to a command, and
-:func:`with_options` appends groups to a command's own parameters; the command then receives
-what was parsed as one mapping and builds its configs with :meth:`Group.build`.
+parsed into the field (``--timeout 30m``), or another name for a switch (``--cache/--no-cache``
+for ``cache_teacher``). A boolean field shows as an on/off pair (``--clean/--no-clean``). A
+:class:`Group` is the options one config contributes to a command, and :func:`with_options`
+appends groups to a command's own parameters; the command then receives what was parsed as one
+mapping and builds its configs with :meth:`Group.build`.
 
 ``tests/cli/test_cli_options.py`` walks every command and its configs and fails when a field
 has no option or an option no field, unless it is listed there as deliberate.
@@ -36,7 +37,7 @@ class Opt:
     field: str
     #: The command's parameter (and so the ``--flag``) when it is not the field's name.
     param: str | None = None
-    #: typer's flag declarations, e.g. ``("--freeze-encoder",)`` or ``("--final/--no-final",)``.
+    #: typer's flag declarations, e.g. ``("--final/--no-final",)`` (booleans come in on/off pairs).
     flags: tuple[str, ...] = ()
     help: str | None = None
     default: Any = _UNSET

@@ -41,7 +41,8 @@ def profile_command(
     ] = None,
     dtype: Annotated[
         str | None,
-        typer.Option(help="float32 | float16 | bfloat16 (default: the config's own with --config-only, else float32)"),
+        typer.Option(help="float32 | float16 | bfloat16, or fp32 | fp16 | bf16 | half (default: the config's own "
+                     "with --config-only, else float32)"),
     ] = None,
     weights: Annotated[
         bool,

@@ -11,6 +11,7 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.formatting import fmt_number
 from steelyard.reporting.markup import escape
 
 runs_app = typer.Typer(help="The results store: every profile, estimate, evaluation and comparison.",
@@ -27,23 +28,9 @@ def _store() -> Any:
 
 
 def _value(value: float | None, unit: str | None) -> str:
-    from steelyard.reporting.formatting import fmt
-    from steelyard.units import Bytes, Flops, Macs, Seconds
+    from steelyard.reporting.formatting import fmt_unit
 
-    if value is None:
-        return "—"
-    typed = {"s": Seconds, "B": Bytes, "FLOP": Flops, "MAC": Macs}.get(unit or "")
-    if typed is not None:
-        return fmt(typed(value))
-    if unit == "$":
-        from steelyard.reporting.amounts import usd
-
-        return usd(value)
-    if unit == "1/s":
-        return f"{value:,.1f}/s"
-    if unit in (None, "") and float(value).is_integer() and abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.4g}" + (f" {unit}" if unit else "")
+    return fmt_unit(value, unit)
 
 
 def _headline(record: Any) -> str:
@@ -179,7 +166,7 @@ def diff_command(
     for row in metric_rows:
         unit = row["unit"]
         change = "—" if row["delta"] is None else ("+" if row["delta"] > 0 else "") + _value(row["delta"], unit)
-        ratio = "—" if row["ratio"] is None else f"{row['ratio']:.3g}×"
+        ratio = "—" if row["ratio"] is None else f"{fmt_number(row['ratio'])}×"
         table.add_row(escape(row["metric"]), _value(row["a"], unit), _value(row["b"], unit), change, ratio)
     if metric_rows:
         console.print(table)

@@ -13,6 +13,7 @@ from typing import Any
 from steelyard.cli.common import console
 from steelyard.cli.option_groups import SEARCH
 from steelyard.cli.state import OPTIONS
+from steelyard.reporting.formatting import fmt_seconds
 from steelyard.reporting.markup import escape
 
 StorageOpt = SEARCH.annotated("storage")
@@ -40,7 +41,8 @@ def print_event(event: Any) -> None:
         ran = len(outcome.ran)
         words = {"budget": f"the study holds its {outcome.n_trials} trials", "timeout": "--timeout reached",
                  "interrupted": "interrupted", "exhausted": "the sampler has no point left"}[outcome.stopped]
-        console.print(f"this worker ran {ran} trial{'s' if ran != 1 else ''} in {outcome.seconds:.0f} s; {words}")
+        console.print(f"this worker ran {ran} trial{'s' if ran != 1 else ''} in {fmt_seconds(outcome.seconds)}; "
+                      f"{words}")
     elif isinstance(event, workflow.FinalRunStarted):
         console.print(f"re-running trial {event.number} ({escape(event.recipe)}) and measuring it on the test split")
 

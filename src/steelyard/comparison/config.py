@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from steelyard.config_values import normalise_tuples
 from steelyard.errors import ConfigError
 from steelyard.models.tasks import InputSpec
 from steelyard.units import Bytes, Seconds, Usd
@@ -108,6 +109,11 @@ class CompareConfig:
     finetune_dtype: str = "bfloat16"
 
     def __post_init__(self) -> None:
+        from steelyard.models.loading import float_dtype
+
+        object.__setattr__(self, "dtype", float_dtype(self.dtype))  # fp16, bf16, half ... as aliases
+        object.__setattr__(self, "finetune_dtype", float_dtype(self.finetune_dtype))
+        normalise_tuples(self, "hardware", "metrics", "objectives")  # hardware="t4" is ("t4",)
         if not self.hardware:
             raise ConfigError("compare needs at least one hardware target")
         if self.runs < 1 or self.warmup < 0:

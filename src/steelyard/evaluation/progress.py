@@ -2,15 +2,15 @@
 
 Long evaluations, fine-tunes and searches call :func:`progress_bar` and then ``advance`` /
 ``describe`` on what it yields. How that is shown is not the library's business: by default
-nothing is drawn; the CLI installs rich bars (:func:`steelyard.reporting.progress.rich_progress`)
-with :func:`set_progress_display`, and a Python user may install those, or any function of the
-same shape (a notebook widget, a logger). A CI log or a JSON pipe does not want bars, and with
-several DDP processes only rank 0 should draw: :func:`progress_enabled` decides that.
+nothing is drawn; the CLI installs :func:`steelyard.reporting.progress.progress_display` (rich bars in
+a terminal, a log line every few seconds elsewhere, so a CI log shows work going on) with
+:func:`set_progress_display`, and a Python user may install those, or any function of the same shape
+(a notebook widget, a logger). With several DDP processes only rank 0 reports: :func:`progress_enabled`
+decides that.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
@@ -47,12 +47,10 @@ def set_progress_display(display: ProgressDisplay | None) -> ProgressDisplay | N
 
 
 def progress_enabled(requested: bool | None = None, rank: int = 0) -> bool:
-    """On when asked, or by default when stderr is a terminal; always off on ranks other than 0."""
+    """On unless asked off (the installed display decides how to show it); always off on ranks other than 0."""
     if rank != 0:
         return False
-    if requested is not None:
-        return requested
-    return sys.stderr.isatty()
+    return True if requested is None else requested
 
 
 @contextmanager

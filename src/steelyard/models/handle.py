@@ -11,7 +11,7 @@ import torch
 Inputs = dict[str, torch.Tensor] | tuple[torch.Tensor, ...]
 
 
-@dataclass
+@dataclass(repr=False)
 class ModelHandle:
     """A model with the example inputs it is measured on, and where it came from.
 
@@ -28,6 +28,20 @@ class ModelHandle:
     path: Path | None = None
     weights_files: list[Path] = field(default_factory=list)
     dtype: torch.dtype = torch.float32
+
+    def __repr__(self) -> str:
+        """One line: what the model is and what it is measured on (the default repr prints the whole module)."""
+        params = sum(p.numel() for p in self.module.parameters())
+        shapes = ", ".join(f"{name}={'×'.join(map(str, t.shape))}" for name, t in self._named_tensors())
+        where = f", path={str(self.path)!r}" if self.path is not None and str(self.path) != self.name else ""
+        return (f"ModelHandle({self.name!r}, {type(self.module).__name__}, task={self.task!r}, "
+                f"source={self.source_kind!r}, {params:,} parameters, {str(self.dtype).removeprefix('torch.')} "
+                f"on {self.device}, inputs: {shapes or 'none'}{where})")
+
+    def _named_tensors(self) -> list[tuple[str, torch.Tensor]]:
+        if isinstance(self.inputs, dict):
+            return [(k, v) for k, v in self.inputs.items() if isinstance(v, torch.Tensor)]
+        return [(f"#{i}", v) for i, v in enumerate(self.inputs) if isinstance(v, torch.Tensor)]
 
     @property
     def on_meta(self) -> bool:

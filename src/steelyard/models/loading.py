@@ -17,6 +17,7 @@ from typing import Any
 
 from steelyard.errors import ConfigError, DtypeUnsupportedError, ModelSourceError
 from steelyard.models.handle import ModelHandle
+from steelyard.models.quiet import library_bars
 from steelyard.models.registry import find_loader
 from steelyard.models.tasks import InputSpec, check_task
 
@@ -42,10 +43,12 @@ class LoadConfig:
     #: Load the generating head when no ``task`` is given (``--new-tokens``): an encoder-decoder then gets
     #: its LM head (``seq2seq-lm`` / ``speech-seq2seq``) rather than the bare model it is weighed as.
     generate: bool = False
+    #: Show transformers' own tqdm bars ("Loading weights", downloads) while loading; off by default.
+    library_progress: bool = False
 
     def __post_init__(self) -> None:
-        if self.dtype is not None and self.dtype not in DTYPES:
-            raise ConfigError(f"unknown dtype '{self.dtype}'; choose one of: {', '.join(DTYPES)}")
+        if self.dtype is not None:
+            object.__setattr__(self, "dtype", float_dtype(self.dtype))
         if self.task is not None:
             check_task(self.task)
         check_device(self.device, self.dtype or "float32")
@@ -56,6 +59,20 @@ class LoadConfig:
             return torch_dtype(self.dtype)
         own = config_dtype(config) if self.config_only else None
         return torch_dtype(own or "float32")
+
+
+def float_dtype(name: object) -> str:
+    """``fp16``, ``half``, ``bf16``, ``fp32``, ``float``, ``torch.float16`` ... → a name in :data:`DTYPES`."""
+    from steelyard.errors import HardwareError
+    from steelyard.hardware.spec import normalize_dtype
+
+    try:
+        text = normalize_dtype(name)
+    except HardwareError:
+        text = ""
+    if text not in DTYPES:
+        raise ConfigError(f"unknown dtype '{name}'; choose one of: {', '.join(DTYPES)} (or fp32, fp16, bf16, half)")
+    return text
 
 
 def config_dtype(config: Any) -> str | None:
@@ -126,4 +143,5 @@ def load_model(source: str, cfg: LoadConfig | None = None) -> ModelHandle:
         raise ModelSourceError(
             f"'{source}' is neither a model folder with a config.json nor a config .json file"
         )
-    return found[1].load(source, cfg)
+    with library_bars(cfg.library_progress):
+        return found[1].load(source, cfg)

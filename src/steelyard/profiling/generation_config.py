@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from steelyard.config_values import normalise_tuples
 from steelyard.errors import ConfigError
 
 
@@ -34,6 +35,12 @@ class GenerationWorkload:
     runs: int = 3
 
     def __post_init__(self) -> None:
+        if isinstance(self.batch_sizes, str):  # "1,8" as on the command line
+            try:
+                object.__setattr__(self, "batch_sizes", tuple(int(b) for b in self.batch_sizes.split(",")))
+            except ValueError:
+                raise ConfigError(f"batch sizes must be whole numbers, got '{self.batch_sizes}'") from None
+        normalise_tuples(self, "batch_sizes")  # batch_sizes=8 works as (8,)
         if self.prompt_len < 1:
             raise ConfigError(f"--prompt-len must be at least 1, got {self.prompt_len}")
         if self.new_tokens < 0:

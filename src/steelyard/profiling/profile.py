@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 
+from steelyard.config_values import normalise_tuples
 from steelyard.environment import current_environment
 from steelyard.errors import ConfigError, DtypeUnsupportedError, InputShapeError
 from steelyard.families.geometry import active_parameters, geometry, kv_cache, recurrent_state_bytes
@@ -89,6 +90,7 @@ class ProfileConfig:
     generation: GenerationWorkload | None = None
 
     def __post_init__(self) -> None:
+        normalise_tuples(self, "hardware", "batch_sweep", whole=("extra_assumptions",))  # hardware="t4" works
         if self.runs < 1 or self.warmup < 0:
             raise ConfigError("runs must be at least 1 and warmup at least 0")
         if self.threads is not None and self.threads < 1:

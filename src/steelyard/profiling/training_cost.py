@@ -164,7 +164,7 @@ def data_needs(params: int, hardware: list[HardwareSpec], utilization: float = 0
         six_nd_flops=Flops(flops),
         rows=cost_rows(flops, hardware, "bfloat16", utilization),
         assumptions=[
-            f"pretraining from scratch on {tokens:.3g} tokens (Chinchilla: ~20 per parameter)",
+            f"pretraining from scratch on {tokens:,.0f} tokens (Chinchilla: ~20 per parameter)",
             f"6·N·D FLOPs at {utilization:.0%} utilisation of the bf16 peak",
         ],
     )

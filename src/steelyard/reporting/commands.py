@@ -61,7 +61,7 @@ class Flag:
     when: str | None = None
     #: How the value is written (default: ``:g`` for floats, comma-joined sequences, ``str``).
     text: Callable[[Any], str] = _plain
-    #: A sequence written as one option per item (``--metric a --metric b``).
+    #: A sequence written as one option per item (``--backend a --backend b``); else comma-joined.
     repeat: bool = False
     #: A local path: written absolute when the run recorded where it pointed.
     path_like: bool = False
@@ -135,7 +135,7 @@ COMPARE_FLAGS: tuple[Flag, ...] = (
     Flag("interleave", "--interleave", when="!config_only"),
     Flag("data", "--data", path_like=True),
     Flag("split", "--split", always=True, when="data"),
-    Flag("metrics", "--metric", when="data", repeat=True),
+    Flag("metrics", "--metrics", when="data"),
     Flag("tokenizer", "--tokenizer", when="data"),
     Flag("max_examples", "--max-examples", when="data"),
     Flag("constraints.max_latency", "--max-latency", text=duration_text),

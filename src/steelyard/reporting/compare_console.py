@@ -6,11 +6,20 @@ from rich.console import Console
 from rich.panel import Panel
 
 from steelyard.comparison.result import CandidateResult, Comparison, Option
-from steelyard.reporting.amounts import hours, joules, usd
 from steelyard.reporting.commands import compare_command
 from steelyard.reporting.console import _table
 from steelyard.reporting.explain import explanation_text
-from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human
+from steelyard.reporting.formatting import (
+    fmt,
+    fmt_amount,
+    fmt_count,
+    fmt_hours,
+    fmt_joules,
+    fmt_number,
+    fmt_seconds,
+    fmt_usd,
+    human,
+)
 from steelyard.reporting.markup import SafeConsole, escape
 from steelyard.reporting.statistics import change_cell, noise_text, noisy_mark, speedup_text
 from steelyard.units import Bytes
@@ -31,10 +40,10 @@ def value_text(metric: str, value: float) -> str:
     if metric == "energy":
         return human(value, "J")
     if metric == "throughput":
-        return f"{value:.3g}/s"
+        return f"{fmt_number(value)}/s"
     if metric == "parameters":
         return fmt_count(value)
-    return f"{value:.4g}"
+    return fmt_number(value, 4)
 
 
 def comparison_assumptions(comp: Comparison) -> list[str]:
@@ -60,7 +69,8 @@ def comparison_assumptions(comp: Comparison) -> list[str]:
                    "95% bootstrap interval; the first is the headline column")
     tokens = f"{cfg.finetune_tokens:,.0f} tokens (samples for vision)" if cfg.finetune_tokens else "no fine-tuning"
     out.append(f"lifetime cost = fine-tuning on {tokens} at {cfg.utilization:.0%} utilisation of the "
-               f"{cfg.finetune_dtype} peak + serving {cfg.requests_per_day:,.0f} requests/day for {cfg.days:g} days "
+               f"{cfg.finetune_dtype} peak + serving {cfg.requests_per_day:,.0f} requests/day "
+               f"for {fmt_number(cfg.days)} days "
                "at the on-demand price; hardware without a price has no $ figure")
     return out
 
@@ -152,8 +162,8 @@ def render_comparison(comp: Comparison, console: Console | None = None) -> None:
                 fmt_amount(o.throughput, suffix="/s"),
                 fmt(o.memory),
                 fmt(storage) if first else "",
-                usd(o.cost_per_1k),
-                joules(float(o.energy_per_inference)),
+                fmt_usd(o.cost_per_1k),
+                fmt_joules(float(o.energy_per_inference)),
                 fits_text(o),
                 mark,
             )
@@ -197,7 +207,7 @@ def render_lifetime(comp: Comparison, console: Console) -> None:
     cfg = comp.config
     table = _table(
         f"Lifetime cost: fine-tune on {human(cfg.finetune_tokens, 'tokens')} + serve "
-        f"{fmt_amount(cfg.requests_per_day)} requests/day × {cfg.days:g} days",
+        f"{fmt_amount(cfg.requests_per_day)} requests/day × {fmt_number(cfg.days)} days",
         "hardware",
         "model",
         "fine-tune time",
@@ -215,10 +225,10 @@ def render_lifetime(comp: Comparison, console: Console) -> None:
             table.add_row(
                 hw if i == 0 else "",
                 escape(o.candidate),
-                hours(o.finetune_hours),
-                usd(o.finetune_cost),
-                usd(o.serving_cost),
-                usd(o.lifetime_cost),
+                fmt_hours(o.finetune_hours),
+                fmt_usd(o.finetune_cost),
+                fmt_usd(o.serving_cost),
+                fmt_usd(o.lifetime_cost),
                 "cheapest" if o.candidate == cheapest and len(priced) > 1 else "",
             )
         table.add_section()
@@ -228,7 +238,7 @@ def render_lifetime(comp: Comparison, console: Console) -> None:
 def access_cell(o: Option) -> str:
     infer = "infer ✓" if o.fits_inference else f"infer ✗ ({o.devices_for_inference} dev)"
     tune = "tune ✓" if o.fits_finetune else "tune ✗"
-    cost = f", {usd(o.cost_per_1k)}/1k" if o.cost_per_1k is not None else ""
+    cost = f", {fmt_usd(o.cost_per_1k)}/1k" if o.cost_per_1k is not None else ""
     return f"{infer}, {tune}, {fmt_seconds(float(o.latency))}{cost}"
 
 

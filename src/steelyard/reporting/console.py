@@ -10,10 +10,10 @@ from rich.console import Console
 from rich.table import Table
 
 from steelyard.profiling.report import CostReport, TrainingEstimate
-from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_seconds, human, pct
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, fmt_number, fmt_seconds, human, pct
 from steelyard.reporting.markup import SafeConsole, escape
 from steelyard.reporting.statistics import noise_text, noisy_mark
-from steelyard.units import Bytes, Flops, FlopsPerSecond
+from steelyard.units import Bytes, BytesPerSecond, Flops, FlopsPerSecond
 
 
 def _table(title: str, *columns: str, right: Iterable[int] = ()) -> Table:
@@ -102,7 +102,8 @@ def render_cost_report(report: CostReport, console: Console | None = None) -> No
     if report.data_needs is not None and report.data_needs.training is not None:
         dn = report.data_needs
         console.print(
-            f"[bold]Data needs[/bold]: compute-optimal pretraining ≈ {dn.tokens_per_parameter:g} tokens/parameter "
+            f"[bold]Data needs[/bold]: compute-optimal pretraining ≈ {fmt_number(dn.tokens_per_parameter)} "
+            f"tokens/parameter "
             f"(Chinchilla) = {human(dn.compute_optimal_tokens, 'tokens')}"
         )
         render_training_rows(dn.training, console, title="Pretraining it from scratch on that data")
@@ -254,7 +255,7 @@ def render_hardware_catalog(specs: list, console: Console | None = None, show_so
             hw.name,
             hw.display_name,
             fmt(Bytes(hw.memory)),
-            human(float(hw.memory_bandwidth), "B/s"),
+            fmt(BytesPerSecond(hw.memory_bandwidth)),
             fmt(FlopsPerSecond(hw.peak_flops.get("float32", 0))),
             fmt(FlopsPerSecond(half)) if half else "—",
             human(float(hw.peak_flops["int8"]), "OP/s") if hw.peak_flops.get("int8") else "—",

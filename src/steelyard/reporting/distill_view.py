@@ -6,7 +6,7 @@ from rich.console import Console
 
 from steelyard.distill.result import DistillResult
 from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, table
-from steelyard.reporting.formatting import fmt, fmt_count, fmt_seconds, pct
+from steelyard.reporting.formatting import fmt, fmt_count, fmt_number, fmt_seconds, pct
 from steelyard.reporting.markup import escape
 from steelyard.reporting.training_view import render_history
 
@@ -21,11 +21,12 @@ def render_distillation(result: DistillResult, console: Console | None = None) -
     sizes = ", ".join(f"{k} {v:,}" for k, v in result.sizes.items())
     world = f" · DDP {result.distributed.world_size} processes ({result.distributed.backend})" \
         if result.distributed.world_size > 1 else ""
-    hidden = f" · hidden states (weight {cfg.hidden_weight:g})" if cfg.hidden_states else ""
+    hidden = f" · hidden states (weight {fmt_number(cfg.hidden_weight)})" if cfg.hidden_states else ""
     console.print(f"[bold]{escape(result.teacher)}[/bold] → student [bold]{escape(result.student)}[/bold] on "
                   f"{escape(result.dataset)} "
-                  f"({sizes}) · α {cfg.alpha:g} · T {cfg.temperature:g}{hidden} · {cfg.train.optimizer} "
-                  f"lr {cfg.train.learning_rate():g}{world}")
+                  f"({sizes}) · α {fmt_number(cfg.alpha)} · T {fmt_number(cfg.temperature)}{hidden} · "
+                  f"{cfg.train.optimizer} "
+                  f"lr {fmt_number(cfg.train.learning_rate())}{world}")
     for note in result.student_notes:
         console.print(f"[dim]student: {escape(note)}[/dim]")
 

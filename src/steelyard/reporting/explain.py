@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from steelyard.reporting.formatting import fmt_number
 from steelyard.search.pareto import Explanation, Miss, Reading, Recommendation
 
 #: ``formatter(metric, value)`` → the value as shown, e.g. ("latency", 0.05) → "50 ms".
@@ -18,7 +19,7 @@ Formatter = Callable[[str, float], str]
 
 def plain_number(metric: str, value: float) -> str:
     """The default formatter: four significant digits, whatever the metric."""
-    return f"{value:.4g}"
+    return fmt_number(value, 4)
 
 
 def _sign(kind: str) -> str:

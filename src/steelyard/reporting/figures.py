@@ -8,6 +8,7 @@ from typing import Any
 from steelyard.comparison.result import Comparison
 from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration
 from steelyard.profiling.report import CostReport, LatencyStats
+from steelyard.reporting.formatting import fmt_number
 from steelyard.reporting.titles import short_model
 
 TEMPLATE = "plotly_white"
@@ -54,7 +55,8 @@ def latency_summary(stats: dict[str, LatencyStats], title: str) -> dict[str, Any
         fig.add_bar(x=list(points), y=[1e3 * float(getattr(s, p)) for p in points], name=name, marker_color=color,
                     hovertemplate="%{x}: %{y:.3g} ms<extra>" + name + "</extra>")
         fig.add_scatter(x=list(points), y=[1e3 * float(s.mean)] * len(points), mode="lines",
-                        name=f"{name} mean ± std: {1e3 * float(s.mean):.3g} ± {1e3 * float(s.std):.2g} ms "
+                        name=f"{name} mean ± std: {fmt_number(1e3 * float(s.mean))} ± "
+                             f"{fmt_number(1e3 * float(s.std), 2)} ms "
                              f"(CV {100 * s.cv:.1f}%)", line={"dash": "dash", "color": color})
     _layout(fig, title, yaxis_title="latency (ms)", xaxis_title="statistic over the timed runs", barmode="group",
             legend={"orientation": "h", "y": -0.25})
@@ -285,7 +287,8 @@ def lifetime_bars(comp: Comparison) -> dict[str, Any] | None:
     fig.add_bar(x=x, y=[float(o.finetune_cost or 0) for o in opts], name="fine-tuning", marker_color=PALETTE[1])
     fig.add_bar(x=x, y=[float(o.serving_cost or 0) for o in opts], name="serving", marker_color=PALETTE[0])
     cfg = comp.config
-    _layout(fig, f"Lifetime cost: fine-tune + serve {cfg.requests_per_day:,.0f} requests/day × {cfg.days:g} days",
+    _layout(fig, f"Lifetime cost: fine-tune + serve {cfg.requests_per_day:,.0f} requests/day × "
+                 f"{fmt_number(cfg.days)} days",
             barmode="stack", xaxis_title="hardware / model", yaxis_title="$")
     return _dict(fig)
 

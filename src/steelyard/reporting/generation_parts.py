@@ -8,7 +8,7 @@ from typing import Any
 from steelyard.comparison.workload import Recommendation
 from steelyard.profiling.generation_report import GenerationReport
 from steelyard.reporting.document import Figure, Part, Section, Table
-from steelyard.reporting.formatting import fmt, fmt_amount, human
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_number, human
 
 
 def _counted(gen: GenerationReport) -> Table:
@@ -42,7 +42,7 @@ def _projected(gen: GenerationReport) -> list[Table]:
             [[f"{b.batch}" + (" (largest that fits)" if b is row.max_batch_projection else ""), fmt(b.ttft),
               fmt(b.tpot), fmt(b.e2e), human(b.tokens_per_second_per_sequence, "tok/s"),
               human(b.tokens_per_second, "tok/s"), b.decode_bound, fmt(b.memory), "yes" if b.fits else "no",
-              fmt_amount(b.cost_per_1m_output, "$"), f"{float(b.energy_per_token):.3g}"] for b in rows],
+              fmt_amount(b.cost_per_1m_output, "$"), f"{fmt_number(float(b.energy_per_token))}"] for b in rows],
             note=f"largest batch that fits: {row.max_batch}; " + (
                 f"decode turns compute-bound at batch {turn}" if turn else "decode stays memory-bound")
             + "".join(f"; {n}" for n in row.notes)))
@@ -98,7 +98,8 @@ def serving_verdict(rec: Recommendation) -> tuple[str, str]:
         tone = "good"
     else:
         verdict = "Nothing fits: " + ("; ".join(
-            f"{s.check} limit {s.limit:g}, the best is {s.best:g} ({s.option.model} {s.option.dtype} on "
+            f"{s.check} limit {fmt_number(s.limit)}, the best is {fmt_number(s.best)} "
+            f"({s.option.model} {s.option.dtype} on "
             f"{s.option.hardware}, batch {s.option.batch})" for s in rec.shortfalls)
             or "each limit is met by some option, but none meets all") + "."
         tone = "bad"
@@ -108,14 +109,14 @@ def serving_verdict(rec: Recommendation) -> tuple[str, str]:
 def serving_part(rec: Recommendation, run_id: int | None, record: Any = None) -> Part:
     """`compare --workload`: the option chosen (or what would have to give) and every option meeting the limits."""
     w = rec.workload
-    limits = ", ".join(f"{check} ≤ {value:g}" for check, value in rec.limits.checks()) or "no limits"
+    limits = ", ".join(f"{check} ≤ {fmt_number(value)}" for check, value in rec.limits.checks()) or "no limits"
     verdict, tone = serving_verdict(rec)
     tables = [Table("Options meeting every limit (cheapest first)", _OPTION_COLUMNS,
                     [_option_row(o) for o in rec.feasible[:20]])] if rec.feasible else []
     if rec.closest is not None:
         tables.append(Table("Closest to meeting all limits", _OPTION_COLUMNS, [_option_row(rec.closest)]))
     sections = [Section("Recommendation", paragraphs=[
-        verdict, f"Workload: prompt {w.prompt} → output {w.output} tokens at {w.rps:g} requests/s; limits "
+        verdict, f"Workload: prompt {w.prompt} → output {w.output} tokens at {fmt_number(w.rps)} requests/s; limits "
         f"(seconds, $): {limits}; {rec.considered} options considered."], tables=tables, tone=tone)]
     return Part("Serving recommendation", f"run {run_id}" if run_id is not None else "not saved", sections,
                 anchor=f"serving-{run_id or 'new'}")

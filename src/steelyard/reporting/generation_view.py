@@ -7,7 +7,7 @@ from rich.table import Table
 
 from steelyard.comparison.workload import Recommendation
 from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration
-from steelyard.reporting.formatting import fmt, fmt_amount, fmt_seconds, human
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_number, fmt_seconds, human
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -41,7 +41,7 @@ def _device_table(row: HardwareGeneration) -> Table:
             _rate(b.tokens_per_second_per_sequence), _rate(b.tokens_per_second), b.prefill_bound, b.decode_bound,
             fmt(b.memory), "[green]yes[/green]" if b.fits else "[red]no[/red]",
             fmt_amount(b.cost_per_1m_output, "$"), fmt_amount(b.cost_per_1m_prompt, "$"),
-            f"{float(b.energy_per_token):.3g}")
+            f"{fmt_number(float(b.energy_per_token))}")
     turn = row.decode_compute_bound_batch
     table.caption = (f"largest batch that fits: {row.max_batch}; "
                      + (f"decode turns compute-bound at batch {turn}" if turn else
@@ -109,7 +109,8 @@ def render_recommendation(rec: Recommendation, console: Console | None = None) -
     console = console or Console()
     w = rec.workload
     limits = ", ".join(f"{_CHECK_LABELS[c]} ≤ {_value(c, v)}" for c, v in rec.limits.checks()) or "no limits"
-    console.print(f"[bold]Serving[/bold] prompt {w.prompt} → output {w.output} tokens at {w.rps:g} requests/s; "
+    console.print(f"[bold]Serving[/bold] prompt {w.prompt} → output {w.output} tokens at "
+                  f"{fmt_number(w.rps)} requests/s; "
                   f"{limits}; {rec.considered} options considered")
     if rec.best is not None:
         b = rec.best

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
-from steelyard.reporting.formatting import fmt, fmt_count, fmt_seconds, human, pct
+from steelyard.reporting.formatting import fmt, fmt_count, fmt_number, fmt_seconds, human, pct
 from steelyard.reporting.titles import run_name, run_title, short_model
 
 #: Run kinds about several models at once: never grouped under one model.
@@ -94,7 +94,7 @@ def _evaluation_facts(result: Any) -> dict[str, str]:
 def _finetune_facts(result: Any) -> dict[str, str]:
     from steelyard.reporting.evaluation_view import fmt_metric
 
-    out = {"data": f"{result.dataset}", "mode": f"{result.mode}, {result.optimizer} lr {result.lr:g}"}
+    out = {"data": f"{result.dataset}", "mode": f"{result.mode}, {result.optimizer} lr {fmt_number(result.lr)}"}
     out.update({f"{name} (95% CI)": _metric_cell(mv) for name, mv in result.test.items()})
     out["best validation"] = f"{result.metric} {fmt_metric(result.best_validation)} at step {result.best_step:,}"
     out["training"] = (f"{result.cost.steps:,} steps, {fmt(result.cost.total_flops)}, "

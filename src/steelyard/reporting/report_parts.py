@@ -7,7 +7,18 @@ import json
 from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
-from steelyard.reporting.formatting import fmt, fmt_amount, fmt_count, human, pct
+from steelyard.reporting.formatting import (
+    fmt,
+    fmt_amount,
+    fmt_count,
+    fmt_hours,
+    fmt_joules,
+    fmt_number,
+    fmt_unit,
+    fmt_usd,
+    human,
+    pct,
+)
 from steelyard.reporting.titles import run_title, short_model
 
 
@@ -67,7 +78,6 @@ def _flops_table(report: Any) -> Table:
 # -- profile -----------------------------------------------------------------------------------
 def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.reporting import figures
-    from steelyard.reporting.amounts import joules, usd
     from steelyard.reporting.commands import profile_command
 
     c, m, p = report.compute, report.memory, report.parameters
@@ -91,7 +101,7 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
                  [f"peak memory ({report.measured.peak_memory_kind})", fmt(report.measured.peak_memory)]]
     if report.energy is not None:
         rows.append([f"energy per batch ({report.energy.method}, {report.energy.estimator})",
-                     joules(float(report.energy.joules_per_batch))])
+                     fmt_joules(float(report.energy.joules_per_batch))])
     uncounted = ", ".join(f"{k}×{v}" for k, v in sorted(c.uncounted_ops.items())) or "none"
     sections = [
         Section("Summary", tables=[Table("", ["what", "value"], rows)],
@@ -122,8 +132,8 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
                 "yes" if v.fits_inference else f"no ({v.devices_for_inference} dev)",
                 f"unknown: {v.finetune_unknown}" if v.finetune_unknown else "yes" if v.fits_finetune else "no",
                 v.bound, fmt(v.latency_floor_per_batch), fmt(v.projected_latency_per_batch),
-                f"{v.efficiency_assumed:.0%} {v.efficiency_source}", joules(float(v.energy_per_batch)),
-                usd(v.cost_per_1k_samples)])
+                f"{v.efficiency_assumed:.0%} {v.efficiency_source}", fmt_joules(float(v.energy_per_batch)),
+                fmt_usd(v.cost_per_1k_samples)])
             notes += [f"{v.hardware}: {s}" for s in v.suggestions]
         hw_fig = figures.hardware_latency(report)
         sections.append(Section(
@@ -151,7 +161,6 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
 def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
     from steelyard.comparison.compare import option_values
     from steelyard.reporting import figures
-    from steelyard.reporting.amounts import hours, joules, usd
     from steelyard.reporting.commands import compare_command
     from steelyard.reporting.compare_console import (
         access_cell,
@@ -174,7 +183,7 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
         c = by_label[o.candidate]
         storage = c.report.storage.on_disk if c.report.storage.on_disk is not None else c.report.storage.parameters
         rows.append([o.candidate, o.hardware, score_text(c), latency_text(o, c), fmt_amount(o.throughput, suffix="/s"),
-                     fmt(o.memory), fmt(storage), usd(o.cost_per_1k), joules(float(o.energy_per_inference)),
+                     fmt(o.memory), fmt(storage), fmt_usd(o.cost_per_1k), fmt_joules(float(o.energy_per_inference)),
                      "fits" if o.fits_inference else f"does not fit ({o.devices_for_inference} dev)",
                      ("✔ " if o.name == rec.chosen else "") + ("★" if o.name in front else "")])
     speed = speed_bits(comp)
@@ -212,13 +221,14 @@ def comparison_part(comp: Any, run_id: int | None, record: Any = None) -> Part:
         figs.append(Figure("Throughput sweep", sweep))
     if figs:
         sections.append(Section("Latency and throughput", figures=figs))
-    life_rows = [[o.hardware, o.candidate, hours(o.finetune_hours), usd(o.finetune_cost), usd(o.serving_cost),
-                  usd(o.lifetime_cost)] for hw in comp.hardware for o in comp.options if o.hardware == hw]
+    life_rows = [[o.hardware, o.candidate, fmt_hours(o.finetune_hours), fmt_usd(o.finetune_cost),
+                  fmt_usd(o.serving_cost), fmt_usd(o.lifetime_cost)]
+                 for hw in comp.hardware for o in comp.options if o.hardware == hw]
     life_fig = figures.lifetime_bars(comp)
     sections.append(Section(
         "Lifetime cost", tables=[Table(
             f"fine-tune on {human(comp.config.finetune_tokens, 'tokens')} + serve "
-            f"{comp.config.requests_per_day:,.0f} requests/day × {comp.config.days:g} days",
+            f"{comp.config.requests_per_day:,.0f} requests/day × {fmt_number(comp.config.days)} days",
             ["hardware", "model", "fine-tune time", "fine-tune $", "serving $", "total $"], life_rows)],
         figures=[Figure("Lifetime cost", life_fig)] if life_fig else []))
     sections.append(Section("Accessibility", tables=[Table(
@@ -266,9 +276,8 @@ def generic_part(record: Any, run_id: int | None) -> Part:
     """Any run kind without its own builder: headline metrics, config and environment."""
     if record is None:
         return Part("Run", _id(run_id), [])
-    rows = [[name, f"{value:.6g}" if value is not None else "—", unit or ""]
-            for name, (value, unit) in sorted(record.metrics.items())]
-    sections = [Section("Headline numbers", tables=[Table("", ["metric", "value", "unit"], rows)])]
+    rows = [[name, fmt_unit(value, unit)] for name, (value, unit) in sorted(record.metrics.items())]
+    sections = [Section("Headline numbers", tables=[Table("", ["metric", "value"], rows)])]
     sections.append(Section("Config", code=json.dumps(record.config, indent=2, default=str)))
     if record.environment:
         sections.append(environment_section(record.environment))

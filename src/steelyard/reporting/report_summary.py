@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from steelyard.reporting.document import Finding, Part, Section
-from steelyard.reporting.formatting import fmt_seconds, human
+from steelyard.reporting.formatting import fmt_number, fmt_seconds, human
 from steelyard.reporting.model_groups import ReportRun
 from steelyard.reporting.titles import short_model
 
@@ -65,7 +65,7 @@ def _interval(v: dict[str, Any], fallback: Any = None) -> str:
 
 def _p_value(v: dict[str, Any]) -> str:
     p = v.get("p_value")
-    return "" if p is None else f", p = {float(p):.2g} ({v.get('test') or 'paired test'})"
+    return "" if p is None else f", p = {fmt_number(float(p))} ({v.get('test') or 'paired test'})"
 
 
 def _compression(runs: list[ReportRun]) -> list[Finding]:
@@ -85,7 +85,7 @@ def _compression(runs: list[ReportRun]) -> list[Finding]:
             continue
         within = float(drop) <= budget or metric_v.get("significant") is False
         if not within:
-            rejected.append(f"{where}: lost {float(drop):.2f} points, more than the {budget:g} allowed")
+            rejected.append(f"{where}: lost {float(drop):.2f} points, more than the {fmt_number(budget)} allowed")
             continue
         if (speed or 1.0) < MIN_GAIN and size < MIN_GAIN:
             rejected.append(f"{where}: neither faster nor smaller (speed {speed or 1.0:.2f}×, size {size:.2f}×)")
@@ -109,7 +109,7 @@ def _compression(runs: list[ReportRun]) -> list[Finding]:
                   else f"{0.0 - float(drop):+.2f} points")
         if ma and mb:
             bits.append(f"{name} {fmt_metric(mb.get('value'))} → {fmt_metric(ma.get('value'))} ({change}"
-                        f"{_p_value(metric_v)}; {source} allows {budget:g})")
+                        f"{_p_value(metric_v)}; {source} allows {fmt_number(budget)})")
         cost = f"; the recipe took {fmt_seconds(float(d.get('seconds') or 0))} to run" if d.get("seconds") else ""
         text = (f"Compress {short_model(d['model'])} with “{d.get('recipe')}” on the {d.get('backend')} runtime: "
                 + "; ".join(bits) + cost + ".")
@@ -197,9 +197,9 @@ def _cost_words(run: ReportRun) -> str:
 
 
 def _comparisons(runs: list[ReportRun]) -> list[Finding]:
-    from steelyard.reporting.amounts import usd
     from steelyard.reporting.compare_console import value_text
     from steelyard.reporting.explain import explanation_text
+    from steelyard.reporting.formatting import fmt_usd as usd
 
     findings = []
     for run in runs:
@@ -230,7 +230,7 @@ def _serving(runs: list[ReportRun]) -> list[Finding]:
 
 def _hardware(runs: list[ReportRun]) -> list[Finding]:
     """Per profiled model: the cheapest catalog device it fits on (projected), or that none fits."""
-    from steelyard.reporting.amounts import usd
+    from steelyard.reporting.formatting import fmt_usd as usd
 
     out = []
     for run in runs:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from steelyard.reporting.explain import explanation_text
-from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
+from steelyard.reporting.formatting import fmt_count, fmt_number, fmt_seconds, human
 from steelyard.reporting.markup import escape
 from steelyard.search.pareto import Candidate, pareto_front
 from steelyard.search.pareto import Objective as ParetoObjective
@@ -41,7 +41,7 @@ def format_metric(name: str, value: float | None) -> str:
         return fmt_count(value)
     if name.endswith("_s"):
         return fmt_seconds(value)
-    return f"{value:.4g}"
+    return fmt_number(value, 4)
 
 
 def _columns(summary: StudySummary) -> list[str]:
@@ -154,7 +154,7 @@ def rule_text(summary: StudySummary) -> str:
     text = f"{'highest' if direction == 'max' else 'lowest'} {primary}"
     constraints = constraints_of(selection)
     if constraints:
-        text += " with " + " and ".join(f"{k.metric} {'≤' if k.kind == 'max' else '≥'} {k.bound:g}"
+        text += " with " + " and ".join(f"{k.metric} {'≤' if k.kind == 'max' else '≥'} {fmt_number(k.bound)}"
                                         for k in constraints)
     return text
 
@@ -188,7 +188,7 @@ def optimize_status(objective: str, max_drop: float) -> Callable[[Sequence[Any],
 
         rows = completed_metrics(trials, ["accuracy", objective])
         within = status_text(rows, objective, "min", lambda r: r.get("drop", float("inf")) <= max_drop,
-                             f"within {max_drop:g} pt:")
+                             f"within {fmt_number(max_drop)} pt:")
         return within + f" · {len(rows)} completed"
 
     return status

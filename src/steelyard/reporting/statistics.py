@@ -19,6 +19,7 @@ from typing import Any
 
 from steelyard.profiling.interleaved import speed_outcome
 from steelyard.profiling.latency import NOISY_CV, NOISY_TAIL, noise_reasons
+from steelyard.reporting.formatting import fmt_number
 
 #: The mark a noisy latency gets in a console table.
 NOISY_MARK = " ± noisy"
@@ -99,7 +100,7 @@ def noise_text(stats: Any) -> str | None:
     if "tail" in reasons:
         median = float(_get(stats, "median") or 0.0)
         ratio = float(_get(stats, "p90")) / median if median else math.inf
-        bits.append(f"p90 {ratio:.2f}× the median (> {NOISY_TAIL:g}×)")
+        bits.append(f"p90 {ratio:.2f}× the median (> {fmt_number(NOISY_TAIL)}×)")
     return "noisy: " + "; ".join(bits)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
-from steelyard.reporting.formatting import fmt_seconds
+from steelyard.reporting.formatting import fmt_number, fmt_seconds
 
 
 def _value(row: dict[str, Any], name: str) -> float | None:
@@ -18,7 +18,7 @@ def _value(row: dict[str, Any], name: str) -> float | None:
 
 
 def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.4g}"
+    return fmt_number(value, 4)
 
 
 def trial_rows(d: dict[str, Any]) -> list[list[str]]:
@@ -75,7 +75,7 @@ def study_part(d: dict[str, Any], run_id: int | None, record: Any = None) -> Par
     counts = ", ".join(f"{n} {state}" for state, n in sorted(d.get("counts", {}).items()))
     answer = [stored_answer(d)]
     if d.get("baseline"):
-        answer.append("original model on the search split: " + ", ".join(f"{k} {v:.4g}"
+        answer.append("original model on the search split: " + ", ".join(f"{k} {fmt_number(v, 4)}"
                                                                          for k, v in d["baseline"].items()))
     figure = front_figure(d)
     names = [o["name"] for o in d["objectives"]]

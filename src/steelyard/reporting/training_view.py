@@ -8,7 +8,7 @@ from rich.console import Console
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.evaluation_view import fmt_ci, fmt_metric, metrics_table, table
-from steelyard.reporting.formatting import fmt, fmt_seconds
+from steelyard.reporting.formatting import fmt, fmt_number, fmt_seconds
 from steelyard.reporting.markup import escape
 from steelyard.training.compare import OptimizerComparison
 from steelyard.training.data_needs import DataNeeds
@@ -30,7 +30,7 @@ def render_history(result: Any, console: Console, title: str) -> None:
     for p in result.history:
         mark = " *" if p.step == result.best_step else ""
         h.add_row(f"{p.step:,}", f"{p.epoch:.2f}", f"{p.samples:,}",
-                  "—" if p.train_loss is None else f"{p.train_loss:.4f}", f"{p.lr:.2e}",
+                  "—" if p.train_loss is None else f"{p.train_loss:.4f}", f"{fmt_number(p.lr)}",
                   fmt_metric(p.value) + mark, fmt_seconds(p.seconds))
     console.print(h)
     console.print(f"stopped: {STOPPED.get(result.stopped, result.stopped)}; best validation {result.metric} "
@@ -39,8 +39,8 @@ def render_history(result: Any, console: Console, title: str) -> None:
 
 def _target_line(t: TargetProgress) -> str:
     if not t.reached:
-        return f"target {t.metric} {t.target:g}: [red]not reached[/red]"
-    return (f"target {t.metric} {t.target:g}: [green]reached[/green] at step {t.step:,} (epoch {t.epoch}), "
+        return f"target {t.metric} {fmt_number(t.target)}: [red]not reached[/red]"
+    return (f"target {t.metric} {fmt_number(t.target)}: [green]reached[/green] at step {t.step:,} (epoch {t.epoch}), "
             f"{t.samples:,} samples, {fmt_seconds(t.seconds or 0)}, {fmt(t.flops)} counted training FLOPs")
 
 
@@ -51,7 +51,7 @@ def render_finetune(result: FinetuneResult, console: Console | None = None) -> N
         if result.distributed.world_size > 1 else ""
     console.print(f"[bold]{escape(result.model)}[/bold] fine-tuned on {escape(result.dataset)} ({sizes}) · "
                   f"mode {result.mode} · "
-                  f"{result.optimizer} lr {result.lr:g}{world}")
+                  f"{result.optimizer} lr {fmt_number(result.lr)}{world}")
     render_history(result, console, "Validation during training")
     if result.target is not None:
         console.print(_target_line(result.target))
@@ -74,7 +74,7 @@ def render_comparison(comp: OptimizerComparison, console: Console | None = None)
     console = console or Console()
     console.print(f"[bold]{escape(comp.model)}[/bold] on {escape(comp.dataset)} · mode {comp.mode} · "
                   f"target {comp.metric} "
-                  f"{comp.target:g} on validation")
+                  f"{fmt_number(comp.target)} on validation")
     t = table("Cost to reach the target", "optimizer", "lr", "reached", "steps", "samples", "wall time",
               "training FLOPs", f"best val {comp.metric}", f"test {comp.metric} [95% CI]", right=range(1, 9))
     for r in comp.rows:
@@ -87,7 +87,7 @@ def render_comparison(comp: OptimizerComparison, console: Console | None = None)
                      flops]
         else:
             cells = ["not reached", f"({r.steps:,} run)", fmt_seconds(r.seconds), "—"]
-        t.add_row(r.optimizer, f"{r.lr:g}", "[green]yes[/green]" if r.reached else "[red]no[/red]", *cells,
+        t.add_row(r.optimizer, f"{fmt_number(r.lr)}", "[green]yes[/green]" if r.reached else "[red]no[/red]", *cells,
                   fmt_metric(r.best_validation), test)
     console.print(t)
     best = comp.fastest()
@@ -111,7 +111,7 @@ def render_data_needs(needs: DataNeeds, console: Console | None = None) -> None:
     if needs.fit is not None:
         f = needs.fit
         r2 = "—" if f.r2 is None else f"{f.r2:.3f}"
-        console.print(f"fit: error(n) = {f.a:.4g}·n^(−{f.b:.3f}) + {f.c:.4f}   (RMSE {f.rmse:.4f}, R² {r2}; "
+        console.print(f"fit: error(n) = {fmt_number(f.a, 4)}·n^(−{f.b:.3f}) + {f.c:.4f}   (RMSE {f.rmse:.4f}, R² {r2}; "
                       f"error = distance of {needs.metric} from its best value)")
     colour = "green" if needs.reachable else "red"
     console.print(f"[{colour}]{needs.message}[/{colour}]")

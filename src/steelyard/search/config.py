@@ -54,7 +54,8 @@ class StudyConfig:
     isolation: str = field(default="process", metadata=_help(
         "process: each trial in a child process that is killed at --trial-timeout; inline: in this process "
         "(no hard time limit)"))
-    progress: bool | None = field(default=None, metadata=_help("progress bar (default: on a terminal)"))
+    progress: bool | None = field(default=None, metadata=_help(
+        "progress (default on): bars in a terminal, else a log line every 5 s"))
 
     def __post_init__(self) -> None:
         if self.trials < 1:

@@ -93,7 +93,8 @@ class FinetuneConfig:
     tokenizer: str | None = field(default=None, metadata=_help("tokenizer folder or hub id, for models that have none"))
     n_resamples: int = field(default=1000, metadata=_help("bootstrap resamples for the confidence intervals of the "
         "test metrics"))
-    progress: bool | None = field(default=None, metadata=_help("progress bar (default: on a terminal)"))
+    progress: bool | None = field(default=None, metadata=_help(
+        "progress (default on): bars in a terminal, else a log line every 5 s"))
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:

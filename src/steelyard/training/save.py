@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from steelyard.evaluation.heads import HEAD_FILE, HEAD_KEY, save_head
+from steelyard.models.quiet import library_bars
 from steelyard.outputs import write_atomically
 from steelyard.training.checkpoint import copy_if_present, patch_config
 from steelyard.training.result import FinetuneResult
@@ -28,7 +29,8 @@ RESULT_FILE = "training_result.json"
 def write_weights(module: torch.nn.Module, tmp: Path, hf: bool, factory: str | None, label_names: list[str]) -> None:
     """The weights: ``save_pretrained``, or safetensors + ``steelyard_model.json`` for a factory module."""
     if hf:
-        module.save_pretrained(tmp)  # type: ignore[operator]
+        with library_bars():  # no "Writing model shards" bar in an API call
+            module.save_pretrained(tmp)  # type: ignore[operator]
         return
     from safetensors.torch import save_model as save_safetensors
 
@@ -55,7 +57,8 @@ def save_model(prep: Prepared, output: Path, result: FinetuneResult, *, overwrit
         label2id = {n: i for i, n in enumerate(names)}
         if prep.mode == "head-only":
             assert prep.encoder is not None
-            prep.encoder.save_pretrained(tmp)
+            with library_bars():
+                prep.encoder.save_pretrained(tmp)
             save_head(prep.module, tmp)  # type: ignore[arg-type]
             patch_config(tmp, id2label={str(i): n for i, n in enumerate(names)}, label2id=label2id,
                          **{HEAD_KEY: {"pooling": "mean", "file": HEAD_FILE}})
