@@ -63,7 +63,7 @@ def compress_command(
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
     tokenizer: TokenizerOpt = None,
-    clean: CleanOpt = False,
+    clean: CleanOpt = None,
     max_train_examples: MaxTrainOpt = None,
     max_eval_examples: MaxEvalOpt = None,
     seed: SeedOpt = 0,
@@ -80,6 +80,7 @@ def compress_command(
     from steelyard.data.options import data_task_for
     from steelyard.outputs import check_output
     from steelyard.reporting.compress_view import render_compression
+    from steelyard.reporting.run_warnings import leakage_warnings, print_warnings
 
     if hardware != "local":
         raise ConfigError(f"compress times models on this machine only (--hardware local), got '{hardware}'; "
@@ -104,9 +105,12 @@ def compress_command(
     if output is not None:
         result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
     render_compression(result.to_dict(), console)
+    headline = result.after.headline or result.before.headline
+    warnings = leakage_warnings(result.leakage, headline.name if headline is not None else None)
+    print_warnings(warnings, console)
     if output is not None:
         console.print(f"compressed model saved to {escape(result.output)}")
-    save_outputs(result.to_dict(), json_out, None)
+    save_outputs({**result.to_dict(), "warnings": warnings}, json_out, None)
     if save:
         from steelyard.store.record import record_compression
 

@@ -88,7 +88,7 @@ def data_needs_command(
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
     image_column: ImageColumnOpt = "image",
-    clean: CleanOpt = False,
+    clean: CleanOpt = None,
     max_eval_examples: MaxEvalOpt = None,
     seed: SeedOpt = 0,
     tokenizer: Annotated[str | None, typer.Option(help="tokenizer folder or hub id (models without one)")] = None,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from steelyard.data.dataset import TaskDataset
+from steelyard.data.quality import leakage
 from steelyard.errors import DataError
 from steelyard.evaluation.adapters import CausalLMAdapter, TextAdapter
 from steelyard.evaluation.labels import LabelMap
@@ -156,4 +157,5 @@ def evaluate(
         predictions=summary,
         lm=lm,
         notes=notes,
+        leakage=leakage(dataset, split, examples),
     )

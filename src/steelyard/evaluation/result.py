@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from steelyard.data.quality import Leakage
 from steelyard.metrics import MetricValue
 from steelyard.serialize import from_dict, to_dict
 
@@ -53,6 +54,8 @@ class EvaluationResult:
     predictions: PredictionSummary | None = None
     lm: LMSummary | None = None
     notes: list[str] = field(default_factory=list)
+    #: Scored examples whose input is also in an earlier split (test in train): the score is optimistic.
+    leakage: list[Leakage] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

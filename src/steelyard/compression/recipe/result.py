@@ -10,6 +10,7 @@ from typing import Any, Literal
 from steelyard.compression.api import CompressedModel
 from steelyard.compression.fidelity import Fidelity
 from steelyard.compression.recipe.measure import ModelCard
+from steelyard.data.quality import Leakage
 from steelyard.serialize import to_dict
 
 #: Tokenizer / preprocessing files copied next to a saved model so ``steelyard evaluate`` finds them.
@@ -69,6 +70,8 @@ class RecipeResult:
     notes: list[str] = field(default_factory=list)
     compressed: CompressedModel | None = field(default=None, repr=False)
     output: str | None = None
+    #: Scored examples whose input is also in an earlier split (test in train): the metric is optimistic.
+    leakage: list[Leakage] = field(default_factory=list)
 
     @property
     def speedup(self) -> float | None:
