@@ -51,6 +51,16 @@ def finetune_warnings(result: Any) -> list[str]:
     return lines
 
 
+def sequence_length_note(chosen: Any) -> str:
+    """Why an estimate used the sequence length it did (a :class:`~steelyard.training.sequence.SequenceLength`)."""
+    if chosen.limit is None:
+        return f"sequence length {chosen.tokens:,} tokens (the default; the model states no limit; --seq-len to change)"
+    if chosen.tokens < chosen.limit:
+        return (f"sequence length {chosen.tokens:,} tokens (the default; the model allows {chosen.limit:,}, "
+                f"its {chosen.source}; --seq-len to change)")
+    return f"sequence length {chosen.tokens:,} tokens: the model's own limit ({chosen.source}; --seq-len to change)"
+
+
 def print_warnings(lines: Sequence[str], console: Console) -> None:
     """Each warning on its own line, marked so it is not mistaken for a note."""
     for line in lines:
