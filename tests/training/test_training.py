@@ -100,7 +100,7 @@ def test_optimizers_and_decay_groups():
 
 
 @pytest.mark.parametrize("kwargs", [{"optimizer": "lion"}, {"lr": -1.0}, {"epochs": 0}, {"warmup_ratio": 1.0},
-                                    {"nproc": 0}, {"patience": 0}, {"max_grad_norm": 0.0}])
+                                    {"nproc": 0}, {"patience": -1}, {"max_grad_norm": 0.0}])
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(ConfigError):
         FinetuneConfig(**kwargs)
