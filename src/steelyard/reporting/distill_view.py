@@ -25,7 +25,7 @@ def render_distillation(result: DistillResult, console: Console | None = None) -
     console.print(f"[bold]{escape(result.teacher)}[/bold] → student [bold]{escape(result.student)}[/bold] on "
                   f"{escape(result.dataset)} "
                   f"({sizes}) · α {cfg.alpha:g} · T {cfg.temperature:g}{hidden} · {cfg.train.optimizer} "
-                  f"lr {cfg.train.learning_rate():g}{world}")
+                  f"lr {cfg.train.learning_rate(result.student_cost.parameters):g}{world}")
     for note in result.student_notes:
         console.print(f"[dim]student: {escape(note)}[/dim]")
 
