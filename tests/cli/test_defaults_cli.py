@@ -43,6 +43,7 @@ def test_optimize_refuses_a_model_without_a_task_head_before_the_study(tmp_path,
     tok.save_pretrained(body)
     data = reviews_csv(tmp_path / "reviews.csv", 40)
     storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    capsys.readouterr()  # transformers' own save progress is not the command's output
     assert steelyard("optimize", body, "--data", data, "--trials", "3", "--storage", storage,
                      "--max-length", "16", "--no-progress") == 2
     one_line_error(capsys, "no classification head", "steelyard finetune")
