@@ -104,7 +104,7 @@ PAIRS: dict[str, tuple[tuple[Any, ...], dict[str, str], dict[str, str], dict[str
                   "max_examples": "evaluate()", "tokenizer": "evaluate()", "metrics": "evaluate()",
                   "device": "load", "json_out": "file", "save": "store"},
                  {"handle": "the model", "dataset": "--data", "progress": "a bar on a terminal",
-                  "clean": "scored on the data as given", "max_train_examples": "no training",
+                  "max_train_examples": "no training",
                   "max_eval_examples": "--max-examples"}),
     "estimate": ((estimate_training, LoadConfig, InputSpec, HardwareSettings), {"hardware": "hardware"},
                  {"model": "argument", "json_out": "file", "csv_out": "file", "save": "store"},

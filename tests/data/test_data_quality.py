@@ -200,3 +200,46 @@ def test_augment_examples_keeps_labels_and_is_seeded() -> None:
         augment_examples(texts, ImageAugment())
     with pytest.raises(ConfigError, match="crop padding"):
         ImageAugment(crop_padding=-1)
+
+
+# --- leakage told where the numbers are made, and clean by default for the built-in sets -----------
+
+
+def test_leakage_counts_test_examples_also_in_earlier_splits(messy: TaskDataset) -> None:
+    from steelyard.data import Leakage, leakage
+
+    assert leakage(messy, "test") == [Leakage("test", "train", 1, 3)]
+    assert leakage(messy, "train") == [] and leakage(messy, "all") == []
+    assert leakage(messy, "validation") == []  # "fine" is not in train; the empty one never counts
+    ds = _ds([_t("a"), _t("b"), _t("c", 1)], [_t("c", 1), _t("d")], [_t("a"), _t("b"), _t("b"), _t("c", 0), _t("e")])
+    # Test "a", "b", "b" and "c" (another label: the model still saw the input) are in train, "c" in validation.
+    assert leakage(ds, "test") == [Leakage("test", "train", 4, 5), Leakage("test", "validation", 1, 5)]
+    assert leakage(ds, "val") == [Leakage("validation", "train", 1, 2)]
+    assert leakage(ds, "test", examples=[_t("a"), _t("z")]) == [Leakage("test", "train", 1, 2)]
+    assert leakage(clean(ds), "test") == []
+
+
+def test_builtin_sets_are_cleaned_by_default_and_other_data_is_not(tmp_path) -> None:
+    from steelyard.data import leakage
+    from steelyard.data.options import DataOptions
+
+    assert DataOptions("bbc-news").clean is True and DataOptions("digits").clean is True
+    assert DataOptions("bbc-news", clean=False).clean is False
+    own = tmp_path / "mine.csv"
+    own.write_text("text,label\na,0\nb,1\n")
+    assert DataOptions(str(own)).clean is False and DataOptions(str(own), clean=True).clean is True
+    # A file that happens to carry a built-in's name is the user's data.
+    (tmp_path / "digits").mkdir()
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert DataOptions("digits").clean is False
+    finally:
+        os.chdir(cwd)
+    ds = DataOptions("bbc-news").load()
+    assert leakage(ds, "test") == [] and len(ds) == 2225 - 98
+    raw = DataOptions("bbc-news", clean=False).load()
+    # The same 30 train/test and 4 validation/test articles data-report finds.
+    assert [(x.other, x.count, x.total) for x in leakage(raw, "test")] == [("train", 30, 444), ("validation", 4, 444)]

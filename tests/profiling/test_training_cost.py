@@ -270,6 +270,19 @@ def test_verdict_finetune_devices_zero3():
     assert any("ZeRO-3" in s and "2×" in s for s in v.suggestions)
 
 
+def test_only_accelerators_are_sharding_targets():
+    # A 70B-class need on a CPU box: no "shard over 106× local"; fine-tuning points to accelerators instead.
+    big = hand_memory(70_000_000_000, activations=1e9, train_acts=4e9)
+    cpu = verdict(get_hardware("server-cpu"), params=70_000_000_000, dtype="float32", compute=COMPUTE, memory=big,
+                  batch_size=1)
+    assert not cpu.fits_inference and not cpu.fits_finetune
+    assert not any("shard" in s or "ZeRO" in s for s in cpu.suggestions), cpu.suggestions
+    assert any(s.startswith("fine-tuning needs") and "accelerators" in s for s in cpu.suggestions)
+    gpu = verdict(get_hardware("a100-80gb"), params=70_000_000_000, dtype="float32", compute=COMPUTE, memory=big,
+                  batch_size=1)
+    assert any("ZeRO-3" in s for s in gpu.suggestions) and any("shard the weights" in s for s in gpu.suggestions)
+
+
 def test_verdict_latency_energy_cost_by_hand():
     hw = get_hardware("a100-80gb")
     defaults = catalog_defaults()

@@ -100,7 +100,7 @@ def test_optimizers_and_decay_groups():
 
 
 @pytest.mark.parametrize("kwargs", [{"optimizer": "lion"}, {"lr": -1.0}, {"epochs": 0}, {"warmup_ratio": 1.0},
-                                    {"nproc": 0}, {"patience": 0}, {"max_grad_norm": 0.0}])
+                                    {"nproc": 0}, {"patience": -1}, {"max_grad_norm": 0.0}])
 def test_config_rejects_bad_values(kwargs):
     with pytest.raises(ConfigError):
         FinetuneConfig(**kwargs)
@@ -317,3 +317,55 @@ def test_what_a_killed_writer_left_is_cleaned_and_an_old_copy_put_back(tmp_path)
     clean_stranded(out)
     assert (out / "config.json").is_file()  # the swap that never finished is undone
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([out.name, mine.name])
+
+
+# --- defaults that work on small data ----------------------------------------------------------------
+
+
+def test_small_data_defaults_epochs_lr_and_patience():
+    cfg = FinetuneConfig()
+    # Enough epochs for ~300 steps, 3 to 10: 320 BBC articles at batch 16 are 20 steps an epoch.
+    assert cfg.num_epochs(20) == 10 and cfg.num_epochs(60) == 5 and cfg.num_epochs(1000) == 3
+    assert FinetuneConfig(epochs=2).num_epochs(20) == 2 and FinetuneConfig(freeze_encoder=True).num_epochs(5) == 20
+    # A small encoder (MiniLM, 22.7M) takes 1e-4; BERT-base-sized models keep 5e-5; a head on features 1e-2.
+    assert cfg.learning_rate(22_700_000) == 1e-4 and cfg.learning_rate(110_000_000) == 5e-5
+    assert FinetuneConfig(freeze_encoder=True).learning_rate(5_000) == 1e-2
+    assert FinetuneConfig(lr=3e-5).learning_rate(1_000) == 3e-5
+    # Early stopping comes with the default epochs; explicit epochs train that many; 0 switches it off.
+    assert cfg.early_stop_patience() == 3 and FinetuneConfig(freeze_encoder=True).early_stop_patience() == 5
+    assert FinetuneConfig(epochs=4).early_stop_patience() is None
+    assert FinetuneConfig(patience=0).early_stop_patience() is None
+    assert FinetuneConfig(epochs=4, patience=2).early_stop_patience() == 2
+    with pytest.raises(ConfigError, match="patience"):
+        FinetuneConfig(patience=-1)
+
+
+def test_default_run_early_stops_on_a_falling_curve_and_restores_the_best(digits, monkeypatch):
+    import steelyard.training.loop as loop
+
+    curve = iter([0.5, 0.7, 0.9, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2])
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def scripted(module, *args, **kwargs):  # the validation metric rises, then falls
+        seen.append({k: v.detach().clone() for k, v in module.state_dict().items()})
+        return next(curve)
+
+    monkeypatch.setattr(loop, "validate", scripted)
+    small = digits.subset({"train": 400, "validation": 50, "test": 50})
+    result = finetune(mlp_handle(), small, FinetuneConfig(batch_size=16, eval_every=2))  # default epochs: 10
+    assert result.stopped == "early_stopping"
+    assert [p.value for p in result.history] == [0.5, 0.7, 0.9, 0.8, 0.6, 0.5]  # patience 3 after the peak
+    assert result.best_step == 6 and result.best_validation == 0.9 and result.cost.steps == 12
+    trained = result.trained.module.state_dict()
+    assert all(torch.equal(trained[k], seen[2][k]) for k in trained)  # the weights of the best validation
+    assert not all(torch.equal(trained[k], seen[-1][k]) for k in trained)
+    assert result.lr == 1e-4  # a small model's full fine-tune
+
+
+def test_few_steps_warning():
+    from steelyard.reporting.run_warnings import few_steps_warning
+
+    assert few_steps_warning(12, "epochs").startswith("only 12 optimizer steps (fewer than 50)")
+    assert few_steps_warning(12, "early_stopping") is not None
+    assert few_steps_warning(50, "epochs") is None
+    assert few_steps_warning(12, "target_reached") is None and few_steps_warning(12, "max_steps") is None

@@ -67,7 +67,7 @@ def compress_command(
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
     tokenizer: TokenizerOpt = None,
-    clean: CleanOpt = False,
+    clean: CleanOpt = None,
     max_train_examples: MaxTrainOpt = None,
     max_eval_examples: MaxEvalOpt = None,
     seed: SeedOpt = 0,
@@ -87,6 +87,7 @@ def compress_command(
     from steelyard.outputs import check_output
     from steelyard.profiling.projection import catalog_devices, project_pair
     from steelyard.reporting.compress_view import render_compression
+    from steelyard.reporting.run_warnings import leakage_warnings, print_warnings
 
     apply_hardware_options(opts, hardware)
     devices = catalog_devices([h for h in hardware.split(",") if h.strip()])  # a typo fails before any work
@@ -118,9 +119,12 @@ def compress_command(
     render_compression(data, console)
     if data.get("projected"):
         render_projection(data["projected"], console)
+    headline = result.after.headline or result.before.headline
+    warnings = leakage_warnings(result.leakage, headline.name if headline is not None else None)
+    print_warnings(warnings, console)
     if output is not None:
         console.print(f"compressed model saved to {escape(result.output)}")
-    save_outputs(data, json_out, None)
+    save_outputs({**data, "warnings": warnings}, json_out, None)
     if save:
         from steelyard.store.record import record_compression
 

@@ -57,7 +57,7 @@ def data_report_command(
     from steelyard.reporting.evaluation_view import render_data_report
     from steelyard.serialize import to_dict
 
-    ds = load_task_data(DataOptions(data, task, text_column, label_column, image_column, seed))
+    ds = load_task_data(DataOptions(data, task, text_column, label_column, image_column, seed, clean=False))
     report = data_report(ds)
     drops = cleaned = None
     if clean:
@@ -80,7 +80,8 @@ def data_needs_command(
     repeats: Annotated[int, typer.Option(help="runs per size with different seeds")] = 1,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder/--full", help="head on frozen embeddings "
                                                  "(fast, default) or a full fine-tune at every size")] = True,
-    epochs: Annotated[int | None, typer.Option(help="epochs per run (default 20 head-only, 3 full)")] = None,
+    epochs: Annotated[int | None, typer.Option(help="epochs per run (default 20 head-only; full: 3 to 10, "
+                                                "enough for ~300 steps, with early stopping)")] = None,
     lr: Annotated[float | None, typer.Option(help="learning rate (default per optimizer and mode)")] = None,
     batch_size: Annotated[int, typer.Option(help="training batch size")] = 16,
     optimizer: Annotated[str, typer.Option(help="adamw | adam | rmsprop | sgd")] = "adamw",
@@ -88,7 +89,7 @@ def data_needs_command(
     text_column: TextColumnOpt = "text",
     label_column: LabelColumnOpt = "label",
     image_column: ImageColumnOpt = "image",
-    clean: CleanOpt = False,
+    clean: CleanOpt = None,
     max_eval_examples: MaxEvalOpt = None,
     seed: SeedOpt = 0,
     tokenizer: Annotated[str | None, typer.Option(help="tokenizer folder or hub id (models without one)")] = None,

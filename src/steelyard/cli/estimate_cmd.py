@@ -21,7 +21,8 @@ def estimate_command(
     hardware: Annotated[str, typer.Option(help="comma-separated catalog names")] = "a100-80gb,h100-sxm",
     utilization: Annotated[float, typer.Option(help="model FLOPs utilisation of the dense peak, in (0, 1]")] = 0.4,
     method: Annotated[str, typer.Option(help="counted (forward+backward traced) or 6ND")] = "counted",
-    seq_len: Annotated[int, typer.Option(help="tokens per training sequence")] = 2048,
+    seq_len: Annotated[int | None, typer.Option(help="tokens per training sequence (default: the model's own "
+                                                "limit, at most 2048)")] = None,
     batch_size: Annotated[int, typer.Option(help="sequences per counted step")] = 1,
     image_size: Annotated[int | None, typer.Option(help="image side (vision models)")] = None,
     decoder_len: Annotated[int | None, typer.Option(help="decoder tokens (enc-dec; default: --seq-len)")] = None,
@@ -53,6 +54,14 @@ def estimate_command(
     count = parse_number(tokens, "--tokens")
     dtype = float_dtype(dtype)  # bf16, fp16, fp32 ... as aliases
     devices = parse_hardware_list(hardware)
+    chosen = None
+    if seq_len is None:
+        from steelyard.training.sequence import default_seq_len
+
+        with console.status(f"reading {model}'s sequence limit"):
+            meta = load_model(model, LoadConfig(task=task, config_only=True, inputs=InputSpec(seq_len=1)))
+        chosen = default_seq_len(meta.config, meta.path)
+        seq_len = chosen.tokens
     load_cfg = LoadConfig(
         task=task,
         config_only=not measure_step,
@@ -65,6 +74,10 @@ def estimate_command(
         est = estimate_training(
             handle, count, devices, utilization=utilization, dtype=dtype, method=method, measure_step=measure_step
         )
+    if chosen is not None:
+        from steelyard.reporting.run_warnings import sequence_length_note
+
+        est.assumptions.insert(0, sequence_length_note(chosen))
     render_training_estimate(handle.name, est, console)
     from steelyard.serialize import to_dict
 

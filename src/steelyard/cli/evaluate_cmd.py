@@ -13,6 +13,7 @@ import typer
 
 from steelyard.cli.common import console
 from steelyard.cli.data_cmd import (
+    CleanOpt,
     DataOpt,
     DataOptions,
     ImageColumnOpt,
@@ -93,6 +94,7 @@ def evaluate_command(
     tokenizer: TokenizerOpt = None,
     resamples: Annotated[int, typer.Option(help="bootstrap resamples for the confidence intervals")] = 1000,
     seed: SeedOpt = 0,
+    clean: CleanOpt = None,
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = None,
     save: SaveOpt = True,
@@ -102,11 +104,12 @@ def evaluate_command(
     from steelyard.data.options import data_task_for
     from steelyard.evaluation import evaluate
     from steelyard.reporting.evaluation_view import render_evaluation
+    from steelyard.reporting.run_warnings import leakage_warnings, print_warnings
     from steelyard.store.record import record_evaluation
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     handle = load_handle(model, task, max_length, device)
-    data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, image_column, seed)
+    data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, image_column, seed, clean)
     ds = load_task_data(data_opts)
     if names:
         from steelyard.evaluation import resolve_metrics
@@ -115,8 +118,10 @@ def evaluate_command(
     result = evaluate(handle, ds, split, names, batch_size, max_length=max_length, max_examples=max_examples,
                       tokenizer=tokenizer, n_resamples=resamples, seed=seed)
     render_evaluation(result, console)
+    warnings = leakage_warnings(result.leakage, next(iter(result.metrics), None))
+    print_warnings(warnings, console)
     card = cost_card(handle)
-    data_out = result.to_dict()
+    data_out = {**result.to_dict(), "warnings": warnings}
     if card is not None:
         data_out["cost_card"] = card.to_dict()
     save_outputs(data_out, json_out, None)

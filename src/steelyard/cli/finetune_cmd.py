@@ -88,6 +88,7 @@ def finetune_command(
     """
     from steelyard.cli.common import save_outputs
     from steelyard.cli.evaluate_cmd import cost_card
+    from steelyard.reporting.run_warnings import finetune_warnings, print_warnings
     from steelyard.reporting.training_view import render_finetune
     from steelyard.store.record import record_finetune
     from steelyard.training.finetune import finetune, objective
@@ -108,11 +109,13 @@ def finetune_command(
     if not main:
         return
     render_finetune(result, console)
+    warnings = finetune_warnings(result)
+    print_warnings(warnings, console)
     console.print(f"model saved to {escape(result.output)}")
     from steelyard.models import InputSpec, LoadConfig, load_model
 
     card = cost_card(load_model(str(output), LoadConfig(inputs=InputSpec(seq_len=cfg.max_length))))
-    data_out = result.to_dict()
+    data_out = {**result.to_dict(), "warnings": warnings}
     if card is not None:
         data_out["cost_card"] = card.to_dict()
     save_outputs(data_out, json_out, None)

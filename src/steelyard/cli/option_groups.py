@@ -27,7 +27,8 @@ DATA = Group.of(
     Opt("label_column", help="column holding the label"),
     Opt("image_column", help="column holding the image (path, bytes or array)"),
     Opt("seed", help="seed for splits, subsets, initialisation and data order"),
-    Opt("clean", flags=("--clean/--no-clean",), help="drop empty, duplicate, conflicting and leaked examples"),
+    Opt("clean", flags=("--clean/--no-clean",), help="drop empty, duplicate, conflicting and leaked examples "
+        "(default: on for the built-in sets, off for your own data, which is checked for leakage instead)"),
     Opt("max_train_examples", help="train on a stratified subset of this many examples"),
     Opt("max_eval_examples", help="validate and test on stratified subsets of this many examples"),
 )

@@ -26,7 +26,7 @@ from steelyard.data.dataset import (
     stratified_sample,
     stratified_split,
 )
-from steelyard.data.quality import Conflict, DataReport, LengthStats, clean, data_report, drop_counts
+from steelyard.data.quality import Conflict, DataReport, Leakage, LengthStats, clean, data_report, drop_counts, leakage
 from steelyard.data.sources import builtin_datasets, load_dataset
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "DataReport",
     "Example",
     "ImageAugment",
+    "Leakage",
     "LengthStats",
     "TaskDataset",
     "TextAugment",
@@ -46,6 +47,7 @@ __all__ = [
     "data_report",
     "drop_counts",
     "hflip",
+    "leakage",
     "load_dataset",
     "random_crop",
     "rotate",

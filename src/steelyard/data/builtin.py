@@ -69,6 +69,13 @@ def load_digits(task: str | None, opts: LoadOptions) -> TaskDataset:
     return assemble(raw, name="digits", source="builtin:digits", task=task, opts=opts, origin="digits")
 
 
+def is_builtin(source: str) -> bool:
+    """Whether ``source`` names a built-in dataset (as :func:`~steelyard.data.load_dataset` reads it:
+    the name, unless a file or folder of that name exists)."""
+    text = str(source).strip()
+    return text.lower() in BUILTINS and not Path(text).expanduser().exists()
+
+
 #: Built-in dataset names and their loaders.
 BUILTINS: dict[str, Callable[[str | None, LoadOptions], TaskDataset]] = {
     "bbc-news": load_bbc_news,

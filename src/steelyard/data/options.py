@@ -15,7 +15,13 @@ from steelyard.errors import ConfigError
 
 @dataclass(frozen=True)
 class DataOptions:
-    """Where the data comes from and how it is prepared."""
+    """Where the data comes from and how it is prepared.
+
+    ``clean`` None means: clean the built-in sets (their splits share inputs: 30 BBC News articles
+    are in both train and test, which makes test scores optimistic), keep other data as it is and
+    let the commands warn about any overlap. The value is resolved on construction, so a stored run
+    says what was done.
+    """
 
     source: str
     task: str | None = None
@@ -23,9 +29,15 @@ class DataOptions:
     label_column: str = "label"
     image_column: str = "image"
     seed: int = 0
-    clean: bool = False
+    clean: bool | None = None
     max_train_examples: int | None = None
     max_eval_examples: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.clean is None:
+            from steelyard.data.builtin import is_builtin
+
+            object.__setattr__(self, "clean", is_builtin(self.source))
 
     def load(self) -> TaskDataset:
         """Load as every task command does: columns, seeded split, ``clean``, stratified subsets."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from steelyard.data.dataset import SPLITS, Example, TaskDataset
+from steelyard.data.dataset import SPLITS, Example, TaskDataset, canonical_split
 from steelyard.errors import DataError
 
 _PREVIEW = 60
@@ -256,4 +256,41 @@ def clean(ds: TaskDataset, report: DataReport | None = None) -> TaskDataset:
     total = sum(dropped.values())
     detail = ", ".join(f"{n} {reason}" for reason, n in dropped.items())
     out.notes.append(f"clean: dropped {total} example(s) ({detail})")
+    return out
+
+
+@dataclass(frozen=True)
+class Leakage:
+    """``count`` of the ``total`` examples of an evaluation ``split`` whose input also appears in ``other``.
+
+    Such examples were seen in training (``other`` = train) or in model selection (validation), so a
+    score on ``split`` is optimistic; :func:`clean` drops them from the earlier split.
+    """
+
+    split: str
+    other: str
+    count: int
+    total: int
+
+
+def leakage(ds: TaskDataset, split: str = "test", examples: list[Example] | None = None) -> list[Leakage]:
+    """How many examples of ``split`` share their input with each earlier split (only pairs that do).
+
+    ``examples``: the part of ``split`` actually scored (a subset), default the whole split. The same
+    input counts whatever its label (a conflicting copy in train still shows the model the test
+    input). ``split`` "train" or "all" has no earlier split to leak from: the list is empty.
+    """
+    name = canonical_split(split) or split
+    earlier = {"validation": ("train",), "test": ("train", "validation")}.get(name, ())
+    if not earlier:
+        return []
+    examples = ds.split(name) if examples is None else examples
+    out: list[Leakage] = []
+    for other in earlier:
+        keys = {_key(ex) for ex in ds.split(other) if not _is_empty(ex)}
+        if not keys:
+            continue
+        count = sum(1 for ex in examples if not _is_empty(ex) and _key(ex) in keys)
+        if count:
+            out.append(Leakage(name, other, count, len(examples)))
     return out

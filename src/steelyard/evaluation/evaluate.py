@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from steelyard.data.dataset import TaskDataset
+from steelyard.data.quality import leakage
 from steelyard.errors import DataError
 from steelyard.evaluation.adapters import CausalLMAdapter, TextAdapter
 from steelyard.evaluation.labels import LabelMap
@@ -157,6 +158,7 @@ def evaluate(
         lm=lm,
         notes=notes,
         outputs=in_dataset_order(outputs, predictor.labels),
+        leakage=leakage(dataset, split, examples),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from steelyard.data.quality import Leakage
 from steelyard.metrics import MetricValue
 from steelyard.serialize import from_dict, to_dict
 
@@ -57,6 +58,8 @@ class EvaluationResult:
     #: in dataset class order; NLL per block), kept in memory so two models on the same examples can be tested
     #: paired (:mod:`steelyard.significance`); not written to JSON.
     outputs: Any = field(default=None, repr=False, compare=False)
+    #: Scored examples whose input is also in an earlier split (test in train): the score is optimistic.
+    leakage: list[Leakage] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = to_dict(self)

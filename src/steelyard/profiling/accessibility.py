@@ -39,6 +39,12 @@ def _devices_for_finetune(sharded: float, per_device: float, usable: float) -> i
     return max(1, math.ceil(sharded / room))
 
 
+def shardable(hw: HardwareSpec) -> bool:
+    """Whether several of this device can share a model: accelerators (GPUs) only. Copies of a CPU box,
+    a phone or an edge board are not a sharding target anyone deploys."""
+    return hw.kind == "gpu"
+
+
 def verdict(
     hw: HardwareSpec,
     *,
@@ -131,9 +137,18 @@ def _suggestions(
                 if one <= usable:
                     out.append(f"inference fits at batch size 1 ({one / gib:.1f} GiB)")
         n = _devices_for_inference(float(memory.inference_total), usable)
-        out.append(f"or shard the weights over {n}× {hw.name} (tensor / pipeline parallel, estimate)")
+        if shardable(hw):
+            out.append(f"or shard the weights over {n}× {hw.name} (tensor / pipeline parallel, estimate)")
+        else:
+            out.append(f"or run it on accelerators: it needs {n}× this {hw.kind}'s memory (see --hardware with GPUs)")
     if memory.training is not None and not fits_finetune:
-        if finetune_devices is None:
+        if not shardable(hw):
+            out.append(
+                f"fine-tuning needs {float(memory.training.total) / gib:.1f} GiB, more than {hw.name} offers "
+                f"({usable / gib:.1f} GiB): fine-tune on accelerators (see --hardware with GPUs), or train "
+                "adapters (LoRA) on a frozen model"
+            )
+        elif finetune_devices is None:
             out.append(
                 "fine-tuning: this batch's activations alone exceed the device; lower the batch size "
                 "or use gradient checkpointing"

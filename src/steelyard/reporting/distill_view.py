@@ -26,7 +26,7 @@ def render_distillation(result: DistillResult, console: Console | None = None) -
                   f"{escape(result.dataset)} "
                   f"({sizes}) · α {fmt_number(cfg.alpha)} · T {fmt_number(cfg.temperature)}{hidden} · "
                   f"{cfg.train.optimizer} "
-                  f"lr {fmt_number(cfg.train.learning_rate())}{world}")
+                  f"lr {fmt_number(cfg.train.learning_rate(result.student_cost.parameters))}{world}")
     for note in result.student_notes:
         console.print(f"[dim]student: {escape(note)}[/dim]")
 

@@ -60,6 +60,7 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     backends = searched_backends(cfg.backend)  # a runtime named but not installed fails here, before loading
     store = workflow.open_storage_of(cfg)
     handle, dataset, data_spec = workflow.model_and_data(model, data, cfg)
+    check_scorable(handle, dataset, cfg)
     space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr, backends)
     sampler = make_sampler(cfg.sampler, space, 2, cfg.trials, cfg.sampler_seed)
     name = cfg.study or default_study_name("optimize", source, data_spec.source, cfg.objective)
@@ -79,6 +80,15 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     if result.best is not None and not result.interrupted and cfg.final:
         _final_run(result, handle, dataset, options, on_event)
     return result
+
+
+def check_scorable(handle: Any, dataset: Any, cfg: OptimizeConfig) -> None:
+    """Refuse, before a study exists, a model every trial would fail on: one that cannot score the data
+    (an embedding model with no task head, a head of the wrong size, another modality). The same
+    check the trials' evaluation makes, raised once as one line instead of once per trial."""
+    from steelyard.evaluation.predictor import predictor_for
+
+    predictor_for(handle, dataset, max_length=cfg.max_length, tokenizer=cfg.tokenizer)
 
 
 def searched_backends(spec: str | None) -> tuple[str, ...]:

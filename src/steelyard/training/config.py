@@ -17,14 +17,36 @@ OPTIMIZERS: tuple[str, ...] = ("adamw", "adam", "rmsprop", "sgd")
 
 #: Learning rates used when ``lr`` is None. A linear head on frozen features learns at rates
 #: that would wreck a pretrained encoder, and SGD needs larger steps than the adaptive methods.
+#: A full fine-tune of a small encoder (at most :data:`SMALL_MODEL_PARAMETERS` trainable
+#: parameters, e.g. MiniLM's 22.7M) takes ``full-small``: the BERT-base rate of 5e-5 moves it too
+#: little on small data. Measured (2026-12-01, this CPU, one thread): MiniLM on 160 cleaned BBC News
+#: articles (16 tokens each; 60 validation, 60 test) reached 0.55 test accuracy [0.43, 0.68] at 5e-5
+#: for 3 epochs (30 steps), and 0.93 [0.87, 1.00] with these defaults (1e-4, early stopping after
+#: 90 steps, best validation at step 60).
 DEFAULT_LR: dict[str, dict[str, float]] = {
     "full": {"adamw": 5e-5, "adam": 5e-5, "rmsprop": 1e-5, "sgd": 1e-2},
+    "full-small": {"adamw": 1e-4, "adam": 1e-4, "rmsprop": 2e-5, "sgd": 2e-2},
     "head-only": {"adamw": 1e-2, "adam": 1e-2, "rmsprop": 1e-3, "sgd": 1e-1},
 }
 
-#: Epochs used when ``epochs`` is None: a linear head sees each cached vector cheaply and needs
-#: more passes; a full fine-tune of a pretrained model converges in a few.
+#: Trainable parameters up to which a full fine-tune counts as a small model's (``full-small`` rates).
+SMALL_MODEL_PARAMETERS = 50_000_000
+
+#: Epochs used when ``epochs`` is None. A linear head sees each cached vector cheaply and needs
+#: more passes. A full fine-tune takes enough epochs for about :data:`DEFAULT_TARGET_STEPS`
+#: optimizer steps, between the floor and the cap below: on small data 3 epochs are a few dozen
+#: steps, too few to move a pretrained model; early stopping (:data:`DEFAULT_PATIENCE`) ends a
+#: run that stops improving and the best validation state is restored.
 DEFAULT_EPOCHS: dict[str, int] = {"full": 3, "head-only": 20}
+MAX_DEFAULT_EPOCHS: dict[str, int] = {"full": 10, "head-only": 20}
+DEFAULT_TARGET_STEPS = 300
+
+#: Validations without improvement before stopping, when ``patience`` is None and the epochs are
+#: the default (explicit ``epochs`` train that many, keeping the best state; ``patience=0``: never stop).
+DEFAULT_PATIENCE: dict[str, int] = {"full": 3, "head-only": 5}
+
+#: Fewer optimizer steps than this and a run is flagged: the model has barely moved from its start.
+FEW_STEPS = 50
 
 #: Image augmentation used by ``augment=True``: small rotations (up to 10°) only. Flips change
 #: the class of digits, letters and many asymmetric objects, and a one-pixel shift of an 8x8
@@ -45,11 +67,14 @@ class FinetuneConfig:
     - ``batch_size`` is the global batch: with ``nproc`` processes each takes
       ``ceil(batch_size / nproc)`` rows, so a distributed run takes the same number of steps
       with the same schedule as a single process.
-    - ``epochs`` None picks :data:`DEFAULT_EPOCHS` for the mode (3 full, 20 head-only).
-    - ``lr`` None picks :data:`DEFAULT_LR` for the optimizer and the mode (full / head-only).
+    - ``epochs`` None picks the default for the mode: 20 head-only; full, enough epochs for about
+      300 optimizer steps, between 3 and 10 (:meth:`num_epochs`).
+    - ``lr`` None picks :data:`DEFAULT_LR` for the optimizer and the mode (full, full on a small
+      model, head-only).
     - ``warmup_ratio``: share of the total steps with a linear warm-up, then linear decay to 0.
     - ``max_grad_norm``: clip the global gradient norm (None: no clipping).
-    - ``patience``: stop after this many evaluations without a better validation ``metric``.
+    - ``patience``: stop after this many evaluations without a better validation ``metric``;
+      None: :data:`DEFAULT_PATIENCE` when ``epochs`` is the default, else never; 0: never.
     - ``target``: ``"accuracy=0.95"``; the steps, samples, wall time and counted FLOPs to reach
       it on the validation split are recorded, and training stops there when ``stop_at_target``.
     - ``eval_every``: validate every N optimizer steps (None: at the end of each epoch).
@@ -60,15 +85,17 @@ class FinetuneConfig:
       ``image_augment``).
     """
 
-    epochs: int | None = field(default=None, metadata=_help("passes over the training data (default 3 full, 20 "
-        "head-only)"))
-    lr: float | None = field(default=None, metadata=_help("peak learning rate (default per optimizer and mode)"))
+    epochs: int | None = field(default=None, metadata=_help("passes over the training data (default: 20 head-only; "
+        "full, enough for ~300 steps, 3 to 10, with early stopping)"))
+    lr: float | None = field(default=None, metadata=_help("peak learning rate (default per optimizer and mode; "
+        "adamw: 1e-4 full on models up to 50M parameters, 5e-5 larger, 1e-2 head-only)"))
     batch_size: int = field(default=16, metadata=_help("global batch size (split across --nproc processes)"))
     optimizer: str = field(default="adamw", metadata=_help("adamw | adam | rmsprop | sgd (momentum 0.9)"))
     weight_decay: float = field(default=0.01, metadata=_help("weight decay (not on biases and norm scales)"))
     warmup_ratio: float = field(default=0.1, metadata=_help("share of steps with linear warm-up, then linear decay"))
     max_grad_norm: float | None = field(default=1.0, metadata=_help("clip the gradient norm to this (0: no clipping)"))
-    patience: int | None = field(default=None, metadata=_help("stop after this many validations without improvement"))
+    patience: int | None = field(default=None, metadata=_help("stop after this many validations without improvement "
+        "(default: 3 full, 5 head-only when --epochs is not given; 0: never)"))
     metric: str | None = field(default=None, metadata=_help("validation metric that decides early stopping (default: "
         "the task's headline)"))
     target: str | None = field(default=None, metadata=_help("e.g. accuracy=0.95: record the cost to reach it on "
@@ -111,8 +138,8 @@ class FinetuneConfig:
             raise ConfigError(f"warm-up ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             raise ConfigError(f"max gradient norm must be positive (or None), got {self.max_grad_norm}")
-        if self.patience is not None and self.patience < 1:
-            raise ConfigError(f"patience must be at least 1 evaluation, got {self.patience}")
+        if self.patience is not None and self.patience < 0:
+            raise ConfigError(f"patience must be at least 1 evaluation (0: never stop early), got {self.patience}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ConfigError(f"max steps must be at least 1, got {self.max_steps}")
         if self.eval_every is not None and self.eval_every < 1:
@@ -131,10 +158,28 @@ class FinetuneConfig:
         """``"head-only"`` or ``"full"``: which learning-rate table applies."""
         return "head-only" if self.freeze_encoder else "full"
 
-    def num_epochs(self) -> int:
-        """``epochs``, or the default for this mode."""
-        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.mode]
+    def num_epochs(self, steps_per_epoch: int | None = None) -> int:
+        """``epochs``, or the default for this mode: a full fine-tune of ``steps_per_epoch`` steps an
+        epoch takes enough epochs for :data:`DEFAULT_TARGET_STEPS` steps, within the floor and cap."""
+        if self.epochs is not None:
+            return self.epochs
+        floor, cap = DEFAULT_EPOCHS[self.mode], MAX_DEFAULT_EPOCHS[self.mode]
+        if steps_per_epoch is None or steps_per_epoch < 1:
+            return floor
+        return max(floor, min(cap, math.ceil(DEFAULT_TARGET_STEPS / steps_per_epoch)))
 
-    def learning_rate(self) -> float:
-        """``lr``, or the default for this optimizer and mode."""
-        return self.lr if self.lr is not None else DEFAULT_LR[self.mode][self.optimizer]
+    def early_stop_patience(self) -> int | None:
+        """Validations without improvement before stopping (None: never)."""
+        if self.patience is not None:
+            return self.patience or None
+        return DEFAULT_PATIENCE[self.mode] if self.epochs is None else None
+
+    def learning_rate(self, trainable_parameters: int | None = None) -> float:
+        """``lr``, or the default for this optimizer and mode; a full fine-tune of a model with at most
+        :data:`SMALL_MODEL_PARAMETERS` trainable parameters takes the small-model rate."""
+        if self.lr is not None:
+            return self.lr
+        mode = self.mode
+        if mode == "full" and trainable_parameters is not None and trainable_parameters <= SMALL_MODEL_PARAMETERS:
+            mode = "full-small"
+        return DEFAULT_LR[mode][self.optimizer]

@@ -17,6 +17,7 @@ import torch
 
 from steelyard.data.augment import augment_examples
 from steelyard.data.dataset import Example, TaskDataset, stratified_split
+from steelyard.data.quality import leakage
 from steelyard.errors import ConfigError, DataError
 from steelyard.evaluation.adapters import Adapter
 from steelyard.evaluation.evaluate import default_metrics, score
@@ -31,7 +32,7 @@ from steelyard.training.features import FeatureAdapter, FeatureCache, build_cach
 from steelyard.training.loop import LoopInput, predict_sharded
 from steelyard.training.result import FinetuneResult
 from steelyard.training.setup import Prepared, prepare
-from steelyard.training.trainer import Charges, device_for, fit, seed_everything
+from steelyard.training.trainer import Charges, device_for, fit, seed_everything, trainable_parameters
 from steelyard.units import Flops
 
 
@@ -160,7 +161,7 @@ def run_process(
     ds = relabel(ds, prep.to_model, prep.label_names)
     if cfg.target is not None and not ds.validation:
         raise DataError(f"{ds.name!r} has too few examples for a validation split, which a target metric needs")
-    lr = cfg.learning_rate()
+    lr = cfg.learning_rate(trainable_parameters(prep.module))
 
     time_offset, feature_flops = 0.0, Flops(0.0)
     loop_adapter: Adapter = prep.adapter
@@ -233,6 +234,7 @@ def run_process(
         output=str(Path(output).resolve()) if output is not None else None,
         seconds=time.perf_counter() - start + time_offset,
         notes=notes,
+        leakage=leakage(ds, "test") if test_features else [],
     )
     if output is not None and dist.main:
         from steelyard.training.save import save_model

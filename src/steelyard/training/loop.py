@@ -151,7 +151,7 @@ def schedule(cfg: FinetuneConfig, n_train: int, world: int = 1) -> tuple[int, in
     """
     per_rank = math.ceil(cfg.batch_size / world)
     steps_per_epoch = math.ceil(math.ceil(n_train / world) / per_rank)
-    total = steps_per_epoch * cfg.num_epochs()
+    total = steps_per_epoch * cfg.num_epochs(steps_per_epoch)
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
     return per_rank, steps_per_epoch, total
@@ -195,6 +195,8 @@ def train(
     per_rank, steps_per_epoch, total = schedule(cfg, n, dist.world)
     scheduler = make_scheduler(optimizer, warmup_steps(total, cfg.warmup_ratio), total)
     has_val = bool(inp.val_features)
+    epochs = cfg.num_epochs(steps_per_epoch)
+    patience = cfg.early_stop_patience()
 
     history: list[EvalPoint] = []
     lrs: list[float] = []
@@ -233,13 +235,13 @@ def train(
             target.seconds, target.flops, target.epoch = acct.elapsed(), acct.flops(samples), round(epoch_float, 4)
             if cfg.stop_at_target:
                 return "target_reached"
-        if cfg.patience is not None and since_best >= cfg.patience:
+        if patience is not None and since_best >= patience:
             return "early_stopping"
         return None
 
     done = False
     with progress_bar("training", total, progress) as bar:
-        for epoch in range(cfg.num_epochs()):
+        for epoch in range(epochs):
             sampler.set_epoch(epoch)
             features = inp.train_features
             if inp.augment is not None and inp.train_examples is not None:

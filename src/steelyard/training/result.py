@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from steelyard.data.quality import Leakage
 from steelyard.evaluation.result import PredictionSummary
 from steelyard.metrics import MetricValue
 from steelyard.models.handle import ModelHandle
@@ -107,6 +108,8 @@ class FinetuneResult:
     output: str | None
     seconds: float
     notes: list[str] = field(default_factory=list)
+    #: Test examples whose input is also in train or validation: the test metrics are optimistic.
+    leakage: list[Leakage] = field(default_factory=list)
     #: The trained model, ready for :func:`steelyard.evaluation.evaluate` or ``profile`` (in-process
     #: runs only; not serialised, and None after a distributed run: load ``output`` instead).
     trained: ModelHandle | None = field(default=None, repr=False, compare=False)

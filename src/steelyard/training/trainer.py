@@ -65,6 +65,11 @@ class Charges:
     basis: str = ""
 
 
+def trainable_parameters(module: torch.nn.Module) -> int:
+    """Parameters the optimizer will update: what picks the small-model learning rate."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch so a rerun draws the same initialisations and dropout masks."""
     random.seed(seed)
@@ -115,7 +120,7 @@ def fit(
     if charges.basis:
         basis += f"; {charges.basis}"
     acct = Accounting(start, charges.seconds, per_sample, charges.flops)
-    lr = cfg.learning_rate() if lr is None else lr
+    lr = cfg.learning_rate(trainable_parameters(job.module)) if lr is None else lr
     outcome = train(job, cfg, lr, acct, dist=dist, device=device, progress=progress)
     if restore_best and outcome.best_state is not None:
         job.module.load_state_dict(outcome.best_state)

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from steelyard.compression.api import CompressedModel
 from steelyard.compression.fidelity import Fidelity
 from steelyard.compression.recipe.measure import ModelCard
+from steelyard.data.quality import Leakage
 from steelyard.profiling.interleaved import Speedup
 from steelyard.serialize import to_dict
 from steelyard.significance import PairedChange
@@ -87,6 +88,8 @@ class RecipeResult:
     speed: Speedup | None = None
     #: Each metric, compressed vs original on the same examples, with its paired test (McNemar for accuracy).
     changes: dict[str, PairedChange] = field(default_factory=dict)
+    #: Scored examples whose input is also in an earlier split (test in train): the metric is optimistic.
+    leakage: list[Leakage] = field(default_factory=list)
 
     @property
     def speedup(self) -> float | None:

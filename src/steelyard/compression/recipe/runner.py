@@ -33,6 +33,7 @@ from steelyard.compression.recipe.parse import Recipe, RecipeStep
 from steelyard.compression.recipe.result import RecipeResult, StepRecord
 from steelyard.compression.recipe.train_steps import distill_step, finetune_step
 from steelyard.data.dataset import TaskDataset
+from steelyard.data.quality import leakage
 from steelyard.errors import CompressionError, ConfigError, DataError
 from steelyard.evaluation.progress import progress_enabled
 from steelyard.models.handle import ModelHandle
@@ -152,6 +153,7 @@ def run_recipe(
         eval_split=data.eval_split if data else None, before=before, after=after, steps=records,
         backend=compressed.backend, fidelity=fidelity, timing=timing, seconds=time.perf_counter() - start,
         notes=list(data.notes) if data is not None else [], compressed=compressed, speed=speed, changes=changes,
+        leakage=leakage(dataset, opts.eval_split) if dataset is not None else [],
     )
 
 
