@@ -146,7 +146,7 @@ def _render_measured(report: CostReport, console: Console) -> None:
     console.print(table)
     if e is not None:
         console.print(f"  [dim]energy ({escape(e.estimator)}): device {human(float(e.device_joules_per_batch), 'J')} "
-                      f"per batch × PUE {e.pue:g}; {escape(e.note)}[/dim]")
+                      f"per batch × PUE {fmt_number(e.pue)}; {escape(e.note)}[/dim]")
     table = _table("Throughput sweep", "batch", "latency per batch (median)", "runs", "samples/s", right=[0, 1, 2, 3])
     for point in ms.throughput:
         runs = f"{point.runs} (the headline)" if point.source == "headline" else str(point.runs)
@@ -192,7 +192,7 @@ def _render_verdicts(report: CostReport, console: Console) -> None:
     console.print(table)
     how = "; ".join(f"{v.hardware} {v.efficiency_assumed:.0%} {v.efficiency_source}" for v in report.hardware)
     pues = sorted({v.pue for v in report.hardware if v.pue is not None})
-    pue = f" × PUE {', '.join(f'{p:g}' for p in pues)}" if pues else ""
+    pue = f" × PUE {', '.join(fmt_number(p) for p in pues)}" if pues else ""
     console.print(
         f"  [dim]projected = roofline floor / efficiency ({how}); on the measured machine, the measured median. "
         f"energy at the wall = power × projected latency{pue} (steelyard estimate; the measured machine: its "
@@ -276,7 +276,7 @@ def render_catalog_defaults(defaults: Any, user_catalog: Path | None, console: C
     """The catalog-wide assumptions (grid intensity, PUE, usable memory) and which user catalog is merged in."""
     console = console or SafeConsole()
     console.print(
-        f"defaults: grid {defaults.grid_kg_co2_per_kwh * 1000:g} gCO2e/kWh, PUE {defaults.pue:g}, usable memory "
+        f"defaults: grid {fmt_number(defaults.grid_kg_co2_per_kwh * 1000)} gCO2e/kWh, PUE {fmt_number(defaults.pue)}, usable memory "
         f"{defaults.usable_memory_fraction:.0%}; energy and CO2: steelyard estimate (codecarbon is not used)"
     )
     console.print("user catalog: " + (escape(str(user_catalog)) + " (merged over the built-in one; its entries win)"

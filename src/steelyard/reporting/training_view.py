@@ -128,7 +128,7 @@ def load_finetune(payload: dict[str, Any]) -> FinetuneResult:
 def history_rows(result: Any) -> list[list[str]]:
     """The validation points of a training run as report rows (* marks the kept step)."""
     return [[f"{p.step:,}", f"{p.epoch:.2f}", f"{p.samples:,}", "—" if p.train_loss is None else f"{p.train_loss:.4f}",
-             f"{p.lr:.2e}", fmt_metric(p.value) + (" *" if p.step == result.best_step else ""), fmt_seconds(p.seconds)]
+             fmt_number(p.lr), fmt_metric(p.value) + (" *" if p.step == result.best_step else ""), fmt_seconds(p.seconds)]
             for p in result.history]
 
 
@@ -146,7 +146,7 @@ def finetune_part(result: FinetuneResult, run_id: int | None, record: Any = None
         result.history, result.metric, result.best_step,
         f"Learning curve: validation {result.metric} and training loss per step"))] if result.history else []
     sections = [Section("Learning curve", paragraphs=[
-        f"{result.dataset} ({sizes}) · mode {result.mode} · {result.optimizer} lr {result.lr:g}.", stopped],
+        f"{result.dataset} ({sizes}) · mode {result.mode} · {result.optimizer} lr {fmt_number(result.lr)}.", stopped],
         figures=curve,
         tables=[Table("Validation during training", ["step", "epoch", "samples", "train loss", "lr",
                                                      f"val {result.metric}", "time"], history_rows(result))])]
