@@ -276,7 +276,8 @@ def render_catalog_defaults(defaults: Any, user_catalog: Path | None, console: C
     """The catalog-wide assumptions (grid intensity, PUE, usable memory) and which user catalog is merged in."""
     console = console or SafeConsole()
     console.print(
-        f"defaults: grid {fmt_number(defaults.grid_kg_co2_per_kwh * 1000)} gCO2e/kWh, PUE {fmt_number(defaults.pue)}, usable memory "
+        f"defaults: grid {fmt_number(defaults.grid_kg_co2_per_kwh * 1000)} gCO2e/kWh, "
+        f"PUE {fmt_number(defaults.pue)}, usable memory "
         f"{defaults.usable_memory_fraction:.0%}; energy and CO2: steelyard estimate (codecarbon is not used)"
     )
     console.print("user catalog: " + (escape(str(user_catalog)) + " (merged over the built-in one; its entries win)"

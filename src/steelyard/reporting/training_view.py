@@ -128,7 +128,8 @@ def load_finetune(payload: dict[str, Any]) -> FinetuneResult:
 def history_rows(result: Any) -> list[list[str]]:
     """The validation points of a training run as report rows (* marks the kept step)."""
     return [[f"{p.step:,}", f"{p.epoch:.2f}", f"{p.samples:,}", "—" if p.train_loss is None else f"{p.train_loss:.4f}",
-             fmt_number(p.lr), fmt_metric(p.value) + (" *" if p.step == result.best_step else ""), fmt_seconds(p.seconds)]
+             fmt_number(p.lr), fmt_metric(p.value) + (" *" if p.step == result.best_step else ""),
+             fmt_seconds(p.seconds)]
             for p in result.history]
 
 
