@@ -15,7 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from steelyard.errors import ConfigError, DtypeUnsupportedError, ModelSourceError, SteelyardError, UnsupportedConfigError
+from steelyard.errors import (
+    ConfigError,
+    DtypeUnsupportedError,
+    ModelSourceError,
+    SteelyardError,
+    UnsupportedConfigError,
+)
 from steelyard.models.handle import ModelHandle
 from steelyard.models.registry import find_loader
 from steelyard.models.tasks import InputSpec, check_task

@@ -100,7 +100,7 @@ def is_guarded(folder: Path) -> bool:
 
 
 def read_config(folder: Path) -> Any:
-    """The folder's Hugging Face config: :data:`STEELYARD_CONFIG` when guarded, else ``config.json``; None if neither."""
+    """The folder's Hugging Face config: :data:`STEELYARD_CONFIG` when guarded, else ``config.json``; or None."""
     from transformers import AutoConfig
 
     if (folder / STEELYARD_CONFIG).is_file():
