@@ -183,3 +183,18 @@ def test_a_guarded_folder_is_weighed_config_only_and_keeps_its_tokenizer(base, t
     for file in base.glob("tokenizer*"):  # what `steelyard compress` copies beside the model
         (folder / file.name).write_bytes(file.read_bytes())
     assert len(AutoTokenizer.from_pretrained(str(folder))) > 1000  # the tokenizer does not need the model config
+
+
+def test_a_factory_models_folder_is_refused_too(tmp_path):
+    """A plain ``nn.Module`` from a factory has no config at all: transformers still gets the guard to read."""
+    from transformers import AutoModel
+
+    from compression_toys import cnn_handle
+    from steelyard.compression import compress, load_compressed, make_config
+
+    handle = cnn_handle()
+    folder = compress(handle, make_config("prune:structured"), data=[handle.inputs]).save(tmp_path / "cnn")
+    with pytest.raises(ValueError, match=r"steelyard\.load_model"):
+        AutoModel.from_pretrained(str(folder))
+    reloaded = load_compressed(folder, trust_remote_code=True)  # the factory is code: only with trust
+    assert sum(p.numel() for p in reloaded.module.parameters()) < sum(p.numel() for p in handle.module.parameters())
