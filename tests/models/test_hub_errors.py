@@ -159,3 +159,22 @@ def test_a_real_offline_attempt_through_the_cli_is_one_line_exit_2(tmp_path, mon
     code = steelyard("profile", "no-such-org/no-such-model-xyz", "--no-save")
     assert code == 2
     one_line_error(capsys, "no-such-org/no-such-model-xyz", "HF_HUB_OFFLINE", "offline")
+
+
+def test_weights_that_the_hub_cannot_send_name_the_cause_too(monkeypatch):
+    """The config came from the cache; the weights did not (offline, or a gated file)."""
+    import huggingface_hub.constants
+    import transformers
+    from transformers import BertConfig
+
+    from tiny_configs import BERT
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", lambda *a, **k: BertConfig(**BERT))
+
+    def fail(*args, **kwargs):
+        raise _wrapped(_no_cache)(None)
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", fail)
+    with pytest.raises(ModelSourceError, match="HF_HUB_OFFLINE=1"):
+        load_model(REPO)
