@@ -61,6 +61,14 @@ def _compressed(root: Path, backend: str) -> Path:
     return result.save(root / ("model.onnx" if backend == "onnxruntime" else "int8"))
 
 
+def _fp16(root: Path) -> Path:
+    """A compressed folder its config describes (fp16 weights): a plain save_pretrained folder plus the manifest."""
+    from steelyard.compression import CastConfig, compress
+
+    handle = load_model(str(_gpt2_folder(root)), LoadConfig(inputs=SMALL))
+    return compress(handle, CastConfig(dtype="float16")).save(root / "fp16")
+
+
 def _hub_cache(root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """An offline hub cache holding ``steelyard-test/tiny-gpt2`` (config only), as the hub client lays it out."""
     import huggingface_hub.constants
@@ -102,7 +110,8 @@ SAMPLES: dict[str, Samples] = {
     ),
     "compressed-folder": Samples(
         lambda root, mp: str(_compressed(root, "torch")), LoadConfig(inputs=SMALL), "local",
-        lambda root: [(str(_compressed(root, "torch")), LoadConfig(config_only=True)), *_no_paths(root)],
+        # config only: a plain compressed folder is the folder loader's (a guarded int8 one stays here)
+        lambda root: [(str(_fp16(root)), LoadConfig(config_only=True)), *_no_paths(root)],
     ),
     "config-file": Samples(
         lambda root, mp: str(_config_file(root)), LoadConfig(inputs=SMALL), "config",

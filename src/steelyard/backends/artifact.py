@@ -2,10 +2,13 @@
 
 The folder holds what the runtime itself reads (``model.onnx`` for ONNX Runtime, ``model.xml`` /
 ``model.bin`` for OpenVINO, a transformers folder for torch), the source's tokenizer files and its
-``config.json``, and ``steelyard_compression.json`` with a ``runtime`` record (backend, precision,
+config, and ``steelyard_compression.json`` with a ``runtime`` record (backend, precision,
 input and output names). :func:`steelyard.load_model` recognises the manifest and loads the folder
 through :func:`load_artifact`, so ``evaluate``, ``profile`` and ``compare`` take it like any model.
-The folder is written next to its target and renamed into place: never half written.
+An ONNX or OpenVINO folder keeps the config as ``steelyard_config.json`` beside a ``config.json``
+that plain transformers refuses with an error naming ``steelyard.load_model``
+(:mod:`steelyard.compression.serialization.plain_hf`): it would otherwise build the architecture with
+random weights. The folder is written next to its target and renamed into place: never half written.
 """
 
 from __future__ import annotations
@@ -62,13 +65,13 @@ def save_artifact(model: nn.Module, handle: ModelHandle, path: str | Path, *, fi
     """Write ``model`` (a backend's runtime model of ``handle``) to the folder ``path``."""
     from steelyard.backends.registry import get_backend
     from steelyard.compression.serialization.manifest import write_manifest
+    from steelyard.compression.serialization.plain_hf import write_guard
     from steelyard.outputs import write_atomically
 
     def write(tmp: Path) -> None:
         record = get_backend(model.runtime).save(model, tmp)
-        config = handle.config
-        if config is not None and hasattr(config, "save_pretrained") and not (tmp / "config.json").exists():
-            config.save_pretrained(tmp)
+        if not (tmp / "config.json").exists():  # not a transformers folder (torch's is): plain transformers refuses it
+            write_guard(tmp, handle.config, f"it is a {model.runtime} artifact ({record.get('file', 'runtime files')})")
         _copy_preprocessing(handle.path, tmp)
         write_manifest(tmp, build_manifest(model, record, handle, fidelity))
 

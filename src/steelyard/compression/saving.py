@@ -9,7 +9,9 @@ ran, and the structure the config alone cannot describe). :func:`load_compressed
 architecture, replays that structure and loads the weights strictly. int8 weights are stored as
 plain tensors (codes, scales, zero points), never pickled. The original model's files are never
 written. ``steelyard.load_model`` opens saved folders and ``.onnx`` files too: the model loader
-registry names the loaders in :mod:`steelyard.compression.serialization.sources` lazily.
+registry names the loaders in :mod:`steelyard.compression.serialization.sources` lazily. A folder
+whose model its config cannot describe is guarded (:func:`plain_mismatch`, :func:`is_guarded`): plain
+transformers raises an error naming ``steelyard.load_model`` instead of loading random weights.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 from steelyard.compression.serialization.int8_dynamic import KIND as DYNAMIC_KIND
 from steelyard.compression.serialization.loader import load_compressed
 from steelyard.compression.serialization.manifest import FORMAT_VERSION, MANIFEST, ONNX_FILE
+from steelyard.compression.serialization.plain_hf import STEELYARD_CONFIG, WEIGHTS_FILE, is_guarded, plain_mismatch
 from steelyard.compression.serialization.rebuild import rebuild
 from steelyard.compression.serialization.records import (
     MODULE_KINDS,
@@ -33,9 +36,13 @@ __all__ = [
     "MANIFEST",
     "MODULE_KINDS",
     "ONNX_FILE",
+    "STEELYARD_CONFIG",
     "STRUCT_ATTRS",
+    "WEIGHTS_FILE",
+    "is_guarded",
     "load_compressed",
     "module_records",
+    "plain_mismatch",
     "plain_state_dict",
     "rebuild",
     "save_compressed",

@@ -120,6 +120,11 @@ def load_pretrained(source: str, config: Any, kind: str, cfg: LoadConfig, path: 
             source, config=config, dtype=dtype, trust_remote_code=cfg.trust_remote_code
         )
     except Exception as exc:  # transformers, safetensors and the hub raise many types here
+        from steelyard.models.loading import hub_cause
+
+        cause = hub_cause(source, exc) if path is None else None  # the weights of a hub id: offline, gated...
+        if cause is not None:
+            raise cause from exc
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if path is not None and weight_files(path) and _looks_corrupt(exc):
             raise CorruptWeightsError(f"cannot read the weights in {path}: {message}") from exc

@@ -15,7 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from steelyard.errors import ConfigError, DtypeUnsupportedError, ModelSourceError
+from steelyard.errors import (
+    ConfigError,
+    DtypeUnsupportedError,
+    ModelSourceError,
+    SteelyardError,
+    UnsupportedConfigError,
+)
 from steelyard.models.handle import ModelHandle
 from steelyard.models.quiet import library_bars
 from steelyard.models.registry import find_loader
@@ -145,3 +151,104 @@ def load_model(source: str, cfg: LoadConfig | None = None) -> ModelHandle:
         )
     with library_bars(cfg.library_progress):
         return found[1].load(source, cfg)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (transformers wraps hub errors in ``OSError``)."""
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen and len(seen) < 20:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return seen
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+#: The HTTP clients' network errors by class name (httpx, httpx2, requests), so none has to be imported.
+_TRANSPORT = frozenset({"TransportError", "NetworkError", "TimeoutException", "ConnectError", "ConnectionError",
+                        "ProxyError"})
+
+
+def _is_transport(exc: BaseException) -> bool:
+    return any(cls.__name__ in _TRANSPORT for cls in type(exc).__mro__)
+
+
+def _offline() -> bool:
+    import os
+
+    from huggingface_hub import constants
+
+    flag = os.environ.get("HF_HUB_OFFLINE", "") or os.environ.get("TRANSFORMERS_OFFLINE", "")
+    return bool(constants.HF_HUB_OFFLINE) or flag.strip().upper() in ("1", "ON", "YES", "TRUE")
+
+
+def hub_cause(source: str, exc: BaseException, hint: str = "") -> SteelyardError | None:
+    """The one-line error naming the hub's part in a failed load, None when the hub had none.
+
+    transformers turns the hub's typed errors into ``OSError`` messages and keeps the original as the
+    cause; this reads the whole chain: a gated or unauthorised repository (log in / pass a token),
+    no network or offline mode (``HF_HUB_OFFLINE``), a repository or revision that does not exist
+    (not found, with ``hint``: close catalog names), any other hub HTTP error by its first line.
+    """
+    from huggingface_hub import errors as hub
+
+    chain = _chain(exc)
+
+    def find(*types: type) -> BaseException | None:
+        return next((e for e in chain if isinstance(e, types)), None)
+
+    if find(hub.GatedRepoError) is not None:
+        return ModelSourceError(
+            f"model '{source}' is a gated repository: request access on https://huggingface.co/{source}, then log "
+            "in with `hf auth login` or set HF_TOKEN to a token that has access")
+    denied = next((e for e in chain if _status(e) in (401, 403)
+                   and not isinstance(e, (hub.RepositoryNotFoundError, hub.RevisionNotFoundError))), None)
+    if denied is not None:
+        return ModelSourceError(
+            f"the Hugging Face hub refused access to '{source}' (HTTP {_status(denied)}): log in with "
+            "`hf auth login` or set HF_TOKEN to a valid token with access to it")
+    if find(hub.RevisionNotFoundError) is not None:
+        return ModelSourceError(f"model '{source}': the requested revision does not exist on the Hugging Face hub")
+    if find(hub.RepositoryNotFoundError, hub.HFValidationError) is not None:
+        return ModelSourceError(
+            f"model '{source}' not found: not a local path, not a factory 'module:function', not in the catalog, "
+            f"and no such repository on the Hugging Face hub (if it is private, log in with `hf auth login` or set "
+            f"HF_TOKEN){hint}")
+    offline = find(hub.LocalEntryNotFoundError, hub.OfflineModeIsEnabled)
+    network = find(ConnectionError, TimeoutError) or next((e for e in chain if _is_transport(e)), None)
+    if offline is not None or network is not None:
+        if _offline():
+            return ModelSourceError(
+                f"model '{source}' not found in the local Hugging Face cache, and the hub is switched off "
+                f"(offline: HF_HUB_OFFLINE=1): download it once online, or unset HF_HUB_OFFLINE{hint}")
+        return ModelSourceError(
+            f"cannot reach the Hugging Face hub to fetch '{source}' (offline or network error: "
+            f"{_first_line(network or offline)}); check the connection, or set HF_HUB_OFFLINE=1 to use "
+            f"only cached models{hint}")
+    http = find(hub.HfHubHTTPError)
+    if http is not None:
+        return ModelSourceError(f"the Hugging Face hub failed for '{source}': {_first_line(http)}")
+    return None
+
+
+def hub_failure(source: str, exc: BaseException, hint: str = "") -> SteelyardError:
+    """The one-line error for a hub id whose config failed to load: the hub's cause
+    (:func:`hub_cause`), else transformers' own error by its first line."""
+    cause = hub_cause(source, exc, hint)
+    if cause is not None:
+        return cause
+    if isinstance(exc, OSError):  # transformers' own file errors: a repository without a config.json, ...
+        return ModelSourceError(f"cannot load '{source}': {_first_line(exc)}")
+    fix = ""
+    if "trust_remote_code" in str(exc):  # transformers says how on a later line, in its own API's words
+        fix = "; pass --trust-remote-code (LoadConfig(trust_remote_code=True)) only if you trust that code"
+    return UnsupportedConfigError(f"'{source}': {_first_line(exc)}{fix}")  # unknown architecture, remote code, ...

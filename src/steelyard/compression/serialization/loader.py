@@ -4,7 +4,8 @@
 :func:`steelyard.models.loading.load_model` unchanged; with one,
 the model is rebuilt from its config (or its factory), its recorded structure replayed and its
 weights loaded strictly (:mod:`.rebuild`). Models whose structure fits their config (unstructured,
-FFN and layer pruning, fp16 / bf16) also load with plain ``transformers`` ``from_pretrained``.
+FFN, uniform head and layer pruning, fp16 / bf16) also load with plain ``transformers``
+``from_pretrained``; the others are guarded so that transformers refuses them (:mod:`.plain_hf`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from steelyard.compression.api import HISTORY_ATTR
 from steelyard.compression.serialization.manifest import ONNX_FILE, default_load_config, read_manifest
 from steelyard.compression.serialization.onnx_files import fit_to_session, session_inputs
+from steelyard.compression.serialization.plain_hf import read_config
 from steelyard.compression.serialization.rebuild import rebuild
 from steelyard.errors import CompressionError, ModelSourceError
 
@@ -170,11 +172,7 @@ def load_compressed(path: str | Path, cfg: LoadConfig | None = None, *, trust_re
     if trust_remote_code:
         cfg = dataclasses.replace(cfg, trust_remote_code=True)
     task = cfg.task or manifest.get("task") or "feature-extraction"
-    config = None
-    if (folder / "config.json").is_file():
-        from transformers import AutoConfig
-
-        config = AutoConfig.from_pretrained(str(folder))
+    config = read_config(folder)  # a guarded folder keeps it in steelyard_config.json (see .plain_hf)
     if manifest.get("runtime"):  # a runtime artifact (steelyard.backends): ONNX, OpenVINO IR, torch
         from steelyard.backends.artifact import load_artifact
 

@@ -3,6 +3,8 @@
 The folder is written to a temporary sibling and swapped into place (:mod:`steelyard.outputs`),
 so a crash leaves either the old folder or the new one, never half of one. An
 onnxruntime-backend model may instead be saved as a single ``.onnx`` file, the same way.
+A model its config cannot describe is written guarded (:mod:`.plain_hf`): plain transformers then
+raises an error naming ``steelyard.load_model`` instead of loading random weights.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from steelyard.compression.serialization.manifest import ONNX_FILE, build_manifest, write_manifest
+from steelyard.compression.serialization.plain_hf import WEIGHTS_FILE, plain_mismatch, write_guard
 from steelyard.compression.serialization.records import (
     module_records,
     plain_state_dict,
@@ -25,14 +28,14 @@ if TYPE_CHECKING:
 
 
 def _write_torch(cm: CompressedModel, folder: Path, manifest: dict[str, Any]) -> None:
-    from safetensors.torch import save_file
-
+    """A plain ``save_pretrained`` folder when its config rebuilds the model exactly, else a guarded one."""
     model = cm.handle.module
     state = plain_state_dict(model)
     manifest["modules"] = module_records(model)
     manifest["tensors"] = tensor_specs(state)
     manifest["attrs"] = structural_attrs(model)
-    if hasattr(model, "save_pretrained"):
+    mismatch = plain_mismatch(model)
+    if mismatch is None:
         from transformers.utils import logging as hf_logging
 
         bar = hf_logging.is_progress_bar_enabled()
@@ -43,6 +46,14 @@ def _write_torch(cm: CompressedModel, folder: Path, manifest: dict[str, Any]) ->
             if bar:
                 hf_logging.enable_progress_bar()
         return
+    _write_guarded_weights(folder, state, manifest)
+    write_guard(folder, getattr(model, "config", None) or cm.handle.config, mismatch)
+
+
+def _write_guarded_weights(folder: Path, state: dict[str, Any], manifest: dict[str, Any]) -> None:
+    """The state dict under a file name transformers never reads; shared tensors once, aliases in the manifest."""
+    from safetensors.torch import save_file
+
     seen: dict[int, str] = {}
     unique = {}
     for key, value in state.items():  # safetensors refuses shared storage: keep the first name
@@ -52,18 +63,14 @@ def _write_torch(cm: CompressedModel, folder: Path, manifest: dict[str, Any]) ->
             continue
         seen[ptr] = key
         unique[key] = value.clone() if value.numel() else value
-    save_file(unique, str(folder / "model.safetensors"), metadata={"format": "pt"})
-    if cm.handle.config is not None and hasattr(cm.handle.config, "save_pretrained"):
-        cm.handle.config.save_pretrained(folder)
+    save_file(unique, str(folder / WEIGHTS_FILE), metadata={"format": "pt"})
 
 
 def _write_onnx(cm: CompressedModel, folder: Path, manifest: dict[str, Any]) -> None:
     module = cm.handle.module
     (folder / ONNX_FILE).write_bytes(module.model_bytes)
     manifest["modules"] = {"": module.steelyard_record()}
-    config = cm.handle.config
-    if config is not None and hasattr(config, "save_pretrained"):
-        config.save_pretrained(folder)
+    write_guard(folder, cm.handle.config, "it is an ONNX Runtime graph (model.onnx)")
 
 
 def save_compressed(cm: CompressedModel, path: Path, *, overwrite: bool = False) -> Path:

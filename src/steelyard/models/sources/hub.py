@@ -5,17 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from steelyard.errors import ModelSourceError, UnsupportedConfigError
 from steelyard.models.catalog import closest_names
 from steelyard.models.handle import ModelHandle
 from steelyard.models.hf import from_config, load_pretrained
+from steelyard.models.loading import hub_failure
 
 if TYPE_CHECKING:
     from steelyard.models.loading import LoadConfig
 
 
 class HubLoader:
-    """Every name that is not a local path; a name the hub cannot provide gets close catalog names."""
+    """Every name that is not a local path; a failure names its cause (:func:`hub_failure`), and a name
+    the hub does not have gets close catalog names."""
 
     def detect(self, source: str, cfg: LoadConfig) -> bool:
         return not Path(source).expanduser().exists()
@@ -25,15 +26,10 @@ class HubLoader:
 
         try:
             config = AutoConfig.from_pretrained(source, trust_remote_code=cfg.trust_remote_code)
-        except ValueError as exc:
-            raise UnsupportedConfigError(f"'{source}': {str(exc).splitlines()[0]}") from exc
-        except (OSError, Exception) as exc:  # transformers raises OSError, or hub errors when offline
+        except Exception as exc:  # transformers raises OSError (hub errors as its cause) or ValueError
             hints = closest_names(source)
             hint = f"; catalog architectures with a close name: {', '.join(hints)}" if hints else ""
-            raise ModelSourceError(
-                f"model '{source}' not found: not a local path, not a factory 'module:function', not in the "
-                f"catalog, and the Hugging Face hub could not provide it{hint}"
-            ) from exc
+            raise hub_failure(source, exc, hint) from exc
         if cfg.config_only:
             return from_config(config, source, "hub", cfg)
         return load_pretrained(source, config, "hub", cfg, path=None)
