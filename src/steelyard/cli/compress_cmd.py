@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import (
     CleanOpt,
     JsonOpt,
@@ -69,6 +69,7 @@ def compress_command(
     seed: SeedOpt = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output")] = False,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
     save: SaveOpt = True,
 ) -> None:
     """Compress a model with a recipe; print a measured before / after table; save it and record the run."""

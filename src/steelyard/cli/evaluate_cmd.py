@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import (
     DataOpt,
     DataOptions,
@@ -95,6 +95,7 @@ def evaluate_command(
     seed: SeedOpt = 0,
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
     save: SaveOpt = True,
 ) -> None:
     """Measure what a model is worth on a task: accuracy, macro-F1, ROC-AUC or perplexity with 95% CIs."""

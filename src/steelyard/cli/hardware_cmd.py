@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console, json_option, save_outputs
+
+JsonOut = json_option("the catalog")
+
 
 hardware_app = typer.Typer(help="The hardware catalog.", no_args_is_help=True)
 
@@ -16,7 +18,8 @@ hardware_app = typer.Typer(help="The hardware catalog.", no_args_is_help=True)
 def list_command(
     sources: Annotated[bool, typer.Option("--sources/--no-sources", help="print where each number comes from")] = True,
     local: Annotated[bool, typer.Option(help="also measure this machine")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the catalog as JSON")] = False,
+    json_out: JsonOut = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """List catalog devices: memory, bandwidth, peak FLOP/s per dtype, power, price."""
     from steelyard.hardware import catalog_defaults, detect_local, load_catalog
@@ -25,9 +28,7 @@ def list_command(
     specs = list(load_catalog().values())
     if local:
         specs.insert(0, detect_local(measure=True))
-    if as_json:
-        print(json.dumps([s.to_dict() for s in specs], indent=2))
-        return
+    save_outputs({"devices": [s.to_dict() for s in specs]}, json_out)
     render_hardware_catalog(specs, console, show_sources=sources)
     d = catalog_defaults()
     console.print(

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import JsonOpt, SaveOpt
 from steelyard.cli.evaluate_cmd import ModelArg
 from steelyard.cli.optimize_cmd import STUDY_DATA
@@ -37,7 +37,8 @@ from steelyard.reporting.markup import escape
 
 
 @with_options(SEARCH, STUDY_DATA)
-def search_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = True, *, opts: dict[str, Any]) -> None:
+def search_command(model: ModelArg, json_out: JsonOpt = None, quiet: QuietOpt = False, save: SaveOpt = True, *,
+                   opts: dict[str, Any]) -> None:
     """Search a space of compression recipes for the Pareto front of the given objectives (validation split);
     with --budget, the answer is the best point within the limits (architecture search under a budget)."""
     from steelyard.search.search_run import search
@@ -70,6 +71,7 @@ def study_show_command(
     storage: StorageOpt = None,
     front: Annotated[bool, typer.Option("--front", help="only the Pareto front and the answer")] = False,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Trials (state, recipe, objectives, duration, why a trial failed), the Pareto front and the best recipe."""
     from steelyard.cli.common import save_outputs
