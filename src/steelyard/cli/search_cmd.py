@@ -94,6 +94,7 @@ def study_list_command(storage: StorageOpt = None) -> None:
     from rich.table import Table
 
     from steelyard.search.storage import storage_url
+    from steelyard.serialize import utc
 
     store = study_storage(storage)
     summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
@@ -104,7 +105,7 @@ def study_list_command(storage: StorageOpt = None) -> None:
     for col in ("study", "kind", "model", "trials", "started"):
         table.add_column(col)
     for s in summaries:
-        started = f"{s.datetime_start:%Y-%m-%d %H:%M}" if s.datetime_start else "—"
+        started = f"{utc(s.datetime_start, naive='local'):%Y-%m-%d %H:%M} UTC" if s.datetime_start else "—"
         table.add_row(escape(s.study_name), escape(s.user_attrs.get("kind", "—")),
                       escape(s.user_attrs.get("model", "—")), str(s.n_trials), started)
     console.print(table)
