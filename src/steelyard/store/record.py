@@ -48,13 +48,14 @@ def metric_name(name: str) -> str:
 
 
 def named(metrics: dict[str, tuple[float | None, str | None]]) -> dict[str, tuple[float | None, str | None]]:
-    """``metrics`` under their one name and unit (:data:`METRIC_NAMES`); the first of two rows that map
-    to the same name wins, so a recorder's own plain name is never overwritten by an alias."""
+    """``metrics`` under their one name (:data:`METRIC_NAMES`), a missing unit filled from the table (a
+    given one is kept: relabelling is not converting); the first of two rows that map to the same name
+    wins, so a recorder's own plain name is never overwritten by an alias."""
     out: dict[str, tuple[float | None, str | None]] = {}
     for name, (value, unit) in metrics.items():
         key = metric_name(name)[:128]
         unit = UNIT_ALIASES.get(unit, unit) if unit else unit
-        out.setdefault(key, (value, METRIC_NAMES.get(key.rpartition(".")[2], unit) or unit))
+        out.setdefault(key, (value, unit or METRIC_NAMES.get(key.rpartition(".")[2])))
     return out
 
 
