@@ -17,6 +17,11 @@ through this module, so one set of rules holds everywhere:
   ``kill -9`` can strand that temporary folder; the next check of the same output deletes what a
   dead process left (and puts back an old copy that a two-rename swap had moved aside).
 
+A report option given ``-`` (``--json -``, ``--csv -``) writes to standard output instead of a
+file: :func:`reserve_stdout` then points ``sys.stdout`` at standard error for the rest of the
+command, so tables, notes and progress go there and the one document a script reads (written by
+:func:`write_report`) is all that reaches standard output.
+
 ``STEELYARD_TEST_PAUSE_AT=<point>`` makes :func:`pause_point` announce ``steelyard: paused at
 <point>`` on stderr and sleep, so the durability tests can ``kill -9`` a writer at a known point
 (``write-start``, ``write-done``, ``swap``, ``store-commit``, ``trial-start``, ``train-step``). It is for
@@ -35,6 +40,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TextIO
 
 from steelyard.errors import ConfigError
 
@@ -45,6 +51,74 @@ TMP_TAG, OLD_TAG = "tmp", "old"
 PAUSE_ENV = "STEELYARD_TEST_PAUSE_AT"
 #: OSErrors met while writing that are about the disk or permissions, said in one line.
 DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG)
+
+
+#: What a report option takes to mean standard output.
+STDOUT = "-"
+#: The real standard output while a command has reserved it (:func:`reserve_stdout`).
+_reserved: list[TextIO] = []
+
+
+def is_stdout(path: str | Path | None) -> bool:
+    """Whether a report option's value means standard output (``-``)."""
+    return path is not None and str(path) == STDOUT
+
+
+def reserve_stdout() -> Callable[[], None]:
+    """Keep standard output for one report: ``sys.stdout`` points at stderr until the returned call undoes it."""
+    real = sys.stdout
+    _reserved.append(real)
+    sys.stdout = sys.stderr
+
+    def release() -> None:
+        if real in _reserved:
+            _reserved.remove(real)
+            sys.stdout = real
+
+    return release
+
+
+def report_stream() -> TextIO:
+    """Where a report meant for standard output goes: the reserved stream, else the current stdout."""
+    return _reserved[-1] if _reserved else sys.stdout
+
+
+def write_report(path: str | Path, text: str, what: str = "output file") -> str:
+    """Write one report's text to ``path`` (beside it first, then renamed over it, so a failure never
+    leaves half a file), or to standard output for ``-``; returns where it went.
+
+    A path that cannot be written (inside a file, a read-only folder, a name too long) is a
+    one-line ConfigError, never an OSError traceback.
+    """
+    if is_stdout(path):
+        stream = report_stream()
+        stream.write(text)
+        stream.flush()
+        return "stdout"
+    target = check_output_file(path, what=what)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, what, target) from exc
+    tmp = sibling(target, "partial")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise os_error(exc, what, target) from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return str(target)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def pause_point(name: str) -> None:

@@ -78,8 +78,8 @@ def test_estimate_counts_and_prices(tmp_path):
 
 
 def test_hardware_list_json(capsys):
-    assert steelyard("hardware", "list", "--json") == 0
-    names = [d["name"] for d in json.loads(capsys.readouterr().out)]
+    assert steelyard("hardware", "list", "--json", "-", "--quiet") == 0
+    names = [d["name"] for d in json.loads(capsys.readouterr().out)["devices"]]
     assert {"t4", "a100-80gb", "h100-sxm", "phone"} <= set(names)
 
 

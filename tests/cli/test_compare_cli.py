@@ -74,7 +74,7 @@ def test_config_only_compare_writes_table_json_report_and_run(tmp_path, capsys):
         float(o.finetune_cost) + float(o.serving_cost))
     runs = open_store().list_runs()
     assert len(runs) == 1 and runs[0].kind == "comparison" and runs[0].model == "gpt2 vs distilbert-base-uncased"
-    assert runs[0].metrics["gpt2@t4.latency_s"][0] == pytest.approx(float(o.latency))
+    assert runs[0].metrics["gpt2@t4.latency_per_batch_s"][0] == pytest.approx(float(o.latency))
     assert runs[0].payload["recommendation"]["chosen"] == rec.chosen
     assert runs[0].config["command"].startswith("steelyard compare gpt2 distilbert-base-uncased")
     assert html.stat().st_size > 1_000_000 and "Plotly.newPlot" in html.read_text()

@@ -55,7 +55,7 @@ def test_finetune_then_evaluate_saves_model_json_and_store_rows(tiny_resnet, tmp
     assert data["cost_card"]["parameters"]["total"] > 0
     assert (out / "config.json").is_file() and (out / "training_result.json").is_file()
     run_row = open_store().list_runs(kind="finetune")[0]
-    assert run_row.metrics["test.accuracy"][0] == pytest.approx(data["test"]["accuracy"]["value"])
+    assert run_row.metrics["accuracy"][0] == pytest.approx(data["test"]["accuracy"]["value"])
     assert run_row.config["FinetuneConfig"]["target"] == "accuracy=0.8"
     assert run_row.config["DataOptions"]["source"] == "digits"
     assert "cost_card" in run_row.payload and run_row.environment["torch"]

@@ -43,13 +43,13 @@ def test_list_newest_first_with_kind_filter_and_json(store, capsys):
     assert sy(store, "runs", "list") == 0
     text = capsys.readouterr().out
     assert "profile" in text and "estimate" in text and "parameters 124,439,808" in text
-    assert sy(store, "runs", "list", "--json") == 0
-    rows = json.loads(capsys.readouterr().out)
+    assert sy(store, "runs", "list", "--json", "-") == 0
+    rows = json.loads(capsys.readouterr().out)["runs"]
     assert [r["id"] for r in rows] == [3, 2, 1]
     assert [r["kind"] for r in rows] == ["estimate", "profile", "profile"]
     assert rows[1]["metrics"]["parameters"] == {"value": 124_439_808, "unit": None}
-    assert sy(store, "runs", "list", "--kind", "profile", "--json") == 0
-    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [2, 1]
+    assert sy(store, "runs", "list", "--kind", "profile", "--json", "-") == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]] == [2, 1]
     assert sy(store, "runs", "list", "--kind", "comparison") == 0
     assert "no runs of kind comparison" in capsys.readouterr().out
 
@@ -60,7 +60,7 @@ def test_show_prints_numbers_config_and_the_cost_card(store, capsys):
     assert "run 1 · profile · gpt2" in text
     assert "Headline numbers" in text and "LoadConfig.inputs.seq_len" in text
     assert "1 multiply-add = 2 FLOPs = 1 MAC" in text  # the full card, rebuilt from the stored payload
-    assert sy(store, "runs", "show", "1", "--json") == 0
+    assert sy(store, "runs", "show", "1", "--json", "-") == 0
     data = json.loads(capsys.readouterr().out)
     assert data["payload"]["parameters"]["total"] == 124_439_808
     assert data["config"]["LoadConfig"]["inputs"]["seq_len"] == 32
@@ -70,7 +70,7 @@ def test_diff_identical_profiles_and_different_kinds(store, capsys):
     assert sy(store, "runs", "diff", "1", "2") == 0
     text = capsys.readouterr().out
     assert "headline numbers: identical" in text and "config: identical" in text
-    assert sy(store, "runs", "diff", "1", "2", "--all", "--json") == 0
+    assert sy(store, "runs", "diff", "1", "2", "--all", "--json", "-") == 0
     diff = json.loads(capsys.readouterr().out)
     params = next(r for r in diff["metrics"] if r["metric"] == "parameters")
     assert params["a"] == params["b"] == 124_439_808 and params["delta"] == 0 and params["ratio"] == 1
@@ -88,14 +88,14 @@ def test_export_csv_and_json(store, tmp_path, capsys):
     assert float(rows[0]["parameters"]) == 124_439_808 and rows[2]["parameters"] == ""
     assert "flops [FLOP]" in rows[0] and float(rows[0]["flops [FLOP]"]) == float(rows[1]["flops [FLOP]"]) > 0
     assert sy(store, "runs", "export", "--format", "json", "--ids", "1,3", "--no-payload") == 0
-    data = json.loads(capsys.readouterr().out)
+    data = json.loads(capsys.readouterr().out)["runs"]
     assert [r["id"] for r in data] == [1, 3] and "payload" not in data[0]
     assert data[1]["kind"] == "estimate" and data[1]["metrics"]["total_flops"]["unit"] == "FLOP"
     assert sy(store, "runs", "export", "--format", "json", "--kind", "profile") == 0
-    assert [r["payload"]["model"] for r in json.loads(capsys.readouterr().out)] == ["gpt2", "gpt2"]
+    assert [r["payload"]["model"] for r in json.loads(capsys.readouterr().out)["runs"]] == ["gpt2", "gpt2"]
     assert sy(store, "runs", "export", "--format", "csv") == 0
     header = next(csv.reader(io.StringIO(capsys.readouterr().out)))
-    assert header[:5] == ["id", "kind", "model", "created_at", "status"]
+    assert header[:6] == ["schema_version", "id", "kind", "model", "created_at", "status"]
 
 
 @pytest.mark.parametrize(("args", "message"), [

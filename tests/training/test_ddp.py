@@ -20,6 +20,7 @@ from steelyard.data import load_dataset
 from steelyard.errors import ConfigError
 from steelyard.evaluation import evaluate
 from steelyard.models import load_model
+from steelyard.serialize import versioned
 from steelyard.training import FinetuneConfig, finetune
 from steelyard.training.launch import available_cpus
 
@@ -63,7 +64,7 @@ def test_two_gloo_processes_match_and_write_the_single_process_format(tiny_resne
     single = finetune(str(tiny_resnet), ds, FinetuneConfig(epochs=2, lr=3e-3, batch_size=32,
                                                            target="accuracy=0.99"), output=tmp_path / "one")
     single_file = json.loads((tmp_path / "one" / "training_result.json").read_text())
-    assert shape_of(single_file) == shape_of(saved) == shape_of(result.to_dict())
+    assert shape_of(single_file) == shape_of(saved) == shape_of(versioned(result.to_dict()))
     assert single.distributed.world_size == 1 and single.cost.steps == result.cost.steps
 
 

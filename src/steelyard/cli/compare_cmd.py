@@ -7,11 +7,13 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console, writable_file
+from steelyard.cli.common import QuietOpt, console, json_option, save_outputs, writable_file
 from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
 from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.reporting.markup import escape
+
+JsonOut = json_option("the comparison")
 
 
 @with_options(HARDWARE)
@@ -61,8 +63,8 @@ def compare_command(
     html: Annotated[Path | None, typer.Option(help="also write the HTML report here", callback=writable_file)] = None,
     markdown: Annotated[Path | None, typer.Option(help="also write a Markdown report here",
                                                   callback=writable_file)] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the comparison as JSON",
-                                                                 callback=writable_file)] = None,
+    json_out: JsonOut = None,
+    quiet: QuietOpt = False,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
     workload: Annotated[
         str | None, typer.Option(help="serving workload, e.g. prompt=1024,output=256,rps=5: recommend model, "
@@ -127,11 +129,7 @@ def compare_command(
     with console.status("comparing") as status:
         comparison = compare(models, cfg, progress=lambda msg: status.update(msg))
     render_comparison(comparison, console)
-    if json_out is not None:
-        from steelyard.reporting.files import write_json
-
-        write_json(json_out, comparison.to_dict())
-        console.print(f"wrote {escape(json_out)}")
+    save_outputs(comparison.to_dict(), json_out)
     run_id, failure = None, None
     if save:
         from steelyard.errors import StoreError
@@ -187,11 +185,9 @@ def _serving(models: list[str], workload: str, hardware: str, dtypes: str, max_t
     rec = recommend(load, limits, options)
     render_recommendation(rec, console)
     if json_out is not None:
-        from steelyard.reporting.files import write_json
         from steelyard.serialize import to_dict
 
-        write_json(json_out, to_dict(rec))
-        console.print(f"wrote {json_out}")
+        save_outputs(to_dict(rec), json_out)
     run_id = None
     if save:
         from steelyard.store.record import record_serving

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import JsonOpt, SaveOpt
 from steelyard.cli.evaluate_cmd import ModelArg
 from steelyard.cli.finetune_cmd import load_training_data
@@ -49,6 +49,7 @@ def compare_optimizers_command(
     optimizers: Annotated[str, typer.Option(help="comma-separated: adamw,adam,rmsprop,sgd")] = "adamw,rmsprop,sgd",
     lrs: Annotated[str | None, typer.Option(help="per-optimizer learning rates, e.g. adamw=5e-5,sgd=1e-2")] = None,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
     save: SaveOpt = True,
     *,
     opts: dict[str, Any],

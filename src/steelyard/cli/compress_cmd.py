@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import (
     CleanOpt,
     JsonOpt,
@@ -73,6 +73,7 @@ def compress_command(
     seed: SeedOpt = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output")] = False,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
     save: SaveOpt = True,
     *,
     opts: dict[str, Any],

@@ -7,12 +7,11 @@ compress), so a flag means the same thing (and has the same help) everywhere.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from steelyard.cli.common import console, writable_file
+from steelyard.cli.common import QuietOpt, console, json_option
 from steelyard.cli.option_groups import DATA
 from steelyard.cli.state import OPTIONS
 from steelyard.data.options import DataOptions
@@ -30,7 +29,7 @@ SeedOpt = DATA.annotated("seed")
 CleanOpt = DATA.annotated("clean")
 MaxTrainOpt = DATA.annotated("max_train_examples")
 MaxEvalOpt = DATA.annotated("max_eval_examples")
-JsonOpt = Annotated[Path | None, typer.Option("--json", help="write the result as JSON", callback=writable_file)]
+JsonOpt = json_option()
 SaveOpt = Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")]
 
 
@@ -49,6 +48,7 @@ def data_report_command(
     seed: SeedOpt = 0,
     clean: Annotated[bool, typer.Option("--clean", help="also show what cleaning drops and the sizes after")] = False,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Check data before training: empty and duplicate examples, leakage, conflicting labels, balance, lengths."""
     from steelyard.cli.common import save_outputs
@@ -94,6 +94,7 @@ def data_needs_command(
     seed: SeedOpt = 0,
     tokenizer: Annotated[str | None, typer.Option(help="tokenizer folder or hub id (models without one)")] = None,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
     save: SaveOpt = True,
 ) -> None:
     """Learning curve: the metric at growing training-set sizes, a fitted power law, and the examples needed."""

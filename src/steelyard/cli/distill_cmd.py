@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import JsonOpt, SaveOpt
 from steelyard.cli.finetune_cmd import OverwriteOpt, check_launch, interrupted_note, is_main_process, load_training_data
 from steelyard.cli.option_groups import DATA, DISTILL, TRAIN
@@ -37,6 +37,7 @@ def distill_command(
     output: Annotated[Path, typer.Option(help="folder for the student (written atomically, with its tokenizer)")],
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
     save: SaveOpt = True,
     *,
     opts: dict[str, Any],

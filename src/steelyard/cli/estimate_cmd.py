@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console, parse_number, save_outputs, writable_file
+from steelyard.cli.common import QuietOpt, console, csv_option, json_option, parse_number, save_outputs
 from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
 from steelyard.cli.options import with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.reporting.markup import escape
+
+CsvOut = csv_option("the estimate")
+JsonOut = json_option("the estimate")
 
 
 @with_options(HARDWARE)
@@ -34,10 +36,9 @@ def estimate_command(
     measure_step: Annotated[
         bool, typer.Option(help="also time real training steps on this machine (loads the weights)")
     ] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the estimate as JSON",
-                                                  callback=writable_file)] = None,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the estimate as CSV",
-                                                 callback=writable_file)] = None,
+    json_out: JsonOut = None,
+    csv_out: CsvOut = None,
+    quiet: QuietOpt = False,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
     *,
     opts: dict[str, Any],

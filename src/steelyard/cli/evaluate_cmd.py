@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import (
     CleanOpt,
     DataOpt,
@@ -97,6 +97,7 @@ def evaluate_command(
     clean: CleanOpt = None,
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
     save: SaveOpt = True,
 ) -> None:
     """Measure what a model is worth on a task: accuracy, macro-F1, ROC-AUC or perplexity with 95% CIs."""

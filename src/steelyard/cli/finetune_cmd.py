@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import JsonOpt, SaveOpt, load_task_data
 from steelyard.cli.evaluate_cmd import ModelArg
 from steelyard.cli.option_groups import DATA, TRAIN
@@ -76,6 +76,7 @@ def finetune_command(
     output: Annotated[Path, typer.Option(help="folder for the fine-tuned model (written atomically)")],
     overwrite: OverwriteOpt = False,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
     save: SaveOpt = True,
     *,
     opts: dict[str, Any],

@@ -3,14 +3,16 @@ command that projects onto hardware shares (``--catalog``, ``--grid-intensity``,
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console, json_option, save_outputs
 from steelyard.cli.options import Group, with_options
 from steelyard.hardware.settings import HardwareSettings
+
+JsonOut = json_option("the catalog")
+
 
 hardware_app = typer.Typer(help="The hardware catalog.", no_args_is_help=True)
 
@@ -30,7 +32,8 @@ def apply_hardware_options(opts: dict[str, Any], hardware: str = "") -> Hardware
 def list_command(
     sources: Annotated[bool, typer.Option("--sources/--no-sources", help="print where each number comes from")] = True,
     local: Annotated[bool, typer.Option(help="also measure this machine")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the catalog as JSON")] = False,
+    json_out: JsonOut = None,
+    quiet: QuietOpt = False,
     *,
     opts: dict[str, Any],
 ) -> None:
@@ -42,8 +45,6 @@ def list_command(
     specs = list(load_catalog().values())
     if local:
         specs.insert(0, detect_local(measure=True))
-    if as_json:
-        print(json.dumps([s.to_dict() for s in specs], indent=2))
-        return
+    save_outputs({"devices": [s.to_dict() for s in specs]}, json_out)
     render_hardware_catalog(specs, console, show_sources=sources)
     render_catalog_defaults(catalog_defaults(), user_catalog_path(), console, show_sources=sources)

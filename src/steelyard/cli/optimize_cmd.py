@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import JsonOpt, SaveOpt
 from steelyard.cli.evaluate_cmd import ModelArg
 from steelyard.cli.option_groups import DATA, OPTIMIZE
@@ -27,8 +27,8 @@ STUDY_DATA = DATA.without("image_column")
 
 
 @with_options(OPTIMIZE, STUDY_DATA)
-def optimize_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = True, *,
-                     opts: dict[str, Any]) -> None:
+def optimize_command(model: ModelArg, json_out: JsonOpt = None, quiet: QuietOpt = False, save: SaveOpt = True,
+                     *, opts: dict[str, Any]) -> None:
     """Find the cheapest compression recipe whose accuracy drop is within --max-drop (searched on validation,
     confirmed on test), plus the whole Pareto front of accuracy vs cost."""
     from steelyard.reporting.search_view import optimize_status

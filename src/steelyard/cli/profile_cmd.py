@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console, parse_shape, save_outputs, writable_file
+from steelyard.cli.common import QuietOpt, console, csv_option, json_option, parse_shape, save_outputs
 from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
 from steelyard.cli.options import Group, with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.profiling.generation_config import GenerationWorkload, parse_batch_sizes
 from steelyard.reporting.markup import escape
+
+CsvOut = csv_option("the report")
+JsonOut = json_option("the report")
+
 
 #: ``--prompt-len``, ``--new-tokens`` and the projection's efficiencies, from the workload's fields.
 GENERATION = Group.of(GenerationWorkload)
@@ -69,10 +72,9 @@ def profile_command(
     input_dtype: Annotated[str, typer.Option(help="dtype of --input-shape tensors")] = "float32",
     num_labels: Annotated[int | None, typer.Option(help="classification head size")] = None,
     trust_remote_code: Annotated[bool, typer.Option(help="allow the model's own Python code (off by default)")] = False,
-    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON",
-                                                  callback=writable_file)] = None,
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="write the report as CSV (metric,value)",
-                                                                callback=writable_file)] = None,
+    json_out: JsonOut = None,
+    csv_out: CsvOut = None,
+    quiet: QuietOpt = False,
     save: Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")] = True,
     *,
     opts: dict[str, Any],

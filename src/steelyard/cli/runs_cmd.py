@@ -9,10 +9,15 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console, json_option, save_outputs
 from steelyard.cli.state import OPTIONS
 from steelyard.reporting.formatting import fmt_number
 from steelyard.reporting.markup import escape
+from steelyard.serialize import iso_utc, utc
+
+JsonOut = json_option("the runs")
+RunJsonOut = json_option("the whole run (config, environment, payload)")
+DiffJsonOut = json_option("the differences")
 
 runs_app = typer.Typer(help="The results store: every profile, estimate, evaluation and comparison.",
                        no_args_is_help=True)
@@ -54,16 +59,15 @@ def list_command(
     ] = None,
     model: Annotated[str | None, typer.Option(help="only runs whose model contains this text")] = None,
     limit: Annotated[int, typer.Option(help="newest N runs")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="print the runs as JSON")] = False,
+    json_out: JsonOut = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """List runs, newest first."""
     from steelyard.reporting.console import _table
 
     store = _store()
     records = store.find_runs(kind=kind, model=model, limit=limit)
-    if as_json:
-        print(json.dumps([_summary(r) for r in records], indent=2))
-        return
+    save_outputs({"runs": [_summary(r) for r in records]}, json_out)
     if not records:
         kinds = store.kinds()
         hint = f" (kinds in the store: {', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
@@ -71,8 +75,8 @@ def list_command(
         return
     table = _table(f"Runs in {store.url}", "id", "kind", "model", "created (UTC)", "status", "headline", right=[0])
     for r in records:
-        table.add_row(str(r.id), escape(r.kind), escape(r.model), f"{r.created_at:%Y-%m-%d %H:%M:%S}", escape(r.status),
-                      escape(_headline(r)))
+        table.add_row(str(r.id), escape(r.kind), escape(r.model), f"{utc(r.created_at):%Y-%m-%d %H:%M:%S}",
+                      escape(r.status), escape(_headline(r)))
     console.print(table)
 
 
@@ -81,7 +85,7 @@ def _summary(record: Any) -> dict[str, Any]:
         "id": record.id,
         "kind": record.kind,
         "model": record.model,
-        "created_at": record.created_at.isoformat(),
+        "created_at": iso_utc(record.created_at),
         "status": record.status,
         "metrics": {k: {"value": v, "unit": u} for k, (v, u) in record.metrics.items()},
     }
@@ -95,7 +99,8 @@ def _full(record: Any) -> dict[str, Any]:
 @runs_app.command("show")
 def show_command(
     run_id: Annotated[int, typer.Argument(help="run id (see `steelyard runs list`)")],
-    as_json: Annotated[bool, typer.Option("--json", help="print the whole run (config, environment, payload)")] = False,
+    json_out: RunJsonOut = None,
+    quiet: QuietOpt = False,
     brief: Annotated[bool, typer.Option(help="headline numbers and config only, without the full report")] = False,
 ) -> None:
     """Show one run: its config, headline numbers and, for profiles and comparisons, the full report."""
@@ -104,11 +109,9 @@ def show_command(
     from steelyard.serialize import flatten
 
     record = _store().get_run(run_id)
-    if as_json:
-        print(json.dumps(_full(record), indent=2, default=str))
-        return
+    save_outputs(_full(record), json_out)
     console.print(f"[bold]run {record.id}[/bold] · {escape(record.kind)} · {escape(record.model)} · "
-                  f"{record.created_at:%Y-%m-%d %H:%M:%S} UTC · {record.status}")
+                  f"{utc(record.created_at):%Y-%m-%d %H:%M:%S} UTC · {record.status}")
     table = _table("Headline numbers", "metric", "value", right=[1])
     for name, (value, unit) in sorted(record.metrics.items()):
         table.add_row(escape(name), escape(_value(value, unit)))
@@ -131,7 +134,8 @@ def diff_command(
     a: Annotated[int, typer.Argument(help="first run id (the baseline)")],
     b: Annotated[int, typer.Argument(help="second run id")],
     all_metrics: Annotated[bool, typer.Option("--all", help="also list metrics that are equal")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the differences as JSON")] = False,
+    json_out: DiffJsonOut = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Differences between two runs: headline numbers (with change and ratio), config and environment."""
     from steelyard.reporting.console import _table
@@ -151,11 +155,8 @@ def diff_command(
         metric_rows.append({"metric": name, "a": va, "b": vb, "unit": ua or ub, "delta": delta, "ratio": ratio})
     config_rows = _dict_diff(flatten(ra.config), flatten(rb.config))
     env_rows = _dict_diff(flatten(ra.environment), flatten(rb.environment))
-    if as_json:
-        print(json.dumps({"a": _summary(ra) | {"metrics": None}, "b": _summary(rb) | {"metrics": None},
-                          "metrics": metric_rows, "config": config_rows, "environment": env_rows}, indent=2,
-                         default=str))
-        return
+    save_outputs({"a": _summary(ra) | {"metrics": None}, "b": _summary(rb) | {"metrics": None},
+                  "metrics": metric_rows, "config": config_rows, "environment": env_rows}, json_out)
     console.print(f"[bold]run {a}[/bold] ({escape(ra.kind)}, {escape(ra.model)}) → [bold]run {b}[/bold] "
                   f"({escape(rb.kind)}, {escape(rb.model)})")
     if ra.kind != rb.kind:
@@ -193,8 +194,8 @@ def _dict_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
 @runs_app.command("export")
 def export_command(
     format: Annotated[str, typer.Option("--format", help="csv | json | mlflow | tensorboard")] = "csv",
-    output: Annotated[Path | None, typer.Option(help="file (csv, json), folder (tensorboard) or tracking URI "
-                                                     "(mlflow); default: stdout for csv/json")] = None,
+    output: Annotated[Path | None, typer.Option(help="file (csv, json; - or none: stdout), folder (tensorboard) "
+                                                     "or tracking URI (mlflow)")] = None,
     kind: Annotated[str | None, typer.Option(help="only runs of this kind")] = None,
     model: Annotated[str | None, typer.Option(help="only runs whose model contains this text")] = None,
     ids: Annotated[str | None, typer.Option(help="only these run ids, comma-separated")] = None,
@@ -208,7 +209,7 @@ def export_command(
     fmt_name = format.lower()
     if fmt_name not in ("csv", "json", "mlflow", "tensorboard"):
         raise ConfigError(f"unknown export format '{format}'; choose csv, json, mlflow or tensorboard")
-    if output is not None and fmt_name in ("csv", "json"):
+    if output is not None and fmt_name in ("csv", "json") and str(output) != "-":
         from steelyard.outputs import check_output_file
 
         check_output_file(output, "--output")
@@ -226,11 +227,9 @@ def export_command(
     from steelyard.store.export import runs_to_csv, runs_to_json
 
     text = runs_to_csv(records) if fmt_name == "csv" else runs_to_json(records, payload=payload)
-    if output is None:
-        sys.stdout.write(text)
-        return
-    atomic_write_text(output, text)
-    print(f"wrote {len(records)} run(s) to {output}", file=sys.stderr)
+    where = atomic_write_text(output or Path("-"), text)
+    if where != "stdout":
+        print(f"wrote {len(records)} run(s) to {output}", file=sys.stderr)
 
 
 def _parse_ids(text: str | None) -> list[int] | None:

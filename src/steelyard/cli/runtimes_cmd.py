@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import JsonOpt, LabelColumnOpt, SeedOpt, TaskOpt, TextColumnOpt
 from steelyard.cli.evaluate_cmd import MaxLengthOpt, ModelArg, TokenizerOpt
 
@@ -43,6 +43,7 @@ def runtimes_command(
     seed: SeedOpt = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --output model")] = False,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Time the model in every installed runtime against torch fp32 eager and name the fastest."""
     from steelyard.backends.registry import require_backend

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from steelyard.cli.common import console
+from steelyard.cli.common import QuietOpt, console
 from steelyard.cli.data_cmd import JsonOpt, SaveOpt
 from steelyard.cli.evaluate_cmd import ModelArg
 from steelyard.cli.optimize_cmd import STUDY_DATA
@@ -37,7 +37,8 @@ from steelyard.reporting.markup import escape
 
 
 @with_options(SEARCH, STUDY_DATA)
-def search_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = True, *, opts: dict[str, Any]) -> None:
+def search_command(model: ModelArg, json_out: JsonOpt = None, quiet: QuietOpt = False, save: SaveOpt = True, *,
+                   opts: dict[str, Any]) -> None:
     """Search a space of compression recipes for the Pareto front of the given objectives (validation split);
     with --budget, the answer is the best point within the limits (architecture search under a budget)."""
     from steelyard.search.search_run import search
@@ -70,6 +71,7 @@ def study_show_command(
     storage: StorageOpt = None,
     front: Annotated[bool, typer.Option("--front", help="only the Pareto front and the answer")] = False,
     json_out: JsonOpt = None,
+    quiet: QuietOpt = False,
 ) -> None:
     """Trials (state, recipe, objectives, duration, why a trial failed), the Pareto front and the best recipe."""
     from steelyard.cli.common import save_outputs
@@ -92,6 +94,7 @@ def study_list_command(storage: StorageOpt = None) -> None:
     from rich.table import Table
 
     from steelyard.search.storage import storage_url
+    from steelyard.serialize import utc
 
     store = study_storage(storage)
     summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
@@ -102,7 +105,7 @@ def study_list_command(storage: StorageOpt = None) -> None:
     for col in ("study", "kind", "model", "trials", "started"):
         table.add_column(col)
     for s in summaries:
-        started = f"{s.datetime_start:%Y-%m-%d %H:%M}" if s.datetime_start else "—"
+        started = f"{utc(s.datetime_start, naive='local'):%Y-%m-%d %H:%M} UTC" if s.datetime_start else "—"
         table.add_row(escape(s.study_name), escape(s.user_attrs.get("kind", "—")),
                       escape(s.user_attrs.get("model", "—")), str(s.n_trials), started)
     console.print(table)

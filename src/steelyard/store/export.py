@@ -1,5 +1,9 @@
 """Export runs: CSV (one row per run, one column per headline metric), JSON, MLflow, TensorBoard.
 
+Both files name their schema (:data:`steelyard.serialize.SCHEMA_VERSION`): the JSON is
+``{"schema_version": ..., "runs": [...]}``, the CSV's first column is ``schema_version``. Times are
+ISO 8601 in UTC with their offset.
+
 MLflow and TensorBoard are optional: they are imported only here, inside the function that needs
 them, and a clear error says how to install them when they are missing.
 """
@@ -13,23 +17,33 @@ from pathlib import Path
 from typing import Any
 
 from steelyard.errors import ConfigError
+from steelyard.serialize import SCHEMA_KEY, SCHEMA_VERSION, iso_utc, versioned
 
-BASE_COLUMNS = ["id", "kind", "model", "created_at", "status"]
+BASE_COLUMNS = [SCHEMA_KEY, "id", "kind", "model", "created_at", "status"]
+
+
+def _column(name: str, unit: str | None) -> str:
+    """A metric's column: ``name [unit]``; a name that is also a base column is prefixed ``metric:``."""
+    head = f"{name} [{unit}]" if unit else name
+    return f"metric:{head}" if head in BASE_COLUMNS or head.startswith("metric:") else head
 
 
 def runs_to_csv(records: list[Any]) -> str:
-    """Wide CSV: the run's identity, then one column per metric (``name [unit]``), empty where absent."""
-    names: dict[str, str | None] = {}
+    """Wide CSV: the schema version and the run's identity, then one column per metric (``name [unit]``),
+    empty where absent. A metric whose unit differs between runs gets one column per unit, so no
+    column mixes seconds with milliseconds."""
+    columns: dict[tuple[str, str | None], str] = {}
     for r in records:
         for name, (_, unit) in r.metrics.items():
-            names.setdefault(name, unit)
-    ordered = sorted(names)
+            columns.setdefault((name, unit), _column(name, unit))
+    ordered = sorted(columns, key=lambda key: columns[key])
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow([*BASE_COLUMNS, *(f"{n} [{names[n]}]" if names[n] else n for n in ordered)])
+    writer.writerow([*BASE_COLUMNS, *(columns[key] for key in ordered)])
     for r in records:
-        values = [r.metrics.get(n, (None, None))[0] for n in ordered]
-        writer.writerow([r.id, r.kind, r.model, r.created_at.isoformat(), r.status,
+        values = [r.metrics[name][0] if name in r.metrics and r.metrics[name][1] == unit else None
+                  for name, unit in ordered]
+        writer.writerow([SCHEMA_VERSION, r.id, r.kind, r.model, iso_utc(r.created_at), r.status,
                          *("" if v is None else repr(float(v)) for v in values)])
     return buffer.getvalue()
 
@@ -39,7 +53,7 @@ def run_to_dict(r: Any, payload: bool = True) -> dict[str, Any]:
         "id": r.id,
         "kind": r.kind,
         "model": r.model,
-        "created_at": r.created_at.isoformat(),
+        "created_at": iso_utc(r.created_at),
         "status": r.status,
         "metrics": {k: {"value": v, "unit": u} for k, (v, u) in r.metrics.items()},
         "config": r.config,
@@ -51,7 +65,7 @@ def run_to_dict(r: Any, payload: bool = True) -> dict[str, Any]:
 
 
 def runs_to_json(records: list[Any], payload: bool = True) -> str:
-    return json.dumps([run_to_dict(r, payload) for r in records], indent=2, default=str) + "\n"
+    return json.dumps(versioned({"runs": [run_to_dict(r, payload) for r in records]}), indent=2, default=str) + "\n"
 
 
 def _flat_params(config: dict[str, Any]) -> dict[str, str]:
@@ -75,7 +89,7 @@ def export_mlflow(records: list[Any], tracking_uri: str | None = None, experimen
                              "steelyard.status": r.status})
             mlflow.log_params(_flat_params(r.config))
             mlflow.log_metrics({_mlflow_key(k): float(v) for k, (v, _) in r.metrics.items() if v is not None})
-            mlflow.log_dict(run_to_dict(r), f"steelyard-run-{r.id}.json")
+            mlflow.log_dict(versioned(run_to_dict(r)), f"steelyard-run-{r.id}.json")
     return mlflow.get_tracking_uri()
 
 

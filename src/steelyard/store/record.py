@@ -1,4 +1,12 @@
-"""Turn typed results into store rows (config, environment, payload, headline metrics)."""
+"""Turn typed results into store rows (config, environment, payload, headline metrics).
+
+Every headline number is named from one table (:data:`METRIC_NAMES`, :func:`named`), whatever the
+run kind: a profile, a compression, an evaluation and a study's answer all call the median latency
+``latency_median_s`` and the test accuracy ``accuracy``, so ``runs diff`` and ``runs list`` line
+them up. The numbers of the model a run measured or produced are plain; a second model's carry a
+prefix (``before.`` in a compression, ``teacher.`` in a distillation, ``cost.`` for the cost card of
+an evaluation, ``<candidate>@<hardware>.`` in a comparison).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +16,53 @@ from typing import Any
 from steelyard.profiling.report import CostReport, TrainingEstimate
 from steelyard.serialize import to_dict
 from steelyard.store.runs import open_store
+
+#: The one name of each headline quantity → its unit (None: a count or a ratio). A metric row's last
+#: dotted part is one of these, or a task metric (``accuracy``, ``f1`` ... with ``.ci_low`` / ``.ci_high``).
+METRIC_NAMES: dict[str, str | None] = {
+    "parameters": None, "flops": "FLOP", "macs": "MAC", "other_flops": "FLOP", "bytes_moved": "B",
+    "weights_bytes": "B", "peak_activation_bytes": "B", "training_memory_bytes": "B", "peak_memory_bytes": "B",
+    "memory_bytes": "B", "latency_median_s": "s", "latency_p90_s": "s", "latency_cv": None, "latency_per_batch_s": "s",
+    "throughput_samples_per_s": "1/s", "energy_per_batch_j": "J", "ttft_s": "s", "tpot_s": "s",
+    "speedup": None, "size_ratio": None, "flops_ratio": None, "params_ratio": None, "latency_ratio": None,
+    "metric_drop_points": None, "seconds": "s", "training_flops": "FLOP", "total_flops": "FLOP", "steps": None,
+    "examples": None, "device_hours": "h", "usd_per_day": "$", "cost_per_1k_usd": "$", "lifetime_cost_usd": "$",
+}
+#: Other names the same quantities go by (search objectives, earlier recorders) → the one name.
+METRIC_ALIASES: dict[str, str] = {
+    "params": "parameters", "params_after": "parameters", "params_before": "before.parameters",
+    "size": "weights_bytes", "bytes_after": "weights_bytes", "bytes_before": "before.weights_bytes",
+    "latency_s": "latency_median_s", "latency_before_s": "before.latency_median_s",
+    "latency_interleaved_s": "latency_median_s", "latency": "latency_ratio", "ttft": "ttft_s", "tpot": "tpot_s",
+    "acc": "accuracy",
+}
+#: Units written differently in different places → the one spelling.
+UNIT_ALIASES = {"USD": "$", "usd": "$", "sec": "s", "bytes": "B"}
+
+
+def metric_name(name: str) -> str:
+    """The store's name for ``name``: its last dotted part through :data:`METRIC_ALIASES`."""
+    head, _, last = name.rpartition(".")
+    last = METRIC_ALIASES.get(last, last)
+    return f"{head}.{last}" if head else last
+
+
+def named(metrics: dict[str, tuple[float | None, str | None]]) -> dict[str, tuple[float | None, str | None]]:
+    """``metrics`` under their one name (:data:`METRIC_NAMES`), a missing unit filled from the table (a
+    given one is kept: relabelling is not converting); the first of two rows that map to the same name
+    wins, so a recorder's own plain name is never overwritten by an alias."""
+    out: dict[str, tuple[float | None, str | None]] = {}
+    for name, (value, unit) in metrics.items():
+        key = metric_name(name)[:128]
+        unit = UNIT_ALIASES.get(unit, unit) if unit else unit
+        out.setdefault(key, (value, unit or METRIC_NAMES.get(key.rpartition(".")[2])))
+    return out
+
+
+def latency_rows(prefix: str, stats: Any) -> dict[str, tuple[float | None, str | None]]:
+    """The median, p90 and CV of a :class:`~steelyard.profiling.report.LatencyStats` as metric rows."""
+    return {f"{prefix}latency_median_s": (float(stats.median), "s"), f"{prefix}latency_p90_s": (float(stats.p90), "s"),
+            f"{prefix}latency_cv": (float(stats.cv), None)}
 
 
 def _config_dict(*configs: Any) -> dict[str, Any]:
@@ -30,10 +85,7 @@ def profile_metrics(report: CostReport) -> dict[str, tuple[float | None, str | N
     if report.memory.training is not None:
         m["training_memory_bytes"] = (float(report.memory.training.total), "B")
     if report.measured is not None:
-        lat = report.measured.latency
-        m["latency_median_s"] = (float(lat.median), "s")
-        m["latency_p90_s"] = (float(lat.p90), "s")
-        m["latency_cv"] = (lat.cv, None)
+        m.update(latency_rows("", report.measured.latency))
         m["peak_memory_bytes"] = (float(report.measured.peak_memory), "B")
         best = max(report.measured.throughput, key=lambda p: p.samples_per_second)
         m["throughput_samples_per_s"] = (best.samples_per_second, "1/s")
@@ -51,7 +103,7 @@ def record_profile(report: CostReport, configs: list[Any], store_url: str | None
         config=_config_dict(*configs),
         environment=to_dict(report.environment),
         payload=report.to_dict(),
-        metrics=profile_metrics(report),
+        metrics=named(profile_metrics(report)),
     )
     return run_id, store.url
 
@@ -72,7 +124,7 @@ def record_estimate(
         config=_config_dict(*configs),
         environment=to_dict(current_environment()),
         payload=to_dict(est),
-        metrics=metrics,
+        metrics=named(metrics),
     )
     return run_id, store.url
 
@@ -86,10 +138,10 @@ def comparison_metrics(comparison: Any) -> dict[str, tuple[float | None, str | N
         m[f"{c.label}.parameters"[:128]] = (float(c.report.parameters.total), None)
         m[f"{c.label}.flops"[:128]] = (float(c.report.compute.flops), "FLOP")
         if c.interleaved is not None:
-            m[f"{c.label}.latency_interleaved_s"[:128]] = (float(c.interleaved.median), "s")
+            m[f"{c.label}.latency_median_s"[:128]] = (float(c.interleaved.median), "s")
     for o in comparison.options:
         key = f"{o.candidate}@{o.hardware}"
-        m[f"{key}.latency_s"[:128]] = (float(o.latency), "s")
+        m[f"{key}.latency_per_batch_s"[:128]] = (float(o.latency), "s")  # measured or projected
         m[f"{key}.memory_bytes"[:128]] = (float(o.memory), "B")
         m[f"{key}.fits_inference"[:128]] = (1.0 if o.fits_inference else 0.0, None)
         if o.cost_per_1k is not None:
@@ -109,7 +161,7 @@ def record_comparison(comparison: Any, store_url: str | None = None, command: st
                                                   "command": command},
         environment=to_dict(comparison.environment),
         payload=comparison.to_dict(),
-        metrics=comparison_metrics(comparison),
+        metrics=named(comparison_metrics(comparison)),
     )
     return run_id, store.url
 
@@ -123,13 +175,14 @@ def record_serving(rec: Any, models: list[str], store_url: str | None = None) ->
     metrics: dict[str, tuple[float | None, str | None]] = {"options_considered": (float(rec.considered), None),
                                                            "options_feasible": (float(len(rec.feasible)), None)}
     if best is not None:
-        metrics |= {"ttft": (float(best.ttft), "s"), "tpot": (float(best.tpot), "s"),
+        metrics |= {"ttft_s": (float(best.ttft), "s"), "tpot_s": (float(best.tpot), "s"),
                     "batch": (float(best.batch), None), "devices": (float(best.devices), None)}
         if best.usd_per_day is not None:
-            metrics["usd_per_day"] = (float(best.usd_per_day), "USD")
+            metrics["usd_per_day"] = (float(best.usd_per_day), "$")
     run_id = store.save_run("serving", " vs ".join(models), config={"models": models, **to_dict(rec.workload),
                                                                    "limits": to_dict(rec.limits)},
-                            environment=to_dict(current_environment()), payload=to_dict(rec), metrics=metrics)
+                            environment=to_dict(current_environment()), payload=to_dict(rec),
+                            metrics=named(metrics))
     return run_id, store.url
 
 
@@ -170,7 +223,7 @@ def record_quality_run(
         config=_config_dict(*configs),
         environment=to_dict(current_environment(device)),
         payload=payload,
-        metrics=metrics,
+        metrics=named(metrics),
     )
     return run_id, store.url
 
@@ -185,7 +238,7 @@ def record_evaluation(result: Any, configs: list[Any], cost_card: CostReport | N
 
 def record_finetune(result: Any, configs: list[Any], cost_card: CostReport | None = None,
                     store_url: str | None = None) -> tuple[int, str]:
-    metrics = metric_rows("test.", result.test)
+    metrics = metric_rows("", result.test)  # test scores are plain, as evaluate and distill record them
     metrics["best_validation"] = (float(result.best_validation), None)
     metrics["seconds"] = (float(result.seconds), "s")
     metrics["training_flops"] = (float(result.cost.total_flops), "FLOP")
@@ -232,26 +285,32 @@ def record_compression(result: Any, configs: list[Any], command: str | None = No
     from steelyard.environment import current_environment
 
     data = result.to_dict()
-    metrics: dict[str, tuple[float | None, str | None]] = {
-        "params_before": (float(result.before.params), None), "params_after": (float(result.after.params), None),
-        "bytes_before": (float(result.before.bytes), "B"), "bytes_after": (float(result.after.bytes), "B"),
-        "size_ratio": (result.size_ratio, None), "seconds": (result.seconds, "s"),
-    }
+    metrics: dict[str, tuple[float | None, str | None]] = {}
+    for prefix, card in (("", result.after), ("before.", result.before)):  # plain: the compressed model
+        metrics[f"{prefix}parameters"] = (float(card.params), None)
+        metrics[f"{prefix}weights_bytes"] = (float(card.bytes), "B")
+        if card.flops is not None:
+            metrics[f"{prefix}flops"] = (float(card.flops), "FLOP")
+        if card.latency is not None:
+            metrics.update(latency_rows(prefix, card.latency))
+    metrics["size_ratio"] = (result.size_ratio, None)
+    metrics["seconds"] = (result.seconds, "s")
     if result.speedup is not None:
         metrics["speedup"] = (result.speedup, None)
     if result.flops_ratio is not None:
         metrics["flops_ratio"] = (result.flops_ratio, None)
     if result.metric_drop is not None:
         metrics["metric_drop_points"] = (result.metric_drop, None)
+        metrics.update(metric_rows("", result.after.metrics))
         metrics.update(metric_rows("before.", result.before.metrics))
-        metrics.update(metric_rows("after.", result.after.metrics))
     config = _config_dict(*[c for c in configs if not isinstance(c, str)])
     config["recipe"] = result.recipe
     if command:
         config["command"] = command
     store = open_store(store_url)
     run_id = store.save_run("compression", result.model, config=config,
-                            environment=to_dict(current_environment("cpu")), payload=data, metrics=metrics)
+                            environment=to_dict(current_environment("cpu")), payload=data,
+                            metrics=named(metrics))
     return run_id, store.url
 
 
@@ -302,6 +361,6 @@ def record_study(summary: Any, command: str | None = None, extra: dict[str, Any]
               "objectives": [[o.name, o.direction] for o in spec.objectives], "selection": spec.selection,
               "space": spec.space, "data": spec.data, "settings": spec.settings}
     run_id = store.save_run(spec.kind, spec.model, config=config, environment=to_dict(current_environment("cpu")),
-                            payload={**summary.to_dict(), **(extra or {})}, metrics=metrics,
+                            payload={**summary.to_dict(), **(extra or {})}, metrics=named(metrics),
                             status="ok" if best is not None else "no-answer")
     return run_id, store.url

@@ -7,9 +7,31 @@ compared across runs with plain SQL.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from sqlalchemy import JSON, Column, DateTime, Float, ForeignKey, Integer, MetaData, String, Table, Text
+from sqlalchemy.types import TypeDecorator
 
 metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A moment stored in UTC and read back with its zone: SQLite keeps no zone, so a plain
+    ``DateTime`` returns naive datetimes whose ``isoformat()`` carries no offset."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        from steelyard.serialize import utc
+
+        return None if value is None else utc(value)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        from steelyard.serialize import utc
+
+        return None if value is None else utc(value)
 
 runs = Table(
     "runs",
@@ -17,7 +39,7 @@ runs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("kind", String(32), nullable=False, index=True),
     Column("model", Text, nullable=False, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     Column("status", String(16), nullable=False, default="ok"),
     Column("config", JSON, nullable=False),
     Column("environment", JSON, nullable=False),

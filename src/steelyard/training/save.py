@@ -46,7 +46,9 @@ def write_companions(tmp: Path, tokenizer: Any | None, preprocessing: Path | Non
     if tokenizer is not None:
         tokenizer.save_pretrained(tmp)
     copy_if_present(preprocessing, ("preprocessor_config.json",), tmp)
-    (tmp / result_file).write_text(json.dumps(result, indent=2) + "\n")
+    from steelyard.serialize import versioned
+
+    (tmp / result_file).write_text(json.dumps(versioned(result), indent=2) + "\n")
 
 
 def save_model(prep: Prepared, output: Path, result: FinetuneResult, *, overwrite: bool = False) -> None:
