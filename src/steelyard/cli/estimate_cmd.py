@@ -64,5 +64,5 @@ def estimate_command(
     data = {"model": handle.name, **to_dict(est)}
     save_outputs(data, json_out, csv_out)
     if save:
-        run_id, url = record_estimate(handle.name, est, [load_cfg], OPTIONS.store_url)
+        run_id, url = record_estimate(handle.name, est, [load_cfg], OPTIONS.store_url, labels=OPTIONS.labels)
         console.print(f"saved as run {run_id} in {escape(url)}")

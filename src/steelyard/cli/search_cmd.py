@@ -51,7 +51,8 @@ def search_command(model: ModelArg, json_out: JsonOpt = None, save: SaveOpt = Tr
         build = ["steelyard", "compress", model, "--recipe", best.recipe, "--data", data.source, "--output", "DIR"]
         console.print("build it (measured on the test split): " + " ".join(shlex.quote(a) for a in build),
                       highlight=False)
-    run_id = record(summary, command_line("search", model, data.source, summary.name, cfg.storage), None, save)
+    run_id = record(summary, command_line("search", model, data.source, summary.name, cfg.storage), None, save,
+                    data)
     finish(result, json_out)
     if cfg.budget and best is None and summary.rows:
         saved = f" (study recorded as run {run_id})" if run_id is not None else ""

@@ -78,12 +78,14 @@ def finish(result: Any, json_out: Path | None, extra: dict[str, Any] | None = No
                           "command to resume")
 
 
-def record(summary: Any, command: str, extra: dict[str, Any] | None, save: bool) -> int | None:
+def record(summary: Any, command: str, extra: dict[str, Any] | None, save: bool, data: Any = None) -> int | None:
+    """Record the study (``data``: its DataOptions, fingerprinted for the provenance) unless ``--no-save``."""
     if not save:
         return None
     from steelyard.store.record import record_study
 
-    run_id, url = record_study(summary, command, extra, OPTIONS.store_url)
+    run_id, url = record_study(summary, command, extra, OPTIONS.store_url, labels=OPTIONS.labels,
+                               data=data)
     console.print(f"study saved as run {run_id} in {escape(url)}")
     return run_id
 
