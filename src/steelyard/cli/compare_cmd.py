@@ -190,7 +190,8 @@ def _serving(models: list[str], workload: str, hardware: str, dtypes: str, max_t
     if save:
         from steelyard.store.record import record_serving
 
-        run_id, url = record_serving(rec, models, OPTIONS.store_url, labels=OPTIONS.labels)
+        run_id, url = record_serving(rec, models, OPTIONS.store_url, labels=OPTIONS.labels,
+                                     command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {url}")
     if html is not None or markdown is not None:
         from steelyard.reporting.html import report_document, write_report

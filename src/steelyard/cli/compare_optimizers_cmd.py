@@ -74,5 +74,5 @@ def compare_optimizers_command(
     save_outputs(comparison.to_dict(), json_out, None)
     if save:
         run_id, url = record_optimizer_comparison(comparison, [cfg, data_opts], card, OPTIONS.store_url,
-                                                  labels=OPTIONS.labels, data=ds)
+                                                  labels=OPTIONS.labels, data=ds, command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

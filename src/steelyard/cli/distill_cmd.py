@@ -73,5 +73,5 @@ def distill_command(
     save_outputs(result.to_dict(), json_out, None)
     if save:
         run_id, url = record_distillation(result, [cfg, data_opts], store_url=OPTIONS.store_url,
-                                          labels=OPTIONS.labels, data=ds)
+                                          labels=OPTIONS.labels, data=ds, command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

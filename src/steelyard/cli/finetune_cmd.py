@@ -118,5 +118,5 @@ def finetune_command(
     save_outputs(data_out, json_out, None)
     if save:
         run_id, url = record_finetune(result, [cfg, data_opts], card, OPTIONS.store_url, labels=OPTIONS.labels,
-                                      data=ds)
+                                      data=ds, command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

@@ -79,7 +79,7 @@ def study_show_command(
     from steelyard.search.study import load_study
     from steelyard.search.summary import summarize
 
-    store = study_storage(storage)
+    store = study_storage(storage, read_only=True)
     study, spec = load_study(store, name)
     summary = summarize(study, spec, storage_url(store))
     render_summary(summary, console, all_trials=not front)
@@ -94,7 +94,7 @@ def study_list_command(storage: StorageOpt = None) -> None:
 
     from steelyard.search.storage import storage_url
 
-    store = study_storage(storage)
+    store = study_storage(storage, read_only=True)
     summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
     if not summaries:
         console.print(f"no studies in {escape(storage_url(store))}")

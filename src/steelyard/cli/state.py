@@ -12,6 +12,8 @@ class GlobalOptions:
     store_url: str | None = None
     #: The recorded run's ``--name`` / ``--tag`` (a RunLabels; set by ``cli.run_options.records_run``).
     labels: Any = None
+    #: The command line that reruns the recording command (``cli.run_options.invocation``).
+    command: str | None = None
 
 
 OPTIONS = GlobalOptions()

@@ -54,6 +54,11 @@ def _config_dict(*configs: Any, result: Any = None, data: Any = None) -> dict[st
     return out
 
 
+def _with_command(config: dict[str, Any], command: str | None) -> dict[str, Any]:
+    """The config with the command line that reruns the run (what ``runs show`` prints), when there is one."""
+    return {**config, "command": command} if command else config
+
+
 def _provenance(models: Iterable[str | None], data: Any = None) -> dict[str, Any]:
     return run_provenance([m for m in models if m], data)
 
@@ -84,13 +89,13 @@ def profile_metrics(report: CostReport) -> dict[str, tuple[float | None, str | N
 
 
 def record_profile(report: CostReport, configs: list[Any], store_url: str | None = None, *,
-                   labels: RunLabels | None = None) -> tuple[int, str]:
+                   labels: RunLabels | None = None, command: str | None = None) -> tuple[int, str]:
     """Save a profile; returns the run id and the store URL it went to."""
     store = open_store(store_url)
     run_id = store.save_run(
         "profile",
         report.model,
-        config=_config_dict(*configs),
+        config=_with_command(_config_dict(*configs), command),
         environment=to_dict(report.environment),
         payload=report.to_dict(),
         metrics=profile_metrics(report),
@@ -102,8 +107,9 @@ def record_profile(report: CostReport, configs: list[Any], store_url: str | None
 
 def record_estimate(
     model: str, est: TrainingEstimate, configs: list[Any], store_url: str | None = None, *,
-    labels: RunLabels | None = None,
+    labels: RunLabels | None = None, command: str | None = None, options: dict[str, Any] | None = None,
 ) -> tuple[int, str]:
+    """Save a training estimate; ``options``: the estimate's own settings (tokens, hardware, utilisation ...)."""
     from steelyard.environment import current_environment
 
     store = open_store(store_url)
@@ -114,7 +120,7 @@ def record_estimate(
     run_id = store.save_run(
         "estimate",
         model,
-        config=_config_dict(*configs),
+        config=_with_command(_config_dict(*configs) | ({"estimate": options} if options else {}), command),
         environment=to_dict(current_environment()),
         payload=to_dict(est),
         metrics=metrics,
@@ -165,7 +171,7 @@ def record_comparison(comparison: Any, store_url: str | None = None, command: st
 
 
 def record_serving(rec: Any, models: list[str], store_url: str | None = None, *,
-                   labels: RunLabels | None = None) -> tuple[int, str]:
+                   labels: RunLabels | None = None, command: str | None = None) -> tuple[int, str]:
     """Save a ``compare --workload`` :class:`~steelyard.comparison.workload.Recommendation` (kind "serving")."""
     from steelyard.environment import current_environment
 
@@ -178,8 +184,8 @@ def record_serving(rec: Any, models: list[str], store_url: str | None = None, *,
                     "batch": (float(best.batch), None), "devices": (float(best.devices), None)}
         if best.usd_per_day is not None:
             metrics["usd_per_day"] = (float(best.usd_per_day), "USD")
-    run_id = store.save_run("serving", " vs ".join(models), config={"models": models, **to_dict(rec.workload),
-                                                                   "limits": to_dict(rec.limits)},
+    config = _with_command({"models": models, **to_dict(rec.workload), "limits": to_dict(rec.limits)}, command)
+    run_id = store.save_run("serving", " vs ".join(models), config=config,
                             environment=to_dict(current_environment()), payload=to_dict(rec), metrics=metrics,
                             labels=labels, provenance=_provenance(models))
     return run_id, store.url
@@ -211,6 +217,7 @@ def record_quality_run(
     labels: RunLabels | None = None,
     data: Any = None,
     models: Iterable[str | None] | None = None,
+    command: str | None = None,
 ) -> tuple[int, str]:
     """Save an evaluation or training run: its result, config, environment and the model's cost card.
 
@@ -227,7 +234,7 @@ def record_quality_run(
     run_id = store.save_run(
         kind,
         model,
-        config=_config_dict(*configs, result=result, data=data),
+        config=_with_command(_config_dict(*configs, result=result, data=data), command),
         environment=to_dict(current_environment(device)),
         payload=payload,
         metrics=metrics,
@@ -239,17 +246,17 @@ def record_quality_run(
 
 def record_evaluation(result: Any, configs: list[Any], cost_card: CostReport | None = None,
                       store_url: str | None = None, *, labels: RunLabels | None = None,
-                      data: Any = None) -> tuple[int, str]:
+                      data: Any = None, command: str | None = None) -> tuple[int, str]:
     metrics = metric_rows("", result.metrics)
     metrics["examples"] = (float(result.n), None)
     metrics["seconds"] = (float(result.seconds), "s")
     return record_quality_run("evaluate", result.model, result, configs, metrics, cost_card, store_url,
-                              labels=labels, data=data)
+                              labels=labels, data=data, command=command)
 
 
 def record_finetune(result: Any, configs: list[Any], cost_card: CostReport | None = None,
                     store_url: str | None = None, *, labels: RunLabels | None = None,
-                    data: Any = None) -> tuple[int, str]:
+                    data: Any = None, command: str | None = None) -> tuple[int, str]:
     metrics = metric_rows("test.", result.test)
     metrics["best_validation"] = (float(result.best_validation), None)
     metrics["seconds"] = (float(result.seconds), "s")
@@ -261,13 +268,13 @@ def record_finetune(result: Any, configs: list[Any], cost_card: CostReport | Non
         metrics["target.seconds"] = (float(result.target.seconds), "s")
         metrics["target.flops"] = (float(result.target.flops), "FLOP")
     return record_quality_run("finetune", result.model, result, configs, metrics, cost_card, store_url,
-                              device=result.config.device, labels=labels, data=data,
+                              device=result.config.device, labels=labels, data=data, command=command,
                               models=[result.model, result.output])
 
 
 def record_optimizer_comparison(comparison: Any, configs: list[Any], cost_card: CostReport | None = None,
                                 store_url: str | None = None, *, labels: RunLabels | None = None,
-                                data: Any = None) -> tuple[int, str]:
+                                data: Any = None, command: str | None = None) -> tuple[int, str]:
     metrics: dict[str, tuple[float | None, str | None]] = {}
     for row in comparison.rows:
         metrics[f"{row.optimizer}.reached"] = (1.0 if row.reached else 0.0, None)
@@ -278,12 +285,12 @@ def record_optimizer_comparison(comparison: Any, configs: list[Any], cost_card: 
         if row.test is not None:
             metrics[f"{row.optimizer}.test.{comparison.metric}"] = (float(row.test.value), None)
     return record_quality_run("compare-optimizers", comparison.model, comparison, configs, metrics, cost_card,
-                              store_url, labels=labels, data=data)
+                              store_url, labels=labels, data=data, command=command)
 
 
 def record_data_needs(needs: Any, configs: list[Any], cost_card: CostReport | None = None,
                       store_url: str | None = None, *, labels: RunLabels | None = None,
-                      data: Any = None) -> tuple[int, str]:
+                      data: Any = None, command: str | None = None) -> tuple[int, str]:
     metrics: dict[str, tuple[float | None, str | None]] = {
         f"curve.{p.size}.{p.repeat}": (float(p.value), None) for p in needs.points
     }
@@ -292,7 +299,7 @@ def record_data_needs(needs: Any, configs: list[Any], cost_card: CostReport | No
         for name in ("a", "b", "c"):
             metrics[f"fit.{name}"] = (float(getattr(needs.fit, name)), None)
     return record_quality_run("data-needs", needs.model, needs, configs, metrics, cost_card, store_url,
-                              labels=labels, data=data)
+                              labels=labels, data=data, command=command)
 
 
 def record_compression(result: Any, configs: list[Any], command: str | None = None,
@@ -328,7 +335,7 @@ def record_compression(result: Any, configs: list[Any], command: str | None = No
 
 def record_distillation(result: Any, configs: list[Any], cost_card: CostReport | None = None,
                         store_url: str | None = None, *, labels: RunLabels | None = None,
-                        data: Any = None) -> tuple[int, str]:
+                        data: Any = None, command: str | None = None) -> tuple[int, str]:
     """Save a :class:`~steelyard.distill.DistillResult` as a run of kind "distill".
 
     The plain ``parameters``, ``flops`` and metric rows are the student's (what ``runs list``
@@ -348,7 +355,7 @@ def record_distillation(result: Any, configs: list[Any], cost_card: CostReport |
     metrics["steps"] = (float(result.training.steps), None)
     metrics["seconds"] = (float(result.seconds), "s")
     return record_quality_run("distill", f"{result.teacher} → {result.student}", result, configs, metrics, cost_card,
-                              store_url, device=result.config.train.device, labels=labels, data=data,
+                              store_url, device=result.config.train.device, labels=labels, data=data, command=command,
                               models=[result.teacher, result.output])
 
 

@@ -47,7 +47,7 @@ class RunLabels:
     name: str | None = field(default=None, metadata={"help": "a name for the recorded run (shown by `runs list` "
                                                              "and `runs show`)"})
     tags: tuple[str, ...] = field(default=(), metadata={
-        "help": "a tag for the recorded run; repeat for several (`runs list --tag` / `runs delete --tag` select by it)"})
+        "help": "a tag for the recorded run; repeat for several (`runs list --tag`, `runs delete --tag` select by it)"})
 
     def __post_init__(self) -> None:
         if self.name is not None:
