@@ -32,7 +32,7 @@ def test_names_and_tags_round_trip_and_tags_filter_with_every_tag(tmp_path):
 @pytest.mark.parametrize("labels", [{"name": ""}, {"name": "x" * 201}, {"name": "two\nlines"}, {"tags": ("",)},
                                     {"tags": ("a,b",)}, {"tags": ("t" * 101,)}])
 def test_bad_names_and_tags_are_config_errors(labels):
-    with pytest.raises(ConfigError, match="--name|--tag"):
+    with pytest.raises(ConfigError, match=r"--name|--tag"):
         RunLabels(**labels)
 
 
