@@ -226,8 +226,9 @@ def diff_command(
                           "metrics": metric_rows, "config": config_rows, "environment": env_rows}, indent=2,
                          default=str))
         return
-    console.print(f"[bold]run {a}[/bold] ({escape(ra.kind)}, {escape(ra.model)}) → [bold]run {b}[/bold] "
-                  f"({escape(rb.kind)}, {escape(rb.model)})")
+    from steelyard.reporting.names import run_title
+
+    console.print(f"[bold]run {a}[/bold] ({escape(run_title(ra))}) → [bold]run {b}[/bold] ({escape(run_title(rb))})")
     if ra.kind != rb.kind:
         console.print(f"  [yellow]note: different kinds ({escape(ra.kind)} vs {escape(rb.kind)}); few numbers will "
                       "line up[/yellow]")
