@@ -118,18 +118,16 @@ def test_a_file_that_is_no_results_store_is_a_clear_error(tmp_path):
 def test_configs_are_stored_as_used_not_with_defaults_left_open():
     from steelyard.data.options import DataOptions
     from steelyard.distill.config import DistillConfig
-    from steelyard.models.loading import LoadConfig
     from steelyard.store.record import _config_dict
     from steelyard.training.config import DEFAULT_EPOCHS, DEFAULT_LR, FinetuneConfig
 
     class Result:
-        lr, metric, task, dtype = 2e-5, "accuracy", "text-classification", "float32"
+        lr, metric, task = 2e-5, "accuracy", "text-classification"
 
-    stored = _config_dict(FinetuneConfig(), DataOptions("bbc-news"), LoadConfig(), result=Result())
+    stored = _config_dict(FinetuneConfig(), DataOptions("bbc-news"), result=Result())
     assert stored["FinetuneConfig"]["epochs"] == DEFAULT_EPOCHS["full"] and stored["FinetuneConfig"]["lr"] == 2e-5
     assert stored["FinetuneConfig"]["metric"] == "accuracy"
     assert stored["DataOptions"]["task"] == "text-classification"
-    assert stored["LoadConfig"]["task"] == "text-classification" and stored["LoadConfig"]["dtype"] == "float32"
     head = _config_dict(FinetuneConfig(freeze_encoder=True, optimizer="sgd"))["FinetuneConfig"]
     assert head["epochs"] == DEFAULT_EPOCHS["head-only"] and head["lr"] == DEFAULT_LR["head-only"]["sgd"]
     nested = _config_dict(DistillConfig(train=FinetuneConfig(epochs=5)))["DistillConfig"]["train"]

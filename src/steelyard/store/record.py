@@ -24,11 +24,11 @@ def resolved(cfg: Any, result: Any = None, data: Any = None) -> Any:
     A :class:`~steelyard.training.config.FinetuneConfig` gets its epochs and learning rate (the
     result's, else the config's own rule) and the metric that decided early stopping; a config
     that holds one (``DistillConfig.train``) gets it resolved too; a
-    :class:`~steelyard.data.options.DataOptions` gets the task of the data it loaded, a
-    :class:`~steelyard.models.loading.LoadConfig` the task and dtype the model was loaded with.
+    :class:`~steelyard.data.options.DataOptions` gets the task of the data it loaded. (A profile's
+    ``LoadConfig`` keeps ``task`` / ``dtype`` None as asked: "the model's own", which its payload
+    states, and which its reproduce command should keep asking for.)
     """
     from steelyard.data.options import DataOptions
-    from steelyard.models.loading import DTYPES, LoadConfig
     from steelyard.training.config import FinetuneConfig
 
     if isinstance(cfg, FinetuneConfig):
@@ -37,10 +37,6 @@ def resolved(cfg: Any, result: Any = None, data: Any = None) -> Any:
         return dataclasses.replace(cfg, epochs=cfg.num_epochs(),
                                    lr=float(lr) if isinstance(lr, (int, float)) else cfg.learning_rate(),
                                    metric=cfg.metric or (metric if isinstance(metric, str) else None))
-    if isinstance(cfg, LoadConfig):
-        task, dtype = getattr(result, "task", None), getattr(result, "dtype", None)
-        return dataclasses.replace(cfg, task=cfg.task or (task if isinstance(task, str) else None),
-                                   dtype=cfg.dtype or (dtype if dtype in DTYPES else None))
     if isinstance(cfg, DataOptions):
         task = cfg.task or getattr(data, "task", None) or getattr(result, "task", None)
         return dataclasses.replace(cfg, task=task if isinstance(task, str) else None)
