@@ -53,6 +53,8 @@ DATA = {"source": "data"}
 STUDY = {"store_url": "the global --store"}
 #: Options every command that writes a report has (cli/common.py), feeding no config.
 SCRIPTING = {"quiet": "console only"}
+#: ``--name`` / ``--tag`` of every command that records a run (one declaration: cli/run_options.py, RunLabels).
+RUN_LABELS = {"name": "the run's name in the store", "tag": "the run's tags in the store"}
 
 #: command → (its configs, option → field where the names differ, options that feed no config
 #: field, fields without an option). The reasons are the documentation of each exception.
@@ -135,6 +137,7 @@ def test_every_config_field_has_an_option_and_every_option_a_field(name):
     _, renames, cli_only, not_on_cli = PAIRS[name]
     known = configs_of(name)
     params = command_params(name)
+    params -= set(RUN_LABELS)  # every command here records a run: checked once, below
     no_field = sorted(p for p in params if renames.get(p, p) not in known and p not in cli_only and p not in SCRIPTING)
     assert not no_field, f"{name}: options that feed no config field (list them as deliberate or add the field)"
     covered = {renames.get(p, p) for p in params}
@@ -142,6 +145,17 @@ def test_every_config_field_has_an_option_and_every_option_a_field(name):
     assert not no_option, f"{name}: config fields without an option (add one or list them as deliberate)"
     stale = sorted(f for f in not_on_cli if f in covered or f not in known)
     assert not stale, f"{name}: listed as deliberate but now covered or gone: {stale}"
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_every_recording_command_takes_the_run_labels_from_one_declaration(name):
+    from steelyard.cli.run_options import RUN
+
+    commands = typer.main.get_command(app).commands
+    assert set(RUN_LABELS) <= command_params(name)
+    for param in commands[name].params:
+        if param.name in RUN_LABELS:
+            assert param.help == RUN.annotated("name" if param.name == "name" else "tags").__metadata__[0].help
 
 
 def test_the_training_commands_share_one_declaration_of_each_training_option():

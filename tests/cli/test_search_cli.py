@@ -202,5 +202,11 @@ def test_optimize_bad_input_is_one_line_and_exit_2(tiny, tmp_path, capsys, args,
 
 
 def test_study_show_of_an_unknown_study(tmp_path, capsys):
+    from steelyard.search.storage import open_storage
+
+    open_storage(studies_db(tmp_path))  # an empty storage (a missing one is "no study storage at ...")
     assert steelyard("study", "show", "nope", "--storage", studies_db(tmp_path)) == 2
     one_line_error(capsys, "no study named 'nope'", "the storage holds no study")
+    assert steelyard("study", "show", "nope", "--storage", tmp_path / "none.db") == 2
+    one_line_error(capsys, "no study storage at")
+    assert not (tmp_path / "none.db").exists()

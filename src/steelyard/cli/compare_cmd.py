@@ -137,7 +137,8 @@ def compare_command(
         from steelyard.store.record import record_comparison
 
         try:
-            run_id, url = record_comparison(comparison, OPTIONS.store_url, compare_command(comparison))
+            run_id, url = record_comparison(comparison, OPTIONS.store_url, compare_command(comparison),
+                                              labels=OPTIONS.labels)
             console.print(f"saved as run {run_id} in {escape(url)}")
         except StoreError as exc:  # still write the files asked for, then fail
             failure = exc
@@ -192,7 +193,8 @@ def _serving(models: list[str], workload: str, hardware: str, dtypes: str, max_t
     if save:
         from steelyard.store.record import record_serving
 
-        run_id, url = record_serving(rec, models, OPTIONS.store_url)
+        run_id, url = record_serving(rec, models, OPTIONS.store_url, labels=OPTIONS.labels,
+                                     command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {url}")
     if html is not None or markdown is not None:
         from steelyard.reporting.html import report_document, write_report

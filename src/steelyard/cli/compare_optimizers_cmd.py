@@ -74,5 +74,6 @@ def compare_optimizers_command(
     card = cost_card(handle)
     save_outputs(comparison.to_dict(), json_out, None)
     if save:
-        run_id, url = record_optimizer_comparison(comparison, [cfg, data_opts], card, OPTIONS.store_url)
+        run_id, url = record_optimizer_comparison(comparison, [cfg, data_opts], card, OPTIONS.store_url,
+                                                  labels=OPTIONS.labels, data=ds, command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

@@ -131,7 +131,7 @@ def compress_command(
 
         command = _command(model, recipe, data, output, backend, batch_size, max_length, eval_split)
         run_id, url = record_compression(result, [options, parsed.text] + ([data_opts] if data_opts else []),
-                                         command, OPTIONS.store_url)
+                                         command, OPTIONS.store_url, labels=OPTIONS.labels, data=dataset)
         console.print(f"saved as run {run_id} in {escape(url)}")
 
 

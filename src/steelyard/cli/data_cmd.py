@@ -127,5 +127,6 @@ def data_needs_command(
     card = cost_card(handle)
     save_outputs(needs.to_dict(), json_out, None)
     if save:
-        run_id, url = record_data_needs(needs, [cfg, data_opts], card, OPTIONS.store_url)
+        run_id, url = record_data_needs(needs, [cfg, data_opts], card, OPTIONS.store_url,
+                                        labels=OPTIONS.labels, data=ds, command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

@@ -73,5 +73,6 @@ def distill_command(
     console.print(f"student saved to {escape(result.output)}")
     save_outputs(result.to_dict(), json_out, None)
     if save:
-        run_id, url = record_distillation(result, [cfg, data_opts], store_url=OPTIONS.store_url)
+        run_id, url = record_distillation(result, [cfg, data_opts], store_url=OPTIONS.store_url,
+                                          labels=OPTIONS.labels, data=ds, command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

@@ -85,5 +85,8 @@ def estimate_command(
     data = {"model": handle.name, **to_dict(est)}
     save_outputs(data, json_out, csv_out)
     if save:
-        run_id, url = record_estimate(handle.name, est, [load_cfg], OPTIONS.store_url)
+        options = {"tokens": count, "hardware": [d.name for d in devices], "utilization": utilization, "dtype": dtype,
+                   "method": method, "measure_step": measure_step}
+        run_id, url = record_estimate(handle.name, est, [load_cfg], OPTIONS.store_url, labels=OPTIONS.labels,
+                                      command=OPTIONS.command, options=options)
         console.print(f"saved as run {run_id} in {escape(url)}")

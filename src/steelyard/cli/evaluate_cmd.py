@@ -129,5 +129,6 @@ def evaluate_command(
     if save:
         options = EvaluateOptions(model, split, tuple(names) if names else None, batch_size, max_length,
                                   max_examples, tokenizer, resamples, seed, device)
-        run_id, url = record_evaluation(result, [options, data_opts], card, OPTIONS.store_url)
+        run_id, url = record_evaluation(result, [options, data_opts], card, OPTIONS.store_url,
+                                        labels=OPTIONS.labels, data=ds, command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

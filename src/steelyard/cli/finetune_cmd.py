@@ -121,5 +121,6 @@ def finetune_command(
         data_out["cost_card"] = card.to_dict()
     save_outputs(data_out, json_out, None)
     if save:
-        run_id, url = record_finetune(result, [cfg, data_opts], card, OPTIONS.store_url)
+        run_id, url = record_finetune(result, [cfg, data_opts], card, OPTIONS.store_url, labels=OPTIONS.labels,
+                                      data=ds, command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

@@ -26,6 +26,7 @@ from steelyard.cli.hardware_cmd import hardware_app
 from steelyard.cli.optimize_cmd import optimize_command
 from steelyard.cli.profile_cmd import profile_command
 from steelyard.cli.report_cmd import report_command
+from steelyard.cli.run_options import records_run
 from steelyard.cli.runs_cmd import runs_app
 from steelyard.cli.runtimes_cmd import runtimes_command
 from steelyard.cli.search_cmd import search_command, study_app
@@ -84,23 +85,23 @@ def main(
     set_progress_display(progress_display())
 
 
-app.command("profile")(profile_command)
-app.command("estimate")(estimate_command)
+app.command("profile")(records_run(profile_command))
+app.command("estimate")(records_run(estimate_command))
 app.add_typer(hardware_app, name="hardware")
-app.command("evaluate")(evaluate_command)
-app.command("finetune")(finetune_command)
-app.command("distill")(distill_command)
-app.command("compare-optimizers")(compare_optimizers_command)
+app.command("evaluate")(records_run(evaluate_command))
+app.command("finetune")(records_run(finetune_command))
+app.command("distill")(records_run(distill_command))
+app.command("compare-optimizers")(records_run(compare_optimizers_command))
 app.command("data-report")(data_report_command)
-app.command("data-needs")(data_needs_command)
-app.command("compare")(compare_command)
+app.command("data-needs")(records_run(data_needs_command))
+app.command("compare")(records_run(compare_command))
 app.add_typer(runs_app, name="runs")
 app.command("report")(report_command)
-app.command("compress")(compress_command)
+app.command("compress")(records_run(compress_command))
 app.command("runtimes")(runtimes_command)
 app.command("methods")(methods_command)
-app.command("optimize")(optimize_command)
-app.command("search")(search_command)
+app.command("optimize")(records_run(optimize_command))
+app.command("search")(records_run(search_command))
 app.add_typer(study_app, name="study")
 
 

@@ -42,13 +42,13 @@ def optimize_command(model: ModelArg, json_out: JsonOpt = None, quiet: QuietOpt 
     command = command_line("optimize", model, data.source, summary.name, cfg.storage, objective=cfg.objective,
                            max_drop=cfg.max_drop)
     if summary.best is None:
-        run_id = record(summary, command, None, save)
+        run_id = record(summary, command, None, save, data)
         finish(result, json_out)
         raise ConfigError(_no_answer(summary, cfg.max_drop, cfg.objective, run_id))
     extra: dict[str, Any] = {}
     if result.final is not None:
         extra["final"] = _show_final(result, model, save)
-    record(summary, command, extra, save)
+    record(summary, command, extra, save, data)
     finish(result, json_out, extra)
 
 
@@ -91,7 +91,7 @@ def _show_final(result: Any, model: str, save: bool) -> dict[str, Any]:
             args += ["--backend", served]
         command = " ".join(shlex.quote(a) for a in args)
         run_id, url = record_compression(final, [result.final_options, result.final_recipe.text, result.data],
-                                         command, OPTIONS.store_url)
+                                         command, OPTIONS.store_url, labels=OPTIONS.labels, data=result.data)
         out["run_id"] = run_id
         console.print(f"winner saved as run {run_id} in {escape(url)}")
     return out

@@ -138,5 +138,6 @@ def profile_command(
     data = report.to_dict()
     save_outputs(data, json_out, csv_out)
     if save:
-        run_id, url = record_profile(report, [load_cfg, profile_cfg], OPTIONS.store_url)
+        run_id, url = record_profile(report, [load_cfg, profile_cfg], OPTIONS.store_url, labels=OPTIONS.labels,
+                                      command=OPTIONS.command)
         console.print(f"saved as run {run_id} in {escape(url)}")

@@ -31,7 +31,7 @@ def report_command(
 
     if html is None and markdown is None:
         html = check_output_file(DEFAULT_HTML, what="--html")  # absolute, so the line below says where
-    store = open_store(OPTIONS.store_url)
+    store = open_store(OPTIONS.store_url, read_only=True)
     records = [store.get_run(i) for i in run_ids]
     doc = document_for_runs(records, title)
     for path in write_report(doc, html=html, markdown=markdown):

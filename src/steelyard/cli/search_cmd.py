@@ -52,7 +52,8 @@ def search_command(model: ModelArg, json_out: JsonOpt = None, quiet: QuietOpt = 
         build = ["steelyard", "compress", model, "--recipe", best.recipe, "--data", data.source, "--output", "DIR"]
         console.print("build it (measured on the test split): " + " ".join(shlex.quote(a) for a in build),
                       highlight=False)
-    run_id = record(summary, command_line("search", model, data.source, summary.name, cfg.storage), None, save)
+    run_id = record(summary, command_line("search", model, data.source, summary.name, cfg.storage), None, save,
+                    data)
     finish(result, json_out)
     if cfg.budget and best is None and summary.rows:
         saved = f" (study recorded as run {run_id})" if run_id is not None else ""
@@ -80,7 +81,7 @@ def study_show_command(
     from steelyard.search.study import load_study
     from steelyard.search.summary import summarize
 
-    store = study_storage(storage)
+    store = study_storage(storage, read_only=True)
     study, spec = load_study(store, name)
     summary = summarize(study, spec, storage_url(store))
     render_summary(summary, console, all_trials=not front)
@@ -96,7 +97,7 @@ def study_list_command(storage: StorageOpt = None) -> None:
     from steelyard.search.storage import storage_url
     from steelyard.serialize import utc
 
-    store = study_storage(storage)
+    store = study_storage(storage, read_only=True)
     summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
     if not summaries:
         console.print(f"no studies in {escape(storage_url(store))}")

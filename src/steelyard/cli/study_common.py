@@ -19,9 +19,21 @@ from steelyard.reporting.markup import escape
 StorageOpt = SEARCH.annotated("storage")
 
 
-def study_storage(url: str | None) -> Any:
-    from steelyard.search.storage import open_storage
+def study_storage(url: str | None, *, read_only: bool = False) -> Any:
+    """The study storage (``--storage``, else next to the results store).
 
+    ``read_only`` (``study list``, ``study show``): a local SQLite storage that does not exist is a
+    one-line StoreError instead of a new, empty database (and its folder) left behind.
+    """
+    from steelyard.search.storage import default_storage_url, normalize_url, open_storage
+
+    if read_only:
+        from steelyard.errors import StoreError
+        from steelyard.store.runs import sqlite_path
+
+        path = sqlite_path(normalize_url(url or default_storage_url(OPTIONS.store_url)))
+        if path is not None and not path.is_file():
+            raise StoreError(f"no study storage at {path}")
     return open_storage(url, store_url=OPTIONS.store_url)
 
 
@@ -80,12 +92,14 @@ def finish(result: Any, json_out: Path | None, extra: dict[str, Any] | None = No
                           "command to resume")
 
 
-def record(summary: Any, command: str, extra: dict[str, Any] | None, save: bool) -> int | None:
+def record(summary: Any, command: str, extra: dict[str, Any] | None, save: bool, data: Any = None) -> int | None:
+    """Record the study (``data``: its DataOptions, fingerprinted for the provenance) unless ``--no-save``."""
     if not save:
         return None
     from steelyard.store.record import record_study
 
-    run_id, url = record_study(summary, command, extra, OPTIONS.store_url)
+    run_id, url = record_study(summary, command, extra, OPTIONS.store_url, labels=OPTIONS.labels,
+                               data=data)
     console.print(f"study saved as run {run_id} in {escape(url)}")
     return run_id
 

@@ -200,3 +200,114 @@ def profile_command(model: str, config: Mapping[str, Any]) -> str | None:
     defaults = {"LoadConfig": to_dict(LoadConfig()), "ProfileConfig": to_dict(ProfileConfig())}
     return command_line(["steelyard", "profile", model], {"LoadConfig": load, "ProfileConfig": prof}, defaults,
                         PROFILE_FLAGS)
+
+
+#: `steelyard finetune` options over the stored ``{"FinetuneConfig": ..., "DataOptions": ...}`` of a finetune run.
+FINETUNE_FLAGS: tuple[Flag, ...] = (
+    Flag("DataOptions.source", "--data", always=True, path_like=True),
+    Flag("DataOptions.task", "--task"),
+    Flag("DataOptions.text_column", "--text-column"),
+    Flag("DataOptions.label_column", "--label-column"),
+    Flag("DataOptions.image_column", "--image-column"),
+    Flag("DataOptions.clean", "--clean"),
+    Flag("DataOptions.max_train_examples", "--max-train-examples"),
+    Flag("DataOptions.max_eval_examples", "--max-eval-examples"),
+    Flag("FinetuneConfig.epochs", "--epochs", always=True),
+    Flag("FinetuneConfig.lr", "--lr", always=True),
+    Flag("FinetuneConfig.batch_size", "--batch-size"),
+    Flag("FinetuneConfig.optimizer", "--optimizer"),
+    Flag("FinetuneConfig.weight_decay", "--weight-decay"),
+    Flag("FinetuneConfig.warmup_ratio", "--warmup-ratio"),
+    Flag("FinetuneConfig.max_grad_norm", "--max-grad-norm"),
+    Flag("FinetuneConfig.patience", "--patience"),
+    Flag("FinetuneConfig.target", "--target-metric"),
+    Flag("FinetuneConfig.stop_at_target", "--stop-at-target", when="FinetuneConfig.target"),
+    Flag("FinetuneConfig.eval_every", "--eval-every"),
+    Flag("FinetuneConfig.max_steps", "--max-steps"),
+    Flag("FinetuneConfig.max_length", "--max-length"),
+    Flag("FinetuneConfig.freeze_encoder", "--freeze-encoder"),
+    Flag("FinetuneConfig.augment", "--augment"),
+    Flag("FinetuneConfig.nproc", "--nproc"),
+    Flag("FinetuneConfig.device", "--device"),
+    Flag("FinetuneConfig.tokenizer", "--tokenizer"),
+    Flag("FinetuneConfig.seed", "--seed"),
+)
+
+#: `steelyard estimate` options over a stored estimate: its LoadConfig and its own settings ("estimate").
+ESTIMATE_FLAGS: tuple[Flag, ...] = (
+    Flag("estimate.tokens", "--tokens", always=True, text=count_text),
+    Flag("estimate.hardware", "--hardware", always=True),
+    Flag("estimate.utilization", "--utilization"),
+    Flag("estimate.method", "--method"),
+    Flag("estimate.dtype", "--dtype"),
+    Flag("estimate.measure_step", "--measure-step"),
+    Flag("LoadConfig.task", "--task"),
+    Flag("LoadConfig.inputs.seq_len", "--seq-len", always=True),
+    Flag("LoadConfig.inputs.batch_size", "--batch-size"),
+    Flag("LoadConfig.inputs.image_size", "--image-size"),
+    Flag("LoadConfig.inputs.decoder_len", "--decoder-len"),
+    Flag("LoadConfig.inputs.audio_seconds", "--audio-seconds"),
+)
+
+#: `steelyard estimate`'s own defaults (the command's parameters, not a config class).
+ESTIMATE_DEFAULTS = {"hardware": ["a100-80gb", "h100-sxm"], "utilization": 0.4, "method": "counted",
+                     "dtype": "bfloat16", "measure_step": False}
+
+
+def finetune_command(record: Any) -> str | None:
+    """The `steelyard finetune` call that made a stored finetune run (None without its configs or output)."""
+    from steelyard.data.options import DataOptions
+    from steelyard.training.config import FinetuneConfig
+
+    config = record.config
+    train, data = config.get("FinetuneConfig"), config.get("DataOptions")
+    result = (record.payload or {}).get("result") or {}
+    if not isinstance(train, dict) or not isinstance(data, dict) or not result.get("output"):
+        return None
+    defaults = {"FinetuneConfig": to_dict(FinetuneConfig()), "DataOptions": to_dict(DataOptions(source=""))}
+    return command_line(["steelyard", "finetune", record.model, "--output", str(result["output"])],
+                        {"FinetuneConfig": train, "DataOptions": data}, defaults, FINETUNE_FLAGS)
+
+
+def estimate_command(record: Any) -> str | None:
+    """The `steelyard estimate` call that made a stored estimate (settings it did not store: their defaults)."""
+    from steelyard.models.loading import LoadConfig
+
+    load = record.config.get("LoadConfig")
+    payload = record.payload or {}
+    if not isinstance(load, dict) or "tokens" not in payload:
+        return None
+    own = dict(record.config.get("estimate") or {})
+    own.setdefault("tokens", payload["tokens"])
+    own.setdefault("hardware", [row["hardware"] for row in payload.get("rows", [])])
+    if payload.get("method") in ("counted", "6ND"):
+        own.setdefault("method", payload["method"])
+    defaults = {"LoadConfig": to_dict(LoadConfig()), "estimate": ESTIMATE_DEFAULTS}
+    return command_line(["steelyard", "estimate", record.model], {"LoadConfig": load, "estimate": own}, defaults,
+                        ESTIMATE_FLAGS)
+
+
+#: Kind → how a run of that kind is rebuilt from its config when it stored no command line (Python API runs).
+REBUILDERS: dict[str, Callable[[Any], str | None]] = {
+    "profile": lambda record: profile_command(record.model, record.config),
+    "finetune": finetune_command,
+    "estimate": estimate_command,
+}
+
+#: Every kind the store records, with the command that makes it (a test checks each has a reproduce command).
+RUN_KINDS: dict[str, str] = {
+    "profile": "profile", "estimate": "estimate", "evaluate": "evaluate", "finetune": "finetune",
+    "distill": "distill", "compare-optimizers": "compare-optimizers", "data-needs": "data-needs",
+    "comparison": "compare", "serving": "compare", "compression": "compress", "optimize": "optimize",
+    "search": "search",
+}
+
+
+def reproduce_command(record: Any) -> str | None:
+    """The command that runs a stored run again: the one it recorded, else one rebuilt from its config."""
+    config = record.config if isinstance(record.config, dict) else {}
+    command = config.get("command")
+    if isinstance(command, str) and command.strip():
+        return command
+    rebuild = REBUILDERS.get(record.kind)
+    return rebuild(record) if rebuild is not None else None

@@ -141,7 +141,7 @@ def hardware_latency(report: CostReport) -> dict[str, Any] | None:
                 name="projected (floor / efficiency)", marker_color=PALETTE[0],
                 customdata=[f"{h.efficiency_assumed:.0%} {h.efficiency_source}" for h in v],
                 hovertemplate="%{x}: %{y:.3g} ms (efficiency %{customdata})<extra></extra>")
-    values = [1e3 * float(h.latency_floor_per_batch) for h in v] + [1e3 * float(h.projected_latency_per_batch) for h in v]
+    values = [1e3 * float(x) for h in v for x in (h.latency_floor_per_batch, h.projected_latency_per_batch)]
     _layout(fig, f"Latency per hardware — {short_model(report.model)} (batch {report.input.batch_size})",
             barmode="group",
             xaxis_title="hardware", yaxis=log_axis("ms per batch", values))

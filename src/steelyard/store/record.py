@@ -1,4 +1,4 @@
-"""Turn typed results into store rows (config, environment, payload, headline metrics).
+"""Turn typed results into store rows (config, environment, payload, headline metrics, provenance).
 
 Every headline number is named from one table (:data:`METRIC_NAMES`, :func:`named`), whatever the
 run kind: a profile, a compression, an evaluation and a study's answer all call the median latency
@@ -6,16 +6,23 @@ run kind: a profile, a compression, an evaluation and a study's answer all call 
 them up. The numbers of the model a run measured or produced are plain; a second model's carry a
 prefix (``before.`` in a compression, ``teacher.`` in a distillation, ``cost.`` for the cost card of
 an evaluation, ``<candidate>@<hardware>.`` in a comparison).
+
+Every ``record_*`` function takes ``labels`` (the run's name and tags) and stores the run's
+provenance (:mod:`steelyard.store.provenance`: model revision, dataset fingerprint, git commit of
+the working directory, steelyard version). Configs are stored as they were *used*: a field left
+to the code (``epochs=None``: "the default for the mode") is written with the value it took.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from steelyard.profiling.report import CostReport, TrainingEstimate
 from steelyard.serialize import to_dict
-from steelyard.store.runs import open_store
+from steelyard.store.provenance import run_provenance
+from steelyard.store.runs import RunLabels, open_store
 
 #: The one name of each headline quantity → its unit (None: a count or a ratio). A metric row's last
 #: dotted part is one of these, or a task metric (``accuracy``, ``f1`` ... with ``.ci_low`` / ``.ci_high``).
@@ -65,11 +72,51 @@ def latency_rows(prefix: str, stats: Any) -> dict[str, tuple[float | None, str |
             f"{prefix}latency_cv": (float(stats.cv), None)}
 
 
-def _config_dict(*configs: Any) -> dict[str, Any]:
+def resolved(cfg: Any, result: Any = None, data: Any = None) -> Any:
+    """``cfg`` with the defaults it leaves open filled in as the run used them.
+
+    A :class:`~steelyard.training.config.FinetuneConfig` gets its epochs and learning rate (the
+    result's, else the config's own rule) and the metric that decided early stopping; a config
+    that holds one (``DistillConfig.train``) gets it resolved too; a
+    :class:`~steelyard.data.options.DataOptions` gets the task of the data it loaded. (A profile's
+    ``LoadConfig`` keeps ``task`` / ``dtype`` None as asked: "the model's own", which its payload
+    states, and which its reproduce command should keep asking for.)
+    """
+    from steelyard.data.options import DataOptions
+    from steelyard.training.config import FinetuneConfig
+
+    if isinstance(cfg, FinetuneConfig):
+        lr = getattr(result, "lr", None)
+        metric = getattr(result, "metric", None)
+        return dataclasses.replace(cfg, epochs=cfg.num_epochs(),
+                                   lr=float(lr) if isinstance(lr, (int, float)) else cfg.learning_rate(),
+                                   metric=cfg.metric or (metric if isinstance(metric, str) else None))
+    if isinstance(cfg, DataOptions):
+        task = cfg.task or getattr(data, "task", None) or getattr(result, "task", None)
+        return dataclasses.replace(cfg, task=task if isinstance(task, str) else None)
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        nested = {f.name: resolved(getattr(cfg, f.name), result, data) for f in dataclasses.fields(cfg)
+                  if isinstance(getattr(cfg, f.name), FinetuneConfig)}
+        if nested:
+            return dataclasses.replace(cfg, **nested)
+    return cfg
+
+
+def _config_dict(*configs: Any, result: Any = None, data: Any = None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for cfg in configs:
+        cfg = resolved(cfg, result, data)
         out[type(cfg).__name__] = to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg
     return out
+
+
+def _with_command(config: dict[str, Any], command: str | None) -> dict[str, Any]:
+    """The config with the command line that reruns the run (what ``runs show`` prints), when there is one."""
+    return {**config, "command": command} if command else config
+
+
+def _provenance(models: Iterable[str | None], data: Any = None) -> dict[str, Any]:
+    return run_provenance([m for m in models if m], data)
 
 
 def profile_metrics(report: CostReport) -> dict[str, tuple[float | None, str | None]]:
@@ -94,23 +141,28 @@ def profile_metrics(report: CostReport) -> dict[str, tuple[float | None, str | N
     return m
 
 
-def record_profile(report: CostReport, configs: list[Any], store_url: str | None = None) -> tuple[int, str]:
+def record_profile(report: CostReport, configs: list[Any], store_url: str | None = None, *,
+                   labels: RunLabels | None = None, command: str | None = None) -> tuple[int, str]:
     """Save a profile; returns the run id and the store URL it went to."""
     store = open_store(store_url)
     run_id = store.save_run(
         "profile",
         report.model,
-        config=_config_dict(*configs),
+        config=_with_command(_config_dict(*configs, result=report), command),
         environment=to_dict(report.environment),
         payload=report.to_dict(),
         metrics=named(profile_metrics(report)),
+        labels=labels,
+        provenance=_provenance([report.model]),
     )
     return run_id, store.url
 
 
 def record_estimate(
-    model: str, est: TrainingEstimate, configs: list[Any], store_url: str | None = None
+    model: str, est: TrainingEstimate, configs: list[Any], store_url: str | None = None, *,
+    labels: RunLabels | None = None, command: str | None = None, options: dict[str, Any] | None = None,
 ) -> tuple[int, str]:
+    """Save a training estimate; ``options``: the estimate's own settings (tokens, hardware, utilisation ...)."""
     from steelyard.environment import current_environment
 
     store = open_store(store_url)
@@ -121,10 +173,12 @@ def record_estimate(
     run_id = store.save_run(
         "estimate",
         model,
-        config=_config_dict(*configs),
+        config=_with_command(_config_dict(*configs) | ({"estimate": options} if options else {}), command),
         environment=to_dict(current_environment()),
         payload=to_dict(est),
         metrics=named(metrics),
+        labels=labels,
+        provenance=_provenance([model]),
     )
     return run_id, store.url
 
@@ -151,7 +205,8 @@ def comparison_metrics(comparison: Any) -> dict[str, tuple[float | None, str | N
     return m
 
 
-def record_comparison(comparison: Any, store_url: str | None = None, command: str | None = None) -> tuple[int, str]:
+def record_comparison(comparison: Any, store_url: str | None = None, command: str | None = None, *,
+                      labels: RunLabels | None = None) -> tuple[int, str]:
     """Save a :class:`~steelyard.comparison.Comparison` as a run of kind "comparison" (``command``: how to rerun it)."""
     store = open_store(store_url)
     run_id = store.save_run(
@@ -162,11 +217,14 @@ def record_comparison(comparison: Any, store_url: str | None = None, command: st
         environment=to_dict(comparison.environment),
         payload=comparison.to_dict(),
         metrics=named(comparison_metrics(comparison)),
+        labels=labels,
+        provenance=_provenance([c.model for c in comparison.candidates]),
     )
     return run_id, store.url
 
 
-def record_serving(rec: Any, models: list[str], store_url: str | None = None) -> tuple[int, str]:
+def record_serving(rec: Any, models: list[str], store_url: str | None = None, *,
+                   labels: RunLabels | None = None, command: str | None = None) -> tuple[int, str]:
     """Save a ``compare --workload`` :class:`~steelyard.comparison.workload.Recommendation` (kind "serving")."""
     from steelyard.environment import current_environment
 
@@ -179,10 +237,10 @@ def record_serving(rec: Any, models: list[str], store_url: str | None = None) ->
                     "batch": (float(best.batch), None), "devices": (float(best.devices), None)}
         if best.usd_per_day is not None:
             metrics["usd_per_day"] = (float(best.usd_per_day), "$")
-    run_id = store.save_run("serving", " vs ".join(models), config={"models": models, **to_dict(rec.workload),
-                                                                   "limits": to_dict(rec.limits)},
-                            environment=to_dict(current_environment()), payload=to_dict(rec),
-                            metrics=named(metrics))
+    config = _with_command({"models": models, **to_dict(rec.workload), "limits": to_dict(rec.limits)}, command)
+    run_id = store.save_run("serving", " vs ".join(models), config=config,
+                            environment=to_dict(current_environment()), payload=to_dict(rec), metrics=named(metrics),
+                            labels=labels, provenance=_provenance(models))
     return run_id, store.url
 
 
@@ -208,8 +266,17 @@ def record_quality_run(
     cost_card: CostReport | None = None,
     store_url: str | None = None,
     device: str = "cpu",
+    *,
+    labels: RunLabels | None = None,
+    data: Any = None,
+    models: Iterable[str | None] | None = None,
+    command: str | None = None,
 ) -> tuple[int, str]:
-    """Save an evaluation or training run: its result, config, environment and the model's cost card."""
+    """Save an evaluation or training run: its result, config, environment and the model's cost card.
+
+    ``data``: the TaskDataset (or DataOptions) the run used, fingerprinted; ``models``: the sources
+    whose revision is recorded (default ``model``; a training run adds the folder it wrote).
+    """
     from steelyard.environment import current_environment
 
     store = open_store(store_url)
@@ -220,24 +287,29 @@ def record_quality_run(
     run_id = store.save_run(
         kind,
         model,
-        config=_config_dict(*configs),
+        config=_with_command(_config_dict(*configs, result=result, data=data), command),
         environment=to_dict(current_environment(device)),
         payload=payload,
         metrics=named(metrics),
+        labels=labels,
+        provenance=_provenance([model] if models is None else models, data),
     )
     return run_id, store.url
 
 
 def record_evaluation(result: Any, configs: list[Any], cost_card: CostReport | None = None,
-                      store_url: str | None = None) -> tuple[int, str]:
+                      store_url: str | None = None, *, labels: RunLabels | None = None,
+                      data: Any = None, command: str | None = None) -> tuple[int, str]:
     metrics = metric_rows("", result.metrics)
     metrics["examples"] = (float(result.n), None)
     metrics["seconds"] = (float(result.seconds), "s")
-    return record_quality_run("evaluate", result.model, result, configs, metrics, cost_card, store_url)
+    return record_quality_run("evaluate", result.model, result, configs, metrics, cost_card, store_url,
+                              labels=labels, data=data, command=command)
 
 
 def record_finetune(result: Any, configs: list[Any], cost_card: CostReport | None = None,
-                    store_url: str | None = None) -> tuple[int, str]:
+                    store_url: str | None = None, *, labels: RunLabels | None = None,
+                    data: Any = None, command: str | None = None) -> tuple[int, str]:
     metrics = metric_rows("", result.test)  # test scores are plain, as evaluate and distill record them
     metrics["best_validation"] = (float(result.best_validation), None)
     metrics["seconds"] = (float(result.seconds), "s")
@@ -249,11 +321,13 @@ def record_finetune(result: Any, configs: list[Any], cost_card: CostReport | Non
         metrics["target.seconds"] = (float(result.target.seconds), "s")
         metrics["target.flops"] = (float(result.target.flops), "FLOP")
     return record_quality_run("finetune", result.model, result, configs, metrics, cost_card, store_url,
-                              device=result.config.device)
+                              device=result.config.device, labels=labels, data=data, command=command,
+                              models=[result.model, result.output])
 
 
 def record_optimizer_comparison(comparison: Any, configs: list[Any], cost_card: CostReport | None = None,
-                                store_url: str | None = None) -> tuple[int, str]:
+                                store_url: str | None = None, *, labels: RunLabels | None = None,
+                                data: Any = None, command: str | None = None) -> tuple[int, str]:
     metrics: dict[str, tuple[float | None, str | None]] = {}
     for row in comparison.rows:
         metrics[f"{row.optimizer}.reached"] = (1.0 if row.reached else 0.0, None)
@@ -264,11 +338,12 @@ def record_optimizer_comparison(comparison: Any, configs: list[Any], cost_card: 
         if row.test is not None:
             metrics[f"{row.optimizer}.test.{comparison.metric}"] = (float(row.test.value), None)
     return record_quality_run("compare-optimizers", comparison.model, comparison, configs, metrics, cost_card,
-                              store_url)
+                              store_url, labels=labels, data=data, command=command)
 
 
 def record_data_needs(needs: Any, configs: list[Any], cost_card: CostReport | None = None,
-                      store_url: str | None = None) -> tuple[int, str]:
+                      store_url: str | None = None, *, labels: RunLabels | None = None,
+                      data: Any = None, command: str | None = None) -> tuple[int, str]:
     metrics: dict[str, tuple[float | None, str | None]] = {
         f"curve.{p.size}.{p.repeat}": (float(p.value), None) for p in needs.points
     }
@@ -276,15 +351,17 @@ def record_data_needs(needs: Any, configs: list[Any], cost_card: CostReport | No
     if needs.fit is not None:
         for name in ("a", "b", "c"):
             metrics[f"fit.{name}"] = (float(getattr(needs.fit, name)), None)
-    return record_quality_run("data-needs", needs.model, needs, configs, metrics, cost_card, store_url)
+    return record_quality_run("data-needs", needs.model, needs, configs, metrics, cost_card, store_url,
+                              labels=labels, data=data, command=command)
 
 
 def record_compression(result: Any, configs: list[Any], command: str | None = None,
-                       store_url: str | None = None) -> tuple[int, str]:
+                       store_url: str | None = None, *, labels: RunLabels | None = None,
+                       data: Any = None) -> tuple[int, str]:
     """Save a recipe run (kind "compression"): before / after cards, steps and headline ratios."""
     from steelyard.environment import current_environment
 
-    data = result.to_dict()
+    payload = result.to_dict()
     metrics: dict[str, tuple[float | None, str | None]] = {}
     for prefix, card in (("", result.after), ("before.", result.before)):  # plain: the compressed model
         metrics[f"{prefix}parameters"] = (float(card.params), None)
@@ -303,19 +380,20 @@ def record_compression(result: Any, configs: list[Any], command: str | None = No
         metrics["metric_drop_points"] = (result.metric_drop, None)
         metrics.update(metric_rows("", result.after.metrics))
         metrics.update(metric_rows("before.", result.before.metrics))
-    config = _config_dict(*[c for c in configs if not isinstance(c, str)])
+    config = _config_dict(*[c for c in configs if not isinstance(c, str)], result=result, data=data)
     config["recipe"] = result.recipe
     if command:
         config["command"] = command
     store = open_store(store_url)
     run_id = store.save_run("compression", result.model, config=config,
-                            environment=to_dict(current_environment("cpu")), payload=data,
-                            metrics=named(metrics))
+                            environment=to_dict(current_environment("cpu")), payload=payload, metrics=named(metrics),
+                            labels=labels, provenance=_provenance([result.model, result.output], data))
     return run_id, store.url
 
 
 def record_distillation(result: Any, configs: list[Any], cost_card: CostReport | None = None,
-                        store_url: str | None = None) -> tuple[int, str]:
+                        store_url: str | None = None, *, labels: RunLabels | None = None,
+                        data: Any = None, command: str | None = None) -> tuple[int, str]:
     """Save a :class:`~steelyard.distill.DistillResult` as a run of kind "distill".
 
     The plain ``parameters``, ``flops`` and metric rows are the student's (what ``runs list``
@@ -335,11 +413,13 @@ def record_distillation(result: Any, configs: list[Any], cost_card: CostReport |
     metrics["steps"] = (float(result.training.steps), None)
     metrics["seconds"] = (float(result.seconds), "s")
     return record_quality_run("distill", f"{result.teacher} → {result.student}", result, configs, metrics, cost_card,
-                              store_url, device=result.config.train.device)
+                              store_url, device=result.config.train.device, labels=labels, data=data, command=command,
+                              models=[result.teacher, result.output])
 
 
 def record_study(summary: Any, command: str | None = None, extra: dict[str, Any] | None = None,
-                 store_url: str | None = None) -> tuple[int, str]:
+                 store_url: str | None = None, *, labels: RunLabels | None = None,
+                 data: Any = None) -> tuple[int, str]:
     """Save a search or optimize study (:class:`~steelyard.search.summary.StudySummary`) as a run of
     kind "search" / "optimize": every trial, the Pareto front and the answer in the payload; the trial
     counts and the answer's numbers as metric rows. The study itself stays in its own storage."""
@@ -362,5 +442,6 @@ def record_study(summary: Any, command: str | None = None, extra: dict[str, Any]
               "space": spec.space, "data": spec.data, "settings": spec.settings}
     run_id = store.save_run(spec.kind, spec.model, config=config, environment=to_dict(current_environment("cpu")),
                             payload={**summary.to_dict(), **(extra or {})}, metrics=named(metrics),
-                            status="ok" if best is not None else "no-answer")
+                            status="ok" if best is not None else "no-answer", labels=labels,
+                            provenance=_provenance([spec.model], data))
     return run_id, store.url

@@ -1,8 +1,13 @@
-"""SQLAlchemy tables: one row per run, one row per headline number of a run.
+"""SQLAlchemy tables: one row per run, one row per headline number of a run, one row per tag.
 
 The whole typed result is kept as JSON in ``runs.payload`` (so a report can be rebuilt
 exactly); ``metrics`` repeats the headline numbers as rows so they can be queried and
-compared across runs with plain SQL.
+compared across runs with plain SQL. ``tags`` holds the labels a user gave a run (``--tag``),
+one row each, so ``runs list --tag`` and ``runs delete --tag`` are one indexed query.
+
+``name`` and ``provenance`` came after the first stores were written: :data:`ADDED_COLUMNS`
+lists them so :class:`~steelyard.store.runs.Store` adds them to an older store it opens for
+writing (and reads an older store without them as None).
 """
 
 from __future__ import annotations
@@ -44,7 +49,14 @@ runs = Table(
     Column("config", JSON, nullable=False),
     Column("environment", JSON, nullable=False),
     Column("payload", JSON, nullable=False),
+    #: The user's name for the run (``--name``); None when not given.
+    Column("name", String(200), nullable=True),
+    #: Where the numbers came from: model revision, dataset fingerprint, git commit, steelyard version.
+    Column("provenance", JSON, nullable=True),
 )
+
+#: Columns newer than the first schema: (name, SQL type) added with ALTER TABLE to an older store.
+ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("name", "VARCHAR(200)"), ("provenance", "JSON"))
 
 metrics = Table(
     "metrics",
@@ -53,4 +65,11 @@ metrics = Table(
     Column("name", String(128), primary_key=True),
     Column("value", Float),
     Column("unit", String(32)),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(100), primary_key=True, index=True),
 )
