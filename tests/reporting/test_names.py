@@ -36,5 +36,5 @@ def test_a_relative_folder_here_is_its_basename(tmp_path, monkeypatch):
 
 def test_a_run_title_is_its_name_else_kind_and_model():
     record = RunRecord(1, "profile", "/tmp/tmpab/minilm", None, "ok", {}, {}, {}, {})
-    assert run_title(record) == "profile · minilm"
+    assert run_title(record, kind=True) == "profile · minilm" and run_title(record) == "minilm"
     assert run_title(RunRecord(1, "profile", "/tmp/tmpab/minilm", None, "ok", {}, {}, {}, {}, name="base")) == "base"

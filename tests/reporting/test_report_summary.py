@@ -19,7 +19,7 @@ from steelyard.evaluation.result import EvaluationResult, PredictionSummary
 from steelyard.metrics import MetricValue
 from steelyard.profiling.latency import summarize
 from steelyard.reporting.html import document_for_runs, render_html, render_markdown
-from steelyard.reporting.titles import short_model
+from steelyard.reporting.names import model_label
 from steelyard.store import open_store
 from steelyard.store.record import (
     record_comparison,
@@ -190,8 +190,8 @@ def test_titles_are_short(store_runs):
         assert "/tmp/" not in part.title, part.title
     assert "Evaluation: minilm" in [p.title for p in doc.parts]
     assert "Compression: minilm · quantize:int8" in [p.title for p in doc.parts]
-    assert short_model("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
-    assert short_model("/tmp/x/minilm-int8/") == "minilm-int8" and short_model("./out/a vs b") == "a vs b"
+    assert model_label("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"
+    assert model_label("/tmp/x/minilm-int8/") == "minilm-int8" and model_label("./out/a vs b") == "a vs b"
 
 
 def test_a_named_run_is_titled_by_its_name(store_runs):

@@ -214,7 +214,8 @@ def diff_command(
                   "metrics": metric_rows, "config": config_rows, "environment": env_rows}, json_out)
     from steelyard.reporting.names import run_title
 
-    console.print(f"[bold]run {a}[/bold] ({escape(run_title(ra))}) → [bold]run {b}[/bold] ({escape(run_title(rb))})")
+    console.print(f"[bold]run {a}[/bold] ({escape(run_title(ra, kind=True))}) → "
+                  f"[bold]run {b}[/bold] ({escape(run_title(rb, kind=True))})")
     if ra.kind != rb.kind:
         console.print(f"  [yellow]note: different kinds ({escape(ra.kind)} vs {escape(rb.kind)}); few numbers will "
                       "line up[/yellow]")
@@ -327,7 +328,7 @@ def delete_command(
             raise ConfigError(f"refusing to delete {len(records)} run(s) without a confirmation: pass --yes "
                               "(no terminal to ask on)")
         for r in records:
-            console.print(f"  run {r.id}: {escape(run_title(r))} ({r.created_at:%Y-%m-%d %H:%M})")
+            console.print(f"  run {r.id}: {escape(run_title(r, kind=True))} ({r.created_at:%Y-%m-%d %H:%M})")
         if not typer.confirm(f"delete these {len(records)} run(s) from {store.url}?", default=False):
             console.print("nothing deleted")
             raise typer.Exit(1)

@@ -153,8 +153,8 @@ def load_evaluation(payload: dict[str, Any]) -> EvaluationResult:
 
 def evaluation_part(result: EvaluationResult, run_id: int | None, record: Any = None) -> Part:
     """Scores with intervals, per-class recall, the confusion matrix, notes, environment and the command."""
+    from steelyard.reporting.names import run_title
     from steelyard.reporting.report_parts import environment_section, reproduce_section
-    from steelyard.reporting.titles import run_title
 
     length = f", max length {result.max_length}" if result.max_length else ""
     sections = [Section("Scores", paragraphs=[

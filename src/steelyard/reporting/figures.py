@@ -9,7 +9,7 @@ from steelyard.comparison.result import Comparison
 from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration
 from steelyard.profiling.report import CostReport, LatencyStats
 from steelyard.reporting.formatting import fmt_number
-from steelyard.reporting.titles import short_model
+from steelyard.reporting.names import model_label
 
 TEMPLATE = "plotly_white"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -38,7 +38,7 @@ def flops_breakdown(report: CostReport) -> dict[str, Any]:
                 hovertemplate="%{y}<br>%{x:.3s}FLOP (%{customdata} of total)<extra></extra>")
     fig.add_bar(y=names, x=[float(r.other_flops) for r in rows], name="other FLOPs (elementwise, norm, softmax)",
                 orientation="h", marker_color=PALETTE[1], hovertemplate="%{y}<br>%{x:.3s}FLOP<extra></extra>")
-    _layout(fig, f"Per-layer FLOPs — {short_model(report.model)} (module depth {report.compute.breakdown_depth})",
+    _layout(fig, f"Per-layer FLOPs — {model_label(report.model)} (module depth {report.compute.breakdown_depth})",
             barmode="stack", xaxis={"title": "FLOPs per forward", "exponentformat": "SI"}, yaxis_title="module",
             height=max(320, 28 * len(rows) + 140))
     return _dict(fig)
@@ -142,7 +142,7 @@ def hardware_latency(report: CostReport) -> dict[str, Any] | None:
                 customdata=[f"{h.efficiency_assumed:.0%} {h.efficiency_source}" for h in v],
                 hovertemplate="%{x}: %{y:.3g} ms (efficiency %{customdata})<extra></extra>")
     values = [1e3 * float(x) for h in v for x in (h.latency_floor_per_batch, h.projected_latency_per_batch)]
-    _layout(fig, f"Latency per hardware — {short_model(report.model)} (batch {report.input.batch_size})",
+    _layout(fig, f"Latency per hardware — {model_label(report.model)} (batch {report.input.batch_size})",
             barmode="group",
             xaxis_title="hardware", yaxis=log_axis("ms per batch", values))
     return _dict(fig)
@@ -313,7 +313,7 @@ def generation_batches(gen: GenerationReport, row: HardwareGeneration) -> dict[s
         fig.add_scatter(x=[m.batch for m in measured], y=[1e3 * float(m.tpot_median) for m in measured],
                         mode="markers", name="TPOT measured", marker={"color": PALETTE[1], "symbol": "x", "size": 10})
     where = f"{row.devices}× {row.hardware}" if row.devices > 1 else row.hardware
-    _layout(fig, f"TTFT and TPOT vs batch — {short_model(gen.model)} on {where} ({row.dtype}, projected)",
+    _layout(fig, f"TTFT and TPOT vs batch — {model_label(gen.model)} on {where} ({row.dtype}, projected)",
             xaxis={"title": "batch size (sequences)", "type": "log", "tickvals": batches},
             yaxis={"title": "ms (log scale)", "type": "log", "dtick": 1},
             legend={"orientation": "h", "y": -0.25})
@@ -337,7 +337,7 @@ def generation_positions(gen: GenerationReport) -> dict[str, Any] | None:
     fig.add_scatter(x=contexts, y=[float(p.flops) / 1e9 for p in gen.positions], mode="lines+markers",
                     name="FLOPs (GFLOP)", marker_color=PALETTE[2],
                     hovertemplate="context %{x}: %{y:.4g} GFLOP<extra></extra>", row=2, col=1)
-    _layout(fig, f"Decode cost per position — {short_model(gen.model)} (one step, batch 1)", barmode="stack",
+    _layout(fig, f"Decode cost per position — {model_label(gen.model)} (one step, batch 1)", barmode="stack",
             height=560,
             legend={"orientation": "h", "y": -0.15})
     fig.update_yaxes(title_text="bytes moved per step (MiB)", row=1, col=1)

@@ -62,12 +62,12 @@ def document_for_runs(records: Iterable[Any], title: str | None = None) -> Repor
 def _retitle(part: Part, record: Any) -> None:
     """``Compression: /tmp/x/minilm`` → ``Compression: minilm`` (or the run's name); the full source stays in the
     subtitle."""
-    from steelyard.reporting.titles import run_name, short_model
+    from steelyard.reporting.names import model_label, run_name
 
     kind, sep, rest = part.title.partition(": ")
     if not sep:
         return
-    short = run_name(record) or short_model(rest)
+    short = run_name(record) or model_label(rest)
     recipe = record.payload.get("recipe") if isinstance(record.payload, dict) else None
     if record.kind == "compression" and recipe and not run_name(record):  # three compressions of one model differ
         short = f"{short} · {recipe}"

@@ -13,7 +13,7 @@ from typing import Any
 
 from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt, fmt_count, fmt_number, fmt_seconds, human, pct
-from steelyard.reporting.titles import run_name, run_title, short_model
+from steelyard.reporting.names import model_label, run_name, run_title
 
 #: Run kinds about several models at once: never grouped under one model.
 MULTI_MODEL_KINDS = frozenset({"comparison", "serving", "compare-optimizers"})
@@ -148,7 +148,7 @@ def group_part(model: str, runs: list[ReportRun], anchor: str) -> Part:
     rows_order = list(dict.fromkeys(k for c in columns for k in c))
     rows = [[key, *[c.get(key, "—") for c in columns]] for key in rows_order]
     sections = [Section("Side by side", tables=[Table(
-        f"{len(runs)} runs of {short_model(model)}", ["", *[r.label for r in runs]], rows,
+        f"{len(runs)} runs of {model_label(model)}", ["", *[r.label for r in runs]], rows,
         note="Each column is one stored run; its own part below holds the tables, charts and the command to "
              "rerun it.")], anchor=f"{anchor}-table")]
     samples: dict[str, list[float]] = {}
@@ -156,10 +156,10 @@ def group_part(model: str, runs: list[ReportRun], anchor: str) -> Part:
         samples |= latency_samples(r)
     if samples:
         sections[0].figures.append(Figure("Latency of every run", figures.latency_distribution(
-            samples, f"Latency per batch, every timed run — {short_model(model)}", x_title="run")))
+            samples, f"Latency per batch, every timed run — {model_label(model)}", x_title="run")))
     titles = {run_title(r.record) for r in runs}
-    subtitle = f"{model}" + (f" · {', '.join(sorted(titles))}" if titles != {short_model(model)} else "")
-    return Part(f"Model: {short_model(model)}", subtitle, sections, anchor=anchor)
+    subtitle = f"{model}" + (f" · {', '.join(sorted(titles))}" if titles != {model_label(model)} else "")
+    return Part(f"Model: {model_label(model)}", subtitle, sections, anchor=anchor)
 
 
 __all__ = ["MULTI_MODEL_KINDS", "ReportRun", "facts", "group_key", "group_part", "latency_samples"]

@@ -59,9 +59,21 @@ def _looks_like_path(source: str) -> bool:
     return False
 
 
-def run_title(record: Any) -> str:
-    """A run's short title: its ``--name``, else its kind and model label (``profile · minilm-int8``)."""
+def run_name(record: Any) -> str | None:
+    """The name the user gave the run (``--name``), if any: a record attribute or a ``name`` in its config."""
+    if record is None:
+        return None
     name = getattr(record, "name", None)
+    if not name and isinstance(getattr(record, "config", None), dict):
+        name = record.config.get("name")
+    return str(name) if name else None
+
+
+def run_title(record: Any, fallback_model: str | None = None, *, kind: bool = False) -> str:
+    """A run's short title: its ``--name``, else its model label; with ``kind``, ``profile · minilm-int8``."""
+    name = run_name(record)
     if name:
-        return str(name)
-    return f"{record.kind} · {model_label(str(record.model))}"
+        return name
+    model = fallback_model if fallback_model is not None else getattr(record, "model", "") or ""
+    label = model_label(str(model))
+    return f"{record.kind} · {label}" if kind and getattr(record, "kind", None) else label

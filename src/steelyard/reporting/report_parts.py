@@ -19,7 +19,7 @@ from steelyard.reporting.formatting import (
     human,
     pct,
 )
-from steelyard.reporting.titles import run_title, short_model
+from steelyard.reporting.names import model_label, run_title
 
 
 def _id(run_id: int | None) -> str:
@@ -112,7 +112,7 @@ def profile_part(report: Any, run_id: int | None, record: Any = None) -> Part:
     ]
     if report.measured is not None:
         ms = report.measured
-        figs = [latency_figure(short_model(report.model), ms.latency)]
+        figs = [latency_figure(model_label(report.model), ms.latency)]
         sweep = figures.throughput_sweep({report.model: report})
         if sweep:
             figs.append(Figure("Throughput sweep", sweep))

@@ -25,7 +25,7 @@ from typing import Any
 from steelyard.reporting.document import Finding, Part, Section
 from steelyard.reporting.formatting import fmt_number, fmt_seconds, human
 from steelyard.reporting.model_groups import ReportRun
-from steelyard.reporting.titles import short_model
+from steelyard.reporting.names import model_label
 
 #: The accuracy a compression may lose (points) when its run states no budget of its own.
 DEFAULT_MAX_DROP = 1.0
@@ -76,7 +76,7 @@ def _compression(runs: list[ReportRun]) -> list[Finding]:
     rejected: list[str] = []
     for run in runs:
         d = run.obj
-        where = f"{d.get('recipe')} on {short_model(d['model'])} (run {run.record.id})"
+        where = f"{d.get('recipe')} on {model_label(d['model'])} (run {run.record.id})"
         budget, source = _max_drop(run)
         drop, speed, size = d.get("metric_drop"), d.get("speedup"), float(d.get("size_ratio") or 1.0)
         metric_v = _verdict(d, "metric")
@@ -111,7 +111,7 @@ def _compression(runs: list[ReportRun]) -> list[Finding]:
             bits.append(f"{name} {fmt_metric(mb.get('value'))} → {fmt_metric(ma.get('value'))} ({change}"
                         f"{_p_value(metric_v)}; {source} allows {fmt_number(budget)})")
         cost = f"; the recipe took {fmt_seconds(float(d.get('seconds') or 0))} to run" if d.get("seconds") else ""
-        text = (f"Compress {short_model(d['model'])} with “{d.get('recipe')}” on the {d.get('backend')} runtime: "
+        text = (f"Compress {model_label(d['model'])} with “{d.get('recipe')}” on the {d.get('backend')} runtime: "
                 + "; ".join(bits) + cost + ".")
         qualified.append((float(speed or 1.0), size, run, text))
     if not runs:
@@ -187,7 +187,7 @@ def _mode(run: ReportRun) -> str:
 
 def _who(run: ReportRun) -> str:
     mode = _mode(run)
-    return f"{run.label} ({short_model(run.record.model)}{', ' + mode if mode else ''})"
+    return f"{run.label} ({model_label(run.record.model)}{', ' + mode if mode else ''})"
 
 
 def _cost_words(run: ReportRun) -> str:
@@ -238,7 +238,7 @@ def _hardware(runs: list[ReportRun]) -> list[Finding]:
         if not report.hardware:
             continue
         fits = [v for v in report.hardware if v.fits_inference and v.cost_per_1k_samples is not None]
-        name = short_model(report.model)
+        name = model_label(report.model)
         if fits:
             v = min(fits, key=lambda v: float(v.cost_per_1k_samples))
             out.append(Finding(
@@ -261,7 +261,7 @@ def _studies(runs: list[ReportRun]) -> list[Finding]:
     for run in runs:
         d = run.obj
         has_answer = bool((d.get("recommendation") or {}).get("chosen")) or bool(d.get("best"))
-        out.append(Finding(f"{run.record.kind.capitalize()} study on {short_model(d.get('model', ''))}: "
+        out.append(Finding(f"{run.record.kind.capitalize()} study on {model_label(d.get('model', ''))}: "
                            f"{stored_answer(d)}", *_evidence(run), "good" if has_answer else "bad"))
     return out
 

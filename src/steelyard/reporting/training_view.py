@@ -137,8 +137,8 @@ def finetune_part(result: FinetuneResult, run_id: int | None, record: Any = None
     """The learning curve, why training stopped, test scores, per-class recall and confusion matrix, the cost."""
     from steelyard.reporting import figures
     from steelyard.reporting.evaluation_view import METRIC_COLUMNS, metric_rows, prediction_section
+    from steelyard.reporting.names import run_title
     from steelyard.reporting.report_parts import environment_section, reproduce_section
-    from steelyard.reporting.titles import run_title
 
     sizes = ", ".join(f"{k} {v:,}" for k, v in result.sizes.items())
     stopped = (f"Stopped: {STOPPED.get(result.stopped, result.stopped)}; best validation {result.metric} "
