@@ -53,7 +53,7 @@ def latency_summary(stats: dict[str, LatencyStats], title: str) -> dict[str, Any
     for i, (name, s) in enumerate(stats.items()):
         color = PALETTE[i % len(PALETTE)]
         fig.add_bar(x=list(points), y=[1e3 * float(getattr(s, p)) for p in points], name=name, marker_color=color,
-                    hovertemplate="%{x}: %{y:.3g} ms<extra>" + name + "</extra>")
+                    hovertemplate="%{x}: %{y:,.3~r} ms<extra>" + name + "</extra>")
         fig.add_scatter(x=list(points), y=[1e3 * float(s.mean)] * len(points), mode="lines",
                         name=f"{name} mean ± std: {fmt_number(1e3 * float(s.mean))} ± "
                              f"{fmt_number(1e3 * float(s.std), 2)} ms "
@@ -79,7 +79,7 @@ def latency_distribution(samples: dict[str, list[float]], title: str, *, x_title
         everything += ms
         fig.add_box(y=ms, name=name, boxpoints="all", jitter=0.4, pointpos=0, marker_color=PALETTE[i % len(PALETTE)],
                     marker={"size": 4, "opacity": 0.6}, boxmean=True,
-                    hovertemplate="%{y:.3g} ms<extra>" + name + "</extra>")
+                    hovertemplate="%{y:,.3~r} ms<extra>" + name + "</extra>")
     positive = [v for v in everything if v > 0]
     spread = max(positive) / min(positive) if positive else 1.0
     yaxis = log_axis(y_title, positive) if spread > 10 else {"title": y_title, "rangemode": "tozero"}
@@ -118,7 +118,7 @@ def throughput_sweep(reports: dict[str, CostReport]) -> dict[str, Any] | None:
         fig.add_scatter(x=[p.batch_size for p in pts], y=[p.samples_per_second for p in pts], mode="lines+markers",
                         name=name, marker_color=PALETTE[i % len(PALETTE)],
                         customdata=[1e3 * float(p.latency_per_batch) for p in pts],
-                        hovertemplate="batch %{x}: %{y:.3g} samples/s (%{customdata:.3g} ms)<extra></extra>")
+                        hovertemplate="batch %{x}: %{y:,.3~r} samples/s (%{customdata:,.3~r} ms)<extra></extra>")
         drawn += 1
     if not drawn:
         return None
@@ -140,7 +140,7 @@ def hardware_latency(report: CostReport) -> dict[str, Any] | None:
     fig.add_bar(x=[h.hardware for h in v], y=[1e3 * float(h.projected_latency_per_batch) for h in v],
                 name="projected (floor / efficiency)", marker_color=PALETTE[0],
                 customdata=[f"{h.efficiency_assumed:.0%} {h.efficiency_source}" for h in v],
-                hovertemplate="%{x}: %{y:.3g} ms (efficiency %{customdata})<extra></extra>")
+                hovertemplate="%{x}: %{y:,.3~r} ms (efficiency %{customdata})<extra></extra>")
     values = [1e3 * float(x) for h in v for x in (h.latency_floor_per_batch, h.projected_latency_per_batch)]
     _layout(fig, f"Latency per hardware — {model_label(report.model)} (batch {report.input.batch_size})",
             barmode="group",
@@ -223,7 +223,7 @@ def pareto_chart(comp: Comparison, values: dict[str, dict[str, float | None]]) -
             customdata=[("on the front" if o.name in front else "dominated by " + ", ".join(
                 rec.pareto.dominated_by.get(o.name, [])[:2])) + ("" if o.fits_inference else " — does not fit")
                 for o, _, _ in pts],
-            hovertemplate="%{text}<br>%{x:.4g}, %{y:.4g}<br>%{customdata}<extra>" + hw + "</extra>",
+            hovertemplate="%{text}<br>%{x:,.4~r}, %{y:,.4~r}<br>%{customdata}<extra>" + hw + "</extra>",
         )
     staircase = _front_2d(comp, values, x_name, y_name)
     if len(staircase) > 1:
@@ -302,10 +302,10 @@ def generation_batches(gen: GenerationReport, row: HardwareGeneration) -> dict[s
     batches = [b for b, _ in points]
     fig = go.Figure()
     fig.add_scatter(x=batches, y=[1e3 * float(p.ttft) for _, p in points], mode="lines+markers", name="TTFT (prefill)",
-                    marker_color=PALETTE[0], hovertemplate="batch %{x}: TTFT %{y:.3g} ms<extra></extra>")
+                    marker_color=PALETTE[0], hovertemplate="batch %{x}: TTFT %{y:,.3~r} ms<extra></extra>")
     fig.add_scatter(x=batches, y=[1e3 * float(p.tpot) for _, p in points], mode="lines+markers",
                     name="TPOT (mean decode step)", marker_color=PALETTE[1],
-                    hovertemplate="batch %{x}: TPOT %{y:.3g} ms<extra></extra>")
+                    hovertemplate="batch %{x}: TPOT %{y:,.3~r} ms<extra></extra>")
     measured = [m for m in gen.measured if row.hardware == "local"]
     if measured:
         fig.add_scatter(x=[m.batch for m in measured], y=[1e3 * float(m.ttft_median) for m in measured],
@@ -330,13 +330,13 @@ def generation_positions(gen: GenerationReport) -> dict[str, Any] | None:
     weights = float(gen.count.weight_bytes) / 2**20
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
     fig.add_bar(x=contexts, y=[weights] * len(contexts), name="weights read (MiB)", marker_color=PALETTE[0],
-                hovertemplate="context %{x}: weights %{y:.4g} MiB<extra></extra>", row=1, col=1)
+                hovertemplate="context %{x}: weights %{y:,.4~r} MiB<extra></extra>", row=1, col=1)
     fig.add_bar(x=contexts, y=[float(p.bytes_moved) / 2**20 - weights for p in gen.positions],
                 name="KV cache read + written (MiB)", marker_color=PALETTE[4],
-                hovertemplate="context %{x}: KV %{y:.4g} MiB<extra></extra>", row=1, col=1)
+                hovertemplate="context %{x}: KV %{y:,.4~r} MiB<extra></extra>", row=1, col=1)
     fig.add_scatter(x=contexts, y=[float(p.flops) / 1e9 for p in gen.positions], mode="lines+markers",
                     name="FLOPs (GFLOP)", marker_color=PALETTE[2],
-                    hovertemplate="context %{x}: %{y:.4g} GFLOP<extra></extra>", row=2, col=1)
+                    hovertemplate="context %{x}: %{y:,.4~r} GFLOP<extra></extra>", row=2, col=1)
     _layout(fig, f"Decode cost per position — {model_label(gen.model)} (one step, batch 1)", barmode="stack",
             height=560,
             legend={"orientation": "h", "y": -0.15})
