@@ -369,3 +369,25 @@ def test_few_steps_warning():
     assert few_steps_warning(12, "early_stopping") is not None
     assert few_steps_warning(50, "epochs") is None
     assert few_steps_warning(12, "target_reached") is None and few_steps_warning(12, "max_steps") is None
+
+
+def test_a_body_the_config_cannot_express_is_refused_not_trained_from_random(tmp_path):
+    """A per-layer pruned encoder (layer 0's FFN 48 → 24, the config still says 48) cannot be rebuilt from
+    its config: the reshaped tensors would start at random, so the classifier build refuses with one line."""
+    import transformers
+
+    from steelyard.training.setup import build_classifier
+    from tiny_configs import BERT
+
+    config = transformers.BertConfig(**BERT)
+    folder = tmp_path / "bert"
+    transformers.BertModel(config).save_pretrained(folder)
+    handle = load_model(str(folder), LoadConfig(task="feature-extraction", inputs=InputSpec(seq_len=16)))
+    layer = handle.module.encoder.layer[0]
+    layer.intermediate.dense = nn.Linear(32, 24)
+    layer.output.dense = nn.Linear(24, 32)
+    with pytest.raises(DataError, match=r"body tensors whose shapes its config cannot express .*intermediate"):
+        build_classifier(handle, "text-classification", ["a", "b"], seed=0)
+    untouched = load_model(str(folder), LoadConfig(task="feature-extraction", inputs=InputSpec(seq_len=16)))
+    module, notes = build_classifier(untouched, "text-classification", ["a", "b"], seed=0)
+    assert notes[0].startswith("new 2-class head")

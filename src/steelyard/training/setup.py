@@ -82,12 +82,14 @@ def build_classifier(handle: ModelHandle, task: str, names: list[str], seed: int
     if is_headless(handle.module) or has_pooled_head(handle.config):
         target = module.base_model
         own = target.state_dict()
+        _refuse_reshaped(handle.name, source, own)
         keep = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
         target.load_state_dict(keep, strict=False)
         missing = [k for k in own if k not in keep]
         notes = [f"new {len(names)}-class head on the pretrained body"]
     else:
         own = module.state_dict()
+        _refuse_reshaped(handle.name, source, own)
         keep = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
         module.load_state_dict(keep, strict=False)
         missing = [k for k in own if k not in keep]
@@ -102,6 +104,18 @@ def build_classifier(handle: ModelHandle, task: str, names: list[str], seed: int
     if body_missing:
         notes.append(f"{len(body_missing)} body tensors were not in the source and start at random")
     return module, notes
+
+
+def _refuse_reshaped(name: str, source: dict[str, torch.Tensor], own: dict[str, torch.Tensor]) -> None:
+    """Body tensors whose shapes the config cannot express (a model pruned per layer, e.g. heads) would
+    start at random in a model rebuilt from that config: refuse rather than train a different model."""
+    reshaped = [k for k, v in source.items() if k in own and own[k].shape != v.shape and not _is_head_key(k)]
+    if reshaped:
+        k = reshaped[0]
+        raise DataError(
+            f"{name!r} has {len(reshaped)} body tensors whose shapes its config cannot express (e.g. {k}: "
+            f"{tuple(source[k].shape)} vs {tuple(own[k].shape)} from the config; a per-layer pruned model): fine-tune "
+            "it in the recipe that pruned it (compress --recipe \"prune:...; finetune:...\")")
 
 
 def _is_head_key(key: str) -> bool:
