@@ -389,5 +389,5 @@ def test_a_body_the_config_cannot_express_is_refused_not_trained_from_random(tmp
     with pytest.raises(DataError, match=r"body tensors whose shapes its config cannot express .*intermediate"):
         build_classifier(handle, "text-classification", ["a", "b"], seed=0)
     untouched = load_model(str(folder), LoadConfig(task="feature-extraction", inputs=InputSpec(seq_len=16)))
-    module, notes = build_classifier(untouched, "text-classification", ["a", "b"], seed=0)
+    _, notes = build_classifier(untouched, "text-classification", ["a", "b"], seed=0)
     assert notes[0].startswith("new 2-class head")
