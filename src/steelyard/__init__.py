@@ -104,6 +104,7 @@ if TYPE_CHECKING:  # what the lazy table gives at run time, for type checkers an
     from steelyard.families.geometry import geometry as geometry
     from steelyard.families.geometry import kv_cache as kv_cache
     from steelyard.families.inputs import example_inputs as example_inputs
+    from steelyard.hardware import HardwareSettings as HardwareSettings
     from steelyard.hardware import get_hardware as get_hardware
     from steelyard.models.handle import ModelHandle as ModelHandle
     from steelyard.models.loading import LoadConfig as LoadConfig
@@ -137,6 +138,9 @@ if TYPE_CHECKING:  # what the lazy table gives at run time, for type checkers an
     from steelyard.search.storage import open_storage as open_storage
     from steelyard.search.study import StudySpec as StudySpec
     from steelyard.search.study import open_study as open_study
+    from steelyard.significance import PairedChange as PairedChange
+    from steelyard.significance import mcnemar as mcnemar
+    from steelyard.significance import paired_changes as paired_changes
     from steelyard.training import FinetuneConfig as FinetuneConfig
     from steelyard.training import compare_optimizers as compare_optimizers
     from steelyard.training import data_needs as data_needs

@@ -101,7 +101,7 @@ def test_a_metric_list_is_always_metrics():
 
 
 #: One-way switches that are actions, not settings: an "off" form would mean "do not do it", the default.
-ACTIONS = {"--overwrite", "--json", "--all", "--front", "--version", "--help"}
+ACTIONS = {"--overwrite", "--json", "--all", "--front", "--version", "--help", "--quiet", "--yes"}
 
 
 def test_boolean_options_come_in_on_off_pairs():

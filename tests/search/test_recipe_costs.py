@@ -23,7 +23,7 @@ def _result(speedup: float) -> SimpleNamespace:
     card = SimpleNamespace(headline=None, metric="accuracy", bytes=100.0, params=10, flops=None, agreement=None,
                            latency=SimpleNamespace(median=0.01))
     return SimpleNamespace(before=card, after=card, speedup=speedup, size_ratio=1.0, flops_ratio=None,
-                           metric_drop=0.0)
+                           metric_drop=0.0, changes={}, speed=None)
 
 
 def test_energy_is_not_a_cost_a_trial_reports():

@@ -484,6 +484,26 @@ def write_config(config: Any, stacks: list[UnitStack]) -> list[str]:
     return missing
 
 
+def sync_model_counts(module: nn.Module, config: Any, stacks: list[UnitStack]) -> None:
+    """Copy the new expert count and top-k onto the model objects that read them from the config at init.
+
+    transformers' MoE models keep ``num_experts`` / ``num_experts_per_tok`` on the top-level model
+    (for the router's auxiliary loss); left stale, the cut model would differ from the one its config
+    rebuilds.
+    """
+    for units in {s.units.name: s.units for s in stacks}.values():
+        if units.experts is None or config is None:
+            continue
+        count, top_k = getattr(config, units.experts.count_key, None), getattr(config, units.experts.top_k_key, None)
+        for owner in (module, getattr(module, "model", None)):
+            if owner is None:
+                continue
+            if isinstance(count, int) and isinstance(getattr(owner, "num_experts", None), int):
+                owner.num_experts = count
+            if isinstance(top_k, int) and isinstance(getattr(owner, "num_experts_per_tok", None), int):
+                owner.num_experts_per_tok = top_k
+
+
 # --- what a model offers -------------------------------------------------------------------------------
 
 

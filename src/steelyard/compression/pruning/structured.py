@@ -32,7 +32,15 @@ from torch import nn
 from steelyard.compression.base import NotApplicableError, TransformResult, model_kind
 from steelyard.compression.pruning.config import StructuredPruneConfig
 from steelyard.families import UnitSet, UnitStack, model_config, unit_stacks
-from steelyard.families.surgery import cut, heads_to_keep, magnitude, top_units, unit_sets, write_config
+from steelyard.families.surgery import (
+    cut,
+    heads_to_keep,
+    magnitude,
+    sync_model_counts,
+    top_units,
+    unit_sets,
+    write_config,
+)
 from steelyard.models.handle import ModelHandle
 
 
@@ -144,6 +152,7 @@ def _prune_transformer(handle: ModelHandle, cfg: StructuredPruneConfig, data: It
     after = unit_sets(stacks, ("heads", "ffn", "experts"))
     _describe(before, after, notes, details)
     cannot = write_config(config, stacks)
+    sync_model_counts(handle.module, config, stacks)
     if cannot:
         notes.append("; ".join(cannot) + ": load the saved model with steelyard.compression.load_compressed")
     return TransformResult(module=handle.module, notes=notes, details=details, config=config)
