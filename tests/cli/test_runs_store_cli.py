@@ -40,15 +40,15 @@ def test_names_and_tags_are_recorded_listed_filtered_and_shown(store, tiny_folde
     assert sy(store, "estimate", "gpt2", "--tokens", "1M", "--seq-len", "32", "--hardware", "t4", "--tag",
               "gpt2") == 0
     capsys.readouterr()
-    assert sy(store, "runs", "list", "--json") == 0
-    rows = json.loads(capsys.readouterr().out)
+    assert sy(store, "runs", "list", "--json", "-") == 0
+    rows = json.loads(capsys.readouterr().out)["runs"]
     assert [(r["id"], r["name"], r["tags"]) for r in rows] == [(2, None, ["gpt2"]),
                                                                (1, "tiny baseline", ["baseline", "gpt2"])]
     assert rows[1]["model"] == str(tiny_folder) and rows[1]["model_label"] == "tiny-gpt2"
-    assert sy(store, "runs", "list", "--tag", "baseline", "--json") == 0
-    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [1]
-    assert sy(store, "runs", "list", "--tag", "gpt2", "--tag", "baseline", "--json") == 0
-    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [1]
+    assert sy(store, "runs", "list", "--tag", "baseline", "--json", "-") == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]] == [1]
+    assert sy(store, "runs", "list", "--tag", "gpt2", "--tag", "baseline", "--json", "-") == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]] == [1]
     assert sy(store, "runs", "list") == 0
     table = capsys.readouterr().out
     assert "tiny baseline" in table and "tiny-gpt2" in table and "tmpab12cd" not in table  # a name, not a path
@@ -75,7 +75,7 @@ def test_every_run_carries_its_provenance(store, tiny_folder, capsys):
     prov = open_store(store, read_only=True).get_run(1).provenance
     assert prov["models"][0]["source"] == str(tiny_folder) and prov["models"][0]["kind"] == "config-sha256"
     assert prov["steelyard"] == steelyard.__version__ and "git" in prov and prov["data"] is None
-    assert sy(store, "runs", "show", "1", "--json") == 0
+    assert sy(store, "runs", "show", "1", "--json", "-") == 0
     assert json.loads(capsys.readouterr().out)["provenance"] == prov
 
 
@@ -89,8 +89,8 @@ def test_delete_by_id_and_tag_asks_first_and_refuses_without_a_terminal(store, c
     assert err.startswith("error: refusing to delete 1 run(s)") and "--yes" in err and "\n" not in err
     assert sy(store, "runs", "delete", "--tag", "old", "--yes") == 0
     assert "deleted 2 run(s) (1, 2)" in capsys.readouterr().out
-    assert sy(store, "runs", "list", "--json") == 0
-    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [3]
+    assert sy(store, "runs", "list", "--json", "-") == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]] == [3]
     assert sy(store, "runs", "delete", "9", "--yes") == 2
     assert "no run with id 9" in capsys.readouterr().err
     assert sy(store, "runs", "delete") == 2
@@ -227,7 +227,7 @@ def test_runs_stored_without_a_command_are_rebuilt_from_their_config():
     tune = record("finetune", _config_dict(FinetuneConfig(epochs=2, freeze_encoder=True), DataOptions("bbc-news")),
                   {"result": {"output": "/models/out"}})
     assert reproduce_command(tune) == ("steelyard finetune org/model --output /models/out --data bbc-news "
-                                       "--epochs 2 --lr 0.01 --freeze-encoder")
+                                       "--clean --epochs 2 --lr 0.01 --freeze-encoder")
     est = record("estimate", {"LoadConfig": to_dict(LoadConfig())},
                  {"tokens": 2e9, "method": "6ND", "rows": [{"hardware": "t4"}, {"hardware": "a100-80gb"}]})
     assert reproduce_command(est) == ("steelyard estimate org/model --tokens 2B --hardware t4,a100-80gb "

@@ -73,8 +73,8 @@ def test_user_entries_are_added_and_win(lab_catalog, monkeypatch):
 
 
 def test_added_device_is_listed_and_profiles_project_onto_it(lab_catalog, tmp_path, capsys):
-    assert steelyard("hardware", "list", "--catalog", lab_catalog, "--json") == 0
-    listed = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    assert steelyard("hardware", "list", "--catalog", lab_catalog, "--json", "-") == 0
+    listed = {d["name"]: d for d in json.loads(capsys.readouterr().out)["devices"]}
     assert listed["lab-gpu"]["display_name"] == "Lab GPU" and listed["t4"]["price_per_hour"] == 0.2
     out = tmp_path / "card.json"
     code = steelyard("profile", "gpt2", "--config-only", "--seq-len", "32", "--hardware", "lab-gpu,t4",

@@ -111,21 +111,21 @@ def compress_command(
     result = run_recipe(handle, parsed, dataset, options)
     if output is not None:
         result.save(output, overwrite=overwrite, preprocessing_from=handle.path)
-    data = result.to_dict()
+    payload = result.to_dict()
     if devices and result.compressed is not None:
         from steelyard.reporting.console import render_projection
         from steelyard.serialize import to_dict
 
-        data["projected"] = to_dict(project_pair(handle, result.compressed.handle, devices, batch_size))
-    render_compression(data, console)
-    if data.get("projected"):
-        render_projection(data["projected"], console)
+        payload["projected"] = to_dict(project_pair(handle, result.compressed.handle, devices, batch_size))
+    render_compression(payload, console)
+    if payload.get("projected"):
+        render_projection(payload["projected"], console)
     headline = result.after.headline or result.before.headline
     warnings = leakage_warnings(result.leakage, headline.name if headline is not None else None)
     print_warnings(warnings, console)
     if output is not None:
         console.print(f"compressed model saved to {escape(result.output)}")
-    save_outputs({**data, "warnings": warnings}, json_out, None)
+    save_outputs({**payload, "warnings": warnings}, json_out, None)
     if save:
         from steelyard.store.record import record_compression
 
