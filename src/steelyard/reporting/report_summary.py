@@ -126,8 +126,9 @@ def _compression(runs: list[ReportRun]) -> list[Finding]:
             others = ", ".join(f"{q[2].obj.get('recipe')} ({q[0]:.2f}×, run {q[2].record.id})" for q in qualified[1:])
             findings.append(Finding(f"Also within budget, but slower: {others}."))
     else:
-        findings.append(Finding("No recommendation for compression: no recipe kept accuracy within its budget and "
-                                "made the model faster or smaller.", *_evidence(runs[0]), "bad"))
+        findings.append(Finding("No recommendation for compression: no recipe kept accuracy within its budget "
+                                "without making the model slower or leaving it as fast and as large (reasons "
+                                "below).", *_evidence(runs[0]), "bad"))
     if rejected:
         findings.append(Finding("Not recommended: " + "; ".join(rejected) + "."))
     return findings
