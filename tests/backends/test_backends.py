@@ -171,6 +171,24 @@ def test_the_measured_fastest_backend_is_chosen(tiny):
     assert table.fastest == "fast fp32"
 
 
+def test_a_given_model_is_timed_with_the_runtimes_and_set_against_each(tiny):
+    """``optimize``'s winner joins the runtime table as an extra row; its speedup over every runtime alone
+    comes from the same interleaved rounds (not a ratio of two runs)."""
+    from steelyard.backends.select import versus
+
+    handle, _ = tiny
+    slow, fast = _Fake("slow", 0.2), _Fake("fast", 0.0)
+    winner = fast.compile(handle.module, handle.inputs)
+    table = runtime_table(handle.module, handle.inputs, candidates=[("torch", "fp32"), (slow, "fp32")],
+                          rounds=4, warmup=1, extra={"winner": winner})
+    assert [r.label for r in table.rows] == ["torch fp32", "slow fp32", "winner"]
+    assert table.row("winner").status == "timed" and table.row("winner").speedup.ratio > 1
+    over = {s.baseline: s for s in versus(table, "winner")}
+    assert set(over) == {"torch fp32", "slow fp32"} and all(s.candidate == "winner" for s in over.values())
+    assert over["slow fp32"].ratio > 10 and over["slow fp32"].ci_low > 1  # 0.2 s against no sleep at all
+    assert over["torch fp32"].ratio == pytest.approx(table.row("winner").speedup.ratio)
+
+
 def test_a_backend_that_disagrees_with_torch_is_a_failure_not_a_speedup(tiny):
     handle, reference = tiny
     broken = _Fake("broken", 0.0, broken=True)

@@ -146,6 +146,14 @@ def test_optimize_searches_the_runtime_as_a_dimension(tiny, tmp_path):
     assert d["final"]["result"]["backend"] == best["params"]["backend"]  # re-run in the runtime it won in
     if best["params"]["backend"] == "openvino":
         assert (out / "model.xml").is_file()
+    # the winner against each searched runtime alone on the uncompressed model, in one interleaved run
+    versus = d["final"]["versus_runtimes"]
+    labels = [r["label"] for r in versus["table"]["rows"]]
+    assert labels[0] == "torch fp32" and labels[-1] == versus["winner"] == "optimize winner"
+    assert {"openvino fp32", "openvino int8", "torch int8-dynamic"} <= set(labels)
+    against = {s["baseline"] for s in versus["speedups"]}
+    assert against == {r["label"] for r in versus["table"]["rows"] if r["stats"]} - {"optimize winner"}
+    assert versus["best_alone"] in against and versus["best_alone"] != "torch fp32"
 
 
 def test_too_little_calibration_data_is_one_line(tiny, tmp_path, capsys):

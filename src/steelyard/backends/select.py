@@ -119,8 +119,14 @@ def _build(backend: Backend, precision: str, module: nn.Module, inputs: Mapping[
 def runtime_table(module: nn.Module, inputs: Mapping[str, torch.Tensor], *,
                   candidates: Sequence[tuple[str | Backend, str]] = ALL_CANDIDATES, required: set[str] = frozenset(),
                   calibration: Calibration | None = None, task: str = "text-classification",
-                  threads: int | None = None, rounds: int = 10, warmup: int = 3) -> RuntimeTable:
-    """Build, check and time ``candidates`` (backend name or object, precision) on ``inputs``."""
+                  threads: int | None = None, rounds: int = 10, warmup: int = 3,
+                  extra: Mapping[str, nn.Module] | None = None) -> RuntimeTable:
+    """Build, check and time ``candidates`` (backend name or object, precision) on ``inputs``.
+
+    ``extra`` models (label → a model already built and checked elsewhere, e.g. ``optimize``'s winner as
+    served) are timed in the same interleaved rounds, so each can be set against every runtime alone
+    (:func:`versus`). They are not compared with torch's outputs: a compressed model computes others.
+    """
     from steelyard.backends.registry import require_backend
 
     module = module.eval()
@@ -145,6 +151,8 @@ def runtime_table(module: nn.Module, inputs: Mapping[str, torch.Tensor], *,
             row.model = module
             continue
         _build(backend, precision, module, inputs, calibration, threads, task, reference, row)
+    for label, model in (extra or {}).items():
+        rows.append(RuntimeRow(label, "given", "", "timed", note="built and checked by its own run", model=model))
     timed = [r for r in rows if r.model is not None]
     if not timed or timed[0].label != BASELINE:
         raise SteelyardError("the runtime table needs torch fp32 eager as its first candidate (the baseline)")
@@ -154,6 +162,15 @@ def runtime_table(module: nn.Module, inputs: Mapping[str, torch.Tensor], *,
     for r in timed:
         r.stats, r.speedup = timing.stats[r.label], timing.speedups[r.label]
     return RuntimeTable(rows, fastest(timing), timing)
+
+
+def versus(table: RuntimeTable, label: str) -> list[Speedup]:
+    """``label``'s speedup over every other timed row (each runtime alone), from the same interleaved
+    rounds: a percentile bootstrap over paired rounds, as for the speedups over torch fp32 eager."""
+    from steelyard.profiling.interleaved import paired_speedup
+
+    samples = {r.label: r.stats.samples for r in table.rows if r.stats is not None}
+    return [paired_speedup(other, label, samples) for other in samples if other != label]
 
 
 def _caller(model: nn.Module, inputs: Mapping[str, torch.Tensor]) -> Any:

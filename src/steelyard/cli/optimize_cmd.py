@@ -69,6 +69,21 @@ def _no_answer(summary: Any, max_drop: float, cost: str, run_id: int | None) -> 
             f"{saved}. Allow a larger --max-drop, run more --trials, or more --recovery-steps")
 
 
+def _show_versus(d: dict[str, Any]) -> None:
+    """The winner against each runtime used alone on the uncompressed model (one interleaved run)."""
+    from rich.table import Table
+
+    from steelyard.reporting.runtimes_view import VERSUS_COLUMNS, versus_rows, versus_verdict
+
+    table = Table(title="The winner vs each runtime alone on the uncompressed model", title_justify="left")
+    for i, col in enumerate(VERSUS_COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right")
+    for row in versus_rows(d):
+        table.add_row(*(escape(c) for c in row))
+    console.print(table)
+    console.print(escape(versus_verdict(d)))
+
+
 def _show_final(result: Any, model: str, save: bool) -> dict[str, Any]:
     """Print the winner's test-split run and record it as a compression run."""
     from steelyard.reporting.compress_view import render_compression
@@ -76,6 +91,8 @@ def _show_final(result: Any, model: str, save: bool) -> dict[str, Any]:
     final, cfg = result.final, result.config
     out = result.final_dict()
     render_compression(out["result"], console)
+    if out.get("versus_runtimes"):
+        _show_versus(out["versus_runtimes"])
     drop = final.metric_drop
     if drop is not None and drop > cfg.max_drop:
         console.print(f"[yellow]note: on the test split the drop is {drop:.2f} points, above --max-drop "

@@ -57,6 +57,8 @@ def print_event(event: Any) -> None:
                       f"{words}")
     elif isinstance(event, workflow.FinalRunStarted):
         console.print(f"re-running trial {event.number} ({escape(event.recipe)}) and measuring it on the test split")
+    elif isinstance(event, workflow.RuntimesTimingStarted):
+        console.print(f"timing the winner against {', '.join(event.backends)} alone on the uncompressed model")
 
 
 def print_trial(trial: Any) -> None:

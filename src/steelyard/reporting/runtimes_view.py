@@ -48,3 +48,32 @@ def verdict(d: dict[str, Any]) -> str:
         return (f"no runtime is significantly faster than torch fp32 eager here: the best, {d['fastest']}, runs at "
                 f"{speed['ratio']:.2f}x ({interval}; the interval includes 1.0)")
     return f"fastest here: {d['fastest']} — {speed['ratio']:.2f}x torch fp32 eager ({interval})"
+
+
+VERSUS_COLUMNS = ("uncompressed model in", "median ms", "vs torch fp32 eager [95% CI]", "winner vs it [95% CI]")
+
+
+def versus_rows(d: dict[str, Any]) -> list[list[str]]:
+    """``optimize``'s winner against each runtime alone (:class:`RuntimesVersusWinner` as a dict): one row per
+    runtime on the uncompressed model, with the winner's speedup over it from the same interleaved rounds."""
+    over = {s["baseline"]: s for s in d["speedups"]}
+    rows = []
+    for row, r in zip(runtime_rows(d["table"]), d["table"]["rows"], strict=True):
+        if r["label"] == d["winner"]:
+            continue
+        s = over.get(r["label"])
+        against = "—" if s is None else speedup_text(s["ratio"], s["ci_low"], s["ci_high"], s.get("rounds"))
+        rows.append([r["label"], row[2], row[3] if r["status"] == "timed" else f"{r['status']}: {r.get('note', '')}",
+                     against])
+    return rows
+
+
+def versus_verdict(d: dict[str, Any]) -> str:
+    """One line: the winner against the fastest runtime alone (or that none but torch was timed)."""
+    best = d.get("best_alone")
+    s = next((s for s in d["speedups"] if s["baseline"] == best), None)
+    if best is None or s is None:
+        return "no runtime other than torch fp32 eager ran on the uncompressed model"
+    text = speedup_text(s["ratio"], s["ci_low"], s["ci_high"], s.get("rounds"))
+    return (f"the winner vs the best runtime alone on the uncompressed model ({best}): {text} "
+            f"({s['rounds']} interleaved rounds)")

@@ -30,12 +30,40 @@ class OptimizeResult(StudyResult):
     #: The options and recipe of that re-run (what a record of it stores).
     final_options: Any = None
     final_recipe: Any = None
+    #: With a runtime dimension: the uncompressed model in each searched runtime and the winner as served,
+    #: timed in one interleaved run (:func:`runtimes_versus_winner`), as a :class:`RuntimesVersusWinner`.
+    versus: Any = None
 
     def final_dict(self) -> dict[str, Any] | None:
         """The winner's trial, recipe and test-split result, as stored with the study run."""
         if self.final is None:
             return None
-        return {"trial": self.best.number, "recipe": self.best.recipe, "result": self.final.to_dict()}
+        out = {"trial": self.best.number, "recipe": self.best.recipe, "result": self.final.to_dict()}
+        if self.versus is not None:
+            out["versus_runtimes"] = self.versus.to_dict()
+        return out
+
+
+@dataclass
+class RuntimesVersusWinner:
+    """The winner against each runtime used alone on the uncompressed model, from one interleaved run."""
+
+    #: The runtime table of the uncompressed model, the winner as an extra row (``WINNER``).
+    table: Any
+    #: The winner's speedup over each other row (torch fp32 eager and every runtime alone), with intervals.
+    speedups: list[Any]
+    #: The fastest runtime alone on the uncompressed model (None when none was timed).
+    best_alone: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        from steelyard.serialize import to_dict
+
+        return {"table": self.table.to_dict(), "winner": WINNER, "best_alone": self.best_alone,
+                "speedups": to_dict(self.speedups)}
+
+
+#: The label of the winning model in the runtime comparison.
+WINNER = "optimize winner"
 
 
 def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None = None, *,
@@ -128,3 +156,25 @@ def _final_run(result: OptimizeResult, handle: Any, dataset: Any, search_options
     if cfg.output is not None:
         final.save(cfg.output, overwrite=cfg.overwrite, preprocessing_from=handle.path)
     result.final, result.final_options, result.final_recipe = final, options, recipe
+    backends = searched_backends(cfg.backend)
+    if backends and final.compressed is not None:
+        on_event(workflow.RuntimesTimingStarted(backends))
+        result.versus = runtimes_versus_winner(handle, dataset, final.compressed.handle.module, backends, options)
+
+
+def runtimes_versus_winner(handle: Any, dataset: Any, winner: Any, backends: tuple[str, ...],
+                           options: Any) -> RuntimesVersusWinner:
+    """The uncompressed model in every precision of each searched runtime, and ``winner``, timed interleaved
+    with torch fp32 eager on the same validation batch; the winner's speedup over each (one run, so every
+    ratio has its interval). int8 runtimes calibrate on the training split, as ``steelyard runtimes``."""
+    from steelyard.backends.data import runtime_data
+    from steelyard.backends.select import ALL_CANDIDATES, BASELINE, runtime_table, versus
+
+    prepared = runtime_data(handle, dataset, batch_size=options.batch_size, max_length=options.max_length,
+                            tokenizer=options.tokenizer, seed=options.seed)
+    candidates = [c for c in ALL_CANDIDATES if c == ("torch", "fp32") or c[0] in backends]
+    table = runtime_table(prepared.module, prepared.inputs, candidates=candidates, calibration=prepared.calibration,
+                          threads=options.threads, rounds=options.rounds, extra={WINNER: winner})
+    alone = [r for r in table.rows if r.speedup is not None and r.label not in (WINNER, BASELINE)]
+    best = max(alone, key=lambda r: r.speedup.ratio).label if alone else None
+    return RuntimesVersusWinner(table, versus(table, WINNER), best)

@@ -60,6 +60,13 @@ class FinalRunStarted:
     recipe: str
 
 
+@dataclass(frozen=True)
+class RuntimesTimingStarted:
+    """``optimize`` times its winner against each searched runtime alone on the uncompressed model."""
+
+    backends: tuple[str, ...]
+
+
 @dataclass
 class StudyResult:
     """A study after this worker's trials: every trial, the front and the answer (``summary.best``)."""
@@ -81,7 +88,7 @@ class StudyResult:
         return self.outcome.stopped == "interrupted"
 
 
-StudyEvent = StudyOpened | TrialsCapped | TrialFinished | TrialsDone | FinalRunStarted
+StudyEvent = StudyOpened | TrialsCapped | TrialFinished | TrialsDone | FinalRunStarted | RuntimesTimingStarted
 OnEvent = Callable[[StudyEvent], None]
 #: Words for the progress bar from the completed trials and the study (the caller renders them).
 Status = Callable[[Sequence[Any], Any], str]
