@@ -122,6 +122,9 @@ def test_accuracy(table, handle, dataset, root: Path) -> dict[str, dict[str, flo
 
 def markdown(r: dict) -> str:
     env = r["environment"]
+    tuned = r.get("finetune")
+    head = (f"fine-tuned on {tuned['train_examples']} BBC News articles with steelyard's defaults" if tuned
+            else "random, not fine-tuned")
     lines = [
         "## 8. Runtimes: the uncompressed MiniLM in torch, ONNX Runtime and OpenVINO (issue 15)",
         "",
@@ -131,7 +134,7 @@ def markdown(r: dict) -> str:
         "(the machine was shared with other jobs) · `python benchmarks/runtimes.py`, raw: "
         "`benchmarks/results/runtimes.json`",
         "",
-        f"all-MiniLM-L6-v2 with a 5-class head (random, not fine-tuned), a batch of {r['batch'][0]} BBC News "
+        f"all-MiniLM-L6-v2 with a 5-class head ({head}), a batch of {r['batch'][0]} BBC News "
         f"articles × "
         f"{r['batch'][1]} tokens, {r['threads']} threads, {r['rounds']} interleaved rounds in one process; OpenVINO "
         f"int8 calibrated on {r['calibration_batches']} batches of BBC News training articles. Ratio = median torch "
@@ -154,6 +157,10 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {median:.1f} | {sp['ratio']:.2f}x [{sp['ci_low']:.2f}, {sp['ci_high']:.2f}] | "
                      f"{sqnr_text} | {agree} |")
     lines += ["", f"Fastest here: **{NAMES.get(r['fastest'], r['fastest'])}**."]
+    if r.get("test_accuracy"):
+        lines += ["", "| runtime | test accuracy [95% CI] |", "| --- | ---: |"]
+        lines += [f"| {NAMES.get(k, k)} | {v['accuracy']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}] |"
+                  for k, v in r["test_accuracy"].items()]
     return "\n".join(lines)
 
 
