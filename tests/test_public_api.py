@@ -9,14 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification
 from transformers.utils import logging as hf_logging
 
 import steelyard
 from steelyard.comparison.config import CompareConfig
 from steelyard.profiling.generation_config import GenerationWorkload
 from steelyard.profiling.profile import ProfileConfig
+from tiny_configs import save_tiny_bert
 
 INIT = Path(steelyard.__file__)
 
@@ -70,11 +69,7 @@ def test_other_tuple_fields_take_one_value_too():
 @pytest.fixture(scope="module")
 def bert_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("bert")
-    config = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  intermediate_size=64, vocab_size=100, max_position_embeddings=512, num_labels=3)
-    torch.manual_seed(0)
-    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(path, max_positions=512)
 
 
 def test_repr_of_a_handle_is_one_line(bert_dir):

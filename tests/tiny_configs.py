@@ -38,3 +38,31 @@ BART = {"vocab_size": 100, "d_model": 32, "encoder_layers": 2, "decoder_layers":
         "num_labels": 3}
 T5 = {"vocab_size": 100, "d_model": 32, "d_kv": 8, "d_ff": 48, "num_layers": 2, "num_decoder_layers": 2,
       "num_heads": 4, "relative_attention_num_buckets": 32}
+
+
+# --- saved tiny models: one writer each, shared by the fixtures that need a folder -------------------------
+
+
+def save_tiny_bert(path, max_positions: int = 64):
+    """A 2-layer, width-32 BERT classifier with 3 labels (seed 0), saved to ``path``; returns ``path``."""
+    import torch
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                  intermediate_size=64, vocab_size=100, max_position_embeddings=max_positions,
+                                  num_labels=3)
+    torch.manual_seed(0)
+    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
+    return path
+
+
+def save_tiny_resnet(path):
+    """A 1-channel ResNet (10 classes, seed 0) small enough to train on 8x8 digits in about a second."""
+    import torch
+    from transformers import AutoConfig, AutoModelForImageClassification
+
+    config = AutoConfig.for_model("resnet", num_channels=1, embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
+                                  layer_type="basic", downsample_in_first_stage=False, num_labels=10)
+    torch.manual_seed(0)
+    AutoModelForImageClassification.from_config(config).save_pretrained(path)
+    return path

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification
 
 from steelyard.cli.main import run
 from steelyard.reporting.files import read_csv
 from steelyard.store import open_store
+from tiny_configs import save_tiny_bert
 
 
 def steelyard(*args: str) -> int:
@@ -23,11 +22,7 @@ def steelyard(*args: str) -> int:
 @pytest.fixture(scope="module")
 def tiny_bert_dir(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-bert")
-    config = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  intermediate_size=64, vocab_size=100, max_position_embeddings=64, num_labels=3)
-    torch.manual_seed(0)
-    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(path, max_positions=64)
 
 
 def test_profile_config_only_writes_json_csv_and_store(tmp_path, capsys):

@@ -8,11 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import AutoConfig, AutoModelForImageClassification
 
 from steelyard.cli.main import run
 from steelyard.store import open_store
+from tiny_configs import save_tiny_resnet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,10 +23,7 @@ def steelyard(*args: str) -> int:
 @pytest.fixture(scope="module")
 def tiny_resnet(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-resnet-cli")
-    config = AutoConfig.for_model("resnet", num_channels=1, embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
-                                  layer_type="basic", downsample_in_first_stage=False, num_labels=10)
-    torch.manual_seed(0)
-    AutoModelForImageClassification.from_config(config).save_pretrained(path)
+    save_tiny_resnet(path)
     return path
 
 

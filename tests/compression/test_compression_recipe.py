@@ -17,6 +17,7 @@ from steelyard.models.loading import load_model
 from steelyard.reporting.compress_view import verdict_lines, verdict_text
 from steelyard.training.finetune import with_validation
 from text_toys import reviews_csv, tiny_bert
+from tiny_configs import save_tiny_resnet
 
 FAST = RecipeOptions(batch_size=8, max_length=32, rounds=2, warmup=1, n_resamples=50, progress=False)
 
@@ -202,12 +203,8 @@ def test_training_that_diverges_is_a_failure_not_a_score(tiny):
 
 
 def test_image_recipe_prunes_channels_and_recovers_on_digits(tmp_path):
-    from transformers import AutoConfig, AutoModelForImageClassification
 
-    config = AutoConfig.for_model("resnet", num_channels=1, embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
-                                  layer_type="basic", downsample_in_first_stage=False, num_labels=10)
-    torch.manual_seed(0)
-    AutoModelForImageClassification.from_config(config).save_pretrained(tmp_path / "resnet")
+    save_tiny_resnet(tmp_path / "resnet")
     result = run_recipe(load_model(str(tmp_path / "resnet")),
                         parse_recipe("prune:structured,amount=0.5,round_to=1; finetune:epochs=3,lr=3e-3"),
                         load_dataset("digits"), FAST)

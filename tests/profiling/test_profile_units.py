@@ -13,11 +13,11 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from cli_helpers import steelyard
 from steelyard.hardware import catalog_defaults, get_hardware
 from steelyard.profiling.report import CostReport
+from tiny_configs import save_tiny_bert
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -26,14 +26,8 @@ BATCH = 2
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> Path:
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
     path = tmp_path_factory.mktemp("tiny-bert-units")
-    config = AutoConfig.for_model("bert", hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                  intermediate_size=64, vocab_size=100, max_position_embeddings=64, num_labels=3)
-    torch.manual_seed(0)
-    AutoModelForSequenceClassification.from_config(config).save_pretrained(path)
-    return path
+    return save_tiny_bert(path, max_positions=64)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
-from transformers import AutoConfig, AutoModelForImageClassification
 
 from steelyard.data import load_dataset
 from steelyard.errors import ConfigError
@@ -23,6 +21,7 @@ from steelyard.models import load_model
 from steelyard.serialize import versioned
 from steelyard.training import FinetuneConfig, finetune
 from steelyard.training.launch import available_cpus
+from tiny_configs import save_tiny_resnet
 
 
 def shape_of(data: Any) -> Any:
@@ -37,10 +36,7 @@ def shape_of(data: Any) -> Any:
 @pytest.fixture(scope="module")
 def tiny_resnet(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tiny-resnet-ddp")
-    config = AutoConfig.for_model("resnet", num_channels=1, embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
-                                  layer_type="basic", downsample_in_first_stage=False, num_labels=10)
-    torch.manual_seed(0)
-    AutoModelForImageClassification.from_config(config).save_pretrained(path)
+    save_tiny_resnet(path)
     return path
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForImageClassification
+from transformers import AutoConfig
 
 from steelyard.data import load_dataset
 from steelyard.errors import ConfigError, DataError
@@ -27,6 +27,7 @@ from steelyard.training.optim import (
     make_scheduler,
     warmup_steps,
 )
+from tiny_configs import save_tiny_resnet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -40,10 +41,7 @@ def digits():
 def tiny_resnet(tmp_path_factory) -> Path:
     """A 1-channel ResNet small enough to train on 8x8 digits in about a second."""
     path = tmp_path_factory.mktemp("tiny-resnet")
-    config = AutoConfig.for_model("resnet", num_channels=1, embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
-                                  layer_type="basic", downsample_in_first_stage=False, num_labels=10)
-    torch.manual_seed(0)
-    AutoModelForImageClassification.from_config(config).save_pretrained(path)
+    save_tiny_resnet(path)
     return path
 
 
