@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=12.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--vocab", type=int, default=8192)
     ap.add_argument("--hidden", type=int, default=384)
     ap.add_argument("--layers", type=int, default=6)
@@ -110,12 +111,14 @@ def main() -> None:
                          eos_token_id=tok.eos_token_id, bos_token_id=None)  # fmt: skip
     model = LlamaForCausalLM(config)
     params = sum(p.numel() for p in model.parameters())
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1, betas=(0.9, 0.95))
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
     start, step, deadline = time.time(), 0, time.time() + args.minutes * 60
     starts = torch.arange(0, len(train_ids) - args.block - 1)
     model.train()
     while time.time() < deadline:
-        lr = 1e-3 * min(1.0, (step + 1) / 100)
+        # Linear warm-up over 100 steps, then a cosine decay to 10% over the time budget (steps are unknown).
+        progress = min(1.0, (time.time() - start) / (deadline - start))
+        lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
         idx = starts[torch.randint(len(starts), (args.batch,))]
@@ -134,7 +137,7 @@ def main() -> None:
     model.save_pretrained(args.output)
     tok.save_pretrained(args.output)
     (args.output / "held_out.txt").write_text("\n".join(held) + "\n")
-    record = {"parameters": params, "steps": step, "minutes": round(minutes, 2), "threads": args.threads,
+    record = {"parameters": params, "steps": step, "lr": args.lr, "batch": args.batch, "block": args.block, "minutes": round(minutes, 2), "threads": args.threads,
               "seed": args.seed, "held_out_perplexity": round(ppl, 2), "train_tokens": len(train_ids),
               "held_out_tokens": len(held_ids), "config": {k: getattr(config, k) for k in (
                   "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
