@@ -137,7 +137,8 @@ def main() -> None:
     model.save_pretrained(args.output)
     tok.save_pretrained(args.output)
     (args.output / "held_out.txt").write_text("\n".join(held) + "\n")
-    record = {"parameters": params, "steps": step, "lr": args.lr, "batch": args.batch, "block": args.block, "minutes": round(minutes, 2), "threads": args.threads,
+    record = {"parameters": params, "steps": step, "lr": args.lr, "batch": args.batch, "block": args.block,
+               "minutes": round(minutes, 2), "threads": args.threads,
               "seed": args.seed, "held_out_perplexity": round(ppl, 2), "train_tokens": len(train_ids),
               "held_out_tokens": len(held_ids), "config": {k: getattr(config, k) for k in (
                   "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",

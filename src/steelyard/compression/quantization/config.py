@@ -82,7 +82,8 @@ class WeightOnlyConfig:
         0, "weights per scale along the input dim: 32/64/128/256 for int4; int8 has one scale per row (0)"
     )
     symmetric: bool = option(True, "symmetric codes (no zero point); int4 may be asymmetric (one zero per group)")
-    include_head: bool = option(False, "also quantize the output head")
+    include_head: bool = option(True, "also quantize the output head (the largest matrix a decode step reads)")
+    embeddings: bool = option(True, "also store embedding tables as int8 rows (lookups dequantize only the rows read)")
     compute_dtype: Literal["bfloat16", "float32", "float16"] = option(
         "bfloat16", "dtype the kernel multiplies in (bfloat16: torch's fast CPU path; float32 is 10-30x slower on AVX2)"
     )

@@ -3,6 +3,8 @@
 Every matmul reads the int8 / int4 codes directly (``aten._weight_int8pack_mm``,
 ``aten._weight_int4pack_mm_for_cpu``), so a memory-bound decode reads 4x / ~7x fewer weight bytes.
 Layers whose output rows do not fit the int4 pack (a multiple of 16) stay float and are named.
+Embedding tables become int8 rows (``embeddings=true``, the default): without them a small
+decoder's int4 weights would be only ~3x smaller, since its token table stays float.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from steelyard.compression.base import (
     weight_of,
 )
 from steelyard.compression.quantization.config import WeightOnlyConfig
+from steelyard.compression.quantization.dynamic import quantize_embeddings
 from steelyard.compression.quantization.lowbit import KERNELS, WeightOnlyLinear, int4_unfit, kernels_available
 from steelyard.models.handle import ModelHandle
 
@@ -48,12 +51,17 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
             q = WeightOnlyLinear.from_weight(weight, bias, cfg.bits, cfg.group_size, cfg.symmetric,
                                              getattr(torch, cfg.compute_dtype))  # fmt: skip
             set_module(handle.module, name, q.to(weight.device))
+    tables, tied = _quantize_embeddings(handle.module) if cfg.embeddings else (0, False)
     if cfg.bits == 8:
         scales = "symmetric, one scale per output row"
     else:
         scales = f"{'symmetric' if cfg.symmetric else 'asymmetric'}, one scale per {cfg.group_size} weights"
     notes = [f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales}), multiplied by {KERNELS[cfg.bits]} "
              f"in {cfg.compute_dtype} (the codes are read directly; no float weight is rebuilt)"]  # fmt: skip
+    if tables:
+        notes.append(f"{tables} embedding tables → int8 rows with per-row scales (lookups dequantize the rows read)")
+    if tied:
+        notes.append("the token embedding stays float: it is tied to the float output head (include_head=false)")
     if skipped:
         notes.append(f"{len(skipped)} layers stay float: " + "; ".join(f"{n}: {w}" for n, _, w in skipped[:3]))
     return TransformResult(
@@ -61,5 +69,13 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
         notes=notes,
         details={"layers": len(chosen), "bits": cfg.bits, "group_size": cfg.group_size,
                  "symmetric": cfg.symmetric, "kernel": KERNELS[cfg.bits], "float_layers": len(skipped),
-                 "compute_dtype": cfg.compute_dtype},
+                 "compute_dtype": cfg.compute_dtype, "embeddings": tables},
     )
+
+
+def _quantize_embeddings(model: torch.nn.Module) -> tuple[int, bool]:
+    """int8 rows for the embedding tables, unless one shares its weight with a Linear left float (a tied
+    output head): replacing it would keep the float copy and add an int8 one. Returns (tables, tied)."""
+    float_weights = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear)}
+    tied = any(id(m.weight) in float_weights for m in model.modules() if type(m) is torch.nn.Embedding)
+    return (0, True) if tied else (quantize_embeddings(model), False)
