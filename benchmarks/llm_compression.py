@@ -6,7 +6,7 @@ Decode speed is a fixed-length greedy ``generate(min_new_tokens=N, max_new_token
 ``time_interleaved`` (A B A B ... in one process) at batch 1 and 8; perplexity is on the held-out
 BBC documents of ``benchmarks/train_small_llm.py`` with a bootstrap CI over documents; agreement is
 the fraction of greedy tokens equal to the float32 model's on a fixed prompt set. Speed is also
-measured on a ~124 M-parameter random-weight Llama (timing does not depend on the weight values).
+measured on a ~0.5 B-parameter random-weight Llama (timing does not depend on the weight values).
 
     python benchmarks/train_small_llm.py --minutes 12 --threads 2
     python benchmarks/llm_compression.py --threads 2
@@ -29,6 +29,7 @@ from train_small_llm import OUT, bbc_documents, split
 
 from steelyard.compression import (
     AngularLayerConfig,
+    DynamicQuantConfig,
     SmoothQuantConfig,
     WeightOnlyConfig,
     compress,
@@ -49,6 +50,7 @@ def variants(model, calib: list[dict], recovered=None) -> dict[str, torch.nn.Mod
     out["int4 g32"] = compress(h, WeightOnlyConfig(bits=4, group_size=32)).handle.module
     out["int4 g128"] = compress(h, WeightOnlyConfig(bits=4, group_size=128)).handle.module
     out["W8A8 (SmoothQuant)"] = compress(h, SmoothQuantConfig(alpha=0.5), data=calib).handle.module
+    out["int8 dynamic (W8A8, fbgemm)"] = compress(h, DynamicQuantConfig()).handle.module
     if recovered is not None:
         out["drop+recover+int4 g32"] = recovered
     return out
@@ -139,7 +141,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--documents", type=int, default=100, help="held-out documents for perplexity")
     ap.add_argument("--recovery-steps", type=int, default=150)
-    ap.add_argument("--big-layers", type=int, default=12, help="layers of the random ~124 M Llama (0: skip)")
+    ap.add_argument("--big-layers", type=int, default=16, help="layers of the random-weight Llama (0: skip)")
+    ap.add_argument("--big-hidden", type=int, default=1536, help="hidden size of the random-weight Llama (~0.5 B)")
     ap.add_argument("--output", type=Path, default=_common.RESULTS / "llm_compression.json")
     args = ap.parse_args()
     from transformers import AutoTokenizer, LlamaForCausalLM
@@ -176,7 +179,7 @@ def main() -> None:
         print("batch", batch, {k: round(v["speedup"], 2) for k, v in speed.items()}, flush=True)
     result["trained"] = table
     if args.big_layers:
-        big = random_llama(768, args.big_layers, 32000)
+        big = random_llama(args.big_hidden, args.big_layers, 32000)
         calib_big = [{"input_ids": torch.randint(3, 32000, (4, 64), generator=torch.Generator().manual_seed(b))}
                      for b in range(2)]  # fmt: skip
         big_models = variants(big, calib_big)
