@@ -77,6 +77,7 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
         pb, pa = b["bytes"] + b["activation_peak"], a["bytes"] + a["activation_peak"]
         rows.append(["peak memory: weights + live activations (traced)", human(pb, "B", base=1024),
                      human(pa, "B", base=1024), _ratio(pb, pa)])
+    rows.extend(generation_rows(b.get("generation"), a.get("generation")))
     name, mb = _metric(b)
     _, ma = _metric(a)
     if mb is not None and ma is not None:
@@ -99,6 +100,39 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
         sqnr_text = "∞" if sqnr in ("inf", float("inf")) else f"{float(sqnr):.1f} dB"
         rows.append([f"output fidelity ({fid['output']}, timing batch)", "",
                      f"SQNR {sqnr_text}, cosine {fid['cosine']:.4f}", ""])
+    return rows
+
+
+def generation_rows(gb: dict[str, Any] | None, ga: dict[str, Any] | None) -> list[list[str]]:
+    """A causal LM's generative rows: per decode batch tokens/s (speedup with its CI), TTFT, TPOT; KV bytes per
+    token, memory at the largest batch, and the agreement of greedy generations."""
+    if not gb or not ga:
+        return []
+    rows = []
+    workload = f"{gb['prompt_len']} + {gb['new_tokens']} tokens"
+    for rb, ra in zip(gb.get("runs") or [], ga.get("runs") or [], strict=False):
+        if rb.get("tokens_per_second") is None or ra.get("tokens_per_second") is None:
+            continue
+        batch = rb["batch"]
+        rows.append([f"decode tokens/s (batch {batch}, {workload})",
+                     f"{rb['tokens_per_second']:.1f}/s" + noisy_mark(rb.get("decode")),
+                     f"{ra['tokens_per_second']:.1f}/s" + noisy_mark(ra.get("decode")), speedup_of(ra.get("speedup"))])
+        rows.append([f"TTFT, median (batch {batch})", fmt_seconds(rb["ttft"]), fmt_seconds(ra["ttft"]),
+                     _ratio(rb["ttft"], ra["ttft"], smaller_is="faster")])
+        rows.append([f"TPOT, median (batch {batch})", fmt_seconds(rb["tpot"]), fmt_seconds(ra["tpot"]),
+                     _ratio(rb["tpot"], ra["tpot"], smaller_is="faster")])
+    rows.append(["KV cache per token (per sequence)", human(gb["kv_bytes_per_token"], "B", base=1024),
+                 human(ga["kv_bytes_per_token"], "B", base=1024),
+                 _ratio(gb["kv_bytes_per_token"], ga["kv_bytes_per_token"])])
+    if gb.get("runs") and ga.get("runs"):
+        rb, ra = gb["runs"][-1], ga["runs"][-1]
+        rows.append([f"memory at batch {rb['batch']}: weights + KV cache ({workload})",
+                     human(rb["memory"], "B", base=1024), human(ra["memory"], "B", base=1024),
+                     _ratio(rb["memory"], ra["memory"])])
+    if ga.get("agreement") is not None:
+        identical = f"{ga['identical']}/{ga['prompts']} prompts identical" if ga.get("identical") is not None else ""
+        rows.append([f"greedy tokens equal to the original's ({ga['prompts']} prompts from the "
+                     f"{ga['prompt_source']} × {ga['new_tokens']})", "", f"{ga['agreement']:.2%}", identical])
     return rows
 
 
@@ -147,6 +181,8 @@ def verdict_text(v: Verdict) -> str:
     """A recipe's measured claim as a sentence; a speed or metric claim carries its interval or test."""
     if v.kind == "speed":
         return _speed_text(v)
+    if v.kind == "decode":
+        return f"decode at batch {v.batch}: " + _speed_text(v, "median decode time")
     if v.kind == "size":
         return f"{v.value:.2f}x smaller in memory" if v.outcome == "smaller" else \
             f"not smaller in memory ({v.value:.2f}x)"
@@ -156,11 +192,11 @@ def verdict_text(v: Verdict) -> str:
     return _metric_verdict_text(v)
 
 
-def _speed_text(v: Verdict) -> str:
+def _speed_text(v: Verdict, what: str = "median latency") -> str:
     interval = "" if v.ci_low is None or v.ci_high is None else f"95% CI {v.ci_low:.2f}–{v.ci_high:.2f}, "
     rounds = f" over {v.rounds} rounds" if v.rounds else ""
     if v.outcome == "faster":
-        return f"{v.value:.2f}x faster ({interval}median latency, interleaved with the original{rounds} in this run)"
+        return f"{v.value:.2f}x faster ({interval}{what}, interleaved with the original{rounds} in this run)"
     if v.outcome == "same":  # runs stored before the interval decided
         return f"not faster: {v.value:.2f}x the original's speed (within timing noise)"
     if v.outcome == "slower":
@@ -254,7 +290,22 @@ def _timing_note(d: dict[str, Any]) -> str:
     if d.get("changes"):
         text += (" Metric changes are tested on the same examples: McNemar (exact) for accuracy, a paired "
                  "bootstrap for the others; n.s. = not significant at 5%.")
+    text += generation_note((d.get("after") or {}).get("generation"))
     return text + "".join(f" {label} latency {line}." for label, line in noise_lines(d))
+
+
+def generation_note(g: dict[str, Any] | None) -> str:
+    """How the generative rows were measured (empty when the run has none)."""
+    if not g:
+        return ""
+    text = (f" Generation: both models produce exactly {g['new_tokens']} greedy tokens after prompts of "
+            f"{g['prompt_len']} tokens from the {g['prompt_source']}")
+    if any(r.get("tokens_per_second") is not None for r in g.get("runs") or []):
+        text += (", timed in alternating rounds; decode tokens/s = batch × (new tokens − 1) / median decode time "
+                 "(the first token belongs to TTFT), its speedup the ratio of median decode times with the bootstrap "
+                 "interval over the paired rounds")
+    return text + ("; KV bytes are those of the cache generate() returned, memory the weights plus that cache at "
+                   "the last position.")
 
 
 def noise_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
