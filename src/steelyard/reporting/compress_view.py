@@ -312,9 +312,14 @@ def noise_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
     """(``"original"`` | ``"compressed"``, why its latency is noisy) for each noisy latency of a run."""
     out = []
     for label, key in (("original", "before"), ("compressed", "after")):
-        text = noise_text((d.get(key) or {}).get("latency"))
+        card = d.get(key) or {}
+        text = noise_text(card.get("latency"))
         if text:
             out.append((label, text))
+        for run in (card.get("generation") or {}).get("runs") or []:
+            text = noise_text(run.get("decode"))
+            if text:
+                out.append((f"{label} decode (batch {run['batch']})", text))
     return out
 
 

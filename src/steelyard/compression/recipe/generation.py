@@ -29,8 +29,7 @@ import torch
 
 from steelyard.errors import ConfigError
 from steelyard.models.handle import ModelHandle
-from steelyard.profiling.generation_config import GenerationWorkload
-from steelyard.profiling.generation_count import GENERATIVE_TASKS, cache_bytes, check_generative, is_encoder_decoder
+from steelyard.profiling.generation_count import GENERATIVE_TASKS, cache_bytes, is_encoder_decoder
 from steelyard.profiling.generation_measure import StepClock, generate_once, prompt, summarize
 from steelyard.profiling.interleaved import Speedup, paired_speedup, time_interleaved
 from steelyard.profiling.latency import summarize as latency_stats
@@ -84,12 +83,6 @@ def generates(handle: ModelHandle, new_tokens: int) -> bool:
             and not is_encoder_decoder(handle))
 
 
-def check_workload(handle: ModelHandle, prompt_len: int, new_tokens: int, batch_sizes: tuple[int, ...]) -> None:
-    """Refuse, before any work, a prompt plus new tokens longer than the model's positions (one line)."""
-    check_generative(handle, GenerationWorkload(prompt_len=prompt_len, new_tokens=new_tokens,
-                                                batch_sizes=batch_sizes))
-
-
 def text_prompts(blocks: list[dict[str, Any]], count: int, length: int) -> torch.Tensor:
     """``count`` prompts of ``length`` tokens cut at evenly spaced places of the evaluation text's token stream.
 
@@ -117,6 +110,12 @@ def _greedy(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: in
     kept: list[Any] = []
     generate_once(handle, inputs, new_tokens, StepClock(torch.device(handle.device)), keep=kept)
     return kept[0]
+
+
+def returned_cache(output: Any) -> Any:
+    """The cache of a ``generate()`` output (``cache`` in transformers 5, ``past_key_values`` before)."""
+    fields = getattr(output, "__dataclass_fields__", {})
+    return getattr(output, "cache" if "cache" in fields else "past_key_values")
 
 
 def kv_per_token(cache: Any, batch: int) -> tuple[int, Bytes]:
@@ -154,7 +153,7 @@ def measure_generation_pair(
     cards["compressed"].agreement = float(same.float().mean())
     cards["compressed"].identical = int(same.all(dim=1).sum())
     for k, o in outs.items():
-        cards[k].kv_bytes_per_token = kv_per_token(o.past_key_values, len(prompts))[1]
+        cards[k].kv_bytes_per_token = kv_per_token(returned_cache(o), len(prompts))[1]
     del outs
     for batch in batch_sizes:
         runs = _measure_batch(handles, _batch(prompts, batch, device), batch, new_tokens, dict(zip(handles, weights,
@@ -169,7 +168,7 @@ def _measure_batch(handles: dict[str, ModelHandle], inputs: dict[str, torch.Tens
                    threads: int | None) -> dict[str, DecodeRun]:
     runs = {}
     for k, h in handles.items():
-        held = kv_per_token(_greedy(h, inputs, new_tokens).past_key_values, batch)[0]
+        held = kv_per_token(returned_cache(_greedy(h, inputs, new_tokens)), batch)[0]
         runs[k] = DecodeRun(batch, new_tokens, Bytes(held), Bytes(weights[k] + held))
     if not timed:
         return runs

@@ -18,13 +18,7 @@ import torch
 from steelyard.compression.api import HISTORY_ATTR, CompressedModel, compress
 from steelyard.compression.fidelity import compare_outputs, non_finite
 from steelyard.compression.recipe.data import RecipeData, prepare_data
-from steelyard.compression.recipe.generation import (
-    check_workload,
-    generates,
-    measure_generation_pair,
-    random_prompts,
-    text_prompts,
-)
+from steelyard.compression.recipe.generation import generates, measure_generation_pair, random_prompts, text_prompts
 from steelyard.compression.recipe.measure import (
     Inputs,
     ModelCard,
@@ -45,8 +39,12 @@ from steelyard.errors import CompressionError, ConfigError, DataError
 from steelyard.evaluation.progress import progress_enabled
 from steelyard.models.handle import ModelHandle
 from steelyard.profiling.counting import count_forward
-from steelyard.profiling.generation_config import parse_batch_sizes
+from steelyard.profiling.generation_config import GenerationWorkload
+from steelyard.profiling.generation_count import check_generative
 from steelyard.units import Bytes
+
+#: What a recipe generates by default: short enough for CI, long enough that decode dominates TTFT.
+RECIPE_GENERATION = GenerationWorkload(prompt_len=32, new_tokens=32, batch_sizes=(1, 8))
 
 
 @dataclass(frozen=True)
@@ -57,10 +55,9 @@ class RecipeOptions:
     when there is data). ``rounds`` alternating timings of each model after ``warmup`` calls.
     ``eval_split``: ``test`` for a report, ``validation`` inside a search.
 
-    A causal LM also generates (:mod:`.generation`): ``new_tokens`` greedy tokens after prompts of
-    ``prompt_len`` tokens, timed at each of ``decode_batch_sizes`` (both models interleaved), and its
-    generations compared with the original's on ``agreement_prompts`` prompts. ``new_tokens=0``: no
-    generation.
+    A causal LM also generates (:mod:`.generation`) the ``generation`` workload, decode timed at each
+    of its batch sizes with both models interleaved, and its greedy generations compared with the
+    original's on ``agreement_prompts`` prompts.
     """
 
     eval_split: str = "test"
@@ -78,29 +75,21 @@ class RecipeOptions:
     calibration_batches: int = 16
     #: Serve the result in this runtime (steelyard.backends.serve.SERVING): timed there, saved as its artifact.
     serve: str | None = None
-    new_tokens: int = field(default=32, metadata={"help": "causal LMs: greedy tokens generated per prompt for "
-                                                        "decode tokens/s, TTFT, TPOT and agreement (0: none)"})
-    prompt_len: int = field(default=32, metadata={"help": "causal LMs: prompt tokens per sequence, cut from the "
-                                                        "evaluation text"})
-    decode_batch_sizes: tuple[int, ...] = field(default=(1, 8), metadata={
-        "help": "causal LMs: batch sizes at which decode is timed, comma-separated"})
-    agreement_prompts: int = field(default=8, metadata={"help": "causal LMs: prompts on which the greedy "
-                                                              "generations are compared with the original's"})
+    #: Causal LMs: the greedy workload both models generate (``prompt_len`` prompt tokens, exactly ``new_tokens``
+    #: new ones, decode timed at each of ``batch_sizes`` in ``rounds`` interleaved rounds after ``warmup``
+    #: calls; the workload's own ``runs`` / ``warmup`` are the profile's). None: no generation rows.
+    generation: GenerationWorkload | None = field(default_factory=lambda: RECIPE_GENERATION)
+    #: Causal LMs: prompts cut from the evaluation text on which greedy generations are compared.
+    agreement_prompts: int = field(default=8, metadata={"help": "causal LMs: prompts from the evaluation text on "
+                                                              "which greedy generations are compared"})
 
     def __post_init__(self) -> None:
-        if isinstance(self.decode_batch_sizes, (str, int)):  # "1,8" as on the command line, or one size
-            object.__setattr__(self, "decode_batch_sizes",
-                               parse_batch_sizes(str(self.decode_batch_sizes), "--decode-batch-sizes"))
-        else:
-            object.__setattr__(self, "decode_batch_sizes", tuple(self.decode_batch_sizes))
-        if not self.decode_batch_sizes or any(b < 1 for b in self.decode_batch_sizes):
-            raise ConfigError(f"--decode-batch-sizes must be at least 1, got {list(self.decode_batch_sizes)}")
-        if self.new_tokens < 0 or self.new_tokens == 1:
-            raise ConfigError(f"--new-tokens must be 0 (no generation) or at least 2 (a decode step after the "
-                              f"first token), got {self.new_tokens}")
-        if self.prompt_len < 1 or self.agreement_prompts < 1:
-            raise ConfigError(f"--prompt-len and --agreement-prompts must be at least 1, got {self.prompt_len} / "
-                              f"{self.agreement_prompts}")
+        gen = self.generation
+        if gen is not None and gen.new_tokens == 1:
+            raise ConfigError("--new-tokens must be 0 (no generation) or at least 2 (a decode step after the first "
+                              "token), got 1")
+        if self.agreement_prompts < 1:
+            raise ConfigError(f"--agreement-prompts must be at least 1, got {self.agreement_prompts}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError(f"batch sizes must be at least 1, got {self.batch_size} / {self.eval_batch_size}")
         if self.rounds < 1 or self.warmup < 0:
@@ -123,9 +112,9 @@ def run_recipe(
     if recipe.needs_data and dataset is None:
         needing = next(s.name for s in recipe.steps if s.needs_data)
         raise DataError(f"the recipe step {needing} needs data: pass --data <source>")
-    generative = generates(handle, opts.new_tokens)
+    generative = opts.generation is not None and generates(handle, opts.generation.new_tokens)
     if generative:  # a prompt + new tokens longer than the model's positions fails before any work
-        check_workload(handle, opts.prompt_len, opts.new_tokens, opts.decode_batch_sizes)
+        check_generative(handle, opts.generation)  # type: ignore[arg-type]
     show = progress_enabled(opts.progress)
     data = prepare_data(handle, dataset, eval_split=opts.eval_split, max_length=opts.max_length,
                         tokenizer=opts.tokenizer, seed=opts.seed) if dataset is not None else None
@@ -200,18 +189,20 @@ def run_recipe(
 def _generation(handle: ModelHandle, compressed: CompressedModel, data: RecipeData | None, opts: RecipeOptions,
                 before: ModelCard, after: ModelCard, notes: list[str]) -> None:
     """Fill both cards' generation rows (decode tokens/s, TTFT, TPOT, KV bytes, agreement) in this run."""
-    if not generates(compressed.handle, opts.new_tokens):
+    work = opts.generation
+    assert work is not None
+    if not generates(compressed.handle, work.new_tokens):
         notes.append(f"generation not measured: the {compressed.backend} model cannot generate() in torch")
         return
     if data is not None and data.task == "causal-lm":
-        prompts, source = text_prompts(data.evaluation, opts.agreement_prompts, opts.prompt_len), "evaluation text"
+        prompts, source = text_prompts(data.evaluation, opts.agreement_prompts, work.prompt_len), "evaluation text"
     else:
-        prompts, source = random_prompts(handle, opts.agreement_prompts, opts.prompt_len, opts.seed), \
+        prompts, source = random_prompts(handle, opts.agreement_prompts, work.prompt_len, opts.seed), \
             "random token ids"
     before.generation, after.generation = measure_generation_pair(
-        handle, compressed.handle, prompts, source=source, new_tokens=opts.new_tokens,
-        batch_sizes=opts.decode_batch_sizes, weights=(before.bytes, after.bytes), timed=opts.measure_latency,
-        rounds=opts.rounds, warmup=opts.warmup, threads=opts.threads)
+        handle, compressed.handle, prompts, source=source, new_tokens=work.new_tokens, batch_sizes=work.batch_sizes,
+        weights=(before.bytes, after.bytes), timed=opts.measure_latency, rounds=opts.rounds, warmup=opts.warmup,
+        threads=opts.threads)
 
 
 def _score(card: ModelCard, module: torch.nn.Module, data: RecipeData | None, opts: RecipeOptions,
