@@ -20,6 +20,7 @@ from steelyard.models import LoadConfig, load_model
 from steelyard.profiling.generation_config import GenerationWorkload
 from steelyard.profiling.interleaved import speed_outcome
 from steelyard.reporting.compress_view import before_after_rows, verdict_lines
+from steelyard.store import open_store
 from steelyard.units import Bytes
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -117,6 +118,8 @@ def test_a_destructive_recipe_disagrees_and_the_json_carries_every_field(llm):
                   "KV cache per token (per sequence)", "memory at batch 3: weights + KV cache (6 + 5 tokens)",
                   "greedy tokens equal to the original's (4 prompts from the evaluation text × 5)"):
         assert words in labels, words
+    n_blocks = d["before"]["metrics"]["perplexity"]["n"]
+    assert f"perplexity (test, 95% CI over {n_blocks} token blocks)" in labels
     lines = verdict_lines(d)
     assert any(line.startswith("decode at batch 1: ") for line in lines)
 
@@ -170,12 +173,18 @@ def test_compress_cli_shows_and_writes_the_generative_rows(llm, tmp_path, capsys
     code = steelyard("compress", folder, "--recipe", "prune:layers-angular,amount=0.5", "--data", text_file,
                      "--task", "causal-lm", "--batch-size", "4", "--max-length", "16", "--rounds", "3",
                      "--prompt-len", "6", "--new-tokens", "4", "--decode-batch-sizes", "1,2", "--agreement-prompts",
-                     "3", "--json", js, "--no-save")
+                     "3", "--json", js)
     assert code == 0
     out = capsys.readouterr().out
     for words in ("decode tokens/s (batch 2", "TTFT, median (batch 1)", "KV cache per token", "greedy tokens",
                   "decode at batch 1: "):
         assert words in out, words
+    run = open_store().list_runs(kind="compression")[0]
+    assert "--new-tokens 4" in run.config["command"] and "--decode-batch-sizes 1,2" in run.config["command"]
+    md = tmp_path / "r.md"
+    assert steelyard("report", str(run.id), "--markdown", md) == 0
+    page = md.read_text()
+    assert "decode tokens/s (batch 1, 6 + 4 tokens)" in page and "Generation: both models produce exactly 4" in page
     d = json.loads(js.read_text())
     assert [r["batch"] for r in d["after"]["generation"]["runs"]] == [1, 2]
     assert d["after"]["generation"]["prompts"] == 3 and d["after"]["generation"]["new_tokens"] == 4

@@ -42,6 +42,11 @@ def _metric(card: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     return name or "", (card.get("metrics") or {}).get(name) if name else None
 
 
+def _over(name: str, m: dict[str, Any]) -> str:
+    """What perplexity's interval resamples: the token blocks it was measured on (documents joined, then cut)."""
+    return f" over {m['n']} token blocks" if name == "perplexity" and m.get("n") else ""
+
+
 def _metric_text(m: dict[str, Any] | None) -> str:
     if m is None:
         return "—"
@@ -87,7 +92,8 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
             change = change_cell(paired)
         else:  # a run stored before the paired test
             change = "" if drop is None else ("same" if abs(drop) < 0.005 else f"{-drop:+.2f} pts, untested")
-        rows.append([f"{name} ({d.get('eval_split')}, 95% CI)", _metric_text(mb), _metric_text(ma), change])
+        rows.append([f"{name} ({d.get('eval_split')}, 95% CI{_over(name, mb)})", _metric_text(mb), _metric_text(ma),
+                     change])
         for other, ch in (d.get("changes") or {}).items():
             if other != name and other in (b.get("metrics") or {}) and other in (a.get("metrics") or {}):
                 rows.append([f"{other} ({d.get('eval_split')}, 95% CI)", _metric_text(b["metrics"][other]),
