@@ -62,6 +62,10 @@ def test_a_copy_agrees_fully_and_the_numbers_are_consistent():
         for run in card.runs:
             assert run.kv_cache_bytes == per_token * run.batch * positions
             assert run.memory == 1000.0 + run.kv_cache_bytes
+            if run.batch == max(WORK.batch_sizes):  # traced at the largest batch: the cache is among its tensors
+                assert run.peak_memory > run.memory
+            else:
+                assert run.peak_memory is None
             # decode tokens/s: the tokens after the first (TTFT) over the median decode time
             assert run.tokens_per_second == pytest.approx(run.batch * (WORK.new_tokens - 1) / run.decode.median)
             assert run.decode.runs == 3 and len(run.decode.samples) == 3
@@ -112,10 +116,12 @@ def test_a_destructive_recipe_disagrees_and_the_json_carries_every_field(llm):
     for key in ("batch", "tokens_per_second", "ttft", "tpot", "tpot_p90", "kv_cache_bytes", "memory", "decode",
                 "speedup"):
         assert key in after["runs"][0], key
+    assert after["runs"][1]["peak_memory"] > after["runs"][1]["memory"]
     assert after["runs"][0]["speedup"]["outcome"] in ("faster", "slower", "not significant")
     labels = [row[0] for row in before_after_rows(d)]
     for words in ("decode tokens/s (batch 1, 6 + 5 tokens)", "TTFT, median (batch 3)", "TPOT, median (batch 1)",
                   "KV cache per token (per sequence)", "memory at batch 3: weights + KV cache (6 + 5 tokens)",
+                  "peak memory at batch 3: weights + generate()'s live tensors (traced)",
                   "greedy tokens equal to the original's (4 prompts from the evaluation text × 5)"):
         assert words in labels, words
     n_blocks = d["before"]["metrics"]["perplexity"]["n"]

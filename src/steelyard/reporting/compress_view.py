@@ -131,10 +131,16 @@ def generation_rows(gb: dict[str, Any] | None, ga: dict[str, Any] | None) -> lis
                  human(ga["kv_bytes_per_token"], "B", base=1024),
                  _ratio(gb["kv_bytes_per_token"], ga["kv_bytes_per_token"])])
     if gb.get("runs") and ga.get("runs"):
-        rb, ra = gb["runs"][-1], ga["runs"][-1]
+        rb, ra = max(gb["runs"], key=lambda r: r["batch"]), max(ga["runs"], key=lambda r: r["batch"])
         rows.append([f"memory at batch {rb['batch']}: weights + KV cache ({workload})",
                      human(rb["memory"], "B", base=1024), human(ra["memory"], "B", base=1024),
                      _ratio(rb["memory"], ra["memory"])])
+    peaks = [(rb, ra) for rb, ra in zip(gb.get("runs") or [], ga.get("runs") or [], strict=False)
+             if rb.get("peak_memory") is not None and ra.get("peak_memory") is not None]
+    for rb, ra in peaks:
+        rows.append([f"peak memory at batch {rb['batch']}: weights + generate()'s live tensors (traced)",
+                     human(rb["peak_memory"], "B", base=1024), human(ra["peak_memory"], "B", base=1024),
+                     _ratio(rb["peak_memory"], ra["peak_memory"])])
     if ga.get("agreement") is not None:
         identical = f"{ga['identical']}/{ga['prompts']} prompts identical" if ga.get("identical") is not None else ""
         rows.append([f"greedy tokens equal to the original's ({ga['prompts']} prompts from the "
@@ -311,7 +317,8 @@ def generation_note(g: dict[str, Any] | None) -> str:
                  "(the first token belongs to TTFT), its speedup the ratio of median decode times with the bootstrap "
                  "interval over the paired rounds")
     return text + ("; KV bytes are those of the cache generate() returned, memory the weights plus that cache at "
-                   "the last position.")
+                   "the last position, peak memory the weights plus the peak of every tensor alive during generate() "
+                   "at the largest batch (traced by the cost counter).")
 
 
 def noise_lines(d: dict[str, Any]) -> list[tuple[str, str]]:

@@ -15,7 +15,10 @@ the bytes each sequence's KV cache holds. Everything here reuses :mod:`steelyard
   (:func:`~steelyard.profiling.interleaved.paired_speedup`): the same rule as every other speedup;
 - **KV bytes per token and memory**: the real cache ``generate()`` leaves behind, weighed by
   :func:`~steelyard.profiling.generation_count.cache_bytes` (a quantized cache weighs what it holds);
-  memory at a batch is the weights plus that cache at the last position;
+  memory at a batch is the weights plus that cache at the last position; the peak at the largest
+  batch adds every tensor alive during that ``generate()``, traced by the one cost counter
+  (:class:`~steelyard.profiling.counter.CostCounter`, as the one-forward peak is): both models share
+  a process, so its RSS could not tell them apart;
 - **agreement**: greedy generations of both models on one fixed set of prompts cut from the evaluation
   text (random token ids with a fixed seed without data), compared token by token.
 """
@@ -47,6 +50,9 @@ class DecodeRun:
     kv_cache_bytes: Bytes
     #: Weights plus that cache: what serving this batch holds beyond activations.
     memory: Bytes
+    #: The largest batch only: weights plus the peak of every tensor alive during ``generate()`` (KV cache,
+    #: activations, logits, dequantized weights if a kernel makes them), traced by the cost counter.
+    peak_memory: Bytes | None = None
     #: Timed fields (None when the recipe ran without timing).
     #: ``batch × (new_tokens − 1) / decode.median``: tokens the decode steps produce per second.
     tokens_per_second: float | None = None
@@ -112,6 +118,15 @@ def _greedy(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: in
     return kept[0]
 
 
+def _traced_greedy(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: int) -> tuple[Any, int]:
+    """:func:`_greedy` under the cost counter: the output and the peak bytes of the tensors it allocated."""
+    from steelyard.profiling.counter import CostCounter
+
+    with torch.inference_mode(), CostCounter(handle.module) as counter:
+        output = _greedy(handle, inputs, new_tokens)
+    return output, counter.result.peak_live_bytes
+
+
 def returned_cache(output: Any) -> Any:
     """The cache of a ``generate()`` output (``cache`` in transformers 5, ``past_key_values`` before)."""
     fields = getattr(output, "__dataclass_fields__", {})
@@ -157,19 +172,22 @@ def measure_generation_pair(
     del outs
     for batch in batch_sizes:
         runs = _measure_batch(handles, _batch(prompts, batch, device), batch, new_tokens, dict(zip(handles, weights,
-                              strict=True)), timed=timed, rounds=rounds, warmup=warmup, threads=threads)
+                              strict=True)), timed=timed, rounds=rounds, warmup=warmup, threads=threads,
+                              traced=batch == max(batch_sizes))
         for k in handles:
             cards[k].runs.append(runs[k])
     return cards["original"], cards["compressed"]
 
 
 def _measure_batch(handles: dict[str, ModelHandle], inputs: dict[str, torch.Tensor], batch: int, new_tokens: int,
-                   weights: dict[str, Bytes], *, timed: bool, rounds: int, warmup: int,
-                   threads: int | None) -> dict[str, DecodeRun]:
+                   weights: dict[str, Bytes], *, timed: bool, rounds: int, warmup: int, threads: int | None,
+                   traced: bool) -> dict[str, DecodeRun]:
     runs = {}
     for k, h in handles.items():
-        held = kv_per_token(returned_cache(_greedy(h, inputs, new_tokens)), batch)[0]
-        runs[k] = DecodeRun(batch, new_tokens, Bytes(held), Bytes(weights[k] + held))
+        output, live = _traced_greedy(h, inputs, new_tokens) if traced else (_greedy(h, inputs, new_tokens), None)
+        held = kv_per_token(returned_cache(output), batch)[0]
+        runs[k] = DecodeRun(batch, new_tokens, Bytes(held), Bytes(weights[k] + held),
+                            None if live is None else Bytes(weights[k] + live))
     if not timed:
         return runs
     device = torch.device(next(iter(handles.values())).device)
