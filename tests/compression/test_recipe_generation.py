@@ -173,6 +173,14 @@ def test_bad_generation_options_fail_in_one_line(llm):
         run_recipe(handle, parse_recipe("prune:layers,amount=0.25"), text, too_long)
 
 
+def test_too_little_evaluation_text_for_the_prompts_fails_in_one_line(llm, tmp_path):
+    handle = llm[0]
+    short = load_dataset(str(weather_text(tmp_path / "short.txt", lines=12)), "causal-lm")
+    opts = dataclasses.replace(FAST, generation=GenerationWorkload(prompt_len=100, new_tokens=4))
+    with pytest.raises(ConfigError, match="--prompt-len 100: the evaluation text holds only"):
+        run_recipe(handle, parse_recipe("prune:layers,amount=0.25"), short, opts)
+
+
 def test_compress_cli_shows_and_writes_the_generative_rows(llm, tmp_path, capsys):
     _, _, folder, text_file = llm
     js = tmp_path / "c.json"

@@ -122,6 +122,7 @@ def run_recipe(
         handle = dataclasses.replace(handle, module=data.module)
     inputs = _timing_inputs(handle, data, opts)
     original = handle.module.eval()
+    prompts = _prompts(handle, data, opts) if generative else None  # too little text fails before any work
 
     before = size_card(original)
     float_count = count_forward(original, inputs)
@@ -165,8 +166,8 @@ def run_recipe(
         for card in (before, after):
             card.throughput = card.latency.batch_size / float(card.latency.median)  # type: ignore[union-attr]
     notes = list(data.notes) if data is not None else []
-    if generative:
-        _generation(handle, compressed, data, opts, before, after, notes)
+    if prompts is not None:
+        _generation(handle, compressed, prompts, opts, before, after, notes)
     after_quality = _score(after, module, data, opts)
     changes = {}
     if after_quality is not None and before_quality is not None:
@@ -186,19 +187,24 @@ def run_recipe(
     )
 
 
-def _generation(handle: ModelHandle, compressed: CompressedModel, data: RecipeData | None, opts: RecipeOptions,
-                before: ModelCard, after: ModelCard, notes: list[str]) -> None:
+def _prompts(handle: ModelHandle, data: RecipeData | None, opts: RecipeOptions) -> tuple[torch.Tensor, str]:
+    """The fixed prompt set both models generate from, and where it came from."""
+    work = opts.generation
+    assert work is not None
+    if data is not None and data.task == "causal-lm":
+        return text_prompts(data.evaluation, opts.agreement_prompts, work.prompt_len), "evaluation text"
+    return random_prompts(handle, opts.agreement_prompts, work.prompt_len, opts.seed), "random token ids"
+
+
+def _generation(handle: ModelHandle, compressed: CompressedModel, prompt_set: tuple[torch.Tensor, str],
+                opts: RecipeOptions, before: ModelCard, after: ModelCard, notes: list[str]) -> None:
     """Fill both cards' generation rows (decode tokens/s, TTFT, TPOT, KV bytes, agreement) in this run."""
     work = opts.generation
     assert work is not None
     if not generates(compressed.handle, work.new_tokens):
         notes.append(f"generation not measured: the {compressed.backend} model cannot generate() in torch")
         return
-    if data is not None and data.task == "causal-lm":
-        prompts, source = text_prompts(data.evaluation, opts.agreement_prompts, work.prompt_len), "evaluation text"
-    else:
-        prompts, source = random_prompts(handle, opts.agreement_prompts, work.prompt_len, opts.seed), \
-            "random token ids"
+    prompts, source = prompt_set
     before.generation, after.generation = measure_generation_pair(
         handle, compressed.handle, prompts, source=source, new_tokens=work.new_tokens, batch_sizes=work.batch_sizes,
         weights=(before.bytes, after.bytes), timed=opts.measure_latency, rounds=opts.rounds, warmup=opts.warmup,
