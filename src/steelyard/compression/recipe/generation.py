@@ -203,6 +203,7 @@ def _measure_batch(handles: dict[str, ModelHandle], inputs: dict[str, torch.Tens
     for k, run in runs.items():
         timed_runs = stamps[k][-rounds:]  # the warm-up calls come first
         stats = timing.stats[k]
+        # TTFT / TPOT only: the process's peak memory is not the model's (both share it; see peak_memory)
         measured = summarize(batch, new_tokens, timed_runs, stats.timer, 0.0, 0.0, "not measured")
         decode[k] = [r[-1] - r[0] for r in timed_runs]
         run.decode = latency_stats(decode[k], batch_size=batch, warmup=warmup, threads=stats.threads,
