@@ -30,9 +30,10 @@ from steelyard.cli.data_cmd import (
 )
 from steelyard.cli.evaluate_cmd import MaxLengthOpt, ModelArg, TokenizerOpt
 from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
-from steelyard.cli.options import with_options
+from steelyard.cli.options import Group, Opt, with_options
 from steelyard.cli.state import OPTIONS
 from steelyard.errors import ConfigError
+from steelyard.profiling.generation_config import GenerationWorkload, parse_batch_sizes
 from steelyard.reporting.markup import escape
 
 if TYPE_CHECKING:
@@ -46,8 +47,19 @@ BackendOpt = Annotated[str | None, typer.Option(help="kernels for the quantizati
                                                 "onnxruntime (saves an .onnx model); or the runtime to serve the "
                                                 "result in: torch-compile, openvino (int8 by NNCF; an IR folder)")]
 
+#: The greedy workload both models of a causal LM generate (RecipeOptions.generation), from the workload's fields.
+DECODE = Group.of(
+    GenerationWorkload,
+    Opt("prompt_len", default=32, help="causal LMs: prompt tokens per sequence, cut from the evaluation text"),
+    Opt("new_tokens", default=32, help="causal LMs: greedy tokens both models generate per prompt, for decode "
+        "tokens/s, TTFT, TPOT, KV bytes and agreement (0: no generation)"),
+    Opt("batch_sizes", param="decode_batch_sizes", annotation=str, default="1,8",
+        help="causal LMs: batch sizes at which decode is timed, comma-separated",
+        parse=lambda text: parse_batch_sizes(text, "--decode-batch-sizes")),
+)
 
-@with_options(HARDWARE)
+
+@with_options(HARDWARE, DECODE)
 def compress_command(
     model: ModelArg,
     recipe: RecipeOpt,
@@ -71,6 +83,8 @@ def compress_command(
     max_train_examples: MaxTrainOpt = None,
     max_eval_examples: MaxEvalOpt = None,
     seed: SeedOpt = 0,
+    agreement_prompts: Annotated[int, typer.Option(help="causal LMs: prompts from the evaluation text on which "
+                                                   "greedy generations are compared")] = 8,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output")] = False,
     json_out: JsonOpt = None,
     quiet: QuietOpt = False,
@@ -95,8 +109,11 @@ def compress_command(
     if backend not in (None, "torch", "onnxruntime", *SERVING):
         raise ConfigError(f"--backend must be torch, onnxruntime, {' or '.join(SERVING)}, got '{backend}'")
     parsed, serve = route(parse_recipe(recipe), backend)
+    generation = DECODE.build(opts)
     options = RecipeOptions(eval_split=eval_split, batch_size=batch_size, max_length=max_length, rounds=rounds,
-                            threads=threads, tokenizer=tokenizer, seed=seed, serve=serve)
+                            threads=threads, tokenizer=tokenizer, seed=seed, serve=serve,
+                            generation=generation if generation.new_tokens > 0 else None,
+                            agreement_prompts=agreement_prompts)
     if output is not None:
         check_onnx_output(output, parsed)
         check_output(output, (model, data), overwrite=overwrite)
@@ -129,7 +146,11 @@ def compress_command(
     if save:
         from steelyard.store.record import record_compression
 
-        command = _command(model, recipe, data, output, backend, batch_size, max_length, eval_split)
+        changed = [(p.name, opts[p.name]) for p in DECODE.parameters() if opts[p.name] != p.default]
+        if agreement_prompts != 8:
+            changed.append(("agreement_prompts", agreement_prompts))
+        extra = tuple(a for name, value in changed for a in ("--" + name.replace("_", "-"), str(value)))
+        command = _command(model, recipe, data, output, backend, batch_size, max_length, eval_split, extra)
         run_id, url = record_compression(result, [options, parsed.text] + ([data_opts] if data_opts else []),
                                          command, OPTIONS.store_url, labels=OPTIONS.labels, data=dataset)
         console.print(f"saved as run {run_id} in {escape(url)}")
@@ -144,7 +165,7 @@ def check_onnx_output(output: Path, recipe: Recipe) -> None:
 
 
 def _command(model: str, recipe: str, data: str | None, output: Path | None, backend: str | None,
-             batch_size: int, max_length: int, eval_split: str) -> str:
+             batch_size: int, max_length: int, eval_split: str, extra: tuple[str, ...] = ()) -> str:
     args = ["steelyard", "compress", model, "--recipe", recipe]
     if data:
         args += ["--data", data]
@@ -155,6 +176,7 @@ def _command(model: str, recipe: str, data: str | None, output: Path | None, bac
     args += ["--batch-size", str(batch_size), "--max-length", str(max_length)]
     if eval_split != "test":
         args += ["--eval-split", eval_split]
+    args += extra  # options left at other than their defaults (the generation workload)
     return " ".join(shlex.quote(a) for a in args)
 
 

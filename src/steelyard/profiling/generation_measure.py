@@ -117,17 +117,22 @@ def prompt(handle: ModelHandle, batch: int, length: int, seed: int = 0) -> dict[
 
 
 def generate_once(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: int,
-                  clock: StepClock) -> list[float]:
-    """One greedy ``generate()`` of exactly ``new_tokens`` tokens; the clock's stamps."""
+                  clock: StepClock, *, keep: list[Any] | None = None) -> list[float]:
+    """One greedy ``generate()`` of exactly ``new_tokens`` tokens; the clock's stamps.
+
+    ``keep``: a list that receives ``generate()``'s output (sequences and the model's cache), for a
+    caller that also needs the tokens (agreement between two models) or the cache (its bytes).
+    """
     from transformers import LogitsProcessorList
 
     config = handle.config
     pad = getattr(config, "pad_token_id", None)
     eos = getattr(config, "eos_token_id", None)
     pad = pad if pad is not None else (eos[0] if isinstance(eos, list) else eos) or 0
+    extra = {"return_dict_in_generate": True} if keep is not None else {}
     clock.start()
     with torch.inference_mode():
-        handle.module.generate(
+        output = handle.module.generate(
             **inputs,
             do_sample=False,
             max_new_tokens=new_tokens,
@@ -135,8 +140,12 @@ def generate_once(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_toke
             pad_token_id=pad,
             use_cache=True,
             logits_processor=LogitsProcessorList([clock]),
+            **extra,
         )
-    return clock.stop()
+    stamps = clock.stop()
+    if keep is not None:
+        keep.append(output)
+    return stamps
 
 
 def measure_generation(handle: ModelHandle, workload: GenerationWorkload,

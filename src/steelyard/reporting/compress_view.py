@@ -42,6 +42,11 @@ def _metric(card: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
     return name or "", (card.get("metrics") or {}).get(name) if name else None
 
 
+def _over(name: str, m: dict[str, Any]) -> str:
+    """What perplexity's interval resamples: the token blocks it was measured on (documents joined, then cut)."""
+    return f" over {m['n']} token blocks" if name == "perplexity" and m.get("n") else ""
+
+
 def _metric_text(m: dict[str, Any] | None) -> str:
     if m is None:
         return "—"
@@ -77,6 +82,7 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
         pb, pa = b["bytes"] + b["activation_peak"], a["bytes"] + a["activation_peak"]
         rows.append(["peak memory: weights + live activations (traced)", human(pb, "B", base=1024),
                      human(pa, "B", base=1024), _ratio(pb, pa)])
+    rows.extend(generation_rows(b.get("generation"), a.get("generation")))
     name, mb = _metric(b)
     _, ma = _metric(a)
     if mb is not None and ma is not None:
@@ -86,7 +92,8 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
             change = change_cell(paired)
         else:  # a run stored before the paired test
             change = "" if drop is None else ("same" if abs(drop) < 0.005 else f"{-drop:+.2f} pts, untested")
-        rows.append([f"{name} ({d.get('eval_split')}, 95% CI)", _metric_text(mb), _metric_text(ma), change])
+        rows.append([f"{name} ({d.get('eval_split')}, 95% CI{_over(name, mb)})", _metric_text(mb), _metric_text(ma),
+                     change])
         for other, ch in (d.get("changes") or {}).items():
             if other != name and other in (b.get("metrics") or {}) and other in (a.get("metrics") or {}):
                 rows.append([f"{other} ({d.get('eval_split')}, 95% CI)", _metric_text(b["metrics"][other]),
@@ -99,6 +106,45 @@ def before_after_rows(d: dict[str, Any]) -> list[list[str]]:
         sqnr_text = "∞" if sqnr in ("inf", float("inf")) else f"{float(sqnr):.1f} dB"
         rows.append([f"output fidelity ({fid['output']}, timing batch)", "",
                      f"SQNR {sqnr_text}, cosine {fid['cosine']:.4f}", ""])
+    return rows
+
+
+def generation_rows(gb: dict[str, Any] | None, ga: dict[str, Any] | None) -> list[list[str]]:
+    """A causal LM's generative rows: per decode batch tokens/s (speedup with its CI), TTFT, TPOT; KV bytes per
+    token, memory at the largest batch, and the agreement of greedy generations."""
+    if not gb or not ga:
+        return []
+    rows = []
+    workload = f"{gb['prompt_len']} + {gb['new_tokens']} tokens"
+    for rb, ra in zip(gb.get("runs") or [], ga.get("runs") or [], strict=False):
+        if rb.get("tokens_per_second") is None or ra.get("tokens_per_second") is None:
+            continue
+        batch = rb["batch"]
+        rows.append([f"decode tokens/s (batch {batch}, {workload})",
+                     f"{rb['tokens_per_second']:.1f}/s" + noisy_mark(rb.get("decode")),
+                     f"{ra['tokens_per_second']:.1f}/s" + noisy_mark(ra.get("decode")), speedup_of(ra.get("speedup"))])
+        rows.append([f"TTFT, median (batch {batch})", fmt_seconds(rb["ttft"]), fmt_seconds(ra["ttft"]),
+                     _ratio(rb["ttft"], ra["ttft"], smaller_is="faster")])
+        rows.append([f"TPOT, median (batch {batch})", fmt_seconds(rb["tpot"]), fmt_seconds(ra["tpot"]),
+                     _ratio(rb["tpot"], ra["tpot"], smaller_is="faster")])
+    rows.append(["KV cache per token (per sequence)", human(gb["kv_bytes_per_token"], "B", base=1024),
+                 human(ga["kv_bytes_per_token"], "B", base=1024),
+                 _ratio(gb["kv_bytes_per_token"], ga["kv_bytes_per_token"])])
+    if gb.get("runs") and ga.get("runs"):
+        rb, ra = max(gb["runs"], key=lambda r: r["batch"]), max(ga["runs"], key=lambda r: r["batch"])
+        rows.append([f"memory at batch {rb['batch']}: weights + KV cache ({workload})",
+                     human(rb["memory"], "B", base=1024), human(ra["memory"], "B", base=1024),
+                     _ratio(rb["memory"], ra["memory"])])
+    peaks = [(rb, ra) for rb, ra in zip(gb.get("runs") or [], ga.get("runs") or [], strict=False)
+             if rb.get("peak_memory") is not None and ra.get("peak_memory") is not None]
+    for rb, ra in peaks:
+        rows.append([f"peak memory at batch {rb['batch']}: weights + generate()'s live tensors (traced)",
+                     human(rb["peak_memory"], "B", base=1024), human(ra["peak_memory"], "B", base=1024),
+                     _ratio(rb["peak_memory"], ra["peak_memory"])])
+    if ga.get("agreement") is not None:
+        identical = f"{ga['identical']}/{ga['prompts']} prompts identical" if ga.get("identical") is not None else ""
+        rows.append([f"greedy tokens equal to the original's ({ga['prompts']} prompts from the "
+                     f"{ga['prompt_source']} × {ga['new_tokens']})", "", f"{ga['agreement']:.2%}", identical])
     return rows
 
 
@@ -147,6 +193,8 @@ def verdict_text(v: Verdict) -> str:
     """A recipe's measured claim as a sentence; a speed or metric claim carries its interval or test."""
     if v.kind == "speed":
         return _speed_text(v)
+    if v.kind == "decode":
+        return f"decode at batch {v.batch}: " + _speed_text(v, "median decode time")
     if v.kind == "size":
         return f"{v.value:.2f}x smaller in memory" if v.outcome == "smaller" else \
             f"not smaller in memory ({v.value:.2f}x)"
@@ -156,11 +204,11 @@ def verdict_text(v: Verdict) -> str:
     return _metric_verdict_text(v)
 
 
-def _speed_text(v: Verdict) -> str:
+def _speed_text(v: Verdict, what: str = "median latency") -> str:
     interval = "" if v.ci_low is None or v.ci_high is None else f"95% CI {v.ci_low:.2f}–{v.ci_high:.2f}, "
     rounds = f" over {v.rounds} rounds" if v.rounds else ""
     if v.outcome == "faster":
-        return f"{v.value:.2f}x faster ({interval}median latency, interleaved with the original{rounds} in this run)"
+        return f"{v.value:.2f}x faster ({interval}{what}, interleaved with the original{rounds} in this run)"
     if v.outcome == "same":  # runs stored before the interval decided
         return f"not faster: {v.value:.2f}x the original's speed (within timing noise)"
     if v.outcome == "slower":
@@ -254,16 +302,37 @@ def _timing_note(d: dict[str, Any]) -> str:
     if d.get("changes"):
         text += (" Metric changes are tested on the same examples: McNemar (exact) for accuracy, a paired "
                  "bootstrap for the others; n.s. = not significant at 5%.")
+    text += generation_note((d.get("after") or {}).get("generation"))
     return text + "".join(f" {label} latency {line}." for label, line in noise_lines(d))
+
+
+def generation_note(g: dict[str, Any] | None) -> str:
+    """How the generative rows were measured (empty when the run has none)."""
+    if not g:
+        return ""
+    text = (f" Generation: both models produce exactly {g['new_tokens']} greedy tokens after prompts of "
+            f"{g['prompt_len']} tokens from the {g['prompt_source']}")
+    if any(r.get("tokens_per_second") is not None for r in g.get("runs") or []):
+        text += (", timed in alternating rounds; decode tokens/s = batch × (new tokens − 1) / median decode time "
+                 "(the first token belongs to TTFT), its speedup the ratio of median decode times with the bootstrap "
+                 "interval over the paired rounds")
+    return text + ("; KV bytes are those of the cache generate() returned, memory the weights plus that cache at "
+                   "the last position, peak memory the weights plus the peak of every tensor alive during generate() "
+                   "at the largest batch (traced by the cost counter).")
 
 
 def noise_lines(d: dict[str, Any]) -> list[tuple[str, str]]:
     """(``"original"`` | ``"compressed"``, why its latency is noisy) for each noisy latency of a run."""
     out = []
     for label, key in (("original", "before"), ("compressed", "after")):
-        text = noise_text((d.get(key) or {}).get("latency"))
+        card = d.get(key) or {}
+        text = noise_text(card.get("latency"))
         if text:
             out.append((label, text))
+        for run in (card.get("generation") or {}).get("runs") or []:
+            text = noise_text(run.get("decode"))
+            if text:
+                out.append((f"{label} decode (batch {run['batch']})", text))
     return out
 
 

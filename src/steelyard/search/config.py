@@ -68,12 +68,13 @@ class StudyConfig:
 
     def recipe_options(self) -> Any:
         """How each trial's recipe is measured: on the validation split, with fewer bootstrap resamples
-        than a report (the CI is shown, not used) and no nested progress bars."""
+        than a report (the CI is shown, not used), no nested progress bars, and no generation rows (no
+        objective reads them; optimize's final run measures them)."""
         from steelyard.compression.recipe import RecipeOptions
 
         return RecipeOptions(eval_split="validation", batch_size=self.batch_size, max_length=self.max_length,
                              rounds=self.rounds, threads=self.threads, tokenizer=self.tokenizer, seed=self.seed,
-                             progress=False, n_resamples=200)
+                             progress=False, n_resamples=200, generation=None)
 
 
 @dataclass(frozen=True, kw_only=True)

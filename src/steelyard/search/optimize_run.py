@@ -145,12 +145,13 @@ def _final_run(result: OptimizeResult, handle: Any, dataset: Any, search_options
     """Re-run the winning recipe measured on the test split, and save it to ``config.output``."""
     from steelyard.backends.serve import route
     from steelyard.compression.recipe import parse_recipe, run_recipe
+    from steelyard.compression.recipe.runner import RECIPE_GENERATION
 
     best, cfg = result.best, result.config
     served = best.params.get("backend")  # the runtime the winning trial was served and timed in
     recipe, serve = route(parse_recipe(best.recipe), None if served in (None, "torch") else served, float_onnx=True)
     options = dataclasses.replace(search_options, eval_split="test", progress=None, n_resamples=1000, rounds=10,
-                                  serve=serve)
+                                  serve=serve, generation=RECIPE_GENERATION)
     on_event(workflow.FinalRunStarted(best.number, best.recipe))
     final = run_recipe(handle, recipe, dataset, options)
     if cfg.output is not None:

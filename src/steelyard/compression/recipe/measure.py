@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from steelyard.compression.recipe.generation import GenerationCard
 from steelyard.evaluation.adapters import Adapter, Feature
 from steelyard.evaluation.evaluate import default_metrics, score
 from steelyard.evaluation.labels import LabelMap
@@ -57,6 +58,8 @@ class ModelCard:
     metric: str | None = None  # the headline metric's name
     agreement: float | None = None  # share of predictions equal to the original's
     file_bytes: Bytes | None = None  # size on disk once saved
+    #: Causal LMs: decode tokens/s, TTFT, TPOT, KV bytes per token and agreement of greedy generations.
+    generation: GenerationCard | None = None
 
     @property
     def peak_memory(self) -> Bytes | None:

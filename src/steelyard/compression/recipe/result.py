@@ -27,10 +27,11 @@ class Verdict:
     """One measured claim on what a recipe delivered; :func:`steelyard.reporting.compress_view.verdict_text`
     words it ("1.84x faster ...", "sparse, not smaller ...", "no significant change ...")."""
 
-    #: speed: after vs before (ratio of interleaved medians); size: bytes in memory; sparsity: weights newly
-    #: zero without getting smaller; metric: points lost (+) or gained (−) on the headline metric.
-    kind: Literal["speed", "size", "sparsity", "metric"]
-    #: speed: "faster" | "slower" (its interval excludes 1.0) | "not significant" ("same" in older runs);
+    #: speed: after vs before (ratio of interleaved medians); decode: a causal LM's decode tokens/s at one batch
+    #: (ratio of interleaved median decode times); size: bytes in memory; sparsity: weights newly zero without
+    #: getting smaller; metric: points lost (+) or gained (−) on the headline metric.
+    kind: Literal["speed", "decode", "size", "sparsity", "metric"]
+    #: speed, decode: "faster" | "slower" (its interval excludes 1.0) | "not significant" ("same" in older runs);
     #: size: "smaller" | "same"; sparsity: "sparse"; metric: "dropped" | "rose" (the paired test rejects
     #: "no change") | "not significant" | "unchanged" (identical predictions) | "untested" (no paired outputs).
     outcome: str
@@ -51,6 +52,8 @@ class Verdict:
     only_before: int | None = None
     only_after: int | None = None
     n: int | None = None
+    #: decode: the batch size it was timed at.
+    batch: int | None = None
 
 
 @dataclass
@@ -131,6 +134,7 @@ class RecipeResult:
         s = self.speedup
         if s is not None:
             out.append(self._speed_verdict(s))
+        out.extend(self._decode_verdicts())
         r = self.size_ratio
         out.append(Verdict("size", "smaller" if r >= 1.05 else "same", r))
         new_zeros = _zeros(self.after) - _zeros(self.before)
@@ -146,6 +150,13 @@ class RecipeResult:
         if sp is None:
             return Verdict("speed", "not significant", ratio)  # no interval: no claim
         return Verdict("speed", sp.outcome, ratio, ci_low=sp.ci_low, ci_high=sp.ci_high, rounds=sp.rounds)
+
+    def _decode_verdicts(self) -> list[Verdict]:
+        """One per timed decode batch of a causal LM: its tokens/s ratio, worded by its interval."""
+        gen = self.after.generation
+        return [Verdict("decode", r.speedup.outcome, r.speedup.ratio, ci_low=r.speedup.ci_low,
+                        ci_high=r.speedup.ci_high, rounds=r.speedup.rounds, batch=r.batch)
+                for r in (gen.runs if gen is not None else []) if r.speedup is not None]
 
     def _metric_verdict(self, drop: float, name: str) -> Verdict:
         change = self.changes.get(name)

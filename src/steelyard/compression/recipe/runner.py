@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -18,6 +18,7 @@ import torch
 from steelyard.compression.api import HISTORY_ATTR, CompressedModel, compress
 from steelyard.compression.fidelity import compare_outputs, non_finite
 from steelyard.compression.recipe.data import RecipeData, prepare_data
+from steelyard.compression.recipe.generation import generates, measure_generation_pair, random_prompts, text_prompts
 from steelyard.compression.recipe.measure import (
     Inputs,
     ModelCard,
@@ -38,7 +39,12 @@ from steelyard.errors import CompressionError, ConfigError, DataError
 from steelyard.evaluation.progress import progress_enabled
 from steelyard.models.handle import ModelHandle
 from steelyard.profiling.counting import count_forward
+from steelyard.profiling.generation_config import GenerationWorkload
+from steelyard.profiling.generation_count import check_generative
 from steelyard.units import Bytes
+
+#: What a recipe generates by default: short enough for CI, long enough that decode dominates TTFT.
+RECIPE_GENERATION = GenerationWorkload(prompt_len=32, new_tokens=32, batch_sizes=(1, 8))
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,10 @@ class RecipeOptions:
     ``batch_size`` × ``max_length`` is the timing batch (real examples from the evaluation split
     when there is data). ``rounds`` alternating timings of each model after ``warmup`` calls.
     ``eval_split``: ``test`` for a report, ``validation`` inside a search.
+
+    A causal LM also generates (:mod:`.generation`) the ``generation`` workload, decode timed at each
+    of its batch sizes with both models interleaved, and its greedy generations compared with the
+    original's on ``agreement_prompts`` prompts.
     """
 
     eval_split: str = "test"
@@ -65,8 +75,21 @@ class RecipeOptions:
     calibration_batches: int = 16
     #: Serve the result in this runtime (steelyard.backends.serve.SERVING): timed there, saved as its artifact.
     serve: str | None = None
+    #: Causal LMs: the greedy workload both models generate (``prompt_len`` prompt tokens, exactly ``new_tokens``
+    #: new ones, decode timed at each of ``batch_sizes`` in ``rounds`` interleaved rounds after ``warmup``
+    #: calls; the workload's own ``runs`` / ``warmup`` are the profile's). None: no generation rows.
+    generation: GenerationWorkload | None = field(default_factory=lambda: RECIPE_GENERATION)
+    #: Causal LMs: prompts cut from the evaluation text on which greedy generations are compared.
+    agreement_prompts: int = field(default=8, metadata={"help": "causal LMs: prompts from the evaluation text on "
+                                                              "which greedy generations are compared"})
 
     def __post_init__(self) -> None:
+        gen = self.generation
+        if gen is not None and gen.new_tokens == 1:
+            raise ConfigError("--new-tokens must be 0 (no generation) or at least 2 (a decode step after the first "
+                              "token), got 1")
+        if self.agreement_prompts < 1:
+            raise ConfigError(f"--agreement-prompts must be at least 1, got {self.agreement_prompts}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise ConfigError(f"batch sizes must be at least 1, got {self.batch_size} / {self.eval_batch_size}")
         if self.rounds < 1 or self.warmup < 0:
@@ -89,6 +112,9 @@ def run_recipe(
     if recipe.needs_data and dataset is None:
         needing = next(s.name for s in recipe.steps if s.needs_data)
         raise DataError(f"the recipe step {needing} needs data: pass --data <source>")
+    generative = opts.generation is not None and generates(handle, opts.generation.new_tokens)
+    if generative:  # a prompt + new tokens longer than the model's positions fails before any work
+        check_generative(handle, opts.generation)  # type: ignore[arg-type]
     show = progress_enabled(opts.progress)
     data = prepare_data(handle, dataset, eval_split=opts.eval_split, max_length=opts.max_length,
                         tokenizer=opts.tokenizer, seed=opts.seed) if dataset is not None else None
@@ -96,6 +122,7 @@ def run_recipe(
         handle = dataclasses.replace(handle, module=data.module)
     inputs = _timing_inputs(handle, data, opts)
     original = handle.module.eval()
+    prompts = _prompts(handle, data, opts) if generative else None  # too little text fails before any work
 
     before = size_card(original)
     float_count = count_forward(original, inputs)
@@ -138,6 +165,9 @@ def run_recipe(
                                                          warmup=opts.warmup, threads=opts.threads)
         for card in (before, after):
             card.throughput = card.latency.batch_size / float(card.latency.median)  # type: ignore[union-attr]
+    notes = list(data.notes) if data is not None else []
+    if prompts is not None:
+        _generation(handle, compressed, prompts, opts, before, after, notes)
     after_quality = _score(after, module, data, opts)
     changes = {}
     if after_quality is not None and before_quality is not None:
@@ -152,9 +182,33 @@ def run_recipe(
         model=handle.name, recipe=recipe.text, data=data.name if data else None,
         eval_split=data.eval_split if data else None, before=before, after=after, steps=records,
         backend=compressed.backend, fidelity=fidelity, timing=timing, seconds=time.perf_counter() - start,
-        notes=list(data.notes) if data is not None else [], compressed=compressed, speed=speed, changes=changes,
+        notes=notes, compressed=compressed, speed=speed, changes=changes,
         leakage=leakage(dataset, opts.eval_split) if dataset is not None else [],
     )
+
+
+def _prompts(handle: ModelHandle, data: RecipeData | None, opts: RecipeOptions) -> tuple[torch.Tensor, str]:
+    """The fixed prompt set both models generate from, and where it came from."""
+    work = opts.generation
+    assert work is not None
+    if data is not None and data.task == "causal-lm":
+        return text_prompts(data.evaluation, opts.agreement_prompts, work.prompt_len), "evaluation text"
+    return random_prompts(handle, opts.agreement_prompts, work.prompt_len, opts.seed), "random token ids"
+
+
+def _generation(handle: ModelHandle, compressed: CompressedModel, prompt_set: tuple[torch.Tensor, str],
+                opts: RecipeOptions, before: ModelCard, after: ModelCard, notes: list[str]) -> None:
+    """Fill both cards' generation rows (decode tokens/s, TTFT, TPOT, KV bytes, agreement) in this run."""
+    work = opts.generation
+    assert work is not None
+    if not generates(compressed.handle, work.new_tokens):
+        notes.append(f"generation not measured: the {compressed.backend} model cannot generate() in torch")
+        return
+    prompts, source = prompt_set
+    before.generation, after.generation = measure_generation_pair(
+        handle, compressed.handle, prompts, source=source, new_tokens=work.new_tokens, batch_sizes=work.batch_sizes,
+        weights=(before.bytes, after.bytes), timed=opts.measure_latency, rounds=opts.rounds, warmup=opts.warmup,
+        threads=opts.threads)
 
 
 def _score(card: ModelCard, module: torch.nn.Module, data: RecipeData | None, opts: RecipeOptions,
