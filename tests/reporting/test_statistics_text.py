@@ -146,3 +146,13 @@ def test_profile_marks_a_noisy_latency_in_its_table():
     report.measured.latency = dataclasses.replace(lat, cv=0.25, noisy=True, noisy_because=["cv"])
     text = text_of(render_cost_report, report)
     assert "± noisy" in text and "noisy: CV 25% (> 10%)" in text
+
+
+def test_a_perplexity_change_reads_relative_to_the_value_before_not_in_points():
+    from steelyard.reporting.statistics import change_cell
+    from steelyard.significance import PairedChange
+
+    ppl = PairedChange("perplexity", 40.0, 42.0, 2.0, 1.0, 3.0, 0.001, "paired-bootstrap", 300)
+    assert change_cell(ppl).startswith("+5.00% (")  # 2 / 40, never "+200.00 pts"
+    acc = PairedChange("accuracy", 0.9, 0.88, -0.02, -0.04, 0.0, 0.2, "mcnemar", 300)
+    assert change_cell(acc).startswith("-2.00 pts, n.s.")
