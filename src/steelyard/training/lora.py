@@ -29,7 +29,8 @@ MISSING_PEFT = "LoRA needs peft, which is not installed: pip install 'steelyard[
 @dataclass(frozen=True)
 class AdapterSummary:
     """What LoRA trained: the rank, the scale's alpha, the targeted layer names (and how many layers
-    matched), the adapters' parameters (``trainable``) and the model's own (``total``, frozen)."""
+    matched), the parameters that train (``trainable``: the adapters, plus a classifier's head) and the
+    model's own (``total``)."""
 
     rank: int
     alpha: float
@@ -116,8 +117,15 @@ class Adapters:
         return self.module
 
 
-def attach(module: nn.Module, rank: int, alpha: float | None = None, targets: tuple[str, ...] = ()) -> Adapters:
-    """Inject rank-``rank`` LoRA adapters into ``module`` (in place) and freeze everything else.
+#: Top-level names of a classifier's task head, which trains in full next to the adapters (peft's
+#: ``modules_to_save`` for sequence classification): a new head starts at random.
+HEAD_PREFIXES = ("classifier.", "score.", "head.", "pre_classifier.", "fc.")
+
+
+def attach(module: nn.Module, rank: int, alpha: float | None = None, targets: tuple[str, ...] = (), *,
+           train_head: bool = False) -> Adapters:
+    """Inject rank-``rank`` LoRA adapters into ``module`` (in place) and freeze everything else
+    (but a classifier's head with ``train_head``, see :data:`HEAD_PREFIXES`).
 
     ``alpha`` None takes 2 · rank (a scale of 2, whatever the rank); ``targets`` () the
     :func:`default_targets`. Raises ConfigError (exit 2) when peft is missing or no layer matches.
@@ -149,6 +157,10 @@ def attach(module: nn.Module, rank: int, alpha: float | None = None, targets: tu
         tuner = LoraModel(module, config, "default")
     except (ValueError, TypeError, RuntimeError) as exc:
         raise ConfigError(f"LoRA could not adapt {type(module).__name__}: {str(exc).strip().splitlines()[0]}") from None
+    if train_head:
+        for name, p in module.named_parameters():
+            if name.startswith(HEAD_PREFIXES) and p.is_floating_point():
+                p.requires_grad_(True)
     trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
     summary = AdapterSummary(rank, alpha, tuple(names), len(matched), trainable, total)
     return Adapters(module, tuner, summary, flags)

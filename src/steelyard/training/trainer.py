@@ -115,7 +115,8 @@ def fit(
     if cfg.lora_rank:
         from steelyard.training.lora import attach, parse_targets
 
-        adapters = attach(job.module, cfg.lora_rank, cfg.lora_alpha, parse_targets(cfg.lora_targets))
+        adapters = attach(job.module, cfg.lora_rank, cfg.lora_alpha, parse_targets(cfg.lora_targets),
+                          train_head=job.adapter.kind != "lm")
     try:
         fitted = _fit(job, cfg, lr=lr, dist=dist, device=device, progress=progress, start=start, charges=charges,
                       count_flops=count_flops, restore_best=restore_best)
