@@ -138,6 +138,10 @@ def distill(
     s_cost = model_cost(s_handle, task, plan.adapter)
     teacher_run = teacher_cost(outcome, len(plan.dataset.train))
     notes = [*plan.notes, *outcome.notes]
+    if outcome.adapters is not None:
+        from steelyard.training.lora import adapter_note
+
+        notes.append(adapter_note(outcome.adapters))
     ignored = nproc_ignored(cfg.train, dist)
     if ignored:
         notes.append(ignored)
