@@ -105,3 +105,25 @@ def test_bad_lora_settings_and_a_missing_peft_are_one_clear_error(monkeypatch):
     with pytest.raises(ConfigError) as caught:
         attach(llama(), 4)
     assert str(caught.value) == MISSING_PEFT and "steelyard[llm]" in MISSING_PEFT
+
+
+def test_finetune_with_lora_trains_a_classifiers_adapters_and_its_head_not_its_pooler(tmp_path):
+    from steelyard.data import load_dataset
+    from steelyard.models import load_model
+    from steelyard.training.finetune import finetune
+    from text_toys import reviews_csv, tiny_bert
+
+    folder = tiny_bert(tmp_path / "bert", layers=2)
+    handle = load_model(str(folder))
+    before = {k: v.clone() for k, v in handle.module.state_dict().items()}
+    data = load_dataset(str(reviews_csv(tmp_path / "reviews.csv", 60)))
+    result = finetune(handle, data, FinetuneConfig(epochs=5, batch_size=8, max_length=16, lora_rank=4, lr=2e-2,
+                                                   progress=False, n_resamples=50), output=tmp_path / "out")
+    after = result.trained.module.state_dict()
+    assert set(after) == set(before)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert "bert.encoder.layer.0.attention.self.query.weight" in changed  # merged adapter
+    assert {"classifier.weight", "classifier.bias"} <= changed  # the head trains in full
+    assert not any(k.startswith(("bert.pooler", "bert.embeddings")) for k in changed)
+    assert any("LoRA rank 4" in n for n in result.notes) and result.test["accuracy"].value > 0.9
+    assert not any("lora_" in k for k in load_model(str(tmp_path / "out")).module.state_dict())

@@ -63,31 +63,46 @@ def _last(path: str) -> str:
     return path.rsplit(".", 1)[-1]
 
 
-def default_targets(module: nn.Module) -> tuple[str, ...]:
-    """The family's attention and FFN projection names, else every linear-like layer in the blocks."""
-    from steelyard.families import find_blocks, unit_stacks
-    from steelyard.families.units import is_linear_like
+def _unit_paths(units: Any) -> list[str]:
+    """Paths inside one block of the linear layers a units table names: attention and FFN projections."""
+    paths: list[str] = []
+    for attention in units.attentions:
+        paths.extend(p for p in (*attention.projections(), attention.output) if p)
+    for ffn in (units.ffn, units.experts.shared if units.experts is not None else None):
+        if ffn is not None:
+            paths.extend((*ffn.inputs, ffn.output))
+    return paths
 
-    names: list[str] = []
+
+def target_layers(module: nn.Module) -> list[str]:
+    """Full names of the layers LoRA adapts by default: the family's attention and FFN projections in
+    every block, else every linear-like layer inside the blocks (never embeddings or the head)."""
+    from steelyard.families import find_blocks, unit_stacks
+    from steelyard.families.units import has, is_linear_like, resolve
+
+    name_of = {id(m): n for n, m in module.named_modules()}
+    found: list[str] = []
     for stack in unit_stacks(module):
-        units = stack.units
-        for attention in units.attentions:
-            names.extend(_last(p) for p in (*attention.projections(), attention.output) if p)
-        if units.ffn is not None:
-            names.extend(_last(p) for p in (*units.ffn.inputs, units.ffn.output))
-        if units.experts is not None and units.experts.shared is not None:
-            shared = units.experts.shared
-            names.extend(_last(p) for p in (*shared.inputs, shared.output))
-    if not names:
-        found = find_blocks(module)
-        layers = list(found.layers) if found is not None else []
-        for block in layers:
-            names.extend(_last(n) for n, m in block.named_modules() if n and is_linear_like(m))
-    out = tuple(dict.fromkeys(names))
+        paths = _unit_paths(stack.units)
+        for block in stack.layers:
+            for path in paths:
+                layer = resolve(block, path) if has(block, path) else None
+                if layer is not None and is_linear_like(layer):
+                    found.append(name_of[id(layer)])
+    if not found:
+        blocks = find_blocks(module)
+        for block in list(blocks.layers) if blocks is not None else []:
+            found.extend(name_of[id(m)] for m in block.modules() if m is not block and is_linear_like(m))
+    out = list(dict.fromkeys(found))
     if not out:
         raise ConfigError(f"LoRA: cannot tell which layers of {type(module).__name__} to adapt (no transformer "
                           "blocks with linear layers found); name them with lora_targets (e.g. q_proj+v_proj)")
     return out
+
+
+def default_targets(module: nn.Module) -> tuple[str, ...]:
+    """The short names of :func:`target_layers` (``q_proj``, ``k_proj``, ...), in order."""
+    return tuple(dict.fromkeys(_last(n) for n in target_layers(module)))
 
 
 @dataclass
@@ -139,11 +154,15 @@ def attach(module: nn.Module, rank: int, alpha: float | None = None, targets: tu
         raise ConfigError(MISSING_PEFT) from None
     from steelyard.families.units import is_linear_like
 
-    names = targets or default_targets(module)
+    if targets:  # the user's names match a layer of that name anywhere, as peft matches them
+        layers = [n for n, _ in module.named_modules() if n and _last(n) in targets]
+        if not layers:
+            raise ConfigError(f"LoRA: no layer of {type(module).__name__} is named {' / '.join(targets)}")
+    else:
+        layers = target_layers(module)
+    names = tuple(dict.fromkeys(_last(n) for n in layers))
     alpha = float(2 * rank if alpha is None else alpha)
-    matched = [m for n, m in module.named_modules() if n and _last(n) in names]
-    if not matched:
-        raise ConfigError(f"LoRA: no layer of {type(module).__name__} is named {' / '.join(names)}")
+    matched = [module.get_submodule(n) for n in layers]
     unsupported = [type(m).__name__ for m in matched if not is_linear_like(m) and not isinstance(m, nn.Embedding)]
     if unsupported:
         raise ConfigError(f"LoRA adapts float linear layers; {' / '.join(names)} include {unsupported[0]} layers "
@@ -151,7 +170,7 @@ def attach(module: nn.Module, rank: int, alpha: float | None = None, targets: tu
     conv1d = any(type(m).__name__ == "Conv1D" for m in matched)  # GPT-2 stores weights as (in, out)
     flags = {n: p.requires_grad for n, p in module.named_parameters()}
     total = sum(p.numel() for p in module.parameters())
-    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=list(names), lora_dropout=0.0, bias="none",
+    config = LoraConfig(r=rank, lora_alpha=alpha, target_modules=layers, lora_dropout=0.0, bias="none",
                         fan_in_fan_out=conv1d)
     try:
         tuner = LoraModel(module, config, "default")
