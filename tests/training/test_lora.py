@@ -86,7 +86,8 @@ def test_fit_with_lora_rank_trains_adapters_and_returns_the_plain_model():
     with torch.no_grad():
         before = float(model(**Blocks().collate(features)).loss)
     cfg = FinetuneConfig(epochs=1, batch_size=4, max_steps=8, lora_rank=4, progress=False)
-    fitted = fit(LoopInput(model, Blocks(), features, [], "perplexity"), cfg, count_flops=True)
+    fitted = fit(LoopInput(model, Blocks(), features, features[:4], "perplexity"), cfg, count_flops=True)
+    assert fitted.best_step > 0  # the best validation state (adapters only) was restored before the merge
     assert fitted.adapters is not None and fitted.adapters.rank == 4 and fitted.adapters.alpha == 8.0
     assert {k: v.shape for k, v in model.state_dict().items()} == keys and fitted.best_state is None
     with torch.no_grad():
@@ -127,3 +128,11 @@ def test_finetune_with_lora_trains_a_classifiers_adapters_and_its_head_not_its_p
     assert not any(k.startswith(("bert.pooler", "bert.embeddings")) for k in changed)
     assert any("LoRA rank 4" in n for n in result.notes) and result.test["accuracy"].value > 0.9
     assert not any("lora_" in k for k in load_model(str(tmp_path / "out")).module.state_dict())
+
+
+def test_the_best_state_snapshot_leaves_frozen_weights_out():
+    from steelyard.training.loop import snapshot
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3), torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 2))
+    model[0].weight.requires_grad_(False)
+    assert set(snapshot(model)) == set(model.state_dict()) - {"0.weight"}  # buffers (running stats) are kept

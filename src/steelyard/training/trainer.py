@@ -151,7 +151,7 @@ def _fit(
     lr = cfg.learning_rate(trainable_parameters(job.module)) if lr is None else lr
     outcome = train(job, cfg, lr, acct, dist=dist, device=device, progress=progress)
     if restore_best and outcome.best_state is not None:
-        job.module.load_state_dict(outcome.best_state)
+        job.module.load_state_dict(outcome.best_state, strict=False)  # frozen weights are not in it (snapshot)
     cost = TrainingCost(
         flops_per_sample=per_sample,
         basis=basis,
