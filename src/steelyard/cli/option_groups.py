@@ -44,7 +44,7 @@ TRAIN = Group.of(
     "eval_every", "max_steps", "max_length",
     Opt("freeze_encoder", flags=("--freeze-encoder/--no-freeze-encoder",)),
     Opt("augment", flags=("--augment/--no-augment",)),
-    "nproc", "device", "tokenizer", "seed",
+    "nproc", "device", "tokenizer", "seed", "lora_rank", "lora_alpha", "lora_targets",
 )
 
 DISTILL = Group.of(

@@ -105,8 +105,9 @@ def distill(
     """Distil ``teacher`` into ``student`` on ``dataset``; see the module docstring.
 
     ``teacher`` is a handle or any source :func:`~steelyard.models.load_model` takes, a fine-tuned
-    classifier for the dataset's labels. ``student`` is ``"layers=K"``, ``"hidden=H"`` (with
-    ``heads=``, ``ffn=``; combinable), another model source, or a handle
+    classifier for the dataset's labels, or a causal LM with plain text (``causal-lm`` data: the
+    student learns the teacher's next-token distributions, scored by perplexity). ``student`` is
+    ``"layers=K"``, ``"hidden=H"`` (with ``heads=``, ``ffn=``; combinable), another model source, or a handle
     (:func:`~steelyard.distill.student.make_student`). With ``output`` the student is saved there
     (an existing model only with ``overwrite``; never over the teacher's, the student's or the data's files).
     """
@@ -137,6 +138,10 @@ def distill(
     s_cost = model_cost(s_handle, task, plan.adapter)
     teacher_run = teacher_cost(outcome, len(plan.dataset.train))
     notes = [*plan.notes, *outcome.notes]
+    if outcome.adapters is not None:
+        from steelyard.training.lora import adapter_note
+
+        notes.append(adapter_note(outcome.adapters))
     ignored = nproc_ignored(cfg.train, dist)
     if ignored:
         notes.append(ignored)

@@ -19,9 +19,10 @@ from steelyard.units import Flops
 
 
 def counting_inputs(handle: ModelHandle, task: str, adapter: Adapter) -> tuple[Any, int | None]:
-    """Batch-1 inputs for counting: ``max_length`` tokens for text, the model's image for vision."""
+    """Batch-1 inputs for counting: ``max_length`` tokens for text (a causal LM's block), the model's
+    image for vision."""
     config = getattr(handle.module, "config", None) or handle.config
-    seq = adapter.max_length if isinstance(adapter, TextAdapter) else None
+    seq = adapter.max_length if isinstance(adapter, TextAdapter) else getattr(adapter, "block_size", None)
     if handle.source_kind == "factory" or config is None or not getattr(config, "model_type", None):
         return handle.inputs_for_batch(1), seq
     spec = InputSpec(batch_size=1, seq_len=seq or 128)

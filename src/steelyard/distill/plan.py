@@ -1,9 +1,9 @@
 """Everything a distillation run decides before training, and one process's training.
 
 :func:`plan_run` checks the inputs (a teacher with weights and a head, classification data whose
-labels fit it), puts the data in the teacher's label order, builds the student and the adapters
-that feed both models. It runs in the calling process first, so bad input fails there with one
-clear error before any worker starts, and again in every DDP worker (deterministically: same
+labels fit it; or a causal LM and plain text), puts the data in the teacher's label order, builds
+the student and the adapters that feed both models. It runs in the calling process first, so bad
+input fails there with one clear error before any worker starts, and again in every DDP worker (deterministically: same
 seed, same student).
 """
 
@@ -28,7 +28,7 @@ from steelyard.training.dist import DistContext, weights_digest
 from steelyard.training.finetune import check_data, objective, relabel, with_validation
 from steelyard.training.trainer import device_for
 
-TASKS = ("text-classification", "image-classification")
+TASKS = ("text-classification", "image-classification", "causal-lm")
 
 #: The file a launched run's rank 0 writes the trained student to, for the calling process.
 STATE_FILE = "student.safetensors"
@@ -51,6 +51,8 @@ class Plan:
 
     @property
     def task(self) -> str:
+        if self.dataset.task == "causal-lm":
+            return "causal-lm"
         return "image-classification" if self.dataset.modality == "image" else "text-classification"
 
 
@@ -80,11 +82,17 @@ def _same_inputs(a: Adapter, b: Adapter, examples: list[Any]) -> bool:
 
 
 def check_teacher(teacher: ModelHandle, dataset: TaskDataset) -> None:
-    """A teacher must have weights, read the data's modality and classify."""
+    """A teacher must have weights, read the data's modality and classify (or be a causal LM, on text)."""
     check_runnable(teacher)
     if dataset.task not in TASKS:
-        raise DataError(f"distillation needs a classification dataset; {dataset.name!r} is {dataset.task}")
+        raise DataError(f"distillation needs a classification dataset or plain text for a causal LM; "
+                        f"{dataset.name!r} is {dataset.task}")
     check_modality(teacher, dataset)
+    if dataset.task == "causal-lm":
+        if teacher.task != "causal-lm":
+            raise DataError(f"plain text distils a causal language model; the teacher {teacher.name!r} is "
+                            f"{teacher.task}")
+        return
     if teacher.task in ("causal-lm", "feature-extraction") and teacher.source_kind != "factory":
         raise DataError(f"the teacher {teacher.name!r} is a {teacher.task} model without a classification head; "
                         f"fine-tune it first (steelyard finetune {teacher.name} --data ... --output ...)")
@@ -95,6 +103,8 @@ def plan_run(teacher: ModelHandle, student: str | ModelHandle, dataset: TaskData
     metric, target = objective(cfg.train, dataset.task)
     check_teacher(teacher, dataset)
     check_data(dataset)
+    if dataset.task == "causal-lm":
+        return _plan_lm(teacher, student, dataset, cfg, metric, target)
     ds, notes = with_validation(dataset, cfg.train.seed)
     k = teacher_classes(teacher)
     config = getattr(teacher.module, "config", None) or teacher.config
@@ -120,6 +130,22 @@ def plan_run(teacher: ModelHandle, student: str | ModelHandle, dataset: TaskData
     if cfg.train.target is not None and not ds.validation:
         raise DataError(f"{ds.name!r} has too few examples for a validation split, which a target metric needs")
     return Plan(teacher, built, ds, list(labels.names), adapter, teacher_adapter_out, metric, target, notes)
+
+
+def _plan_lm(teacher: ModelHandle, student: str | ModelHandle, dataset: TaskDataset, cfg: DistillConfig,
+             metric: str, target: float | None) -> Plan:
+    """A causal-LM teacher and student on plain text: the same tokenizer feeds both (their next-token
+    distributions are matched token by token), no labels to order."""
+    ds, notes = with_validation(dataset, cfg.train.seed)
+    built = build_student(teacher, student, cfg.train.seed)
+    adapter = make_adapter(teacher, "causal-lm", max_length=cfg.train.max_length, tokenizer=cfg.train.tokenizer)
+    if built.preprocessing is not teacher:
+        own = make_adapter(built.preprocessing, "causal-lm", max_length=cfg.train.max_length,
+                           tokenizer=cfg.train.tokenizer)
+        if not _same_inputs(own, adapter, ds.train[:16]):
+            raise ConfigError(f"the student {built.label!r} tokenizes the text differently from the teacher; "
+                              "distilling a causal LM on logits needs one tokenizer for both")
+    return Plan(teacher, built, ds, [], adapter, None, metric, target, notes)
 
 
 def train_process(plan: Plan, cfg: DistillConfig, dist: DistContext, progress: bool = False) -> DistillOutcome:

@@ -313,8 +313,12 @@ def from_model(teacher: ModelHandle, student: ModelHandle | str, seed: int = 0) 
     if handle.source_kind != "factory" and model_modality(handle) != model_modality(teacher):
         raise DataError(f"the student {handle.name!r} reads {model_modality(handle)} but the teacher reads "
                         f"{model_modality(teacher)}")
-    if handle.task == "causal-lm":
-        raise DataError(f"the student {handle.name!r} is a causal language model; distillation here needs a classifier")
+    if handle.task == "causal-lm" or teacher.task == "causal-lm":
+        if handle.task != teacher.task:
+            raise DataError(f"the student {handle.name!r} is a {handle.task} model and the teacher {teacher.name!r} "
+                            f"a {teacher.task} one; a causal LM distils into a causal LM")
+        return Student(copy.deepcopy(handle.module), [f"student: {handle.name} with its own weights"], handle,
+                       handle.name)
     if handle.source_kind != "factory" and (is_headless(handle.module) or handle.task == "feature-extraction"):
         k = teacher_classes(teacher)
         names = _label_names(teacher, k) or [f"LABEL_{i}" for i in range(k)]

@@ -11,8 +11,14 @@ targets are computed once:
   the pass that also caches frozen embeddings) and travel in the batch under ``_teacher_logits``,
   which ``call_model`` does not pass to the model. Each step then costs one student forward + backward
   instead of that plus a teacher forward.
-- **Online teacher** when hidden states are matched (they are too large to cache) or when
-  ``cache_teacher`` is off: the teacher runs on each batch under ``no_grad``.
+- **Online teacher** when hidden states are matched (they are too large to cache), when
+  ``cache_teacher`` is off, and always for a causal LM: the teacher runs (in eval mode) on each
+  batch under ``no_grad``. A causal LM's logits are one vocabulary-wide distribution per token
+  (a 32k vocabulary × 512 tokens is 64 MiB of float32 per example), so they are never cached.
+
+A causal-LM student (an adapter of kind ``"lm"``) learns the teacher's next-token distribution at
+every predicted position, mixed with its own next-token NLL (``alpha``); see
+:class:`~steelyard.training.objectives.LogitDistillation`.
 
 Hidden-state matching pairs the embedding outputs and each student layer ``i`` with the teacher
 layer :func:`~steelyard.distill.student.hidden_targets` gives (the last layer of the block the
@@ -194,7 +200,11 @@ def distill_module(
     separate = teacher_adapter is not None
     if separate and (teacher_features is None or len(teacher_features) != len(train_features)):
         raise DataError("teacher_features must hold the teacher's encoding of every training example, in order")
-    online = cfg.hidden_states or not cfg.cache_teacher
+    causal = adapter.kind == "lm"
+    online = cfg.hidden_states or not cfg.cache_teacher or causal
+    if causal and separate:
+        raise ConfigError("distilling a causal LM matches next-token distributions token by token: the teacher and "
+                          "the student must share a tokenizer; this pair does not")
     if online and separate:
         raise ConfigError("hidden-state matching and an uncached teacher need the teacher and the student to read "
                           "the same inputs (same tokenizer / image size); this pair does not")
@@ -206,7 +216,7 @@ def distill_module(
     try:
         probe = {k: v.to(device) for k, v in adapter.collate(train_features[: min(8, len(train_features))]).items()}
         k_student = probe_classes(student, probe, positional)
-        objective, notes = _objective(student, teacher, probe, positional, cfg, separate, device, k_student)
+        objective, notes = _objective(student, teacher, probe, positional, cfg, separate, device, k_student, causal)
         teacher_per_sample = forward_flops(teacher, probe, positional) if not separate else Flops(0.0)
         loop_adapter: Adapter = adapter
         cache_seconds, cache_flops = 0.0, Flops(0.0)
@@ -233,8 +243,14 @@ def distill_module(
         else:
             charges = Charges(flops_per_sample=teacher_per_sample,
                               basis="plus the teacher's forward per sample (it runs on every step)")
-            notes.append("the teacher runs on every step (hidden states are matched online; its logits come from the "
-                         "same pass)" if cfg.hidden_states else "the teacher runs on every step (cache_teacher off)")
+            if cfg.hidden_states:
+                notes.append("the teacher runs on every step (hidden states are matched online; its logits come "
+                             "from the same pass)")
+            elif causal:
+                notes.append(f"the teacher's next-token distributions ({k_student:,}-token vocabulary) are computed "
+                             "on every step, not cached")
+            else:
+                notes.append("the teacher runs on every step (cache_teacher off)")
         fitted = fit(
             LoopInput(student, loop_adapter, train_features, val_features, metric, target, objective=objective),
             cfg.train, dist=dist, device=device, progress=progress, start=start,
@@ -254,22 +270,26 @@ def probe_classes(module: nn.Module, probe: Batch, positional: bool) -> int:
     return int(logits_of(_probe(module, probe, positional, False)).shape[-1])
 
 
-def _check_classes(teacher: int | None, student: int) -> None:
+def _check_classes(teacher: int | None, student: int, causal: bool = False) -> None:
     if teacher is not None and teacher != student:
+        if causal:
+            raise DataError(f"teacher and student vocabularies differ: the teacher predicts {teacher} tokens, the "
+                            f"student {student}; distillation on logits needs the same tokenizer")
         raise DataError(f"teacher and student label sets differ: the teacher predicts {teacher} classes, "
                         f"the student {student}")
 
 
 def _objective(student: nn.Module, teacher: nn.Module, probe: Batch, positional: bool, cfg: DistillConfig,
-               separate: bool, device: torch.device | str, k_student: int) -> tuple[Objective, list[str]]:
+               separate: bool, device: torch.device | str, k_student: int,
+               causal: bool = False) -> tuple[Objective, list[str]]:
     """The distillation objective (logits, plus hidden states when asked) and what it says about them."""
-    logits = LogitDistillation(teacher, cfg.alpha, cfg.temperature)
+    logits = LogitDistillation(teacher, cfg.alpha, cfg.temperature, causal=causal)
     if not cfg.hidden_states:
         if not separate:
-            _check_classes(probe_classes(teacher, probe, positional), k_student)
+            _check_classes(probe_classes(teacher, probe, positional), k_student, causal)
         return logits, []
     s_out, t_out = _probe(student, probe, positional, True), _probe(teacher, probe, positional, True)
-    _check_classes(int(logits_of(t_out).shape[-1]), k_student)
+    _check_classes(int(logits_of(t_out).shape[-1]), k_student, causal)
     s_states, t_states = _hidden_states(s_out, "student"), _hidden_states(t_out, "teacher")
     _check_states(s_states, t_states)
     ws, wt = s_states[-1].shape[-1], t_states[-1].shape[-1]

@@ -231,6 +231,9 @@ FINETUNE_FLAGS: tuple[Flag, ...] = (
     Flag("FinetuneConfig.device", "--device"),
     Flag("FinetuneConfig.tokenizer", "--tokenizer"),
     Flag("FinetuneConfig.seed", "--seed"),
+    Flag("FinetuneConfig.lora_rank", "--lora-rank"),
+    Flag("FinetuneConfig.lora_alpha", "--lora-alpha"),
+    Flag("FinetuneConfig.lora_targets", "--lora-targets"),
 )
 
 #: `steelyard estimate` options over a stored estimate: its LoadConfig and its own settings ("estimate").

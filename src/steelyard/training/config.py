@@ -27,6 +27,9 @@ DEFAULT_LR: dict[str, dict[str, float]] = {
     "full": {"adamw": 5e-5, "adam": 5e-5, "rmsprop": 1e-5, "sgd": 1e-2},
     "full-small": {"adamw": 1e-4, "adam": 1e-4, "rmsprop": 2e-5, "sgd": 2e-2},
     "head-only": {"adamw": 1e-2, "adam": 1e-2, "rmsprop": 1e-3, "sgd": 1e-1},
+    # LoRA adapters start at zero and are few: they take the larger rates the LoRA and QLoRA papers
+    # used (1e-4 to 2e-4 with AdamW), whatever the size of the frozen model.
+    "lora": {"adamw": 2e-4, "adam": 2e-4, "rmsprop": 4e-5, "sgd": 4e-2},
 }
 
 #: Trainable parameters up to which a full fine-tune counts as a small model's (``full-small`` rates).
@@ -83,12 +86,16 @@ class FinetuneConfig:
       is frozen.
     - ``augment``: perturb training examples afresh each epoch (``text_augment`` /
       ``image_augment``).
+    - ``lora_rank`` > 0: train only LoRA adapters of that rank on the frozen model (peft, the
+      ``llm`` extra) and merge them back at the end (:mod:`steelyard.training.lora`), so the result
+      is a plain model of the original shape; ``lora_alpha`` scales them (alpha / rank),
+      ``lora_targets`` names the layers (default: the family's attention and FFN projections).
     """
 
     epochs: int | None = field(default=None, metadata=_help("passes over the training data (default: 20 head-only; "
         "full, enough for ~300 steps, 3 to 10, with early stopping)"))
     lr: float | None = field(default=None, metadata=_help("peak learning rate (default per optimizer and mode; "
-        "adamw: 1e-4 full on models up to 50M parameters, 5e-5 larger, 1e-2 head-only)"))
+        "adamw: 1e-4 full on models up to 50M parameters, 5e-5 larger, 1e-2 head-only, 2e-4 LoRA)"))
     batch_size: int = field(default=16, metadata=_help("global batch size (split across --nproc processes)"))
     optimizer: str = field(default="adamw", metadata=_help("adamw | adam | rmsprop | sgd (momentum 0.9)"))
     weight_decay: float = field(default=0.01, metadata=_help("weight decay (not on biases and norm scales)"))
@@ -122,6 +129,12 @@ class FinetuneConfig:
         "test metrics"))
     progress: bool | None = field(default=None, metadata=_help(
         "progress (default on): bars in a terminal, else a log line every 5 s"))
+    lora_rank: int = field(default=0, metadata=_help("train LoRA adapters of this rank (peft) on the frozen model, "
+        "merged back at the end (0: full fine-tuning)"))
+    lora_alpha: float | None = field(default=None, metadata=_help("LoRA scale numerator: adapters scaled by "
+        "alpha / rank (default: 2 x rank)"))
+    lora_targets: str | None = field(default=None, metadata=_help("layer names LoRA adapts, e.g. q_proj+v_proj "
+        "(default: the family's attention and FFN projections)"))
 
     def __post_init__(self) -> None:
         if self.epochs is not None and self.epochs < 1:
@@ -152,6 +165,12 @@ class FinetuneConfig:
             raise ConfigError(f"unknown backend {self.backend!r}; choose auto, gloo or nccl")
         if self.n_resamples < 1:
             raise ConfigError(f"bootstrap resamples must be at least 1, got {self.n_resamples}")
+        if isinstance(self.lora_rank, bool) or not isinstance(self.lora_rank, int) or self.lora_rank < 0:
+            raise ConfigError(f"LoRA rank must be a whole number >= 0 (0: full fine-tuning), got {self.lora_rank!r}")
+        if self.lora_alpha is not None and not (math.isfinite(self.lora_alpha) and self.lora_alpha > 0):
+            raise ConfigError(f"LoRA alpha must be a positive number, got {self.lora_alpha}")
+        if self.lora_rank and self.freeze_encoder:
+            raise ConfigError("LoRA and freeze_encoder are two ways of training part of a model; choose one")
 
     @property
     def mode(self) -> str:
@@ -179,6 +198,8 @@ class FinetuneConfig:
         :data:`SMALL_MODEL_PARAMETERS` trainable parameters takes the small-model rate."""
         if self.lr is not None:
             return self.lr
+        if self.lora_rank:
+            return DEFAULT_LR["lora"][self.optimizer]
         mode = self.mode
         if mode == "full" and trainable_parameters is not None and trainable_parameters <= SMALL_MODEL_PARAMETERS:
             mode = "full-small"

@@ -198,6 +198,10 @@ def run_process(
         cfg, lr=lr, dist=dist, device=device, progress=show, start=start,
         charges=Charges(seconds=time_offset, flops=feature_flops),
     )
+    if outcome.adapters is not None:
+        from steelyard.training.lora import adapter_note
+
+        notes.append(adapter_note(outcome.adapters))
     test_metrics, summary = {}, None
     if test_features:
         outputs = predict_sharded(prep.module, loop_adapter, test_features, cfg.eval_batch_size, dist, device)

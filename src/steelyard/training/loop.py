@@ -69,6 +69,16 @@ class Accounting:
         return Flops(self.flops_offset + self.flops_per_sample * samples)
 
 
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """What training can change, copied to the CPU: the trainable parameters and the buffers.
+
+    Frozen parameters are left out (they are the same at every step), so a LoRA or frozen-body run
+    does not keep a second copy of the whole base model; restore with ``load_state_dict(strict=False)``.
+    """
+    frozen = {n for n, p in module.named_parameters() if not p.requires_grad}
+    return {k: v.detach().clone().cpu() for k, v in module.state_dict().items() if k not in frozen}
+
+
 @dataclass
 class LoopOutcome:
     history: list[EvalPoint]
@@ -227,7 +237,7 @@ def train(
         loss_sum, loss_n, grad_max = 0.0, 0, 0.0
         if improved:
             best_value, best_step, since_best = value, step, 0
-            best_state = {k: v.detach().clone().cpu() for k, v in module.state_dict().items()}
+            best_state = snapshot(module)
         else:
             since_best += 1
         if target is not None and not target.reached and reached(inp.metric, value, target.target):

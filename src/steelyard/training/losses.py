@@ -9,7 +9,9 @@
 scales as 1/T², so the T² factor keeps its weight against the hard term the same whatever the
 temperature (Hinton et al., §2). The KL is summed over classes and averaged over the batch
 ("batchmean"), which is the true KL per example; torch's default "mean" would also divide by
-the number of classes.
+the number of classes. For a causal LM (``next_token_soft_loss``) the "examples" are the predicted
+positions: the KL between the teacher's and the student's next-token distributions at each position
+whose next token is not padding, averaged over those positions.
 """
 
 from __future__ import annotations
@@ -48,6 +50,18 @@ def soft_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temper
     log_q = F.log_softmax(student_logits.float() / t, dim=-1)
     log_p = F.log_softmax(teacher_logits.float() / t, dim=-1)
     return (t * t) * F.kl_div(log_q, log_p, reduction="batchmean", log_target=True)
+
+
+def next_token_soft_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """T² · KL(softmax(teacher/T) ‖ softmax(student/T)) over a causal LM's vocabulary, averaged over
+    the predicted positions: the logits at ``t`` predict token ``t + 1``, and a position whose next
+    label is :data:`IGNORE` (padding) is left out, as :func:`next_token_loss` leaves it out."""
+    valid = labels[:, 1:] != IGNORE
+    if not bool(valid.any()):
+        return student_logits.float().sum() * 0.0  # nothing predicted in this batch: no signal, no NaN
+    return soft_loss(student_logits[:, :-1][valid], teacher_logits[:, :-1][valid], temperature)
 
 
 def mix(hard: torch.Tensor, soft: torch.Tensor, alpha: float) -> torch.Tensor:

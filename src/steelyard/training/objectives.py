@@ -9,7 +9,8 @@ batch's inputs, keeping the batch's ``labels`` and ``_``-prefixed targets away f
 - :class:`CrossEntropy`: classification on the labels.
 - :class:`NextToken`: causal language modelling (labels shifted by one, padding ignored).
 - :class:`LogitDistillation`: α·CE + (1 − α)·T²·KL against a teacher's logits, read from the
-  batch when they were cached (:data:`TEACHER_KEY`) or computed by the teacher on the batch.
+  batch when they were cached (:data:`TEACHER_KEY`) or computed by the teacher on the batch; for a
+  causal LM (``causal``) the CE is the next-token NLL and the KL is taken per predicted position.
 - :class:`HiddenStateMatching`: MSE between student and teacher hidden states through a
   learned projection, optionally plus a logit-distillation term from the same two forwards.
 
@@ -28,7 +29,14 @@ from torch import nn
 
 from steelyard.errors import ConfigError
 from steelyard.evaluation.adapters import Batch, call_model, logits_of
-from steelyard.training.losses import hidden_state_loss, mix, next_token_labels, next_token_loss, soft_loss
+from steelyard.training.losses import (
+    hidden_state_loss,
+    mix,
+    next_token_labels,
+    next_token_loss,
+    next_token_soft_loss,
+    soft_loss,
+)
 
 #: Batch key of cached teacher logits (a leading "_" keeps it away from the model's inputs).
 TEACHER_KEY = "_teacher_logits"
@@ -83,13 +91,18 @@ class NextToken:
     """
 
     def loss(self, model: Forward, batch: Batch) -> torch.Tensor:
-        labels = batch.get("labels")
-        if labels is None:
-            labels = next_token_labels(batch["input_ids"], batch.get("attention_mask"))
-        return next_token_loss(logits_of(model(batch)), labels)
+        return next_token_loss(logits_of(model(batch)), lm_labels(batch))
 
     def modules(self) -> list[nn.Module]:
         return []
+
+
+def lm_labels(batch: Batch) -> torch.Tensor:
+    """A causal-LM batch's targets: its ``labels``, else its input ids with the masked positions ignored."""
+    labels = batch.get("labels")
+    if labels is None:
+        labels = next_token_labels(batch["input_ids"], batch.get("attention_mask"))
+    return labels
 
 
 def task_objective(kind: str) -> Objective:
@@ -109,23 +122,32 @@ class LogitDistillation:
 
     The teacher's logits come from the batch (:data:`TEACHER_KEY`, when they were cached once per
     example) or from a teacher forward on the batch; either way the teacher is in eval mode, so
-    the targets are the same numbers.
+    the targets are the same numbers. With ``causal`` both models are causal LMs: the hard term is
+    the next-token NLL (:func:`~steelyard.training.losses.next_token_loss`) and the soft term the
+    KL between their next-token distributions, averaged over the predicted (non-padding) positions
+    (:func:`~steelyard.training.losses.next_token_soft_loss`).
     """
 
     teacher: nn.Module
     alpha: float = 0.5
     temperature: float = 4.0
+    causal: bool = False
 
-    def term(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def term(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor, batch: Batch) -> torch.Tensor:
         """The mixed loss from both models' logits (shared with :class:`HiddenStateMatching`)."""
-        hard = F.cross_entropy(student_logits.float(), labels)
+        if self.causal:
+            labels = lm_labels(batch)
+            soft = next_token_soft_loss(student_logits, teacher_logits, labels, self.temperature)
+            hard = next_token_loss(student_logits, labels) if self.alpha > 0 else soft
+            return mix(hard, soft, self.alpha)
+        hard = F.cross_entropy(student_logits.float(), batch["labels"])
         return mix(hard, soft_loss(student_logits, teacher_logits, self.temperature), self.alpha)
 
     def loss(self, model: Forward, batch: Batch) -> torch.Tensor:
         student_logits = logits_of(model(batch))
         cached = batch.get(TEACHER_KEY)
         teacher_logits = cached if cached is not None else logits_of(teacher_forward(self.teacher, model, batch))
-        return self.term(student_logits, teacher_logits, batch["labels"])
+        return self.term(student_logits, teacher_logits, batch)
 
     def modules(self) -> list[nn.Module]:
         return []
@@ -158,7 +180,7 @@ class HiddenStateMatching:
         matched = [t_states[j] for j in self.pairs]
         loss = self.weight * hidden_state_loss(s_states, matched, batch.get("attention_mask"), self.projection)
         if self.logits is not None:
-            loss = self.logits.term(logits_of(s_out), logits_of(t_out), batch["labels"]) + loss
+            loss = self.logits.term(logits_of(s_out), logits_of(t_out), batch) + loss
         return loss
 
     def modules(self) -> list[nn.Module]:

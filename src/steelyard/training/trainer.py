@@ -21,15 +21,17 @@ from steelyard.errors import ConfigError
 from steelyard.training.config import FinetuneConfig
 from steelyard.training.dist import DistContext
 from steelyard.training.loop import Accounting, LoopInput, LoopOutcome, train
+from steelyard.training.lora import AdapterSummary
 from steelyard.training.result import DistributedInfo, TrainingCost
 from steelyard.units import Flops
 
 
 @dataclass
 class Fitted(LoopOutcome):
-    """The loop's outcome and the counted cost of the run."""
+    """The loop's outcome and the counted cost of the run (``adapters``: what LoRA trained, if it did)."""
 
     cost: TrainingCost
+    adapters: AdapterSummary | None = None
 
     @property
     def flops_per_sample(self) -> Flops:
@@ -105,7 +107,33 @@ def fit(
     With ``restore_best`` the best validation state is loaded back into the module (a gradual
     pruning run keeps its last state instead: an earlier "best" is less sparse than asked).
     ``count_flops`` False skips the counted forward + backward (the cost then says 0 FLOPs).
+    With ``cfg.lora_rank`` only LoRA adapters train (:mod:`steelyard.training.lora`); they are
+    merged into ``job.module`` before this returns (also when training fails), so the module keeps
+    its original layers, keys and shapes.
     """
+    adapters = None
+    if cfg.lora_rank:
+        from steelyard.training.lora import attach, parse_targets
+
+        adapters = attach(job.module, cfg.lora_rank, cfg.lora_alpha, parse_targets(cfg.lora_targets),
+                          train_head=job.adapter.kind != "lm")
+    try:
+        fitted = _fit(job, cfg, lr=lr, dist=dist, device=device, progress=progress, start=start, charges=charges,
+                      count_flops=count_flops, restore_best=restore_best)
+    finally:
+        if adapters is not None:
+            adapters.merge()
+    if adapters is not None:
+        fitted.adapters = adapters.summary
+        fitted.best_state = None  # its keys are the adapted layers', restored above and merged since
+    return fitted
+
+
+def _fit(
+    job: LoopInput, cfg: FinetuneConfig, *, lr: float | None, dist: DistContext | None, device: torch.device | str,
+    progress: bool, start: float | None, charges: Charges | None, count_flops: bool, restore_best: bool,
+) -> Fitted:
+    """:func:`fit` on the module as it is (adapters, if any, already attached)."""
     from steelyard.training.flops import training_flops_per_sample
 
     start = time.perf_counter() if start is None else start
@@ -123,7 +151,7 @@ def fit(
     lr = cfg.learning_rate(trainable_parameters(job.module)) if lr is None else lr
     outcome = train(job, cfg, lr, acct, dist=dist, device=device, progress=progress)
     if restore_best and outcome.best_state is not None:
-        job.module.load_state_dict(outcome.best_state)
+        job.module.load_state_dict(outcome.best_state, strict=False)  # frozen weights are not in it (snapshot)
     cost = TrainingCost(
         flops_per_sample=per_sample,
         basis=basis,

@@ -44,6 +44,11 @@ class TrainingStepConfig:
     max_steps: int | None = option(None, "stop after this many optimizer steps (none: all epochs)")
     warmup_ratio: float = option(0.1, "share of the steps with a linear warm-up")
     seed: int = option(0, "seed for the data order and dropout")
+    lora_rank: int = option(0, "train LoRA adapters of this rank on the frozen model and merge them back "
+                            "(0: train every weight); LoRA usually wants a larger lr, e.g. 5e-4")
+    lora_alpha: float | None = option(None, "LoRA adapters are scaled by alpha / rank (none: 2 x rank)")
+    lora_targets: str | None = option(None, "layer names LoRA adapts, joined by + (e.g. q_proj+v_proj; none: the "
+                                      "family's attention and FFN projections)")
 
     def finetune_config(self, eval_batch_size: int = 64, progress: bool | None = None) -> FinetuneConfig:
         """The trainer's config for this step (bootstrap resamples unused: a step only validates)."""
@@ -51,6 +56,7 @@ class TrainingStepConfig:
             epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, optimizer=self.optimizer,
             max_steps=self.max_steps, warmup_ratio=self.warmup_ratio, seed=self.seed,
             eval_batch_size=eval_batch_size, progress=progress, n_resamples=1,
+            lora_rank=self.lora_rank, lora_alpha=self.lora_alpha, lora_targets=self.lora_targets,
         )
 
 
@@ -63,7 +69,9 @@ class FinetuneStepConfig(TrainingStepConfig):
     ``prune_to`` raises unstructured sparsity to that level along a cubic schedule while the
     step trains (gradual magnitude pruning, Zhu & Gupta 2017). ``qat`` trains with fake-quantized
     int8 weights and activations, so that a later ``quantize:int8-dynamic`` loses less.
-    Zeros made by an earlier pruning step stay zero: their masks are re-applied after every step.
+    Zeros made by an earlier pruning step stay zero: their masks are re-applied after every step
+    (with LoRA, to the merged weights). ``lora_rank`` trains LoRA adapters only (not with
+    ``prune_to`` or ``qat``, which change the full weights while training).
     """
 
     l1: float = option(0.0, "L1 penalty on prunable weights (drives them to zero)")
@@ -77,6 +85,9 @@ class FinetuneStepConfig(TrainingStepConfig):
             raise ConfigError(f"finetune: l1 and l2 penalties must be >= 0, got {self.l1} / {self.l2}")
         if self.prune_to is not None:
             check_fraction("finetune", "prune_to", self.prune_to)
+        if self.lora_rank and (self.prune_to is not None or self.qat):
+            raise ConfigError("finetune: lora_rank trains adapters on frozen weights; prune_to and qat change the "
+                              "full weights while training; use one or the other")
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,10 @@ class DistillStepConfig(TrainingStepConfig):
     """Recovery by knowledge distillation from the model the recipe started from (the teacher).
 
     loss = α·CE(labels) + (1 − α)·T²·KL(teacher/T ‖ student/T); ``hidden_states`` adds an MSE
-    between the student's layers and the teacher layers they were taken from.
+    between the student's layers and the teacher layers they were taken from. On a causal LM the
+    CE is the next-token NLL and the KL is between the two models' next-token distributions at
+    every predicted position (the teacher runs on each batch; its logits are not cached).
+    ``lora_rank`` trains LoRA adapters only and merges them back.
     """
 
     alpha: float = option(0.5, "weight of the hard-label loss (1 − alpha goes to the teacher)")

@@ -23,8 +23,9 @@ from steelyard.compression.recipe.steps import DistillStepConfig, FinetuneStepCo
 from steelyard.errors import ConfigError
 from steelyard.evaluation.adapters import Batch
 from steelyard.training.loop import LoopInput, LoopOutcome, schedule
+from steelyard.training.lora import adapter_note
 from steelyard.training.objectives import Forward, Objective, task_objective
-from steelyard.training.trainer import fit, seed_everything
+from steelyard.training.trainer import Fitted, fit, seed_everything
 
 
 @dataclass
@@ -125,6 +126,9 @@ def finetune_step(
         )
     if pruner is not None:
         pruner.finalize()
+    if masks and outcome.adapters is not None:
+        after_step(0)  # the merged adapters are dense: the pruned zeros are zero again
+        notes.append("the merged LoRA update was masked with the earlier pruning's zeros")
     module.eval()
     return _record(outcome, start, notes)
 
@@ -143,10 +147,13 @@ def distill_step(
         module, teacher, data.adapter, data.train, data.validation, cfg, metric=data.metric, progress=progress
     )
     module.eval()
-    notes = [f"distilled from the original model (alpha {step.alpha}, temperature {step.temperature})"]
+    notes = [f"distilled from the original model (alpha {step.alpha}, temperature {step.temperature})",
+             *outcome.notes]
     return _record(outcome, start, notes)
 
 
 def _record(outcome: LoopOutcome, start: float, notes: list[str]) -> TrainingRecord:
     best = outcome.best_value if outcome.best_value == outcome.best_value else None  # NaN: no validation
+    if isinstance(outcome, Fitted) and outcome.adapters is not None:
+        notes = [*notes, adapter_note(outcome.adapters)]
     return TrainingRecord(outcome.steps, time.perf_counter() - start, best, notes)
