@@ -25,7 +25,7 @@ from pathlib import Path
 import _common
 import numpy as np
 import torch
-from train_small_llm import OUT, bbc_documents, split
+from train_small_llm import ASSETS, OUT, bbc_documents, split, write_text_splits
 
 from steelyard.compression import (
     AngularLayerConfig,
@@ -56,23 +56,29 @@ def variants(model, calib: list[dict], recovered=None) -> dict[str, torch.nn.Mod
     return out
 
 
-def drop_recover_int4(model, calib, train_ids: torch.Tensor, *, amount: float, steps: int, block: int):
-    """Angular layer drop, then ``steps`` AdamW steps of next-token loss on training text, then int4."""
-    h = handle_of(model, calib[0]["input_ids"])
-    dropped = compress(h, AngularLayerConfig(amount=amount), data=calib)
-    student = dropped.handle.module.train()
-    opt = torch.optim.AdamW(student.parameters(), lr=3e-4)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(steps):
-        idx = torch.randint(len(train_ids) - block - 1, (16,), generator=g)
-        x = torch.stack([train_ids[i : i + block] for i in idx])
-        loss = student(input_ids=x, labels=x).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    student.eval()
-    final = compress(handle_of(student, calib[0]["input_ids"]), WeightOnlyConfig(bits=4, group_size=32))
-    return final.handle.module, dropped.details["dropped"]
+RECOVERY = ("prune:layers-angular,amount={amount}; distill:epochs=1,lr={lr},temperature=2,alpha=0.5; "
+            "quantize:int4-weight-only,group_size=32")
+
+
+def drop_recover_int4(*, amount: float, lr: float, train_docs: int, threads: int):
+    """steelyard's own recipe: angular layer drop, distillation on the original's next-token logits over
+    the model's training text (one epoch over ``train_docs`` documents), then int4 — as
+    ``steelyard compress MODEL --data bbc-llama-text --task causal-lm --recipe RECOVERY`` runs it."""
+    from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
+    from steelyard.data import load_dataset
+    from steelyard.models import LoadConfig, load_model
+
+    folder = write_text_splits(ASSETS / "bbc-llama-recovery-text")
+    lines = (folder / "train.txt").read_text(encoding="utf-8").splitlines()
+    (folder / "train.txt").write_text("\n".join(lines[:train_docs]) + "\n", encoding="utf-8")
+    text = load_dataset(str(folder), "causal-lm")
+    handle = load_model(str(OUT), LoadConfig(task="causal-lm"))
+    recipe = RECOVERY.format(amount=amount, lr=lr)
+    opts = RecipeOptions(max_length=128, batch_size=16, eval_batch_size=16, n_resamples=200, measure_latency=False,
+                         generation=None, threads=threads, progress=False)  # fmt: skip
+    result = run_recipe(handle, parse_recipe(recipe), text, opts)
+    notes = {s.name: list(s.notes) for s in result.steps}
+    return result.compressed.handle.module.eval(), {"recipe": recipe, "train_documents": train_docs, "notes": notes}
 
 
 def doc_nll(model, docs: list[torch.Tensor], block: int) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +146,9 @@ def main() -> None:
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--documents", type=int, default=100, help="held-out documents for perplexity")
-    ap.add_argument("--recovery-steps", type=int, default=150)
+    ap.add_argument("--drop", type=float, default=1 / 3, help="share of decoder layers the recipe drops")
+    ap.add_argument("--recovery-documents", type=int, default=1600, help="training documents distilled on (1 epoch)")
+    ap.add_argument("--recovery-lr", type=float, default=5e-4)
     ap.add_argument("--big-layers", type=int, default=16, help="layers of the random-weight Llama (0: skip)")
     ap.add_argument("--big-hidden", type=int, default=1536, help="hidden size of the random-weight Llama (~0.5 B)")
     ap.add_argument("--output", type=Path, default=_common.RESULTS / "llm_compression.json")
@@ -160,8 +168,8 @@ def main() -> None:
     train_ids = torch.tensor([i for d in train_docs for i in tok(d, add_special_tokens=False)["input_ids"]])
     calib = [{"input_ids": torch.stack([train_ids[i * 128 : (i + 1) * 128] for i in range(b * 4, b * 4 + 4)])}
              for b in range(4)]  # fmt: skip
-    recovered, dropped = drop_recover_int4(model, calib, train_ids, amount=1 / 3, steps=args.recovery_steps,
-                                           block=128)  # fmt: skip
+    recovered, recovery = drop_recover_int4(amount=args.drop, lr=args.recovery_lr,
+                                            train_docs=args.recovery_documents, threads=args.threads)  # fmt: skip
     models = variants(model, calib, recovered)
     prompts = torch.stack([d[:16] for d in held_ids[:8]])
     reference = greedy(model, prompts, args.new_tokens)
@@ -171,7 +179,7 @@ def main() -> None:
         table[name] = {"weights_MiB": round(size_mb(m), 2), "perplexity": perplexity_ci(nll, count),
                        "greedy_agreement": float((greedy(m, prompts, args.new_tokens) == reference).float().mean())}
         print(name, table[name], flush=True)
-    result["dropped_layers"] = dropped
+    result["recovery"] = recovery
     for batch in (1, 8):
         speed = decode_speed(models, model.config.vocab_size, batch, 16, args.new_tokens, args.rounds, args.threads)
         for name, s in speed.items():
@@ -183,6 +191,11 @@ def main() -> None:
         calib_big = [{"input_ids": torch.randint(3, 32000, (4, 64), generator=torch.Generator().manual_seed(b))}
                      for b in range(2)]  # fmt: skip
         big_models = variants(big, calib_big)
+        # The recovery recipe's structure, for speed only (training does not change a step's cost).
+        dropped = compress(handle_of(big, calib_big[0]["input_ids"]), AngularLayerConfig(amount=args.drop),
+                           data=calib_big).handle  # fmt: skip
+        int4 = WeightOnlyConfig(bits=4, group_size=32)
+        big_models["drop+int4 g32 (speed only)"] = compress(dropped, int4).handle.module
         big_table = {n: {"weights_MiB": round(size_mb(m), 1)} for n, m in big_models.items()}
         big_table["parameters"] = sum(p.numel() for p in big.parameters())
         speed = decode_speed(big_models, 32000, 1, 16, args.new_tokens, args.rounds, args.threads)
