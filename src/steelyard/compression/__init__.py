@@ -23,7 +23,7 @@ __all__ = lazy_package(__name__, {
     "steelyard.compression.pruning.config": ("UnstructuredPruneConfig", "StructuredPruneConfig", "LayerPruneConfig",
                                              "WandaConfig", "AngularLayerConfig"),
     "steelyard.compression.quantization.config": ("DynamicQuantConfig", "StaticQuantConfig", "CastConfig",
-                                                  "WeightOnlyConfig", "SmoothQuantConfig"),
+                                                  "WeightOnlyConfig", "SmoothQuantConfig", "AWQConfig"),
     "steelyard.compression.low_rank.config": ("LowRankConfig",),
     "steelyard.compression.pruning.unstructured": ("GradualPruner", "cubic_sparsity"),
 })

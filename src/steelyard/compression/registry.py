@@ -117,6 +117,23 @@ METHODS: dict[str, MethodEntry] = {
             defaults={"group_size": 32},
         ),
         MethodEntry(
+            "quantize:int8-awq",
+            f"{_Q}.config:AWQConfig",
+            f"{_Q}.awq:apply",
+            "AWQ (torchao's scale search on calibration data), then int8 codes run by torch's int8 kernel",
+            preset={"bits": 8},
+            applies_to=(TRANSFORMER,),
+        ),
+        MethodEntry(
+            "quantize:int4-awq",
+            f"{_Q}.config:AWQConfig",
+            f"{_Q}.awq:apply",
+            "AWQ (torchao's scale search on calibration data), then int4 group codes run by torch's int4 CPU kernel",
+            preset={"bits": 4},
+            applies_to=(TRANSFORMER,),
+            defaults={"group_size": 32},
+        ),
+        MethodEntry(
             "quantize:w8a8",
             f"{_Q}.config:SmoothQuantConfig",
             f"{_Q}.smoothquant:apply",
