@@ -87,6 +87,7 @@ WO_LINEAR_PARAMS = sum(i * o + o for i, o in NO_HEAD)
 WO_CODES = sum(i * o for i, o in NO_HEAD)
 INT8_WO = sum(i * o + 2 * o + 4 * o for i, o in NO_HEAD)
 INT4_WO = sum(i * o // 2 + 4 * (i * o // 32) + 4 * o for i, o in NO_HEAD)
+WO_INS = sum(i for i, _ in NO_HEAD)
 FLOAT_REST = 4 * (FLOAT_PARAMS - WO_LINEAR_PARAMS)  # norms, embeddings and the head stay fp32
 SAME = "MACs are the float model's"
 REMOVED = "the float model's minus what the method removed"
@@ -142,6 +143,17 @@ ROWS: dict[str, Row] = {
         FLOAT_PARAMS, INT4_WO + FLOAT_REST, FLOAT_MACS, SAME,
         bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
                         "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
+    ),
+    # AWQ: the weight-only bytes plus an fp32 1/s per input feature of each Linear (the activation pre-scale)
+    "quantize:int8-awq": Row(
+        FLOAT_PARAMS, INT8_WO + 4 * WO_INS + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int8": WO_CODES, "bfloat16": 2 * sum(o for _, o in NO_HEAD),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + 4 * WO_INS + FLOAT_REST},
+    ),
+    "quantize:int4-awq": Row(
+        FLOAT_PARAMS, INT4_WO + 4 * WO_INS + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + 4 * WO_INS + FLOAT_REST},
     ),
     # W8A8: SmoothQuant folds its scales into the norms (no new parameters), then every Linear but the
     # head runs torch's dynamic int8 kernel: int8 codes, an fp32 scale, an int32 zero point and the fp32
