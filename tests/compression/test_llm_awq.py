@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 
 import pytest
@@ -16,7 +17,7 @@ from steelyard.compression.quantization.lowbit import WeightOnlyLinear
 from steelyard.compression.quantization.smoothquant import is_norm
 from steelyard.compression.registry import method_name, parse_method
 
-pytest.importorskip("torchao")
+torchao = pytest.mark.skipif(importlib.util.find_spec("torchao") is None, reason="torchao (steelyard[llm]) missing")
 
 
 def outlier_llama():
@@ -56,6 +57,7 @@ def output_error(handle, result, inputs) -> float:
     return total
 
 
+@torchao
 @pytest.mark.parametrize(("bits", "group", "symmetric"), [(4, 32, True), (4, 32, False), (8, 0, True)])
 def test_awq_has_lower_output_error_than_round_to_nearest(bits, group, symmetric):
     handle = outlier_llama()
@@ -69,6 +71,7 @@ def test_awq_has_lower_output_error_than_round_to_nearest(bits, group, symmetric
     assert awq.details["calibration"] == "awq (torchao)" and "AWQ by torchao" in awq.notes[0]
 
 
+@torchao
 def test_awq_layers_run_the_int4_kernel_in_bfloat16_and_survive_save_load(tmp_path):
     handle = outlier_llama()
     result = compress(handle, AWQConfig(bits=4, group_size=32, grid=4), data=[dict(handle.inputs)])

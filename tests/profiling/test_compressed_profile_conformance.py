@@ -155,6 +155,17 @@ ROWS: dict[str, Row] = {
         bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
                         "float32": 4 * sum(o for _, o in NO_HEAD) + 4 * WO_INS + FLOAT_REST},
     ),
+    # GPTQ: the weight-only layout exactly (other codes, same scales and bytes)
+    "quantize:int8-gptq": Row(
+        FLOAT_PARAMS, INT8_WO + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int8": WO_CODES, "bfloat16": 2 * sum(o for _, o in NO_HEAD),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
+    ),
+    "quantize:int4-gptq": Row(
+        FLOAT_PARAMS, INT4_WO + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
+    ),
     # W8A8: SmoothQuant folds its scales into the norms (no new parameters), then every Linear but the
     # head runs torch's dynamic int8 kernel: int8 codes, an fp32 scale, an int32 zero point and the fp32
     # bias per output channel; embeddings, norms and the head stay fp32.
@@ -252,6 +263,8 @@ def test_profile_of_the_saved_artifact(name, backend, tmp_path):
         pytest.fail(f"no conformance row for {_key(name, backend)}")
     if backend == "onnxruntime":
         pytest.importorskip("onnxruntime")
+    for module in METHODS[name].requires:  # an optional extra's library
+        pytest.importorskip(module)
     handle = _handle()
     config = make_config(name, **row.params_arg, **({"backend": backend} if backend else {}))
     result = compress(handle, config, data=[handle.inputs])

@@ -20,17 +20,7 @@ Who does what:
   (``IntxUnpackedToInt8Tensor``) fails with "weight must support activation scaling through
   implementing `SupportsActivationPreScaling`".
 
-GPTQ is not offered, because no maintained implementation runs on this CPU with this project's torch
-(checked 2026-12, torch 2.13.0+cpu):
-
-* torchao 0.18 ``torchao.prototype.gptq.GPTQConfig``: the int4 base config fails at construction with
-  "mslk is not installed. Please install mslk to use int4 quantization." (mslk is a CUDA kernel
-  library), and the int8 convert step fails with "AssertionError: GPTQ only supports CUDA currently"
-  (``gptq_quantize`` asserts ``device.type == "cuda"`` and calls ``torch.cuda.synchronize``);
-* gptqmodel 7.7.0 (an sdist whose kernels are compiled on first use) requires ``torch>=2.14.1`` and
-  ``transformers>=5.20.2``, while steelyard pins ``torch==2.13.0``;
-* llm-compressor 0.14.0 (pure Python) pins ``transformers>=5.15,<=5.17`` and ``compressed-tensors==0.19.0``,
-  so it cannot share an environment with the transformers 5.24 steelyard runs on here.
+GPTQ lives in :mod:`steelyard.compression.quantization.gptq` (llm-compressor's; torchao's GPTQ is CUDA-only).
 """
 
 from __future__ import annotations

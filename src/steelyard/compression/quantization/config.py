@@ -122,6 +122,26 @@ class AWQConfig(WeightOnlyConfig):
 
 
 @dataclass(frozen=True)
+class GPTQConfig(WeightOnlyConfig):
+    """GPTQ: codes chosen column by column against the calibration inputs' Hessian (llm-compressor's GPTQ)."""
+
+    batches: int = option(8, "at most this many calibration batches")
+    damp: float = option(0.01, "dampening added to the Hessian diagonal, as a fraction of its mean")
+    block: int = option(128, "columns quantized per lazy batch update")
+
+    @property
+    def label(self) -> str:
+        return f"quantize:int{self.bits}-gptq"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive_int(self.label, "batches", self.batches)
+        check_positive_int(self.label, "block", self.block)
+        if not 0 < self.damp < 1:
+            raise ConfigError(f"{self.label}: damp must be in (0, 1), got {self.damp}")
+
+
+@dataclass(frozen=True)
 class SmoothQuantConfig:
     """W8A8: SmoothQuant migrates activation outliers into the weights, then int8 weights and activations."""
 

@@ -10,7 +10,7 @@ layers never rebuild a float weight; they call
   with ``w = (q − 8)·s + z`` per group of ``group`` input weights (32, 64, 128 or 256); symmetric
   (z = 0, s = max|w|/7) or asymmetric (s = (max − min)/15, z = min + 8s).
 
-Calibrated methods (AWQ) choose the codes elsewhere and hand them over with :meth:`WeightOnlyLinear.from_codes`;
+Calibrated methods (AWQ, GPTQ) choose the codes elsewhere and hand them over with :meth:`WeightOnlyLinear.from_codes`;
 AWQ's per-input-channel scales ``s`` are kept as an ``input_scale`` (1/s) that multiplies the activations
 before the kernel — k multiplies per token against the kernel's n·k, so decode still reads int4 codes.
 
