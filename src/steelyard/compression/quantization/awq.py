@@ -44,14 +44,17 @@ EXTRA = "pip install 'steelyard[llm]'"
 
 @contextmanager
 def _quiet_torchao():
-    """torchao logs a "Failed to load …so" line per CUDA extension when imported on a CPU-only torch."""
-    logger = logging.getLogger("torchao")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
+    """Importing torchao on a CPU-only torch logs a "Failed to load …so" line per CUDA extension (torchao's
+    logger) and a deprecation line per Enum it registers with pytree (torch's): not the user's concern."""
+    loggers = [logging.getLogger(n) for n in ("torchao", "torch.utils._pytree")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        logger.setLevel(level)
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _torchao(method: str) -> Any:

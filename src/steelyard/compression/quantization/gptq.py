@@ -25,6 +25,7 @@ supports CUDA currently"), and gptqmodel 7.7.0 requires ``torch>=2.14.1`` while 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
@@ -42,6 +43,8 @@ EXTRA = "pip install 'steelyard[gptq]' (llm-compressor; it pins transformers<=5.
 
 def _llmcompressor(method: str) -> tuple[Any, Any, Any, Any]:
     try:
+        # llm-compressor logs "No accelerator available! ..." when imported on a CPU; its own switch turns it off
+        os.environ.setdefault("LLM_COMPRESSOR_LOG_DISABLED", "true")
         from compressed_tensors.quantization import QuantizationArgs
         from compressed_tensors.quantization.utils import calculate_qparams
         from llmcompressor.modifiers.gptq.gptq_quantize import quantize_weight
