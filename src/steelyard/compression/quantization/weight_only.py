@@ -3,6 +3,8 @@
 Every matmul reads the int8 / int4 codes directly (``aten._weight_int8pack_mm``,
 ``aten._weight_int4pack_mm_for_cpu``), so a memory-bound decode reads 4x / ~7x fewer weight bytes.
 Layers whose output rows do not fit the int4 pack (a multiple of 16) stay float and are named.
+This is round-to-nearest; the calibrated variants that choose other codes for the same kernels are
+``awq.py`` (torchao's AWQ search) and ``gptq.py`` (llm-compressor's GPTQ).
 """
 
 from __future__ import annotations
