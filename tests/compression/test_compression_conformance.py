@@ -42,6 +42,8 @@ def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize(("name", "backend", "kind", "applies"), _cases())
 def test_method_conformance(name, backend, kind, applies, tmp_path):
+    for module in METHODS[name].requires:  # an optional extra's library
+        pytest.importorskip(module)
     handle = MODELS[kind]()
     config = make_config(name, **({"backend": backend} if backend else {}))
     if not applies:

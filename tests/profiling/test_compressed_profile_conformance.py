@@ -87,6 +87,7 @@ WO_LINEAR_PARAMS = sum(i * o + o for i, o in NO_HEAD)
 WO_CODES = sum(i * o for i, o in NO_HEAD)
 INT8_WO = sum(i * o + 2 * o + 4 * o for i, o in NO_HEAD)
 INT4_WO = sum(i * o // 2 + 4 * (i * o // 32) + 4 * o for i, o in NO_HEAD)
+WO_INS = sum(i for i, _ in NO_HEAD)
 FLOAT_REST = 4 * (FLOAT_PARAMS - WO_LINEAR_PARAMS)  # norms, embeddings and the head stay fp32
 SAME = "MACs are the float model's"
 REMOVED = "the float model's minus what the method removed"
@@ -139,6 +140,28 @@ ROWS: dict[str, Row] = {
                         "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
     ),
     "quantize:int4-weight-only": Row(
+        FLOAT_PARAMS, INT4_WO + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
+    ),
+    # AWQ: the weight-only bytes plus an fp32 1/s per input feature of each Linear (the activation pre-scale)
+    "quantize:int8-awq": Row(
+        FLOAT_PARAMS, INT8_WO + 4 * WO_INS + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int8": WO_CODES, "bfloat16": 2 * sum(o for _, o in NO_HEAD),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + 4 * WO_INS + FLOAT_REST},
+    ),
+    "quantize:int4-awq": Row(
+        FLOAT_PARAMS, INT4_WO + 4 * WO_INS + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + 4 * WO_INS + FLOAT_REST},
+    ),
+    # GPTQ: the weight-only layout exactly (other codes, same scales and bytes)
+    "quantize:int8-gptq": Row(
+        FLOAT_PARAMS, INT8_WO + FLOAT_REST, FLOAT_MACS, SAME,
+        bytes_by_dtype={"int8": WO_CODES, "bfloat16": 2 * sum(o for _, o in NO_HEAD),
+                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
+    ),
+    "quantize:int4-gptq": Row(
         FLOAT_PARAMS, INT4_WO + FLOAT_REST, FLOAT_MACS, SAME,
         bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
                         "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
@@ -240,6 +263,8 @@ def test_profile_of_the_saved_artifact(name, backend, tmp_path):
         pytest.fail(f"no conformance row for {_key(name, backend)}")
     if backend == "onnxruntime":
         pytest.importorskip("onnxruntime")
+    for module in METHODS[name].requires:  # an optional extra's library
+        pytest.importorskip(module)
     handle = _handle()
     config = make_config(name, **row.params_arg, **({"backend": backend} if backend else {}))
     result = compress(handle, config, data=[handle.inputs])

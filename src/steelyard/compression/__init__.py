@@ -23,7 +23,8 @@ __all__ = lazy_package(__name__, {
     "steelyard.compression.pruning.config": ("UnstructuredPruneConfig", "StructuredPruneConfig", "LayerPruneConfig",
                                              "WandaConfig", "AngularLayerConfig"),
     "steelyard.compression.quantization.config": ("DynamicQuantConfig", "StaticQuantConfig", "CastConfig",
-                                                  "WeightOnlyConfig", "SmoothQuantConfig"),
+                                                  "WeightOnlyConfig", "SmoothQuantConfig", "AWQConfig",
+                                                  "GPTQConfig"),
     "steelyard.compression.low_rank.config": ("LowRankConfig",),
     "steelyard.compression.pruning.unstructured": ("GradualPruner", "cubic_sparsity"),
 })

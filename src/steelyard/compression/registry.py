@@ -35,6 +35,8 @@ class MethodEntry:
     applies_to: tuple[str, ...] = (TRANSFORMER, CNN)
     #: Defaults of this method that differ from the config's own; unlike a preset, the user may set them.
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: Modules of an optional extra the transform imports (conformance tests skip the method without them).
+    requires: tuple[str, ...] = ()
 
 
 METHODS: dict[str, MethodEntry] = {
@@ -115,6 +117,44 @@ METHODS: dict[str, MethodEntry] = {
             preset={"bits": 4},
             applies_to=(TRANSFORMER,),
             defaults={"group_size": 32},
+        ),
+        MethodEntry(
+            "quantize:int8-awq",
+            f"{_Q}.config:AWQConfig",
+            f"{_Q}.awq:apply",
+            "AWQ (torchao's scale search on calibration data), then int8 codes run by torch's int8 kernel",
+            preset={"bits": 8},
+            applies_to=(TRANSFORMER,),
+            requires=("torchao",),
+        ),
+        MethodEntry(
+            "quantize:int4-awq",
+            f"{_Q}.config:AWQConfig",
+            f"{_Q}.awq:apply",
+            "AWQ (torchao's scale search on calibration data), then int4 group codes run by torch's int4 CPU kernel",
+            preset={"bits": 4},
+            applies_to=(TRANSFORMER,),
+            defaults={"group_size": 32},
+            requires=("torchao",),
+        ),
+        MethodEntry(
+            "quantize:int8-gptq",
+            f"{_Q}.config:GPTQConfig",
+            f"{_Q}.gptq:apply",
+            "GPTQ (llm-compressor's, on calibration data), then int8 codes run by torch's int8 kernel",
+            preset={"bits": 8},
+            applies_to=(TRANSFORMER,),
+            requires=("llmcompressor",),
+        ),
+        MethodEntry(
+            "quantize:int4-gptq",
+            f"{_Q}.config:GPTQConfig",
+            f"{_Q}.gptq:apply",
+            "GPTQ (llm-compressor's, on calibration data), then int4 group codes run by torch's int4 CPU kernel",
+            preset={"bits": 4},
+            applies_to=(TRANSFORMER,),
+            defaults={"group_size": 32},
+            requires=("llmcompressor",),
         ),
         MethodEntry(
             "quantize:w8a8",

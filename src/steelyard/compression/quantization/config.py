@@ -88,8 +88,12 @@ class WeightOnlyConfig:
         "bfloat16", "dtype the kernel multiplies in (bfloat16: torch's fast CPU path; float32 is 10-30x slower on AVX2)"
     )
 
+    @property
+    def label(self) -> str:
+        return f"quantize:int{self.bits}-weight-only"
+
     def __post_init__(self) -> None:
-        method = f"quantize:int{self.bits}-weight-only"
+        method = self.label
         check_choice(method, "compute_dtype", self.compute_dtype, ("bfloat16", "float32", "float16"))
         check_choice(method, "bits", self.bits, (8, 4))
         check_positive_int(method, "group_size", self.group_size, minimum=0)
@@ -99,6 +103,43 @@ class WeightOnlyConfig:
         if self.bits == 4 and self.group_size not in INT4_GROUP_SIZES:
             raise ConfigError(f"{method}: group_size must be one of {', '.join(map(str, INT4_GROUP_SIZES))} "
                               f"(the int4 kernel's groups), got {self.group_size}")
+
+
+@dataclass(frozen=True)
+class AWQConfig(WeightOnlyConfig):
+    """AWQ: per-input-channel scales searched on calibration activations (torchao's AWQ), then int8 / int4 codes."""
+
+    batches: int = option(8, "at most this many calibration batches")
+    grid: int = option(20, "scale candidates s = mean|X|^r searched, r = 0, 1/grid, ..., (grid-1)/grid")
+
+    @property
+    def label(self) -> str:
+        return f"quantize:int{self.bits}-awq"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive_int(self.label, "batches", self.batches)
+        check_positive_int(self.label, "grid", self.grid)
+
+
+@dataclass(frozen=True)
+class GPTQConfig(WeightOnlyConfig):
+    """GPTQ: codes chosen column by column against the calibration inputs' Hessian (llm-compressor's GPTQ)."""
+
+    batches: int = option(8, "at most this many calibration batches")
+    damp: float = option(0.01, "dampening added to the Hessian diagonal, as a fraction of its mean")
+    block: int = option(128, "columns quantized per lazy batch update")
+
+    @property
+    def label(self) -> str:
+        return f"quantize:int{self.bits}-gptq"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_positive_int(self.label, "batches", self.batches)
+        check_positive_int(self.label, "block", self.block)
+        if not 0 < self.damp < 1:
+            raise ConfigError(f"{self.label}: damp must be in (0, 1), got {self.damp}")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ layers never rebuild a float weight; they call
   with ``w = (q − 8)·s + z`` per group of ``group`` input weights (32, 64, 128 or 256); symmetric
   (z = 0, s = max|w|/7) or asymmetric (s = (max − min)/15, z = min + 8s).
 
+Calibrated methods (AWQ, GPTQ) choose the codes elsewhere and hand them over with :meth:`WeightOnlyLinear.from_codes`;
+AWQ's per-input-channel scales ``s`` are kept as an ``input_scale`` (1/s) that multiplies the activations
+before the kernel — k multiplies per token against the kernel's n·k, so decode still reads int4 codes.
+
 The int4 buffer is in the kernel's own packed CPU layout (``_convert_weight_to_int4pack_for_cpu``);
 a saved model therefore reloads with a torch that has that kernel (2.6 or later).
 
@@ -55,7 +59,8 @@ class WeightOnlyLinear(nn.Module):
     """y = x·Wᵀ + b with W held as int8 rows or packed int4 groups, multiplied by a low-bit kernel."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, bits: int = 8, group_size: int = 0,
-                 symmetric: bool = True, compute_dtype: torch.dtype = torch.bfloat16):  # fmt: skip
+                 symmetric: bool = True, compute_dtype: torch.dtype = torch.bfloat16,
+                 input_scale: bool = False):  # fmt: skip
         super().__init__()
         if bits == 8 and (group_size or not symmetric):
             raise ValueError("the int8 kernel takes symmetric weights with one scale per output row (group_size=0)")
@@ -72,6 +77,12 @@ class WeightOnlyLinear(nn.Module):
             self.register_buffer("qweight", torch.zeros(out_features, in_features // 2, dtype=torch.uint8))
             self.register_buffer("scale", torch.zeros(in_features // group_size, out_features, 2, dtype=compute_dtype))
         self.bias = nn.Parameter(torch.zeros(out_features), requires_grad=False) if bias else None
+        # AWQ: x·diag(1/s) meets the codes of W·diag(s); float32, applied before the cast to compute_dtype
+        self.input_scale: torch.Tensor | None
+        if input_scale:
+            self.register_buffer("input_scale", torch.ones(in_features))
+        else:
+            self.input_scale = None
 
     @classmethod
     def from_weight(cls, weight: torch.Tensor, bias: torch.Tensor | None, bits: int = 8, group_size: int = 0,
@@ -95,6 +106,42 @@ class WeightOnlyLinear(nn.Module):
         return new
 
     @classmethod
+    def from_codes(cls, codes: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor | None, bias: torch.Tensor | None,
+                   bits: int, group_size: int = 0, compute_dtype: torch.dtype = torch.bfloat16,
+                   input_scale: torch.Tensor | None = None) -> WeightOnlyLinear:  # fmt: skip
+        """Pack integer codes chosen elsewhere (e.g. by a calibrated method) for the low-bit kernels.
+
+        ``codes`` (out, in) are signed: int8 in [-128, 127] with ``w = q·scale[row]`` (``zero`` None), or int4
+        in [-8, 7] with ``w = (q − zero)·scale`` per group of ``group_size`` inputs (``scale`` and ``zero``
+        (out, in/group); zero None or all 0 is symmetric). ``input_scale`` (in,) multiplies the activations.
+        """
+        out_features, in_features = codes.shape
+        symmetric = zero is None or not bool(zero.any())
+        new = cls(in_features, out_features, bias is not None, bits, group_size, symmetric, compute_dtype,
+                  input_scale is not None)  # fmt: skip
+        q = codes.detach().cpu().to(torch.int32)
+        s = scale.detach().float().cpu().reshape(out_features, -1)
+        with torch.no_grad():
+            if bits == 8:
+                if q.min() < -128 or q.max() > 127 or s.shape[1] != 1:
+                    raise ValueError("int8 codes must lie in [-128, 127] with one scale per output row")
+                new.qweight.copy_(q.to(torch.int8))
+                new.scale.copy_(s[:, 0])
+            else:
+                if q.min() < -8 or q.max() > 7 or s.shape[1] != in_features // group_size:
+                    raise ValueError(f"int4 codes must lie in [-8, 7] with one scale per {group_size} inputs")
+                z = torch.zeros_like(s) if zero is None else zero.detach().float().cpu().reshape(out_features, -1)
+                # the kernel computes (c − 8)·s + z' with c = q + 8, so z' = −zero·s
+                scale_zeros = torch.stack((s, -z * s), dim=-1).transpose(0, 1).contiguous()
+                new.qweight.copy_(torch.ops.aten._convert_weight_to_int4pack_for_cpu(q + 8, 1))
+                new.scale.copy_(scale_zeros)
+            if bias is not None:
+                new.bias.copy_(bias.detach().float())
+            if input_scale is not None:
+                new.input_scale.copy_(input_scale.detach().float().cpu())
+        return new
+
+    @classmethod
     def from_linear(cls, linear: nn.Linear, bits: int = 8, group_size: int = 0,
                     symmetric: bool = True, compute_dtype: torch.dtype = torch.bfloat16,
                     ) -> WeightOnlyLinear:  # fmt: skip
@@ -111,7 +158,10 @@ class WeightOnlyLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dtype = self.scale.dtype  # the kernels want x in the scales' dtype (f32, f16 or bf16)
-        x2 = x.reshape(-1, self.in_features).to(dtype).contiguous()
+        x2 = x.reshape(-1, self.in_features)
+        if self.input_scale is not None:
+            x2 = x2 * self.input_scale.to(x2.dtype)
+        x2 = x2.to(dtype).contiguous()
         y = self._mm(x2, self.scale)
         if self.bias is not None:
             y = y + self.bias.to(dtype)
@@ -120,7 +170,8 @@ class WeightOnlyLinear(nn.Module):
     def dequantized_weight(self) -> torch.Tensor:
         """The float weight the codes stand for, read back through the kernel itself (x = I, in float32)."""
         eye = torch.eye(self.in_features, device=self.scale.device)
-        return self._mm(eye, self.scale.float()).t()
+        weight = self._mm(eye, self.scale.float()).t()
+        return weight if self.input_scale is None else weight * self.input_scale[None, :]
 
     def steelyard_record(self) -> dict[str, Any]:
         return {
@@ -133,12 +184,14 @@ class WeightOnlyLinear(nn.Module):
             "symmetric": self.symmetric,
             "kernel": self.kernel,
             "compute_dtype": dtype_name(self.scale.dtype),
+            "input_scale": self.input_scale is not None,
         }
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> WeightOnlyLinear:
         return cls(rec["in_features"], rec["out_features"], rec["bias"], rec["bits"], rec["group_size"],
-                   rec.get("symmetric", True), getattr(torch, rec.get("compute_dtype", "bfloat16")))  # fmt: skip
+                   rec.get("symmetric", True), getattr(torch, rec.get("compute_dtype", "bfloat16")),
+                   rec.get("input_scale", False))  # fmt: skip
 
     def steelyard_weight(self) -> HeldWeights:
         """The float weight's elements as int8 / int4 codes, plus the scales (and zeros) and the bias."""
@@ -150,6 +203,8 @@ class WeightOnlyLinear(nn.Module):
         ]
         if self.bias is not None:
             parts.append(plain_tensor_weights(self.bias))
+        if self.input_scale is not None:
+            parts.append(HeldWeights({}, {"float32": self.input_scale.numel() * 4}))
         return merge(*parts)
 
     def extra_repr(self) -> str:

@@ -5,6 +5,8 @@ Every matmul reads the int8 / int4 codes directly (``aten._weight_int8pack_mm``,
 Layers whose output rows do not fit the int4 pack (a multiple of 16) stay float and are named.
 Embedding tables become int8 rows (``embeddings=true``, the default): without them a small
 decoder's int4 weights would be only ~3x smaller, since its token table stays float.
+This is round-to-nearest; the calibrated variants that choose other codes for the same kernels are
+``awq.py`` (torchao's AWQ search) and ``gptq.py`` (llm-compressor's GPTQ).
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ from steelyard.compression.quantization.lowbit import KERNELS, WeightOnlyLinear,
 from steelyard.models.handle import ModelHandle
 
 
-def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> TransformResult:
-    method = f"quantize:int{cfg.bits}-weight-only"
+def check_kernels(method: str, bits: int) -> None:
     if not kernels_available():
-        raise BackendUnavailableError(f"{method}: this torch has no low-bit CPU kernels ({KERNELS[cfg.bits]}); "
+        raise BackendUnavailableError(f"{method}: this torch has no low-bit CPU kernels ({KERNELS[bits]}); "
                                       f"install torch 2.6 or later")  # fmt: skip
+
+
+def choose_layers(handle: ModelHandle, cfg: WeightOnlyConfig, method: str
+                  ) -> tuple[list[tuple[str, Any, None]], list[tuple[str, Any, str]]]:  # fmt: skip
+    """(layers the kernel takes, layers that stay float with why); a group size that divides no layer is an error."""
     layers = matmul_layers(handle.module, cfg.include_head)
     if not layers:
         raise NotApplicableError(no_linear_message(method, cfg.include_head))
@@ -45,6 +51,19 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
         (skipped if why else chosen).append((name, layer, why))
     if not chosen:
         raise NotApplicableError(f"{method}: no Linear layer fits the int4 kernel ({skipped[0][0]}: {skipped[0][2]})")
+    return chosen, skipped
+
+
+def scales_wording(cfg: WeightOnlyConfig) -> str:
+    if cfg.bits == 8:
+        return "symmetric, one scale per output row"
+    return f"{'symmetric' if cfg.symmetric else 'asymmetric'}, one scale per {cfg.group_size} weights"
+
+
+def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> TransformResult:
+    method = cfg.label
+    check_kernels(method, cfg.bits)
+    chosen, skipped = choose_layers(handle, cfg, method)
     with torch.no_grad():
         for name, layer, _ in chosen:
             weight, bias = weight_of(layer)
@@ -52,10 +71,7 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
                                              getattr(torch, cfg.compute_dtype))  # fmt: skip
             set_module(handle.module, name, q.to(weight.device))
     tables, tied = _quantize_embeddings(handle.module) if cfg.embeddings else (0, False)
-    if cfg.bits == 8:
-        scales = "symmetric, one scale per output row"
-    else:
-        scales = f"{'symmetric' if cfg.symmetric else 'asymmetric'}, one scale per {cfg.group_size} weights"
+    scales = scales_wording(cfg)
     notes = [f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales}), multiplied by {KERNELS[cfg.bits]} "
              f"in {cfg.compute_dtype} (the codes are read directly; no float weight is rebuilt)"]  # fmt: skip
     if tables:

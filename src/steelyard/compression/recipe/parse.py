@@ -29,7 +29,9 @@ from steelyard.compression.registry import METHODS, make_config, method_name, pa
 from steelyard.errors import ConfigError
 
 #: Methods that need data from the recipe (calibration or gradients) besides the training steps.
-DATA_METHODS = ("quantize:int8-static", "quantize:w8a8", "prune:wanda", "prune:layers-angular")
+DATA_METHODS = ("quantize:int8-static", "quantize:w8a8", "quantize:int8-awq", "quantize:int4-awq",
+                "quantize:int8-gptq", "quantize:int4-gptq", "prune:wanda",
+                "prune:layers-angular")
 
 
 @dataclass(frozen=True)
