@@ -113,7 +113,7 @@ def test_awq_without_calibration_data_is_refused_and_the_original_kept(capsys):
 def test_missing_torchao_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torchao.prototype.awq.core", None)  # import fails as if not installed
     handle = outlier_llama()
-    with pytest.raises(BackendUnavailableError, match=r"needs torchao.*steelyard\[llm\]"):
+    with pytest.raises(BackendUnavailableError, match=r"needs torchao.*steelyard\[awq\]"):
         compress(handle, AWQConfig(bits=4, group_size=32), data=[dict(handle.inputs)])
 
 

@@ -36,7 +36,7 @@ from steelyard.compression.base import BackendUnavailableError, TransformResult,
 from steelyard.compression.quantization.calibration import calibration_batches, feed_calibration
 from steelyard.compression.quantization.config import AWQConfig
 from steelyard.compression.quantization.lowbit import KERNELS, WeightOnlyLinear
-from steelyard.compression.quantization.weight_only import check_kernels, choose_layers, scales_wording
+from steelyard.compression.quantization.weight_only import check_kernels, choose_layers, kernel_result, scales_wording
 from steelyard.models.handle import ModelHandle
 
 EXTRA = "pip install 'steelyard[awq]'"
@@ -117,12 +117,5 @@ def apply(handle: ModelHandle, cfg: AWQConfig, data: Any = None) -> TransformRes
         f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales_wording(cfg)}) and 1/s for the input, "
         f"multiplied by {KERNELS[cfg.bits]} in {cfg.compute_dtype} (the codes are read directly)",
     ]
-    if skipped:
-        notes.append(f"{len(skipped)} layers stay float: " + "; ".join(f"{n}: {w}" for n, _, w in skipped[:3]))
-    return TransformResult(
-        module=handle.module,
-        notes=notes,
-        details={"layers": len(chosen), "bits": cfg.bits, "group_size": cfg.group_size, "symmetric": cfg.symmetric,
-                 "kernel": KERNELS[cfg.bits], "float_layers": len(skipped), "compute_dtype": cfg.compute_dtype,
-                 "calibration": "awq (torchao)", "batches": len(batches), "grid": cfg.grid},
-    )
+    return kernel_result(handle, cfg, chosen, skipped, notes, calibration="awq (torchao)", batches=len(batches),
+                         grid=cfg.grid)

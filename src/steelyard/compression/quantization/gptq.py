@@ -35,7 +35,7 @@ from steelyard.compression.base import BackendUnavailableError, TransformResult,
 from steelyard.compression.quantization.calibration import calibration_batches, feed_calibration
 from steelyard.compression.quantization.config import GPTQConfig
 from steelyard.compression.quantization.lowbit import KERNELS, WeightOnlyLinear
-from steelyard.compression.quantization.weight_only import check_kernels, choose_layers, scales_wording
+from steelyard.compression.quantization.weight_only import check_kernels, choose_layers, kernel_result, scales_wording
 from steelyard.models.handle import ModelHandle
 
 EXTRA = "pip install 'steelyard[gptq]' (llm-compressor; it pins transformers<=5.17)"
@@ -109,12 +109,5 @@ def apply(handle: ModelHandle, cfg: GPTQConfig, data: Any = None) -> TransformRe
         f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales_wording(cfg)}), multiplied by "
         f"{KERNELS[cfg.bits]} in {cfg.compute_dtype} (the codes are read directly)",
     ]
-    if skipped:
-        notes.append(f"{len(skipped)} layers stay float: " + "; ".join(f"{n}: {w}" for n, _, w in skipped[:3]))
-    return TransformResult(
-        module=handle.module,
-        notes=notes,
-        details={"layers": len(chosen), "bits": cfg.bits, "group_size": cfg.group_size, "symmetric": cfg.symmetric,
-                 "kernel": KERNELS[cfg.bits], "float_layers": len(skipped), "compute_dtype": cfg.compute_dtype,
-                 "calibration": "gptq (llm-compressor)", "batches": len(batches), "gptq_loss": sum(losses)},
-    )
+    return kernel_result(handle, cfg, chosen, skipped, notes, calibration="gptq (llm-compressor)", batches=len(batches),
+                         gptq_loss=sum(losses))

@@ -78,6 +78,13 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
         notes.append(f"{tables} embedding tables → int8 rows with per-row scales (lookups dequantize the rows read)")
     if tied:
         notes.append("the token embedding stays float: it is tied to the float output head (include_head=false)")
+    return kernel_result(handle, cfg, chosen, skipped, notes, embeddings=tables)
+
+
+def kernel_result(handle: ModelHandle, cfg: Any, chosen: list, skipped: list, notes: list[str],
+                  **details: Any) -> TransformResult:  # fmt: skip
+    """The result every low-bit-kernel method returns (round-to-nearest, AWQ, GPTQ): its notes plus the
+    layers left float, and the kernel, bits and groups in ``details`` beside the method's own."""
     if skipped:
         notes.append(f"{len(skipped)} layers stay float: " + "; ".join(f"{n}: {w}" for n, _, w in skipped[:3]))
     return TransformResult(
@@ -85,7 +92,7 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
         notes=notes,
         details={"layers": len(chosen), "bits": cfg.bits, "group_size": cfg.group_size,
                  "symmetric": cfg.symmetric, "kernel": KERNELS[cfg.bits], "float_layers": len(skipped),
-                 "compute_dtype": cfg.compute_dtype, "embeddings": tables},
+                 "compute_dtype": cfg.compute_dtype, **details},
     )
 
 
