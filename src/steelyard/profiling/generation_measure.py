@@ -116,26 +116,34 @@ def prompt(handle: ModelHandle, batch: int, length: int, seed: int = 0) -> dict[
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def generate_once(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: int,
-                  clock: StepClock) -> list[float]:
-    """One greedy ``generate()`` of exactly ``new_tokens`` tokens; the clock's stamps."""
+def greedy_generate(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: int,
+                    processors: list[Any], cache: Any = None) -> torch.Tensor:
+    """One greedy ``generate()`` of exactly ``new_tokens`` tokens (``cache``: a transformers cache to fill)."""
     from transformers import LogitsProcessorList
 
     config = handle.config
     pad = getattr(config, "pad_token_id", None)
     eos = getattr(config, "eos_token_id", None)
     pad = pad if pad is not None else (eos[0] if isinstance(eos, list) else eos) or 0
-    clock.start()
+    extra = {} if cache is None else {"cache": cache}
     with torch.inference_mode():
-        handle.module.generate(
+        return handle.module.generate(
             **inputs,
             do_sample=False,
             max_new_tokens=new_tokens,
             min_new_tokens=new_tokens,
             pad_token_id=pad,
             use_cache=True,
-            logits_processor=LogitsProcessorList([clock]),
+            logits_processor=LogitsProcessorList(processors),
+            **extra,
         )
+
+
+def generate_once(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: int,
+                  clock: StepClock) -> list[float]:
+    """One greedy ``generate()`` of exactly ``new_tokens`` tokens with the model's own cache; the clock's stamps."""
+    clock.start()
+    greedy_generate(handle, inputs, new_tokens, [clock])
     return clock.stop()
 
 
