@@ -59,7 +59,7 @@ def _with_projection(measured: list[MeasuredBatch], report: GenerationReport) ->
 
 def profile_generation(handle: ModelHandle, workload: GenerationWorkload, hardware: Sequence[HardwareSpec],
                        *, measure: bool = True, causal_attention: str = "full",
-                       require_fit: bool = False) -> GenerationReport:
+                       require_fit: bool = False, threads: int | None = None) -> GenerationReport:
     """Count, project and (on real weights, with ``measure``) time ``workload`` on ``handle``.
 
     With ``workload.kv_cache`` other than float, the float and the quantized KV cache are also
@@ -108,7 +108,7 @@ def profile_generation(handle: ModelHandle, workload: GenerationWorkload, hardwa
         report.measured = measure_generation(handle, workload)
         _with_projection(report.measured, report)
         if workload.kv_cache != "float":
-            report.kv_cache = compare_kv_caches(handle, workload)
+            report.kv_cache = compare_kv_caches(handle, workload, threads=threads)
     return report
 
 

@@ -158,9 +158,12 @@ def agreement(reference: torch.Tensor, other: torch.Tensor) -> tuple[float, floa
     return float(same.float().mean()), float(prefix.mean())
 
 
-def compare_kv_caches(handle: ModelHandle, workload: GenerationWorkload,
+def compare_kv_caches(handle: ModelHandle, workload: GenerationWorkload, *, threads: int | None = None,
                       clock: Callable[[], float] = time.perf_counter) -> KVCacheComparison:
-    """Float vs ``workload.kv_cache``: interleaved generate() runs at the first batch size, same prompts."""
+    """Float vs ``workload.kv_cache``: interleaved generate() runs at the first batch size, same prompts.
+
+    ``threads``: torch intra-op threads, fixed for the rounds and recorded (None: the current count).
+    """
     kind = workload.kv_cache
     if workload.new_tokens < 2:
         raise ConfigError(f"--kv-cache {kind} times decode steps: --new-tokens must be at least 2")
@@ -185,7 +188,7 @@ def compare_kv_caches(handle: ModelHandle, workload: GenerationWorkload,
     handle.module.eval()
     rounds = max(workload.runs, 3)
     timing = time_interleaved({name: candidate(name) for name in runs}, device=device, batch_size=batch,
-                              warmup=max(workload.warmup, 1), rounds=rounds)  # fmt: skip
+                              warmup=max(workload.warmup, 1), rounds=rounds, threads=threads)  # fmt: skip
     steps = {name: [_mean_step(s, workload.new_tokens) for s in r.stamps[-rounds:]] for name, r in runs.items()}
     tpot = paired_speedup("float", kind, steps)
     positions = workload.prompt_len + workload.new_tokens - 1  # the last token is never written to the cache
@@ -199,7 +202,7 @@ def compare_kv_caches(handle: ModelHandle, workload: GenerationWorkload,
     tokens, prefix = agreement(runs["float"].output[:, prompt_len:], runs[kind].output[:, prompt_len:])
     return KVCacheComparison(
         batch=batch, positions=positions, group_size=workload.kv_group_size,
-        residual_length=workload.kv_residual_length, rounds=rounds,
+        residual_length=workload.kv_residual_length, rounds=rounds, threads=timing.stats["float"].threads,
         float_cache=measured("float"), quantized=measured(kind),
         tpot_speedup=tpot.ratio, tpot_ci_low=tpot.ci_low, tpot_ci_high=tpot.ci_high, tpot_outcome=tpot.outcome,
         token_agreement=tokens, prefix_agreement=prefix,

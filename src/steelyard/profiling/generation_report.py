@@ -229,6 +229,7 @@ class KVCacheComparison:
     group_size: int
     residual_length: int
     rounds: int
+    threads: int  # torch intra-op threads, fixed for every round
     float_cache: KVCacheRun
     quantized: KVCacheRun
     tpot_speedup: float  # float TPOT / quantized TPOT (> 1: the quantized cache decodes faster)

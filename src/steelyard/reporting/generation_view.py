@@ -115,7 +115,8 @@ def kv_cache_table(kv: KVCacheComparison) -> Table:
                   f"{kv.token_agreement:.0%} (until first difference {kv.prefix_agreement:.0%})")
     residual = (f"; the newest {kv.residual_length} tokens stay float, scales per {kv.group_size} values"
                 if q.cache != "fp8" else "; one float8 scale per layer tensor")
-    table.caption = f"{kv.rounds} interleaved rounds after warm-up, same random prompts{residual}"
+    table.caption = (f"{kv.rounds} interleaved rounds after warm-up, {kv.threads} thread(s), same random "
+                     f"prompts{residual}")
     return table
 
 
