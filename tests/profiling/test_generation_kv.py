@@ -17,6 +17,7 @@ from steelyard.profiling.generation import profile_generation
 from steelyard.profiling.generation_config import GenerationWorkload
 from steelyard.profiling.generation_kv import agreement, compare_kv_caches
 from steelyard.profiling.generation_report import GenerationReport
+from steelyard.reporting.generation_parts import generation_section
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -105,6 +106,9 @@ def test_the_comparison_round_trips_through_the_report(llama):
     assert report.kv_cache is not None and report.kv_cache.quantized.cache == "fp8"
     again = GenerationReport.from_dict(json.loads(json.dumps(report.to_dict())))
     assert again.kv_cache == report.kv_cache
+    tables = {t.title: t for t in generation_section(again).tables}  # the HTML / Markdown report shows it too
+    kv = tables[f"KV cache, measured generate() at batch 1 ({PROMPT + NEW - 1} cached positions)"]
+    assert [row[0] for row in kv.rows] == ["float", "fp8"] and "4.0× smaller" in kv.rows[1][2]
 
 
 def test_a_missing_backend_names_the_extra(llama, monkeypatch):

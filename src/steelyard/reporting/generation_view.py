@@ -8,7 +8,6 @@ from rich.table import Table
 from steelyard.comparison.workload import Recommendation
 from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration, KVCacheComparison
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_number, fmt_seconds, human
-from steelyard.reporting.statistics import speedup_text
 
 
 def _table(title: str, *columns: str) -> Table:
@@ -101,22 +100,14 @@ def render_generation(report: GenerationReport, console: Console | None = None) 
 
 
 def kv_cache_table(kv: KVCacheComparison) -> Table:
-    """Float vs quantized KV cache: bytes each holds, its decode step, and how often greedy output agrees."""
-    table = _table(f"KV cache, measured generate() at batch {kv.batch} ({kv.positions} cached positions)",
-                   "cache", "held by", "per sequence", "per token", "TPOT (mean step, median of runs)", "e2e",
-                   "greedy tokens = float")  # fmt: skip
-    f, q = kv.float_cache, kv.quantized
-    table.add_row(f.cache, f.backend, fmt(f.bytes_per_sequence), fmt(f.bytes_per_token),
-                  fmt_seconds(float(f.tpot_median)), fmt_seconds(float(f.e2e_median)), "—")
-    table.add_row(q.cache, q.backend, f"{fmt(q.bytes_per_sequence)} ({kv.smaller:.1f}× smaller)",
-                  fmt(q.bytes_per_token), f"{fmt_seconds(float(q.tpot_median))} "
-                  f"({speedup_text(kv.tpot_speedup, kv.tpot_ci_low, kv.tpot_ci_high, kv.rounds)})",
-                  fmt_seconds(float(q.e2e_median)),
-                  f"{kv.token_agreement:.0%} (until first difference {kv.prefix_agreement:.0%})")
-    residual = (f"; the newest {kv.residual_length} tokens stay float, scales per {kv.group_size} values"
-                if q.cache != "fp8" else "; one float8 scale per layer tensor")
-    table.caption = (f"{kv.rounds} interleaved rounds after warm-up, {kv.threads} thread(s), same random "
-                     f"prompts{residual}")
+    """The float vs quantized KV cache table of the report (:func:`generation_parts.kv_cache_table`), for rich."""
+    from steelyard.reporting.generation_parts import kv_cache_table as document_table
+
+    part = document_table(kv)
+    table = _table(part.title, *part.columns)
+    for row in part.rows:
+        table.add_row(*row)
+    table.caption = part.note
     return table
 
 
