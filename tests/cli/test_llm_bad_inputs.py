@@ -107,7 +107,8 @@ CASES = [
                                *QUICK], ["prune:layers-angular applies to transformers with a stack of layers"], None),
     # a calibrated method without calibration data
     ("calibration-data-of-another-task", ["compress", "{llama}", "--recipe", "prune:wanda", "--data", "digits",
-                                          *QUICK], ["'digits' supports tasks image-classification, not 'causal-lm'"], None),
+                                          *QUICK],
+     ["'digits' supports tasks image-classification, not 'causal-lm'"], None),
     ("w8a8-without-calibration", ["compress", "{llama}", "--recipe", "quantize:w8a8", *QUICK],
      ["quantize:w8a8 needs data", "--data"], None),
     ("wanda-without-calibration", ["compress", "{llama}", "--recipe", "prune:wanda", *QUICK],
