@@ -38,6 +38,18 @@ def save_hot_llama(path: Path) -> Path:
     return path
 
 
+def save_sliding_mistral(path: Path) -> Path:
+    """A tiny Mistral whose layers attend through a sliding window of 4 (transformers quantizes no such cache)."""
+    from transformers import MistralConfig, MistralForCausalLM
+
+    from tiny_configs import LLAMA_GQA
+
+    torch.manual_seed(0)
+    config = MistralConfig(**{**LLAMA_GQA, "num_hidden_layers": 2, "sliding_window": 4})
+    MistralForCausalLM(config).save_pretrained(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("llm-bad-inputs")
@@ -46,6 +58,7 @@ def world(tmp_path_factory) -> dict[str, Path]:
         "wide": save_tiny_llama(root / "llama-96", hidden=96),  # 96 and 192 input features: no group of 128
         "hot": save_hot_llama(root / "hot-llama"),
         "resnet": save_tiny_resnet(root / "resnet"),
+        "sliding": save_sliding_mistral(root / "mistral-sliding"),
         "root": root,
     }
 
@@ -105,6 +118,9 @@ CASES = [
      ["prune:wanda works on Linear / Conv1D layers"], None),
     ("angular-drop-on-a-cnn", ["compress", "{resnet}", "--recipe", "prune:layers-angular", "--data", "digits",
                                *QUICK], ["prune:layers-angular applies to transformers with a stack of layers"], None),
+    ("kv-cache-on-sliding-window-layers", ["profile", "{sliding}", "--prompt-len", "8", "--new-tokens", "4",
+                                           "--kv-cache", "fp8", "--hardware", "local"],
+     ["--kv-cache fp8 does not apply to this model", "only full attention layers"], None),
     # a calibrated method without calibration data
     ("calibration-data-of-another-task", ["compress", "{llama}", "--recipe", "prune:wanda", "--data", "digits",
                                           *QUICK],
