@@ -150,6 +150,7 @@ def test_cli_profile_kv_cache_int4_writes_both_caches_to_json(llama_folder, tmp_
     (["--kv-cache", "int3"], ["--kv-cache must be one of"]),
     (["--kv-cache", "fp8", "--config-only"], ["real weights"]),
     (["--kv-cache", "int4"], ["pip install 'steelyard[llm]'"]),
+    (["--kv-cache", "fp8", "--new-tokens", "0"], ["add --new-tokens N"]),
 ])
 def test_cli_bad_kv_cache_is_one_line_exit_2(llama_folder, monkeypatch, capsys, args, words):
     monkeypatch.setattr(generation_kv, "_installed", lambda module: False)
