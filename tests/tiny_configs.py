@@ -66,3 +66,15 @@ def save_tiny_resnet(path):
     torch.manual_seed(0)
     AutoModelForImageClassification.from_config(config).save_pretrained(path)
     return path
+
+
+def save_tiny_llama(path, hidden: int = 32, layers: int = 2, seed: int = 0, **overrides):
+    """A random grouped-query Llama causal LM (4 query heads on 2 kv heads, vocab 100), saved to ``path``."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(**{**LLAMA_GQA, "hidden_size": hidden, "intermediate_size": 2 * hidden,
+                            "num_hidden_layers": layers, "max_position_embeddings": 128, **overrides})
+    torch.manual_seed(seed)
+    LlamaForCausalLM(config).save_pretrained(path)
+    return path

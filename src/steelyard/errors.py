@@ -57,6 +57,14 @@ class CompressionError(SteelyardError):
     """A compression method that does not apply to the model, lacks its backend or data, or broke it."""
 
 
+class BackendUnavailableError(CompressionError):
+    """The backend or kernel library (onnxruntime, a torch quantized engine, optimum-quanto) is missing here.
+
+    Defined here, below every layer, so that ``profiling/`` (a quantized KV cache) raises the same
+    error as ``compression/``; ``steelyard.compression.base`` re-exports it.
+    """
+
+
 class Interrupted(SteelyardError):
     """Ctrl-C, with a note of what was saved and what was not; exits 130 like any interrupted command."""
 

@@ -41,3 +41,15 @@ def test_every_profile_flag_names_a_config_field():
     fields = set(config_fields(LoadConfig, "LoadConfig")) | set(config_fields(ProfileConfig, "ProfileConfig"))
     fields |= set(config_fields(GenerationWorkload, "ProfileConfig.generation"))  # None by default
     assert {f.path for f in PROFILE_FLAGS} <= fields
+
+
+def test_a_quantized_kv_cache_is_in_the_profile_command_and_the_float_one_is_not():
+    from steelyard.profiling.generation_config import GenerationWorkload
+
+    def command(**kv) -> str:
+        workload = GenerationWorkload(prompt_len=1024, new_tokens=64, **kv)
+        return profile_command("m", stored(LoadConfig(), ProfileConfig(generation=workload)))
+
+    assert "--prompt-len 1024 --new-tokens 64" in command() and "--kv" not in command()
+    assert command(kv_cache="int4", kv_residual_length=32).endswith(
+        "--prompt-len 1024 --new-tokens 64 --kv-cache int4 --kv-residual-length 32")

@@ -93,6 +93,8 @@ def profile_command(
     generating = opts["new_tokens"] > 0
     if len(batches) > 1 and not generating:
         raise ConfigError("several --batch-size values need --new-tokens (one generation per batch size)")
+    if opts["kv_cache"] != "float" and not generating:
+        raise ConfigError(f"--kv-cache {opts['kv_cache']} is measured on a generation: add --new-tokens N")
     workload = GENERATION.build(opts, batch_sizes=batches, runs=max(2, runs // 4), warmup=min(warmup, 1),
                                 audio_seconds=audio_seconds) if generating else None
     if generating:

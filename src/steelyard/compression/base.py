@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from steelyard.errors import BackendUnavailableError as BackendUnavailableError  # re-exported: raised here too
 from steelyard.errors import CompressionError
 from steelyard.families import find_units
 
@@ -17,10 +18,6 @@ HEAD_NAMES = ("classifier", "lm_head", "score", "qa_outputs", "cls", "head", "fc
 
 class NotApplicableError(CompressionError):
     """The method does not apply to this model (e.g. attention heads on a CNN)."""
-
-
-class BackendUnavailableError(CompressionError):
-    """The backend (onnxruntime, a torch quantized engine) is missing from this machine."""
 
 
 class CalibrationError(CompressionError):

@@ -14,6 +14,7 @@ from steelyard.hardware import HardwareSpec, catalog_defaults, detect_local
 from steelyard.models.handle import ModelHandle
 from steelyard.profiling.generation_config import GenerationWorkload
 from steelyard.profiling.generation_count import count_generation, total_weight_bytes
+from steelyard.profiling.generation_kv import check_kv_request, compare_kv_caches
 from steelyard.profiling.generation_measure import measure_generation
 from steelyard.profiling.generation_project import project
 from steelyard.profiling.generation_report import GenerationCount, GenerationReport, MeasuredBatch, PositionCost
@@ -58,8 +59,13 @@ def _with_projection(measured: list[MeasuredBatch], report: GenerationReport) ->
 
 def profile_generation(handle: ModelHandle, workload: GenerationWorkload, hardware: Sequence[HardwareSpec],
                        *, measure: bool = True, causal_attention: str = "full",
-                       require_fit: bool = False) -> GenerationReport:
-    """Count, project and (on real weights, with ``measure``) time ``workload`` on ``handle``."""
+                       require_fit: bool = False, threads: int | None = None) -> GenerationReport:
+    """Count, project and (on real weights, with ``measure``) time ``workload`` on ``handle``.
+
+    With ``workload.kv_cache`` other than float, the float and the quantized KV cache are also
+    measured side by side (:func:`~steelyard.profiling.generation_kv.compare_kv_caches`).
+    """
+    check_kv_request(handle, workload, measure)  # before counting: a missing backend fails at once
     count = count_generation(handle, workload, causal_attention)
     dtype = dtype_name(handle.dtype)
     weights = total_weight_bytes(handle.module)
@@ -101,6 +107,8 @@ def profile_generation(handle: ModelHandle, workload: GenerationWorkload, hardwa
                                           workload.compute_efficiency, workload.memory_efficiency)
         report.measured = measure_generation(handle, workload)
         _with_projection(report.measured, report)
+        if workload.kv_cache != "float":
+            report.kv_cache = compare_kv_caches(handle, workload, threads=threads)
     return report
 
 

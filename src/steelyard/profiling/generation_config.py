@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 from steelyard.config_values import normalise_tuples
 from steelyard.errors import ConfigError
 
+#: ``--kv-cache`` values: the float cache alone, or one of transformers' quantized caches measured beside it.
+#: int4 / int2: optimum-quanto's group-wise codes (quanto stores only these two); int8: HQQ's (the only
+#: installed-or-not backend with 8-bit integer codes); fp8: transformers' own float8 cache (per-tensor scale).
+KV_CACHES = ("float", "int4", "int2", "int8", "fp8")
+
 
 @dataclass(frozen=True)
 class GenerationWorkload:
@@ -31,6 +36,13 @@ class GenerationWorkload:
     #: Fraction of the memory bandwidth a decode step reaches (streaming the weights): a stated assumption.
     memory_efficiency: float = field(default=0.7, metadata={"help": "fraction of memory bandwidth the "
                                                                      "projection assumes (decode)"})
+    #: The KV cache to measure beside the float one (bytes per sequence, TPOT, greedy agreement).
+    kv_cache: str = field(default="float", metadata={"help": "float | int4 | int2 (optimum-quanto) | int8 (hqq) | "
+                                                             "fp8: also run generate() with transformers' quantized "
+                                                             "KV cache and compare it with the float cache"})
+    kv_group_size: int = field(default=64, metadata={"help": "values per scale in the quantized KV cache (int2/4/8)"})
+    kv_residual_length: int = field(default=128, metadata={"help": "newest tokens the quantized KV cache keeps in "
+                                                                   "float before re-quantizing (int2/4/8)"})
     warmup: int = 1
     runs: int = 3
 
@@ -53,6 +65,10 @@ class GenerationWorkload:
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be in (0, 1], got {value}")
+        if self.kv_cache not in KV_CACHES:
+            raise ConfigError(f"--kv-cache must be one of {' | '.join(KV_CACHES)}, got {self.kv_cache!r}")
+        if self.kv_group_size < 1 or self.kv_residual_length < 1:
+            raise ConfigError("--kv-group-size and --kv-residual-length must be at least 1")
         if self.runs < 1 or self.warmup < 0:
             raise ConfigError("runs must be at least 1 and warmup at least 0")
 

@@ -116,32 +116,41 @@ def prompt(handle: ModelHandle, batch: int, length: int, seed: int = 0) -> dict[
     return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
 
 
-def generate_once(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: int,
-                  clock: StepClock, *, keep: list[Any] | None = None) -> list[float]:
-    """One greedy ``generate()`` of exactly ``new_tokens`` tokens; the clock's stamps.
-
-    ``keep``: a list that receives ``generate()``'s output (sequences and the model's cache), for a
-    caller that also needs the tokens (agreement between two models) or the cache (its bytes).
-    """
+def greedy_generate(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: int,
+                    processors: list[Any], cache: Any = None, return_dict: bool = False) -> Any:
+    """One greedy ``generate()`` of exactly ``new_tokens`` tokens (``cache``: a transformers cache to fill;
+    ``return_dict``: the whole output, sequences and the model's cache, not only the tokens)."""
     from transformers import LogitsProcessorList
 
     config = handle.config
     pad = getattr(config, "pad_token_id", None)
     eos = getattr(config, "eos_token_id", None)
     pad = pad if pad is not None else (eos[0] if isinstance(eos, list) else eos) or 0
-    extra = {"return_dict_in_generate": True} if keep is not None else {}
-    clock.start()
+    extra: dict[str, Any] = {} if cache is None else {"cache": cache}
+    if return_dict:
+        extra["return_dict_in_generate"] = True
     with torch.inference_mode():
-        output = handle.module.generate(
+        return handle.module.generate(
             **inputs,
             do_sample=False,
             max_new_tokens=new_tokens,
             min_new_tokens=new_tokens,
             pad_token_id=pad,
             use_cache=True,
-            logits_processor=LogitsProcessorList([clock]),
+            logits_processor=LogitsProcessorList(processors),
             **extra,
         )
+
+
+def generate_once(handle: ModelHandle, inputs: dict[str, torch.Tensor], new_tokens: int,
+                  clock: StepClock, *, keep: list[Any] | None = None) -> list[float]:
+    """One greedy ``generate()`` of exactly ``new_tokens`` tokens with the model's own cache; the clock's stamps.
+
+    ``keep``: a list that receives ``generate()``'s output (sequences and the model's cache), for a
+    caller that also needs the tokens (agreement between two models) or the cache (its bytes).
+    """
+    clock.start()
+    output = greedy_generate(handle, inputs, new_tokens, [clock], return_dict=keep is not None)
     stamps = clock.stop()
     if keep is not None:
         keep.append(output)

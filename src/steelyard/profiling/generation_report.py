@@ -208,6 +208,44 @@ class MeasuredBatch:
         return float(self.tpot_median) / float(self.projected_tpot) if self.projected_tpot else None
 
 
+@dataclass(frozen=True)
+class KVCacheRun:
+    """One KV cache measured with the real ``generate()``: what it holds and how fast a decode step ran."""
+
+    cache: str  # "float" or a ``--kv-cache`` value
+    backend: str  # the class and library that held the cache, e.g. "QuantizedCache(quanto) optimum-quanto 0.2.7"
+    bytes_per_sequence: Bytes  # tensors the cache holds after the last token (codes, scales, float residual)
+    bytes_per_token: Bytes  # bytes_per_sequence / cached positions
+    tpot_median: Seconds  # median over rounds of each run's mean decode step (re-quantizations included)
+    e2e_median: Seconds  # one whole generate()
+
+
+@dataclass(frozen=True)
+class KVCacheComparison:
+    """The float KV cache against a quantized one, interleaved in one process on the same prompts."""
+
+    batch: int
+    positions: int  # cached positions per sequence at the end (prompt + new tokens - 1)
+    group_size: int
+    residual_length: int
+    rounds: int
+    threads: int  # torch intra-op threads, fixed for every round
+    float_cache: KVCacheRun
+    quantized: KVCacheRun
+    tpot_speedup: float  # float TPOT / quantized TPOT (> 1: the quantized cache decodes faster)
+    tpot_ci_low: float  # bootstrap interval over paired rounds
+    tpot_ci_high: float
+    tpot_outcome: str  # "faster" / "slower" / "not significant" (the one speedup rule)
+    token_agreement: float  # share of new tokens equal to the float cache's, position by position
+    prefix_agreement: float  # mean share of new tokens before a sequence first departs from the float one
+
+    @property
+    def smaller(self) -> float:
+        """How many times fewer bytes per sequence the quantized cache holds."""
+        q = float(self.quantized.bytes_per_sequence)
+        return float(self.float_cache.bytes_per_sequence) / q if q else float("inf")
+
+
 @dataclass
 class PositionCost:
     """One decode step's cost at a context length (batch 1): the per-position curve."""
@@ -231,6 +269,7 @@ class GenerationReport:
     measured: list[MeasuredBatch] = field(default_factory=list)
     local_projection: HardwareGeneration | None = None
     assumptions: list[str] = field(default_factory=list)
+    kv_cache: KVCacheComparison | None = None  # with --kv-cache int4 / int2 / int8 / fp8
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

@@ -336,7 +336,7 @@ def profile(handle: ModelHandle, cfg: ProfileConfig | None = None) -> CostReport
     generation = None  # first: a request the model cannot hold fails before anything is timed
     if cfg.generation is not None and cfg.generation.new_tokens > 0:
         generation = profile_generation(handle, cfg.generation, hardware, measure=cfg.measure,
-                                        causal_attention=cfg.causal_attention, require_fit=True)
+                                        causal_attention=cfg.causal_attention, require_fit=True, threads=cfg.threads)
     result = count(handle, cfg.causal_attention)
     compute = compute_section(result, cfg.breakdown_depth, cfg.top_n)
     weighed = weigh(handle.module, handle.weights_files)

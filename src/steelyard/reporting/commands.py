@@ -186,18 +186,26 @@ PROFILE_FLAGS: tuple[Flag, ...] = (
     Flag("ProfileConfig.optimizer", "--optimizer"),
     Flag("ProfileConfig.generation.prompt_len", "--prompt-len", when="ProfileConfig.generation.new_tokens"),
     Flag("ProfileConfig.generation.new_tokens", "--new-tokens"),
+    Flag("ProfileConfig.generation.kv_cache", "--kv-cache", when="ProfileConfig.generation.new_tokens"),
+    Flag("ProfileConfig.generation.kv_group_size", "--kv-group-size", when="ProfileConfig.generation.new_tokens"),
+    Flag("ProfileConfig.generation.kv_residual_length", "--kv-residual-length",
+         when="ProfileConfig.generation.new_tokens"),
 )
 
 
 def profile_command(model: str, config: Mapping[str, Any]) -> str | None:
     """The `steelyard profile` call that made a stored profile run (None without its two configs)."""
     from steelyard.models.loading import LoadConfig
+    from steelyard.profiling.generation_config import GenerationWorkload
     from steelyard.profiling.profile import ProfileConfig
 
     load, prof = config.get("LoadConfig"), config.get("ProfileConfig")
     if not isinstance(load, dict) or not isinstance(prof, dict):
         return None
-    defaults = {"LoadConfig": to_dict(LoadConfig()), "ProfileConfig": to_dict(ProfileConfig())}
+    # a generation's own defaults (the float KV cache) are left out; its shape (--prompt-len) is always written
+    generation = {k: v for k, v in to_dict(GenerationWorkload()).items() if k.startswith("kv_")}
+    defaults = {"LoadConfig": to_dict(LoadConfig()), "ProfileConfig": {**to_dict(ProfileConfig()),
+                                                                       "generation": generation}}
     return command_line(["steelyard", "profile", model], {"LoadConfig": load, "ProfileConfig": prof}, defaults,
                         PROFILE_FLAGS)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from steelyard.comparison.workload import Recommendation
-from steelyard.profiling.generation_report import GenerationReport
+from steelyard.profiling.generation_report import GenerationReport, KVCacheComparison
 from steelyard.reporting.document import Figure, Part, Section, Table
-from steelyard.reporting.formatting import fmt, fmt_amount, fmt_number, human
+from steelyard.reporting.formatting import fmt, fmt_amount, fmt_number, fmt_seconds, human
+from steelyard.reporting.statistics import speedup_text
 
 
 def _counted(gen: GenerationReport) -> Table:
@@ -60,6 +61,24 @@ def _measured(gen: GenerationReport) -> Table:
           "—" if m.tpot_ratio is None else f"{m.tpot_ratio:.1f}×"] for m in gen.measured])
 
 
+def kv_cache_table(kv: KVCacheComparison) -> Table:
+    """Float vs quantized KV cache: bytes each holds, its decode step, and how often greedy output agrees."""
+    f, q = kv.float_cache, kv.quantized
+    tpot = speedup_text(kv.tpot_speedup, kv.tpot_ci_low, kv.tpot_ci_high, kv.rounds)
+    residual = (f"; the newest {kv.residual_length} tokens stay float, scales per {kv.group_size} values"
+                if q.cache != "fp8" else "; one float8 scale per layer tensor")
+    return Table(
+        f"KV cache, measured generate() at batch {kv.batch} ({kv.positions} cached positions)",
+        ["cache", "held by", "per sequence", "per token", "TPOT (mean step, median of runs)", "e2e",
+         "greedy tokens = float"],
+        [[f.cache, f.backend, fmt(f.bytes_per_sequence), fmt(f.bytes_per_token), fmt_seconds(float(f.tpot_median)),
+          fmt_seconds(float(f.e2e_median)), "—"],
+         [q.cache, q.backend, f"{fmt(q.bytes_per_sequence)} ({kv.smaller:.1f}× smaller)", fmt(q.bytes_per_token),
+          f"{fmt_seconds(float(q.tpot_median))} ({tpot})", fmt_seconds(float(q.e2e_median)),
+          f"{kv.token_agreement:.0%} (until first difference {kv.prefix_agreement:.0%})"]],
+        note=f"{kv.rounds} interleaved rounds after warm-up, {kv.threads} thread(s), same random prompts{residual}")
+
+
 def generation_section(gen: GenerationReport) -> Section:
     """Counted phases, a TTFT/TPOT-vs-batch chart per device, the per-position decode chart, measurements."""
     from steelyard.reporting import figures
@@ -75,6 +94,8 @@ def generation_section(gen: GenerationReport) -> Section:
     tables = [_counted(gen), *_projected(gen)]
     if gen.measured:
         tables.append(_measured(gen))
+    if gen.kv_cache is not None:
+        tables.append(kv_cache_table(gen.kv_cache))
     return Section(
         f"Generation: {source} → {w.new_tokens} new tokens (batch {', '.join(map(str, w.batch_sizes))})",
         paragraphs=list(gen.assumptions), tables=tables, figures=figs)

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from steelyard.comparison.workload import Recommendation
-from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration
+from steelyard.profiling.generation_report import GenerationReport, HardwareGeneration, KVCacheComparison
 from steelyard.reporting.formatting import fmt, fmt_amount, fmt_number, fmt_seconds, human
 
 
@@ -93,8 +93,22 @@ def render_generation(report: GenerationReport, console: Console | None = None) 
         first = report.measured[0]
         table.caption = f"{first.runs} timed runs per batch after warm-up; timer {first.timer}"
         console.print(table)
+    if report.kv_cache is not None:
+        console.print(kv_cache_table(report.kv_cache))
     for line in report.assumptions:
         console.print(f"  · {line}")
+
+
+def kv_cache_table(kv: KVCacheComparison) -> Table:
+    """The float vs quantized KV cache table of the report (:func:`generation_parts.kv_cache_table`), for rich."""
+    from steelyard.reporting.generation_parts import kv_cache_table as document_table
+
+    part = document_table(kv)
+    table = _table(part.title, *part.columns)
+    for row in part.rows:
+        table.add_row(*row)
+    table.caption = part.note
+    return table
 
 
 _CHECK_LABELS = {"ttft": "TTFT", "tpot": "TPOT", "cost_per_1m": "$ / 1M output tokens"}
