@@ -11,8 +11,9 @@ It is run unchanged except for two documented points, both about the tokenizer o
 - The BPE pre-tokenizer is recognised by hashing the tokens of a test string against a list of
   published models; our freshly trained tokenizer is on no such list. Its pre-tokenizer is
   ``ByteLevel(add_prefix_space=False)``, whose split regex is GPT-2's, so an unrecognised hash is
-  registered as ``"gpt2"`` (``tokenizer.ggml.pre``). Perplexity and decode speed feed token ids
-  directly, so this only decides how llama.cpp would tokenize raw text.
+  registered as ``"gpt-2"`` (``tokenizer.ggml.pre``; llama.cpp's loader rejects ``"gpt2"``).
+  Perplexity and decode speed feed token ids directly, so this only decides how llama.cpp would
+  tokenize raw text.
 
     python benchmarks/gguf_convert.py SRC_DIR HF_FOLDER OUT.gguf --outtype f32
 
@@ -42,8 +43,8 @@ def convert(src: Path, folder: Path, out: Path, outtype: str) -> None:
         try:
             return original_pre(self, tokenizer)
         except NotImplementedError:
-            base.logger.warning("pre-tokenizer hash not on llama.cpp's list: registering the byte-level BPE as 'gpt2'")
-            return "gpt2"
+            base.logger.warning("pre-tokenizer hash not on llama.cpp's list: registering the byte-level BPE as 'gpt-2'")
+            return "gpt-2"
 
     original_sp, original_pre = base.TextModel._create_vocab_sentencepiece, base.TextModel.get_vocab_base_pre
     base.TextModel._create_vocab_sentencepiece = sentencepiece_or_missing
