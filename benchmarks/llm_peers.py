@@ -225,7 +225,8 @@ def time_torch_side(models: dict[str, torch.nn.Module], vocab: int, args: argpar
     for name in models:
         if name not in fast:
             why = f"once, not interleaved: one call took {single[name]:.1f} s > --max-call-s"
-            out[name] = {"tokens_per_s": args.new_tokens / single[name], "median_s": single[name], "timed": why}
+            out[name] = {"tokens_per_s": args.new_tokens / single[name], "median_s": single[name], "timed": why,
+                         "speedup_vs_float32_median": out["float32"]["median_s"] / single[name]}
         else:
             out[name]["timed"] = f"interleaved, {args.rounds} rounds"
     return out
