@@ -24,12 +24,16 @@ back to other types for rows not a multiple of 256; the tensor types are recorde
 variants are timed with ``time_interleaved`` (A B A B ... in one process); a variant whose single
 call would take more than ``--max-call-s`` is timed once, outside the rounds, and flagged.
 
-    python benchmarks/llm_peers.py --threads 2          # ~? min on 2 cores, see BENCHMARKS.md
+    python benchmarks/llm_peers.py --threads 2 --hqq-path /work/wt/hqq-pkgs   # est. 45-75 min, 2 quiet cores
 
-llama.cpp needs a separate environment built from source (the sdist only):
+llama.cpp needs a separate environment built from source (llama-cpp-python ships an sdist only):
     python3 -m venv /work/wt/llamacpp-venv
     CMAKE_ARGS="-DGGML_NATIVE=ON" /work/wt/llamacpp-venv/bin/pip install llama-cpp-python==0.3.36
-and the converter, which ships in that sdist under ``vendor/llama.cpp`` (``--llamacpp-src``).
+and llama.cpp's converter, which is in that sdist but not in the wheel (``--llamacpp-src``):
+    pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36 && tar xzf llama_cpp_python-0.3.36.tar.gz
+    mkdir -p SRC && cp -r llama_cpp_python-0.3.36/vendor/llama.cpp/{convert_hf_to_gguf.py,conversion,gguf-py} SRC/
+HQQ is pure Python: its sdist's ``hqq/`` folder plus ``einops`` and ``termcolor`` in one folder (``--hqq-path``).
+Without either, the JSON says why and the rest still runs.
 """
 
 from __future__ import annotations
