@@ -18,9 +18,10 @@ agreement with float32 and, per variant, which kernel ran (the top ops of one pr
   (``gguf_convert.py``) to F32, then ``llama_model_quantize`` to F16, Q8_0 and Q4_K_M, timed and scored in
   its own process (``llamacpp_worker.py``) right after the torch variants: **not interleaved** with them.
 
-Every peer quantizes the same layers as steelyard's default (every Linear of the decoder blocks,
-not ``lm_head``); llama.cpp keeps its own rules (Q4_K_M stores ``output.weight`` as Q6_K, falls
-back to other types for rows not a multiple of 256; the tensor types are recorded). All torch
+torchao and quanto quantize the same layers as steelyard's default (every Linear, ``lm_head`` included;
+steelyard also stores the token embedding as int8 rows, which the peers keep float); llama.cpp keeps
+its own rules (Q4_K_M stores ``output.weight`` as Q6_K, falls back to other types for rows not a
+multiple of 256; the tensor types are recorded). All torch
 variants are timed with ``time_interleaved`` (A B A B ... in one process); a variant whose single
 call would take more than ``--max-call-s`` is timed once, outside the rounds, and flagged.
 
@@ -65,8 +66,9 @@ LLAMACPP_STEPS = ("python3 -m venv VENV && CMAKE_ARGS='-DGGML_NATIVE=ON' VENV/bi
 
 
 def decoder_linear(module: torch.nn.Module, fqn: str) -> bool:
-    """The layers steelyard's weight-only configs quantize by default: every Linear but the output head."""
-    return isinstance(module, torch.nn.Linear) and not fqn.endswith("lm_head")
+    """The layers steelyard's weight-only configs quantize by default: every Linear, the output head included
+    (its embedding table, int8 rows in steelyard, stays float in the peers: their configs cover Linear layers)."""
+    return isinstance(module, torch.nn.Linear)
 
 
 def stored_bytes(model: torch.nn.Module) -> int:
@@ -166,7 +168,7 @@ def quanto_variants(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
     out = {}
     for name, w in (("quanto qint8", qint8), ("quanto qint4", qint4)):
         m = copy.deepcopy(model)
-        quantize(m, weights=w, exclude="lm_head")
+        quantize(m, weights=w)
         freeze(m)
         out[name] = outside_inference_mode(m, QLinear)
     return out
@@ -364,8 +366,9 @@ def main() -> None:
         "load_before": os.getloadavg(), "settings": vars(args) | {"output": str(args.output), "model": str(args.model)},
         "timing": "torch variants interleaved (time_interleaved, A B A B ...); llama.cpp in its own process "
                   "right after, interleaved only among its GGUF files",
-        "quantized_layers": "every Linear of the decoder blocks, not lm_head (steelyard's default) for all torch "
-                            "variants; llama.cpp by its own rules (see tensor_types)",
+        "quantized_layers": "every Linear, lm_head included (steelyard's default), for steelyard, torchao and quanto; "
+                            "steelyard also stores the token embedding as int8 rows, the peers keep it float; "
+                            "HQQ by its own HF patcher; llama.cpp by its own rules (see tensor_types)",
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="llm-peers-") as tmp:
         work = Path(tmp)
