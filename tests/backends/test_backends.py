@@ -160,7 +160,7 @@ class _Fake:
 
 def test_the_measured_fastest_backend_is_chosen(tiny):
     handle, _ = tiny
-    slow, fast = _Fake("slow", 0.2), _Fake("fast", 0.0)  # 0.2 s: slower than the tiny model even on a loaded CPU
+    slow, fast = _Fake("slow", 0.5), _Fake("fast", 0.0)  # 0.5 s: slower than the tiny model even on a loaded CPU
     table = runtime_table(handle.module, handle.inputs, candidates=[("torch", "fp32"), (slow, "fp32"), (fast, "fp32")],
                           rounds=5, warmup=1)
     assert table.fastest == "fast fp32"
@@ -177,7 +177,7 @@ def test_a_given_model_is_timed_with_the_runtimes_and_set_against_each(tiny):
     from steelyard.backends.select import versus
 
     handle, _ = tiny
-    slow, fast = _Fake("slow", 0.2), _Fake("fast", 0.0)
+    slow, fast = _Fake("slow", 0.5), _Fake("fast", 0.0)
     winner = fast.compile(handle.module, handle.inputs)
     table = runtime_table(handle.module, handle.inputs, candidates=[("torch", "fp32"), (slow, "fp32")],
                           rounds=4, warmup=1, extra={"winner": winner})
@@ -185,7 +185,7 @@ def test_a_given_model_is_timed_with_the_runtimes_and_set_against_each(tiny):
     assert table.row("winner").status == "timed" and table.row("winner").speedup.ratio > 1
     over = {s.baseline: s for s in versus(table, "winner")}
     assert set(over) == {"torch fp32", "slow fp32"} and all(s.candidate == "winner" for s in over.values())
-    assert over["slow fp32"].ratio > 10 and over["slow fp32"].ci_low > 1  # 0.2 s against no sleep at all
+    assert over["slow fp32"].ratio > 10 and over["slow fp32"].ci_low > 1  # 0.5 s against no sleep at all
     assert over["torch fp32"].ratio == pytest.approx(table.row("winner").speedup.ratio)
 
 
