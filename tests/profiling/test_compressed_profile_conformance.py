@@ -88,7 +88,18 @@ WO_CODES = sum(i * o for i, o in NO_HEAD)
 INT8_WO = sum(i * o + 2 * o + 4 * o for i, o in NO_HEAD)
 INT4_WO = sum(i * o // 2 + 4 * (i * o // 32) + 4 * o for i, o in NO_HEAD)
 WO_INS = sum(i for i, _ in NO_HEAD)
-FLOAT_REST = 4 * (FLOAT_PARAMS - WO_LINEAR_PARAMS)  # norms, embeddings and the head stay fp32
+FLOAT_REST = 4 * (FLOAT_PARAMS - WO_LINEAR_PARAMS)  # W8A8 (SmoothQuant): norms, embeddings and the head stay fp32
+# Weight-only: by default the head is quantized too (int8 takes it; int4 cannot pack its C < 16 rows, so it stays fp32)
+# and the embedding tables become int8 rows with one fp32 scale a row; only the LayerNorms stay fp32.
+ALL_INS = sum(i for i, _ in ALL)
+INT8_WO_ALL = CODES + 6 * OUTS
+EMB_ROWS = sum(n for n, _ in EMBEDDINGS)
+EMB_INT8 = EMB_PARAMS + 4 * EMB_ROWS
+HEAD_FLOAT = 4 * (H * C + C)
+NORM_BYTES = 4 * NORM_PARAMS
+INT8_DTYPES = {"int8": CODES + EMB_PARAMS, "bfloat16": 2 * OUTS, "float32": 4 * OUTS + 4 * EMB_ROWS + NORM_BYTES}
+INT4_DTYPES = {"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32), "int8": EMB_PARAMS,
+               "float32": 4 * sum(o for _, o in NO_HEAD) + 4 * EMB_ROWS + NORM_BYTES + HEAD_FLOAT}
 SAME = "MACs are the float model's"
 REMOVED = "the float model's minus what the method removed"
 
@@ -135,37 +146,23 @@ ROWS: dict[str, Row] = {
     "quantize:bf16": Row(FLOAT_PARAMS, 2 * FLOAT_PARAMS, FLOAT_MACS, SAME,
                          bytes_by_dtype={"bfloat16": 2 * FLOAT_PARAMS}),
     "quantize:int8-weight-only": Row(
-        FLOAT_PARAMS, INT8_WO + FLOAT_REST, FLOAT_MACS, SAME,
-        bytes_by_dtype={"int8": WO_CODES, "bfloat16": 2 * sum(o for _, o in NO_HEAD),
-                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
-    ),
+        FLOAT_PARAMS, INT8_WO_ALL + EMB_INT8 + NORM_BYTES, FLOAT_MACS, SAME, bytes_by_dtype=INT8_DTYPES),
     "quantize:int4-weight-only": Row(
-        FLOAT_PARAMS, INT4_WO + FLOAT_REST, FLOAT_MACS, SAME,
-        bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
-                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
-    ),
-    # AWQ: the weight-only bytes plus an fp32 1/s per input feature of each Linear (the activation pre-scale)
+        FLOAT_PARAMS, INT4_WO + EMB_INT8 + NORM_BYTES + HEAD_FLOAT, FLOAT_MACS, SAME, bytes_by_dtype=INT4_DTYPES),
+    # AWQ: the weight-only bytes plus an fp32 1/s per input feature of each quantized Linear (the activation pre-scale)
     "quantize:int8-awq": Row(
-        FLOAT_PARAMS, INT8_WO + 4 * WO_INS + FLOAT_REST, FLOAT_MACS, SAME,
-        bytes_by_dtype={"int8": WO_CODES, "bfloat16": 2 * sum(o for _, o in NO_HEAD),
-                        "float32": 4 * sum(o for _, o in NO_HEAD) + 4 * WO_INS + FLOAT_REST},
+        FLOAT_PARAMS, INT8_WO_ALL + EMB_INT8 + NORM_BYTES + 4 * ALL_INS, FLOAT_MACS, SAME,
+        bytes_by_dtype=INT8_DTYPES | {"float32": INT8_DTYPES["float32"] + 4 * ALL_INS},
     ),
     "quantize:int4-awq": Row(
-        FLOAT_PARAMS, INT4_WO + 4 * WO_INS + FLOAT_REST, FLOAT_MACS, SAME,
-        bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
-                        "float32": 4 * sum(o for _, o in NO_HEAD) + 4 * WO_INS + FLOAT_REST},
+        FLOAT_PARAMS, INT4_WO + EMB_INT8 + NORM_BYTES + HEAD_FLOAT + 4 * WO_INS, FLOAT_MACS, SAME,
+        bytes_by_dtype=INT4_DTYPES | {"float32": INT4_DTYPES["float32"] + 4 * WO_INS},
     ),
     # GPTQ: the weight-only layout exactly (other codes, same scales and bytes)
     "quantize:int8-gptq": Row(
-        FLOAT_PARAMS, INT8_WO + FLOAT_REST, FLOAT_MACS, SAME,
-        bytes_by_dtype={"int8": WO_CODES, "bfloat16": 2 * sum(o for _, o in NO_HEAD),
-                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
-    ),
+        FLOAT_PARAMS, INT8_WO_ALL + EMB_INT8 + NORM_BYTES, FLOAT_MACS, SAME, bytes_by_dtype=INT8_DTYPES),
     "quantize:int4-gptq": Row(
-        FLOAT_PARAMS, INT4_WO + FLOAT_REST, FLOAT_MACS, SAME,
-        bytes_by_dtype={"int4": WO_CODES // 2, "bfloat16": 4 * (WO_CODES // 32),
-                        "float32": 4 * sum(o for _, o in NO_HEAD) + FLOAT_REST},
-    ),
+        FLOAT_PARAMS, INT4_WO + EMB_INT8 + NORM_BYTES + HEAD_FLOAT, FLOAT_MACS, SAME, bytes_by_dtype=INT4_DTYPES),
     # W8A8: SmoothQuant folds its scales into the norms (no new parameters), then every Linear but the
     # head runs torch's dynamic int8 kernel: int8 codes, an fp32 scale, an int32 zero point and the fp32
     # bias per output channel; embeddings, norms and the head stay fp32.

@@ -20,7 +20,6 @@ from steelyard.compression.base import (
     NotApplicableError,
     TransformResult,
     matmul_layers,
-    no_linear_message,
     set_module,
     weight_of,
 )
@@ -39,9 +38,10 @@ def check_kernels(method: str, bits: int) -> None:
 def choose_layers(handle: ModelHandle, cfg: WeightOnlyConfig, method: str
                   ) -> tuple[list[tuple[str, Any, None]], list[tuple[str, Any, str]]]:  # fmt: skip
     """(layers the kernel takes, layers that stay float with why); a group size that divides no layer is an error."""
+    if not matmul_layers(handle.module, False):  # a CNN's classifier alone is no reason for a decoder method
+        raise NotApplicableError(f"{method} works on the nn.Linear layers of transformer blocks and this model has "
+                                 f"none outside its output head (a CNN: try quantize:int8-static)")
     layers = matmul_layers(handle.module, cfg.include_head)
-    if not layers:
-        raise NotApplicableError(no_linear_message(method, cfg.include_head))
     chosen, skipped = [], []
     for name, layer in layers:
         out_features, in_features = weight_of(layer)[0].shape
@@ -70,21 +70,22 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
             q = WeightOnlyLinear.from_weight(weight, bias, cfg.bits, cfg.group_size, cfg.symmetric,
                                              getattr(torch, cfg.compute_dtype))  # fmt: skip
             set_module(handle.module, name, q.to(weight.device))
-    tables, tied = _quantize_embeddings(handle.module) if cfg.embeddings else (0, False)
     scales = scales_wording(cfg)
     notes = [f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales}), multiplied by {KERNELS[cfg.bits]} "
              f"in {cfg.compute_dtype} (the codes are read directly; no float weight is rebuilt)"]  # fmt: skip
-    if tables:
-        notes.append(f"{tables} embedding tables → int8 rows with per-row scales (lookups dequantize the rows read)")
-    if tied:
-        notes.append("the token embedding stays float: it is tied to the float output head (include_head=false)")
-    return kernel_result(handle, cfg, chosen, skipped, notes, embeddings=tables)
+    return kernel_result(handle, cfg, chosen, skipped, notes)
 
 
 def kernel_result(handle: ModelHandle, cfg: Any, chosen: list, skipped: list, notes: list[str],
                   **details: Any) -> TransformResult:  # fmt: skip
-    """The result every low-bit-kernel method returns (round-to-nearest, AWQ, GPTQ): its notes plus the
-    layers left float, and the kernel, bits and groups in ``details`` beside the method's own."""
+    """The end every low-bit-kernel method shares (round-to-nearest, AWQ, GPTQ): embedding tables to int8 rows
+    (``embeddings=true``), its notes plus the layers left float, and the kernel, bits and groups in ``details``
+    beside the method's own."""
+    tables, tied = _quantize_embeddings(handle.module) if cfg.embeddings else (0, False)
+    if tables:
+        notes.append(f"{tables} embedding tables → int8 rows with per-row scales (lookups dequantize the rows read)")
+    if tied:
+        notes.append("the token embedding stays float: it is tied to the float output head (include_head=false)")
     if skipped:
         notes.append(f"{len(skipped)} layers stay float: " + "; ".join(f"{n}: {w}" for n, _, w in skipped[:3]))
     return TransformResult(
@@ -92,7 +93,7 @@ def kernel_result(handle: ModelHandle, cfg: Any, chosen: list, skipped: list, no
         notes=notes,
         details={"layers": len(chosen), "bits": cfg.bits, "group_size": cfg.group_size,
                  "symmetric": cfg.symmetric, "kernel": KERNELS[cfg.bits], "float_layers": len(skipped),
-                 "compute_dtype": cfg.compute_dtype, **details},
+                 "compute_dtype": cfg.compute_dtype, "embeddings": tables, **details},
     )
 
 
