@@ -25,7 +25,8 @@ multiple of 256; the tensor types are recorded). All torch
 variants are timed with ``time_interleaved`` (A B A B ... in one process); a variant whose single
 call would take more than ``--max-call-s`` is timed once, outside the rounds, and flagged.
 
-    python benchmarks/llm_peers.py --threads 2 --hqq-path /work/wt/hqq-pkgs   # est. 45-75 min, 2 quiet cores
+    python benchmarks/llm_peers.py --threads 2 --hqq-path HQQ_SOURCE   # est. 45-75 min on 2 quiet cores;
+    # with --big-layers 0 --documents 10 --rounds 3 --max-call-s 10: 8 min here (BENCHMARKS §11b)
 
 llama.cpp needs a separate environment built from source (llama-cpp-python ships an sdist only):
     python3 -m venv /work/wt/llamacpp-venv
