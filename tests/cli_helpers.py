@@ -17,3 +17,16 @@ def one_line_error(capsys, *words: str) -> str:
     for word in words:
         assert word in err, err
     return err
+
+
+def refused(code: int, capsys, *words: str) -> str:
+    """A usage error as promised: exit 2, one ``error: ...`` line on stderr holding every word, no traceback
+    on either stream. Returns the line."""
+    out, err = capsys.readouterr()
+    assert code == 2, (code, err[-2000:])
+    line = err.strip()
+    assert line.startswith("error: ") and "\n" not in line, err[-2000:]
+    assert "Traceback" not in out + err and "internal error" not in err
+    for word in words:
+        assert word in line, line
+    return line
