@@ -122,3 +122,20 @@ def test_a_noisy_latency_is_marked_in_the_table_and_flagged_in_the_json():
     assert d["after"]["latency"]["noisy_because"] == ["cv", "tail"]
     row = next(row for row in before_after_rows(d) if row[0].startswith("latency, median"))
     assert "noisy" not in row[1] and row[2].endswith("± noisy")
+
+
+def test_a_perplexity_verdict_says_the_value_rose_in_percent_not_points_dropped():
+    from steelyard.compression.recipe.result import Verdict
+    from steelyard.reporting.compress_view import verdict_text
+
+    # perplexity 293.13 → 293.31: quality dropped ("dropped", 17.57 "points" = 100 × 0.1757), the value rose 0.06%
+    v = Verdict("metric", "dropped", 17.57, metric="perplexity", ci_low=7.35, ci_high=27.66, p_value=0.0005,
+                test="paired-bootstrap", before=293.13)
+    text = verdict_text(v)
+    assert text.startswith("perplexity rose 0.06% (") and "points" not in text, text
+    assert "95% CI of the change +0.03% to +0.09%" in text, text
+    improved = Verdict("metric", "rose", 40.0, metric="perplexity", p_value=0.001, test="paired-bootstrap", before=80.0)
+    assert verdict_text(improved).startswith("perplexity fell 0.50% (")
+    accuracy = Verdict("metric", "dropped", 2.0, metric="accuracy", ci_low=-3.0, ci_high=-1.0, p_value=0.01,
+                       test="mcnemar", before=0.9)
+    assert verdict_text(accuracy).startswith("accuracy dropped 2.00 points (")

@@ -13,6 +13,7 @@ from steelyard.reporting.document import Figure, Part, Section, Table
 from steelyard.reporting.formatting import fmt_count, fmt_seconds, human
 from steelyard.reporting.markup import escape
 from steelyard.reporting.statistics import (
+    UNBOUNDED_METRICS,
     change_cell,
     discordant_text,
     fmt_p,
@@ -223,6 +224,8 @@ def _metric_verdict_text(v: Verdict) -> str:
     test = f"{paired_test_name(v.test)} {fmt_p(v.p_value)}"
     pairs = discordant_text(v.only_before, v.only_after, v.n)
     detail = test + (f", {pairs}" if pairs else "")
+    if v.metric in UNBOUNDED_METRICS and v.before and v.p_value is not None:
+        return _relative_verdict_text(v, detail)
     if v.ci_low is not None and v.ci_high is not None and v.outcome in ("dropped", "rose", "not significant"):
         detail += f"; 95% CI of the change {v.ci_low:+.2f} to {v.ci_high:+.2f} points"
     if v.outcome == "unchanged":
@@ -234,6 +237,20 @@ def _metric_verdict_text(v: Verdict) -> str:
     if v.p_value is None:  # a run stored before the paired test
         return f"{v.metric} {v.outcome} {v.value:.2f} points (stored without a paired test)"
     return f"{v.metric} {v.outcome} {v.value:.2f} points ({detail})"
+
+
+def _relative_verdict_text(v: Verdict, detail: str) -> str:
+    """A metric that is not a share and is better lower (perplexity, a loss): its change in percent of the value
+    before, and the direction of the value itself ("perplexity rose 0.06%", never "dropped 17.57 points")."""
+    before = float(v.before)  # type: ignore[arg-type]
+    if v.ci_low is not None and v.ci_high is not None:  # the interval is of after − before, ×100
+        detail += f"; 95% CI of the change {v.ci_low / before:+.2f}% to {v.ci_high / before:+.2f}%"
+    if v.outcome == "unchanged":
+        return f"{v.metric} unchanged (identical outputs)"
+    if v.outcome == "not significant":
+        return f"{v.metric}: no significant change ({detail})"
+    moved = {"dropped": "rose", "rose": "fell"}.get(v.outcome, v.outcome)  # quality dropped: the value rose
+    return f"{v.metric} {moved} {v.value / before:.2f}% ({detail})"
 
 
 def render_compression(d: dict[str, Any], console: Any) -> None:

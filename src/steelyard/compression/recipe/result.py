@@ -54,6 +54,8 @@ class Verdict:
     n: int | None = None
     #: decode: the batch size it was timed at.
     batch: int | None = None
+    #: metric: its value before, so a metric that is not a share (perplexity) is worded relative to it.
+    before: float | None = None
 
 
 @dataclass
@@ -166,7 +168,8 @@ class RecipeResult:
             change.outcome, "dropped" if drop > 0 else "rose")
         return Verdict("metric", outcome, abs(drop), metric=name, ci_low=100.0 * change.ci_low,
                        ci_high=100.0 * change.ci_high, p_value=change.p_value, test=change.test,
-                       only_before=change.only_before, only_after=change.only_after, n=change.n)
+                       only_before=change.only_before, only_after=change.only_after, n=change.n,
+                       before=change.before)
 
     def to_dict(self) -> dict[str, Any]:
         data = to_dict({k: v for k, v in self.__dict__.items() if k != "compressed"})
