@@ -39,6 +39,19 @@ class MethodEntry:
     requires: tuple[str, ...] = ()
 
 
+def _low_bit(method: str, config: str, module: str, how: str, requires: tuple[str, ...] = ()) -> list[MethodEntry]:
+    """The int8 / int4 pair of a weight-only method: the same config and transform, ``bits`` preset, int4 groups
+    of 32 by default; ``how`` says how the codes are chosen (they always run on torch's low-bit kernels)."""
+    return [
+        MethodEntry(f"quantize:int8-{method}", f"{_Q}.config:{config}", f"{_Q}.{module}:apply",
+                    f"{how}: int8 codes + row scales, run by torch's int8 weight-only kernel",
+                    preset={"bits": 8}, applies_to=(TRANSFORMER,), requires=requires),
+        MethodEntry(f"quantize:int4-{method}", f"{_Q}.config:{config}", f"{_Q}.{module}:apply",
+                    f"{how}: int4 codes + group scales (group_size=32/64/128/256), run by torch's int4 CPU kernel",
+                    preset={"bits": 4}, applies_to=(TRANSFORMER,), defaults={"group_size": 32}, requires=requires),
+    ]
+
+
 METHODS: dict[str, MethodEntry] = {
     e.name: e
     for e in (
@@ -101,61 +114,9 @@ METHODS: dict[str, MethodEntry] = {
             "cast to bfloat16",
             preset={"dtype": "bfloat16"},
         ),
-        MethodEntry(
-            "quantize:int8-weight-only",
-            f"{_Q}.config:WeightOnlyConfig",
-            f"{_Q}.weight_only:apply",
-            "int8 weight codes + row scales, run by torch's int8 weight-only kernel",
-            preset={"bits": 8},
-            applies_to=(TRANSFORMER,),
-        ),
-        MethodEntry(
-            "quantize:int4-weight-only",
-            f"{_Q}.config:WeightOnlyConfig",
-            f"{_Q}.weight_only:apply",
-            "int4 weight codes + group scales (group_size=32/64/128/256), run by torch's int4 CPU kernel",
-            preset={"bits": 4},
-            applies_to=(TRANSFORMER,),
-            defaults={"group_size": 32},
-        ),
-        MethodEntry(
-            "quantize:int8-awq",
-            f"{_Q}.config:AWQConfig",
-            f"{_Q}.awq:apply",
-            "AWQ (torchao's scale search on calibration data), then int8 codes run by torch's int8 kernel",
-            preset={"bits": 8},
-            applies_to=(TRANSFORMER,),
-            requires=("torchao",),
-        ),
-        MethodEntry(
-            "quantize:int4-awq",
-            f"{_Q}.config:AWQConfig",
-            f"{_Q}.awq:apply",
-            "AWQ (torchao's scale search on calibration data), then int4 group codes run by torch's int4 CPU kernel",
-            preset={"bits": 4},
-            applies_to=(TRANSFORMER,),
-            defaults={"group_size": 32},
-            requires=("torchao",),
-        ),
-        MethodEntry(
-            "quantize:int8-gptq",
-            f"{_Q}.config:GPTQConfig",
-            f"{_Q}.gptq:apply",
-            "GPTQ (llm-compressor's, on calibration data), then int8 codes run by torch's int8 kernel",
-            preset={"bits": 8},
-            applies_to=(TRANSFORMER,),
-            requires=("llmcompressor",),
-        ),
-        MethodEntry(
-            "quantize:int4-gptq",
-            f"{_Q}.config:GPTQConfig",
-            f"{_Q}.gptq:apply",
-            "GPTQ (llm-compressor's, on calibration data), then int4 group codes run by torch's int4 CPU kernel",
-            preset={"bits": 4},
-            applies_to=(TRANSFORMER,),
-            defaults={"group_size": 32},
-            requires=("llmcompressor",),
-        ),
+        *_low_bit("weight-only", "WeightOnlyConfig", "weight_only", "round-to-nearest"),
+        *_low_bit("awq", "AWQConfig", "awq", "AWQ (torchao's scale search on calibration data)", ("torchao",)),
+        *_low_bit("gptq", "GPTQConfig", "gptq", "GPTQ (llm-compressor's, on calibration data)", ("llmcompressor",)),
         MethodEntry(
             "quantize:w8a8",
             f"{_Q}.config:SmoothQuantConfig",

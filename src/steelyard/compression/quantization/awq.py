@@ -35,8 +35,8 @@ from torch import nn
 from steelyard.compression.base import BackendUnavailableError, TransformResult, set_module, weight_of
 from steelyard.compression.quantization.calibration import calibration_batches, feed_calibration
 from steelyard.compression.quantization.config import AWQConfig
-from steelyard.compression.quantization.lowbit import KERNELS, WeightOnlyLinear
-from steelyard.compression.quantization.weight_only import check_kernels, choose_layers, kernel_result, scales_wording
+from steelyard.compression.quantization.lowbit import WeightOnlyLinear
+from steelyard.compression.quantization.weight_only import check_kernels, choose_layers, kernel_result
 from steelyard.models.handle import ModelHandle
 
 EXTRA = "pip install 'steelyard[awq]'"
@@ -114,8 +114,6 @@ def apply(handle: ModelHandle, cfg: AWQConfig, data: Any = None) -> TransformRes
     notes = [
         f"AWQ by torchao ({len(batches)} calibration batches, {cfg.grid} candidate scales s = mean|X|^r per layer): "
         f"W·diag(s) quantized by torchao's IntxWeightOnlyConfig",
-        f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales_wording(cfg)}) and 1/s for the input, "
-        f"multiplied by {KERNELS[cfg.bits]} in {cfg.compute_dtype} (the codes are read directly)",
     ]
-    return kernel_result(handle, cfg, chosen, skipped, notes, calibration="awq (torchao)", batches=len(batches),
-                         grid=cfg.grid)
+    return kernel_result(handle, cfg, chosen, skipped, notes, holds=" and 1/s for the input",
+                         calibration="awq (torchao)", batches=len(batches), grid=cfg.grid)

@@ -34,8 +34,8 @@ from torch import nn
 from steelyard.compression.base import BackendUnavailableError, TransformResult, set_module, weight_of
 from steelyard.compression.quantization.calibration import calibration_batches, feed_calibration
 from steelyard.compression.quantization.config import GPTQConfig
-from steelyard.compression.quantization.lowbit import KERNELS, WeightOnlyLinear
-from steelyard.compression.quantization.weight_only import check_kernels, choose_layers, kernel_result, scales_wording
+from steelyard.compression.quantization.lowbit import WeightOnlyLinear
+from steelyard.compression.quantization.weight_only import check_kernels, choose_layers, kernel_result
 from steelyard.models.handle import ModelHandle
 
 EXTRA = "pip install 'steelyard[gptq]' (llm-compressor; it pins transformers<=5.17)"
@@ -106,8 +106,6 @@ def apply(handle: ModelHandle, cfg: GPTQConfig, data: Any = None) -> TransformRe
     notes = [
         f"GPTQ by llm-compressor ({len(batches)} calibration batches, damp {cfg.damp}, block {cfg.block}): "
         f"codes chosen against each layer's input Hessian",
-        f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales_wording(cfg)}), multiplied by "
-        f"{KERNELS[cfg.bits]} in {cfg.compute_dtype} (the codes are read directly)",
     ]
     return kernel_result(handle, cfg, chosen, skipped, notes, calibration="gptq (llm-compressor)", batches=len(batches),
                          gptq_loss=sum(losses))

@@ -70,17 +70,17 @@ def apply(handle: ModelHandle, cfg: WeightOnlyConfig, data: Any = None) -> Trans
             q = WeightOnlyLinear.from_weight(weight, bias, cfg.bits, cfg.group_size, cfg.symmetric,
                                              getattr(torch, cfg.compute_dtype))  # fmt: skip
             set_module(handle.module, name, q.to(weight.device))
-    scales = scales_wording(cfg)
-    notes = [f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales}), multiplied by {KERNELS[cfg.bits]} "
-             f"in {cfg.compute_dtype} (the codes are read directly; no float weight is rebuilt)"]  # fmt: skip
-    return kernel_result(handle, cfg, chosen, skipped, notes)
+    return kernel_result(handle, cfg, chosen, skipped, [])
 
 
-def kernel_result(handle: ModelHandle, cfg: Any, chosen: list, skipped: list, notes: list[str],
-                  **details: Any) -> TransformResult:  # fmt: skip
+def kernel_result(handle: ModelHandle, cfg: Any, chosen: list, skipped: list, notes: list[str], *,
+                  holds: str = "", **details: Any) -> TransformResult:  # fmt: skip
     """The end every low-bit-kernel method shares (round-to-nearest, AWQ, GPTQ): embedding tables to int8 rows
-    (``embeddings=true``), its notes plus the layers left float, and the kernel, bits and groups in ``details``
-    beside the method's own."""
+    (``embeddings=true``), the method's own notes, then what the layers hold (``holds``: anything beside the codes)
+    and the layers left float, and the kernel, bits and groups in ``details`` beside the method's own."""
+    notes = [*notes, f"{len(chosen)} Linear layers hold int{cfg.bits} codes ({scales_wording(cfg)}){holds}, "
+                     f"multiplied by {KERNELS[cfg.bits]} in {cfg.compute_dtype} (the codes are read directly; "
+                     f"no float weight is rebuilt)"]  # fmt: skip
     tables, tied = _quantize_embeddings(handle.module) if cfg.embeddings else (0, False)
     if tables:
         notes.append(f"{tables} embedding tables → int8 rows with per-row scales (lookups dequantize the rows read)")
