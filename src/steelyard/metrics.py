@@ -36,6 +36,8 @@ class MetricValue:
     ci_high: float
     n: int
     confidence: float = 0.95
+    #: What ``n`` counts when it is not examples (perplexity: "documents" or "blocks", the resampled units).
+    unit: str | None = None
 
     @property
     def higher_is_better(self) -> bool:
@@ -366,12 +368,14 @@ def compute_metrics(
     n_resamples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    unit: str | None = None,
 ) -> dict[str, MetricValue]:
     """Each named metric with its bootstrap CI, keyed by canonical name.
 
     Classification metrics read ``y_true`` (label ids) and ``proba`` (an (examples, classes)
     matrix of probabilities or scores; accuracy and F1 also take predicted labels). Perplexity
-    reads ``nll``: per-token NLLs, or per-sequence sums with ``n_tokens`` per sequence.
+    reads ``nll``: per-token NLLs, or per-unit sums with ``n_tokens`` per unit (``unit`` names what
+    a unit is: documents, blocks), and resamples those units.
     """
     out: dict[str, MetricValue] = {}
     for raw_name in names:
@@ -386,7 +390,7 @@ def compute_metrics(
                 raise DataError(f"cannot compute {name} on an empty evaluation set")
             value = perplexity(counts, values)
             lo, hi = bootstrap_ci(perplexity, counts, values, n_resamples, seed, confidence)
-            out[name] = MetricValue(name, value, lo, hi, int(values.size), confidence)
+            out[name] = MetricValue(name, value, lo, hi, int(values.size), confidence, unit)
             continue
         if y_true is None or proba is None:
             raise DataError(f"{name} needs true labels and predicted probabilities")

@@ -124,8 +124,9 @@ def test_a_destructive_recipe_disagrees_and_the_json_carries_every_field(llm):
                   "peak memory at batch 3: weights + generate()'s live tensors (traced)",
                   "greedy tokens equal to the original's (4 prompts from the evaluation text × 5)"):
         assert words in labels, words
-    n_blocks = d["before"]["metrics"]["perplexity"]["n"]
-    assert f"perplexity (test, 95% CI over {n_blocks} token blocks)" in labels
+    ppl = d["before"]["metrics"]["perplexity"]
+    assert ppl["unit"] == "documents"  # the test split's lines, each scored in blocks of its own
+    assert f"perplexity (test, 95% CI over {ppl['n']} documents)" in labels
     lines = verdict_lines(d)
     assert any(line.startswith("decode at batch 1: ") for line in lines)
 
@@ -195,6 +196,11 @@ def test_compress_cli_shows_and_writes_the_generative_rows(llm, tmp_path, capsys
         assert words in out, words
     run = open_store().list_runs(kind="compression")[0]
     assert "--new-tokens 4" in run.config["command"] and "--decode-batch-sizes 1,2" in run.config["command"]
+    for name in ("batch1.decode_tokens_per_s", "before.batch2.decode_tokens_per_s", "batch1.tpot_s",
+                 "batch2.decode_speedup", "kv_bytes_per_token", "before.kv_bytes_per_token", "greedy_agreement"):
+        assert name in run.metrics, name  # runs list / diff line two recipes' decode up by these names
+    assert run.metrics["batch1.decode_tokens_per_s"][1] == "1/s" and 0 <= run.metrics["greedy_agreement"][0] <= 1
+    assert run.metrics["kv_bytes_per_token"][0] == run.metrics["before.kv_bytes_per_token"][0] * 0.5  # 4 → 2 layers
     md = tmp_path / "r.md"
     assert steelyard("report", str(run.id), "--markdown", md) == 0
     page = md.read_text()

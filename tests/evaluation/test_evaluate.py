@@ -134,32 +134,51 @@ def test_image_model_on_text_is_refused(text_csv):
                  load_dataset(str(text_csv)))
 
 
-def test_perplexity_equals_exp_of_mean_token_nll(tmp_path):
+def test_perplexity_equals_exp_of_mean_token_nll_with_documents_as_units(tmp_path):
+    """Each line is a document cut into its own blocks; perplexity is exp of the mean NLL over every
+    predicted token, and its interval resamples the 40 documents, not the blocks."""
     torch.manual_seed(0)
     config = AutoConfig.for_model("gpt2", n_embd=32, n_layer=1, n_head=2, n_positions=128, vocab_size=30522,
                                   bos_token_id=None, eos_token_id=None)
     folder = save_with_tokenizer(AutoModelForCausalLM.from_config(config), tmp_path / "gpt")
     text = tmp_path / "corpus.txt"
-    text.write_text("\n".join(f"line {i} says something about the weather and cats" for i in range(40)) + "\n")
+    text.write_text("\n".join(f"line {i} says something about the weather and cats" + " again" * (i % 7)
+                              for i in range(40)) + "\n")
     handle = load_model(str(folder), LoadConfig(task="causal-lm"))
     ds = load_dataset(str(text), "causal-lm")
-    result = evaluate(handle, ds, "all", max_length=16, batch_size=4)
-    assert result.lm.block_size == 16 and result.lm.blocks == result.metrics["perplexity"].n
+    result = evaluate(handle, ds, "all", max_length=8, batch_size=4)
+    ppl = result.metrics["perplexity"]
+    assert result.lm.block_size == 8 and ppl.n == 40 and ppl.unit == "documents"
+    assert result.lm.unit == "documents" and result.lm.units == 40 and result.lm.blocks > 40
     tok = load_tokenizer(str(folder), "gpt")
-    ids = []
-    for line in ds.texts("all"):
-        ids.extend(tok(line, add_special_tokens=False)["input_ids"])
-    total, count = 0.0, 0
+    total, count, blocks = 0.0, 0, 0
     with torch.no_grad():
-        for i in range(0, len(ids), 16):
-            block = torch.tensor([ids[i : i + 16]])
-            if block.shape[1] < 2:
-                continue
-            loss = handle.module(input_ids=block, labels=block).loss.item()
-            total += loss * (block.shape[1] - 1)
-            count += block.shape[1] - 1
-    assert result.lm.tokens == count
-    assert result.metrics["perplexity"].value == pytest.approx(np.exp(total / count), rel=1e-4)
+        for line in ds.texts("all"):
+            ids = tok(line, add_special_tokens=False)["input_ids"]  # this tokenizer has no EOS to append
+            for i in range(0, len(ids), 8):
+                block = torch.tensor([ids[i : i + 8]])
+                if block.shape[1] < 2:
+                    continue
+                blocks += 1
+                total += handle.module(input_ids=block, labels=block).loss.item() * (block.shape[1] - 1)
+                count += block.shape[1] - 1
+    assert result.lm.tokens == count and result.lm.blocks == blocks
+    assert ppl.value == pytest.approx(np.exp(total / count), rel=1e-4)
+    assert ppl.ci_low < ppl.value < ppl.ci_high
+
+
+def test_blocks_are_summed_per_document_and_few_documents_fall_back_to_blocks():
+    from steelyard.evaluation.predict import MIN_DOCUMENTS, per_document
+
+    docs = np.array([3, 3, 1, 3, 2, *range(10, 10 + MIN_DOCUMENTS)])
+    nll = np.arange(len(docs), dtype=float)
+    tokens = np.ones(len(docs), dtype=np.int64) * 2
+    out = per_document(nll, tokens, docs)
+    assert out.unit == "documents" and out.blocks == len(docs) and len(out.nll) == 3 + MIN_DOCUMENTS
+    assert out.nll[:3].tolist() == [0 + 1 + 3, 2, 4]  # documents in the order of their first block
+    assert out.n_tokens[:3].tolist() == [6, 2, 2] and out.nll.sum() == nll.sum()
+    few = per_document(nll[:5], tokens[:5], docs[:5])
+    assert few.unit == "blocks" and few.nll.tolist() == nll[:5].tolist()
 
 
 def test_image_adapter_scales_converts_channels_and_resizes():

@@ -9,8 +9,8 @@ preprocessing and a checkpoint is evaluated exactly as it was trained:
 - :class:`ImageAdapter` scales pixels to [0, 1] (uint8 files are divided by 255; the built-in
   digits already are), converts channels to what the model expects, resizes to its image size
   and normalises with the model's mean / std (its ``preprocessor_config.json``, else 0.5 / 0.5).
-- :class:`CausalLMAdapter` concatenates documents and cuts the token stream into blocks, the
-  standard way to measure perplexity.
+- :class:`CausalLMAdapter` cuts each document into blocks of its own tokens, so that perplexity's
+  interval can resample documents.
 
 An adapter has two steps: ``encode`` (examples → per-example features, done once) and
 ``collate`` (features → a batch dict of tensors, with ``labels`` when the data is labelled).

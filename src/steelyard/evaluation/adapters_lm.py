@@ -1,8 +1,11 @@
-"""Causal language modelling: documents → one token stream → blocks, and per-block NLL.
+"""Causal language modelling: each document → blocks of its own tokens, and per-block NLL.
 
-Documents are joined with the end-of-sequence token and cut into ``block_size`` blocks, the
-standard way to measure perplexity; each block's summed next-token NLL and token count let
-perplexity weigh every token equally and still be bootstrapped over blocks.
+Each document (its tokens, then the end-of-sequence token) is cut into ``block_size`` blocks, as
+lm-evaluation-harness scores a corpus document by document, so a block never mixes two documents.
+Each block's summed next-token NLL and token count, and the document it comes from, let perplexity
+weigh every token equally and be bootstrapped over *documents* (:func:`steelyard.evaluation.predict.
+predict` sums the blocks of each document): the unit a held-out set is drawn in, where blocks of one
+document are not independent samples.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from steelyard.evaluation.adapters import Batch, Feature, pad_sequences
 
 @dataclass
 class CausalLMAdapter:
-    """Documents → one token stream (EOS between documents) → blocks of ``block_size`` tokens."""
+    """Documents → blocks of ``block_size`` tokens, each feature naming its document (``document``)."""
 
     tokenizer: Any
     block_size: int
@@ -31,16 +34,15 @@ class CausalLMAdapter:
         if self.block_size < 2:
             raise ConfigError(f"perplexity needs blocks of at least 2 tokens, got {self.block_size}")
         eos = self.tokenizer.eos_token_id
-        stream: list[int] = []
         texts = [ex.text or "" for ex in examples if (ex.text or "").strip()]
         if not texts:
             return []
-        for ids in self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]:
-            stream.extend(ids)
-            if eos is not None:
-                stream.append(int(eos))
-        blocks = [stream[i : i + self.block_size] for i in range(0, len(stream), self.block_size)]
-        return [{"input_ids": b} for b in blocks if len(b) >= 2]
+        features: list[Feature] = []
+        for document, ids in enumerate(self.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]):
+            tokens = list(ids) + ([int(eos)] if eos is not None else [])
+            blocks = (tokens[i : i + self.block_size] for i in range(0, len(tokens), self.block_size))
+            features.extend({"input_ids": b, "document": document} for b in blocks if len(b) >= 2)
+        return features
 
     def collate(self, features: Sequence[Feature]) -> Batch:
         ids = [f["input_ids"] for f in features]

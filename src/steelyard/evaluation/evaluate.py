@@ -59,7 +59,7 @@ def score(
     if outputs.nll is not None:
         metrics = compute_metrics(
             metric_names, None, None, task=task, nll=outputs.nll, n_tokens=outputs.n_tokens,
-            n_resamples=n_resamples, seed=seed,
+            n_resamples=n_resamples, seed=seed, unit=outputs.unit,
         )
         return metrics, None
     if outputs.labels is None or outputs.proba is None:
@@ -138,7 +138,8 @@ def evaluate(
     lm = None
     adapter = predictor.adapter
     if isinstance(adapter, CausalLMAdapter) and outputs.n_tokens is not None:
-        lm = LMSummary(int(outputs.n_tokens.sum()), len(outputs), adapter.block_size)
+        lm = LMSummary(int(outputs.n_tokens.sum()), int(outputs.blocks or len(outputs)), adapter.block_size,
+                       outputs.unit or "blocks", len(outputs))
     length = adapter.max_length if isinstance(adapter, TextAdapter) else (
         adapter.block_size if isinstance(adapter, CausalLMAdapter) else None
     )

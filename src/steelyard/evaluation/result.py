@@ -29,11 +29,14 @@ class PredictionSummary:
 
 @dataclass
 class LMSummary:
-    """What a perplexity was measured on: tokens predicted, blocks and block length."""
+    """What a perplexity was measured on: tokens predicted, blocks and block length, and the units its
+    interval resamples (``unit``: "documents", or "blocks" when there were too few documents; ``units``)."""
 
     tokens: int
     blocks: int
     block_size: int
+    unit: str = "blocks"
+    units: int = 0
 
 
 @dataclass

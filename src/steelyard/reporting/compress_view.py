@@ -44,8 +44,12 @@ def _metric(card: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
 
 
 def _over(name: str, m: dict[str, Any]) -> str:
-    """What perplexity's interval resamples: the token blocks it was measured on (documents joined, then cut)."""
-    return f" over {m['n']} token blocks" if name == "perplexity" and m.get("n") else ""
+    """What perplexity's interval resamples: the held-out documents, or the token blocks when there were too
+    few documents (records from before the unit was stored resampled blocks)."""
+    if name != "perplexity" or not m.get("n"):
+        return ""
+    unit = m.get("unit") or "blocks"
+    return f" over {m['n']} {'token blocks' if unit == 'blocks' else unit}"
 
 
 def _metric_text(m: dict[str, Any] | None) -> str:

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from steelyard.data.quality import DataReport
-from steelyard.evaluation.result import EvaluationResult, PredictionSummary
+from steelyard.evaluation.predict import MIN_DOCUMENTS
+from steelyard.evaluation.result import EvaluationResult, LMSummary, PredictionSummary
 from steelyard.metrics import MetricValue
 from steelyard.reporting.document import Figure, Part, Section
 from steelyard.reporting.document import Table as ReportTable
@@ -43,6 +44,14 @@ def metrics_table(title: str, metrics: dict[str, MetricValue]) -> Table:
     return t
 
 
+def lm_scope(lm: LMSummary) -> str:
+    """What a perplexity was measured on, and what its interval resamples."""
+    text = f"{lm.tokens:,} tokens predicted in {lm.blocks:,} blocks of ≤ {lm.block_size} tokens"
+    if lm.unit == "documents":
+        return f"{text} from {lm.units:,} documents; the interval resamples documents"
+    return f"{text}; the interval resamples blocks (fewer than {MIN_DOCUMENTS} documents)" if lm.units else text
+
+
 def render_evaluation(result: EvaluationResult, console: Console | None = None) -> None:
     console = console or Console()
     length = f" · max length {result.max_length}" if result.max_length else ""
@@ -61,8 +70,7 @@ def render_evaluation(result: EvaluationResult, console: Console | None = None) 
         console.print(t)
         console.print(f"mean confidence of the top class: {p.mean_confidence:.3f}")
     if result.lm is not None:
-        console.print(f"{result.lm.tokens:,} tokens predicted in {result.lm.blocks:,} blocks of "
-                      f"≤ {result.lm.block_size} tokens")
+        console.print(lm_scope(result.lm))
     console.print(f"{fmt_seconds(result.seconds)} ({result.examples_per_second:.1f} examples/s, "
                   f"batch {result.batch_size})")
     for note in result.notes:
@@ -165,8 +173,7 @@ def evaluation_part(result: EvaluationResult, run_id: int | None, record: Any = 
     if result.predictions is not None:
         sections.append(prediction_section(result.predictions, f"{result.dataset} {result.split}"))
     if result.lm is not None:
-        sections[0].paragraphs.append(f"{result.lm.tokens:,} tokens predicted in {result.lm.blocks:,} blocks of "
-                                      f"≤ {result.lm.block_size} tokens.")
+        sections[0].paragraphs.append(lm_scope(result.lm) + ".")
     if record is not None and record.environment:
         sections.append(environment_section(record.environment))
     command = (record.config or {}).get("command") if record is not None else None

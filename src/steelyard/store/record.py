@@ -34,6 +34,7 @@ METRIC_NAMES: dict[str, str | None] = {
     "speedup": None, "size_ratio": None, "flops_ratio": None, "params_ratio": None, "latency_ratio": None,
     "metric_drop_points": None, "seconds": "s", "training_flops": "FLOP", "total_flops": "FLOP", "steps": None,
     "examples": None, "device_hours": "h", "usd_per_day": "$", "cost_per_1k_usd": "$", "lifetime_cost_usd": "$",
+    "decode_tokens_per_s": "1/s", "decode_speedup": None, "kv_bytes_per_token": "B", "greedy_agreement": None,
 }
 #: Other names the same quantities go by (search objectives, earlier recorders) → the one name.
 METRIC_ALIASES: dict[str, str] = {
@@ -70,6 +71,27 @@ def latency_rows(prefix: str, stats: Any) -> dict[str, tuple[float | None, str |
     """The median, p90 and CV of a :class:`~steelyard.profiling.report.LatencyStats` as metric rows."""
     return {f"{prefix}latency_median_s": (float(stats.median), "s"), f"{prefix}latency_p90_s": (float(stats.p90), "s"),
             f"{prefix}latency_cv": (float(stats.cv), None)}
+
+
+def generation_rows(prefix: str, card: Any) -> dict[str, tuple[float | None, str | None]]:
+    """A causal LM's generative rows of a compression (:class:`~steelyard.compression.recipe.generation.
+    GenerationCard`): KV bytes per token, greedy agreement, and per decode batch ``batch<B>.``: tokens/s,
+    TTFT, TPOT and (compressed model) the decode speedup, so ``runs diff`` lines up two recipes' decode."""
+    rows: dict[str, tuple[float | None, str | None]] = {f"{prefix}kv_bytes_per_token": (float(card.kv_bytes_per_token),
+                                                                                         "B")}
+    if card.agreement is not None and not prefix:
+        rows["greedy_agreement"] = (float(card.agreement), None)
+    for run in card.runs:
+        at = f"{prefix}batch{run.batch}."
+        if run.tokens_per_second is not None:
+            rows[f"{at}decode_tokens_per_s"] = (float(run.tokens_per_second), "1/s")
+        if run.ttft is not None:
+            rows[f"{at}ttft_s"] = (float(run.ttft), "s")
+        if run.tpot is not None:
+            rows[f"{at}tpot_s"] = (float(run.tpot), "s")
+        if run.speedup is not None:
+            rows[f"{at}decode_speedup"] = (float(run.speedup.ratio), None)
+    return rows
 
 
 def resolved(cfg: Any, result: Any = None, data: Any = None) -> Any:
@@ -370,6 +392,8 @@ def record_compression(result: Any, configs: list[Any], command: str | None = No
             metrics[f"{prefix}flops"] = (float(card.flops), "FLOP")
         if card.latency is not None:
             metrics.update(latency_rows(prefix, card.latency))
+        if card.generation is not None:
+            metrics.update(generation_rows(prefix, card.generation))
     metrics["size_ratio"] = (result.size_ratio, None)
     metrics["seconds"] = (result.seconds, "s")
     if result.speedup is not None:

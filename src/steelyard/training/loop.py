@@ -124,7 +124,7 @@ def predict_sharded(
     device: torch.device | str,
 ) -> Outputs:
     """Predictions over all features, each rank doing a shard, every rank getting everything."""
-    local = predict(module, adapter, dist.shard(features), batch_size, device=device)
+    local = predict(module, adapter, dist.shard(features), batch_size, device=device, by_document=False)
     if local.nll is not None:
         rows = dist.gather(list(zip(local.nll.tolist(), local.n_tokens.tolist(), strict=True)), len(features))  # type: ignore[union-attr]
         return Outputs(nll=np.array([r[0] for r in rows]), n_tokens=np.array([r[1] for r in rows]))
