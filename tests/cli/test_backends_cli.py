@@ -139,8 +139,12 @@ def test_optimize_searches_the_runtime_as_a_dimension(tiny, tmp_path):
                      "--output", out) == 0
     d = json.loads(js.read_text())
     first = next(t for t in d["trials"] if t["number"] == 0)
-    # the first starting point (int8 alone) on the first runtime named: NNCF int8 in OpenVINO, timed there
-    assert first["params"]["backend"] == "openvino" and first["state"] == "complete", first
+    # the starting points are served where int8 ran the uncompressed model fastest, measured before trial 0
+    starting = d["starting_runtime"]
+    assert set(starting["speedups"]) == {"openvino int8", "torch int8-dynamic"} and starting["rounds"] == 3
+    fastest = max(starting["speedups"], key=starting["speedups"].get)
+    assert starting["label"] == fastest and fastest.startswith(starting["backend"] + " ")
+    assert first["params"]["backend"] == starting["backend"] and first["state"] == "complete", first
     assert first["metrics"]["latency"] > 0
     best = next(t for t in d["trials"] if t["number"] == d["best"])
     assert d["final"]["result"]["backend"] == best["params"]["backend"]  # re-run in the runtime it won in

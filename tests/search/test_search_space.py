@@ -138,3 +138,23 @@ def test_another_model_objectives_space_or_settings_are_refused():
     for wanted, words in cases:
         with pytest.raises(ConfigError, match=words.replace("(", r"\(").replace(")", r"\)")):
             check_same_search(base, wanted)
+
+
+def test_starting_points_bracket_the_space_and_take_the_measured_runtime():
+    """Three common recipes, then the cheapest corner (every share at its largest removed, distilled, int8);
+    with a runtime dimension every point is served in the runtime passed (optimize's measured fastest)."""
+    from steelyard.search.optimize import starting_points
+
+    built = SearchSpace.from_dict({"params": {
+        "depth": [0.0, 0.1667, 0.3333, 0.5, 0.6667], "ffn": [0.0, 0.25, 0.5], "heads": [0.0, 0.25, 0.5],
+        "recovery": ["none", "finetune:epochs=1", "distill:epochs=1"], "precision": ["none", "int8-dynamic"],
+        "backend": ["torch", "onnxruntime", "openvino"]}})
+    points = starting_points(built, "onnxruntime")
+    assert len(points) == 4 and all(p["backend"] == "onnxruntime" for p in points)
+    assert points[0] == {"depth": 0.0, "ffn": 0.0, "heads": 0.0, "recovery": "none", "precision": "int8-dynamic",
+                         "backend": "onnxruntime"}
+    assert points[3] == {"depth": 0.6667, "ffn": 0.5, "heads": 0.5, "recovery": "distill:epochs=1",
+                         "precision": "int8-dynamic", "backend": "onnxruntime"}
+    assert [p["backend"] for p in starting_points(built)] == ["torch"] * 4  # nothing measured: the first runtime
+    tiny = SearchSpace.from_dict({"params": {"ffn": [0.0], "precision": ["none", "int8-dynamic"]}})
+    assert starting_points(tiny) == [{"ffn": 0.0, "precision": "int8-dynamic"}]  # one distinct point, once

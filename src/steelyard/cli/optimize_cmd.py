@@ -41,11 +41,11 @@ def optimize_command(model: ModelArg, json_out: JsonOpt = None, quiet: QuietOpt 
     show_summary(summary)
     command = command_line("optimize", model, data.source, summary.name, cfg.storage, objective=cfg.objective,
                            max_drop=cfg.max_drop)
+    extra: dict[str, Any] = {"starting_runtime": result.starting.to_dict()} if result.starting else {}
     if summary.best is None:
-        run_id = record(summary, command, None, save, data)
-        finish(result, json_out)
+        run_id = record(summary, command, extra or None, save, data)
+        finish(result, json_out, extra)
         raise ConfigError(_no_answer(summary, cfg.max_drop, cfg.objective, run_id))
-    extra: dict[str, Any] = {}
     if result.final is not None:
         extra["final"] = _show_final(result, model, save)
     record(summary, command, extra, save, data)

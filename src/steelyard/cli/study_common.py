@@ -57,6 +57,10 @@ def print_event(event: Any) -> None:
                       f"{words}")
     elif isinstance(event, workflow.FinalRunStarted):
         console.print(f"re-running trial {event.number} ({escape(event.recipe)}) and measuring it on the test split")
+    elif isinstance(event, workflow.StartingRuntimeChosen):
+        from steelyard.reporting.runtimes_view import starting_runtime_text
+
+        console.print(escape(starting_runtime_text(event.starting)))
     elif isinstance(event, workflow.RuntimesTimingStarted):
         console.print(f"timing the winner against {', '.join(event.backends)} alone on the uncompressed model")
 

@@ -77,3 +77,10 @@ def versus_verdict(d: dict[str, Any]) -> str:
     text = speedup_text(s["ratio"], s["ci_low"], s["ci_high"], s.get("rounds"))
     return (f"the winner vs the best runtime alone on the uncompressed model ({best}): {text} "
             f"({s['rounds']} interleaved rounds)")
+
+
+def starting_runtime_text(starting: Any) -> str:
+    """One line: where a new study's starting points are served, and the quick timing that chose it."""
+    others = ", ".join(f"{label} {ratio:.2f}x" for label, ratio in starting.speedups.items())
+    return (f"starting points served in {starting.backend}: its int8 ran the uncompressed model fastest "
+            f"({others} vs torch fp32 eager, {starting.rounds} interleaved rounds)")

@@ -33,6 +33,8 @@ class OptimizeResult(StudyResult):
     #: With a runtime dimension: the uncompressed model in each searched runtime and the winner as served,
     #: timed in one interleaved run (:func:`runtimes_versus_winner`), as a :class:`RuntimesVersusWinner`.
     versus: Any = None
+    #: A new study with several runtimes: where its starting points were served (:func:`starting_runtime`).
+    starting: StartingRuntime | None = None
 
     def final_dict(self) -> dict[str, Any] | None:
         """The winner's trial, recipe and test-split result, as stored with the study run."""
@@ -66,6 +68,26 @@ class RuntimesVersusWinner:
 WINNER = "optimize winner"
 
 
+@dataclass(frozen=True)
+class StartingRuntime:
+    """The runtime a new study's starting points are served in, and the measurement that chose it."""
+
+    backend: str
+    #: The row that won (e.g. "onnxruntime int8-dynamic") and its speedup over torch fp32 eager.
+    label: str
+    speedup: float | None
+    rounds: int
+    #: Each timed int8 row's speedup, by label.
+    speedups: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: Timing rounds of the quick runtime ranking that places the starting points.
+STARTING_ROUNDS = 3
+
+
 def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None = None, *,
              on_event: OnEvent | None = None, status: Status | None = None) -> OptimizeResult:
     """Search the built-in recipe space of ``model`` (a :class:`~steelyard.models.ModelHandle` or a
@@ -97,14 +119,18 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
                          cfg.max_drop, workflow.settings(cfg, data_spec, hardware="local"))
     study = open_study(store, spec, sampler, make_pruner(2))
     workflow.opened(study, cfg, on_event)
+    starting = None
     if not study.get_trials(deepcopy=False):
-        _enqueue(study, starting_points(space))
+        starting = starting_runtime(handle, dataset, backends, cfg.recipe_options())
+        if starting is not None:
+            on_event(workflow.StartingRuntimeChosen(starting))
+        _enqueue(study, starting_points(space, starting.backend if starting else None)[: cfg.trials])
     options = cfg.recipe_options()
     objective = RecipeObjective(source, data_spec, options, data_spec.task,
                                 cfg.objective if cfg.prune_hopeless else None,
                                 cfg.max_drop if cfg.prune_hopeless else None)
     outcome = workflow.run_trials(study, objective, space, cfg, on_event, status)
-    result = OptimizeResult(cfg, data_spec, workflow.summary_of(study, spec, store), outcome)
+    result = OptimizeResult(cfg, data_spec, workflow.summary_of(study, spec, store), outcome, starting=starting)
     if result.best is not None and not result.interrupted and cfg.final:
         _final_run(result, handle, dataset, options, on_event)
     return result
@@ -132,6 +158,31 @@ def searched_backends(spec: str | None) -> tuple[str, ...]:
     for name in wanted:
         require_backend(name)
     return tuple(dict.fromkeys(wanted))
+
+
+def starting_runtime(handle: Any, dataset: Any, backends: tuple[str, ...], options: Any) -> StartingRuntime | None:
+    """The searched runtime whose int8 runs the uncompressed model fastest, timed interleaved with torch fp32
+    for :data:`STARTING_ROUNDS` rounds (int8 as a trial's ``precision=int8-dynamic`` runs it there: torch's and
+    ONNX Runtime's dynamic int8, NNCF's calibrated int8 in OpenVINO). Three of the four starting points are
+    int8 recipes, so they start where int8 is fastest on this machine instead of in the first runtime named;
+    the rest of the search still samples every runtime. None with fewer than two runtimes to choose from."""
+    if len(backends) < 2:
+        return None
+    from steelyard.backends.data import runtime_data
+    from steelyard.backends.select import ALL_CANDIDATES, runtime_table
+
+    int8 = {"torch": "int8-dynamic", "onnxruntime": "int8-dynamic", "openvino": "int8"}
+    candidates = [("torch", "fp32")] + [c for c in ALL_CANDIDATES if c[0] in backends and int8.get(c[0]) == c[1]]
+    prepared = runtime_data(handle, dataset, batch_size=options.batch_size, max_length=options.max_length,
+                            tokenizer=options.tokenizer, seed=options.seed)
+    table = runtime_table(prepared.module, prepared.inputs, candidates=candidates, calibration=prepared.calibration,
+                          threads=options.threads, rounds=STARTING_ROUNDS, warmup=1)
+    timed = [r for r in table.rows if r.speedup is not None and r.precision != "fp32"]
+    if not timed:
+        return None
+    best = max(timed, key=lambda r: r.speedup.ratio)
+    return StartingRuntime(best.backend, best.label, float(best.speedup.ratio), STARTING_ROUNDS,
+                           {r.label: round(float(r.speedup.ratio), 3) for r in timed})
 
 
 def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:

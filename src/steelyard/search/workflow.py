@@ -61,6 +61,13 @@ class FinalRunStarted:
 
 
 @dataclass(frozen=True)
+class StartingRuntimeChosen:
+    """``optimize`` measured which runtime serves its starting points (a ``StartingRuntime``)."""
+
+    starting: Any
+
+
+@dataclass(frozen=True)
 class RuntimesTimingStarted:
     """``optimize`` times its winner against each searched runtime alone on the uncompressed model."""
 
@@ -88,7 +95,8 @@ class StudyResult:
         return self.outcome.stopped == "interrupted"
 
 
-StudyEvent = StudyOpened | TrialsCapped | TrialFinished | TrialsDone | FinalRunStarted | RuntimesTimingStarted
+StudyEvent = (StudyOpened | TrialsCapped | TrialFinished | TrialsDone | FinalRunStarted | StartingRuntimeChosen
+              | RuntimesTimingStarted)
 OnEvent = Callable[[StudyEvent], None]
 #: Words for the progress bar from the completed trials and the study (the caller renders them).
 Status = Callable[[Sequence[Any], Any], str]
