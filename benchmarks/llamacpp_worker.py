@@ -1,7 +1,9 @@
 """llama.cpp side of ``benchmarks/llm_peers.py``: quantize a GGUF, time greedy decode, score held-out tokens.
 
 Runs under the Python of a separate environment holding llama-cpp-py-sync (prebuilt CFFI ABI-mode
-bindings of llama.cpp's C API, with llama.cpp's own CPU libraries; set up by ``llamacpp_env.py``),
+bindings of llama.cpp's C API, with llama.cpp's own CPU libraries; set up by ``llamacpp_env.py``), or
+llama-cpp-python where that is built (its ctypes functions have the same ``llama.h`` names; it is tried
+first; that path was not run here, where its source build never finished),
 so it imports nothing from steelyard, torch or transformers: a JSON request comes on stdin, a JSON
 result goes to stdout. The request names an F32 GGUF (from ``gguf_convert.py``), the quantization
 types to make from it with llama.cpp's own ``llama_model_quantize``, and the token ids to use, so
@@ -28,31 +30,73 @@ import time
 from pathlib import Path
 from typing import Any
 
-import llama_cpp_py_sync as binding
 import numpy as np
-from llama_cpp_py_sync._cffi_bindings import get_ffi, get_lib
 
-ffi, lib = get_ffi(), get_lib()
+try:  # llama-cpp-python where it is built: ctypes functions under llama.h's own names
+    import ctypes
+
+    import llama_cpp as lib
+
+    BINDING = {"binding": f"llama-cpp-python {lib.__version__}", "llama_cpp_commit": "vendored in that release"}
+    NULL = None
+
+    def cstr(p: Any) -> str:
+        return (p or b"").decode(errors="replace")
+
+    def floats(p: Any, n: int) -> np.ndarray:
+        return np.ctypeslib.as_array(p, shape=(n,))
+
+    def pointer_to(struct: Any) -> Any:
+        return ctypes.byref(struct)
+
+    def log_callback(fn: Any) -> Any:
+        return lib.llama_log_callback(fn)
+
+except ImportError:  # llama-cpp-py-sync: the prebuilt libraries behind CFFI (ABI mode) bindings of llama.h
+    import llama_cpp_py_sync
+    from llama_cpp_py_sync._cffi_bindings import get_ffi, get_lib
+
+    ffi, lib = get_ffi(), get_lib()
+    NULL = ffi.NULL
+    BINDING = {"binding": f"llama-cpp-py-sync {llama_cpp_py_sync.__version__}",
+               "llama_cpp_commit": llama_cpp_py_sync.__llama_cpp_commit__,
+               "llama_cpp_build": llama_cpp_py_sync.__llama_cpp_tag__}  # fmt: skip
+
+    def cstr(p: Any) -> str:
+        return ffi.string(p).decode(errors="replace") if p else ""
+
+    def floats(p: Any, n: int) -> np.ndarray:
+        return np.frombuffer(ffi.buffer(p, n * 4), dtype=np.float32)
+
+    def pointer_to(struct: Any) -> Any:
+        return ffi.new(f"{ffi.typeof(struct).cname} *", struct)
+
+    def log_callback(fn: Any) -> Any:
+        return ffi.callback("void(enum ggml_log_level, const char *, void *)", fn)
+
+
 FTYPES = {"F16": lib.LLAMA_FTYPE_MOSTLY_F16, "Q8_0": lib.LLAMA_FTYPE_MOSTLY_Q8_0,
           "Q4_K_M": lib.LLAMA_FTYPE_MOSTLY_Q4_K_M}  # fmt: skip
 KV_TYPES = {"F32": 0, "F16": 1}  # enum ggml_type
 GGML_LOG_LEVEL_WARN = 3
 
 
-@ffi.callback("void(enum ggml_log_level, const char *, void *)")
 def _log(level: int, text: Any, _user: Any) -> None:
     """llama.cpp's warnings and errors to stderr, its info chatter (every tensor it loads) dropped."""
     if level >= GGML_LOG_LEVEL_WARN and level != 5:  # 5: GGML_LOG_LEVEL_CONT, a continuation of any level
-        sys.stderr.write(ffi.string(text).decode(errors="replace"))
+        sys.stderr.write(cstr(text))
+
+
+LOG = log_callback(_log)  # kept alive: llama.cpp calls it for the life of the process
 
 
 def quantize(src: Path, out: Path, kind: str, threads: int) -> float:
     """``llama_model_quantize(src -> out)`` to ``kind``; returns the seconds it took."""
-    params = ffi.new("llama_model_quantize_params *", lib.llama_model_quantize_default_params())
+    params = lib.llama_model_quantize_default_params()
     params.ftype = FTYPES[kind]
     params.nthread = threads
     t0 = time.perf_counter()
-    rc = lib.llama_model_quantize(str(src).encode(), str(out).encode(), params)
+    rc = lib.llama_model_quantize(str(src).encode(), str(out).encode(), pointer_to(params))
     if rc != 0:
         raise RuntimeError(f"llama_model_quantize({kind}) returned {rc}")
     return time.perf_counter() - t0
@@ -65,16 +109,18 @@ class Session:
         mparams = lib.llama_model_default_params()
         mparams.n_gpu_layers = 0
         self.model = lib.llama_model_load_from_file(str(path).encode(), mparams)
-        if self.model == ffi.NULL:
+        if not self.model:
             raise RuntimeError(f"llama.cpp could not load {path}")
         cparams = lib.llama_context_default_params()
         cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = n_ctx
-        cparams.n_outputs_max = cparams.n_outputs_max_per_seq = n_ctx  # logits of every position when asked
+        for field in ("n_outputs_max", "n_outputs_max_per_seq"):  # newer llama.h: logits of every position when asked
+            if hasattr(cparams, field):
+                setattr(cparams, field, n_ctx)
         cparams.n_threads = cparams.n_threads_batch = threads
         cparams.type_k = cparams.type_v = KV_TYPES[kv_type]
         cparams.no_perf = False
         self.ctx = lib.llama_init_from_model(self.model, cparams)
-        if self.ctx == ffi.NULL:
+        if not self.ctx:
             raise RuntimeError(f"llama.cpp could not make a context for {path}")
         self.n_vocab = lib.llama_vocab_n_tokens(lib.llama_model_get_vocab(self.model))
         self.n_ctx = n_ctx
@@ -103,8 +149,7 @@ class Session:
             raise RuntimeError(f"llama_decode returned {rc}")
         self.pos += len(tokens)
         rows = len(tokens) if all_logits else 1
-        buf = ffi.buffer(lib.llama_get_logits(self.ctx), rows * self.n_vocab * 4)
-        return np.frombuffer(buf, dtype=np.float32).reshape(rows, self.n_vocab).copy()
+        return floats(lib.llama_get_logits(self.ctx), rows * self.n_vocab).reshape(rows, self.n_vocab).copy()
 
     def perf(self) -> dict[str, float]:
         data = lib.llama_perf_context(self.ctx)
@@ -184,16 +229,14 @@ def doc_nll(llm: Session, docs: list[list[int]], block: int) -> tuple[list[float
 
 def main() -> None:
     req = json.loads(sys.stdin.read())
-    lib.llama_log_set(_log, ffi.NULL)
+    lib.llama_log_set(LOG, NULL)
     lib.llama_backend_init()
     threads, new, kv = req["threads"], req["new_tokens"], req.get("kv_type", "F16")
     suppress = tuple(req.get("suppress_tokens", ()))
     f32 = Path(req["f32"])
     files = {"F32": f32}
-    result: dict[str, Any] = {
-        "binding": f"llama-cpp-py-sync {binding.__version__}", "llama_cpp_commit": binding.__llama_cpp_commit__,
-        "llama_cpp_build": binding.__llama_cpp_tag__, "kv_type": kv,
-        "system_info": ffi.string(lib.llama_print_system_info()).decode(errors="replace").strip(), "quantize_s": {}}
+    result: dict[str, Any] = BINDING | {"kv_type": kv, "system_info": cstr(lib.llama_print_system_info()).strip(),
+                                        "quantize_s": {}}  # fmt: skip
     for kind in req["quantize"]:
         out = f32.with_name(f"{f32.stem.removesuffix('-f32')}-{kind}.gguf")
         result["quantize_s"][kind] = round(quantize(f32, out, kind, threads), 2)
