@@ -23,7 +23,9 @@ agreement with float32 and, per variant, which kernel ran (the top ops of one pr
 torchao and quanto quantize the same layers as steelyard's default (every Linear, ``lm_head`` included;
 steelyard also stores the token embedding as int8 rows, which the peers keep float); llama.cpp keeps
 its own rules (Q4_K_M stores ``output.weight`` as Q6_K, falls back to other types for rows not a
-multiple of 256; the tensor types are recorded). All torch
+multiple of 256; the tensor types are recorded). llama.cpp's thread pool spins at every op's barrier, so on
+cores shared with other work its decode collapses (here 2.2 instead of 17 tokens/s for a 2-layer random
+model with 2 threads beside another busy process): its ``other_work_during`` must be near 0. All torch
 variants are timed with ``time_interleaved`` (A B A B ... in one process); a variant whose single
 call would take more than ``--max-call-s`` is timed once, outside the rounds, and flagged.
 
@@ -266,15 +268,18 @@ def llama_cpp_side(folder: Path, work: Path, args: argparse.Namespace, prompt: l
                "suppress_tokens": suppress}  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["OMP_NUM_THREADS"] = str(args.threads)
+    quiet = _common.wait_for_quiet()
     t0 = time.perf_counter()
-    run = subprocess.run([str(python), str(HERE / "llamacpp_worker.py")], input=json.dumps(request),
-                         capture_output=True, text=True, env=env)  # fmt: skip
+    with _common.OtherWork() as other:  # llama.cpp's spinning thread pool slows down sharply on busy cores
+        run = subprocess.run([str(python), str(HERE / "llamacpp_worker.py")], input=json.dumps(request),
+                             capture_output=True, text=True, env=env)  # fmt: skip
     if run.returncode:
         return {"status": "llama.cpp: worker failed", "error": run.stderr.strip().splitlines()[-5:]}
     out = json.loads(run.stdout)
     out["status"] = "ran (own process, after the torch variants: not interleaved with them)"
     out["convert_s"] = round(convert_s, 1)
     out["worker_s"] = round(time.perf_counter() - t0, 1)
+    out["quiet_before"], out["other_work_during"] = quiet, round(other.share, 3)
     out["tensor_types"] = {k: gguf_tensor_types(Path(p)) for k, p in out["files"].items()}
     return out
 
