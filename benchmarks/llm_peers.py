@@ -20,17 +20,21 @@ agreement with float32 and, per variant, which kernel ran (the top ops of one pr
   (``llamacpp_worker.py``) right after the torch variants: **not interleaved** with them. The F32 GGUF's
   greedy agreement with the HF float32 model and its NLL ratio (``conversion_check``) show that the
   conversion is faithful, so the quantized GGUFs' numbers are about llama.cpp's quantization alone.
+
 torchao and quanto quantize the same layers as steelyard's default (every Linear, ``lm_head`` included;
 steelyard also stores the token embedding as int8 rows, which the peers keep float); llama.cpp keeps
 its own rules (Q4_K_M stores ``output.weight`` as Q6_K, falls back to other types for rows not a
 multiple of 256; the tensor types are recorded). llama.cpp's thread pool spins at every op's barrier, so on
-cores shared with other work its decode collapses (here 2.2 instead of 17 tokens/s for a 2-layer random
-model with 2 threads beside another busy process): its ``other_work_during`` must be near 0. All torch
-variants are timed with ``time_interleaved`` (A B A B ... in one process); a variant whose single
-call would take more than ``--max-call-s`` is timed once, outside the rounds, and flagged.
+cores shared with other work its decode collapses (measured here for a 2-layer random model while another
+process kept ~1.6 of the 2 cores busy: 2.2 tokens/s on 2 threads, 17 on 1): its ``other_work_during`` must
+be near 0 for its numbers to count. All torch variants are timed with ``time_interleaved`` (A B A B ...
+in one process); a variant whose single call would take more than ``--max-call-s`` is timed once,
+outside the rounds, and flagged.
 
-    python benchmarks/llm_peers.py --threads 2 --hqq-path HQQ_SOURCE   # est. 45-75 min on 2 quiet cores;
-    # with --big-layers 0 --documents 10 --rounds 3 --max-call-s 10: 8 min here (BENCHMARKS §11b)
+    python benchmarks/llm_peers.py --threads 2 --hqq-path HQQ_SOURCE   # est. 50-80 min on 2 quiet cores
+    # (llama.cpp's share: ~1-2 min on the trained model, ~4-6 on the random one, conversion included);
+    # with --big-layers 0 --documents 10 --rounds 3 --max-call-s 10: 8 min here (BENCHMARKS §11b);
+    # with --big-layers 2 --documents 2 --rounds 1 --max-call-s 5 (a smoke run of every part): 11 min on busy cores
 
 llama.cpp needs a separate environment (``--llamacpp-python``): a plain venv holding the prebuilt
 llama-cpp-py-sync 0.11739 wheel (llama.cpp commit 0ce8cd11, CPU libraries with AVX2/FMA/F16C code);
@@ -274,7 +278,9 @@ def llama_cpp_side(folder: Path, work: Path, args: argparse.Namespace, prompt: l
         run = subprocess.run([str(python), str(HERE / "llamacpp_worker.py")], input=json.dumps(request),
                              capture_output=True, text=True, env=env)  # fmt: skip
     if run.returncode:
-        return {"status": "llama.cpp: worker failed", "error": run.stderr.strip().splitlines()[-5:]}
+        glibc = "GLIBC_" in run.stderr
+        hint = " (libraries built for a newer glibc: run llamacpp_env.py on that venv)" if glibc else ""
+        return {"status": f"llama.cpp: worker failed{hint}", "error": run.stderr.strip().splitlines()[-5:]}
     out = json.loads(run.stdout)
     out["status"] = "ran (own process, after the torch variants: not interleaved with them)"
     out["convert_s"] = round(convert_s, 1)
