@@ -74,9 +74,10 @@ def patch_library(path: Path, host: tuple[int, ...]) -> list[str]:
         _, cnt, _, aux, nxt = struct.unpack_from("<HHIII", data, off)
         a = off + aux
         for _ in range(cnt):
-            _, _, other, name, anext = struct.unpack_from("<IHHII", data, a)
+            _, flags, other, name, anext = struct.unpack_from("<IHHII", data, a)
             vname = _cstr(data, dynstr + name)
-            if vname.startswith(b"GLIBC_2.") and glibc_tuple(vname[6:].decode()) > host:
+            weak = flags & VER_FLG_WEAK  # already patched (or optional from the start)
+            if not weak and vname.startswith(b"GLIBC_2.") and glibc_tuple(vname[6:].decode()) > host:
                 too_new[other] = (a, vname)
             a += anext
         if not nxt:
@@ -107,9 +108,17 @@ def patch_library(path: Path, host: tuple[int, ...]) -> list[str]:
     return changed
 
 
+def run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess:
+    """``cmd``, or one line naming what failed (pip's own output above it says why) and exit 1."""
+    try:
+        return subprocess.run(cmd, check=True, **kw)  # type: ignore[call-overload]
+    except (OSError, subprocess.CalledProcessError) as exc:
+        sys.exit(f"error: {' '.join(cmd[:4])} ... failed: {exc}")
+
+
 def site_packages(venv: Path) -> Path:
     code = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, check=True)
+    out = run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True)
     return Path(out.stdout.strip())
 
 
@@ -118,10 +127,12 @@ def main() -> None:
     ap.add_argument("venv", type=Path, help="plain venv to create or reuse (not --system-site-packages)")
     ap.add_argument("--wheel", help=f"a downloaded wheel to install instead of {PACKAGE} from PyPI")
     args = ap.parse_args()
+    if args.wheel and not Path(args.wheel).is_file():
+        ap.error(f"no wheel at {args.wheel}")
     python = args.venv / "bin" / "python"
     if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(args.venv)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", args.wheel or PACKAGE], check=True)
+        run([sys.executable, "-m", "venv", str(args.venv)])
+    run([str(python), "-m", "pip", "install", "-q", args.wheel or PACKAGE])
     libc, version = platform.libc_ver()
     if libc != "glibc":
         sys.exit(f"error: this script patches for glibc only (found {libc or 'no libc'})")
@@ -137,7 +148,7 @@ def main() -> None:
     check = ("from llama_cpp_py_sync._cffi_bindings import get_ffi, get_lib; import llama_cpp_py_sync as m; "
              "lib = get_lib(); lib.llama_backend_init(); "
              "print(m.__version__, m.__llama_cpp_commit__, get_ffi().string(lib.llama_print_system_info()).decode())")
-    subprocess.run([str(python), "-c", check], check=True, env=env)
+    run([str(python), "-c", check], env=env)
 
 
 if __name__ == "__main__":
