@@ -18,7 +18,10 @@ It is run unchanged except for two documented points, both about the tokenizer o
     python benchmarks/gguf_convert.py SRC_DIR HF_FOLDER OUT.gguf --outtype f32
 
 Runs in steelyard's own environment (it needs torch, numpy, transformers); the ``gguf`` package
-comes from ``SRC_DIR/gguf-py``, the version the converter was written against.
+comes from ``SRC_DIR/gguf-py``, the version the converter was written against. That converter (llama-cpp-python
+0.3.36's) is older than the llama.cpp that reads its output in ``llamacpp_worker.py`` (llama-cpp-py-sync 0.11739,
+commit 0ce8cd11); the GGUF format and the Llama tensor layout are stable across them, and ``llm_peers.py``'s
+``conversion_check`` verifies each run (the F32 GGUF's greedy ids and NLL against the HF float32 model's).
 """
 
 from __future__ import annotations

@@ -14,24 +14,33 @@ agreement with float32 and, per variant, which kernel ran (the top ops of one pr
   and ``IntxWeightOnlyConfig(int4, group 32)``, the int4 that does run on x86;
 - optimum-quanto ``quantize`` + ``freeze``: qint8 and qint4 weights;
 - HQQ (``AutoHQQHFModel.quantize_model``): 8 and 4 bits, group 64, where the ``hqq`` package imports;
-- llama.cpp through llama-cpp-python: the same HF folder converted with llama.cpp's ``convert_hf_to_gguf.py``
-  (``gguf_convert.py``) to F32, then ``llama_model_quantize`` to F16, Q8_0 and Q4_K_M, timed and scored in
-  its own process (``llamacpp_worker.py``) right after the torch variants: **not interleaved** with them.
+- llama.cpp (llama.cpp's own CPU libraries through the llama-cpp-py-sync bindings): the same HF folder
+  converted with llama.cpp's ``convert_hf_to_gguf.py`` (``gguf_convert.py``) to F32, then
+  ``llama_model_quantize`` to F16, Q8_0 and Q4_K_M, timed and scored in its own process
+  (``llamacpp_worker.py``) right after the torch variants: **not interleaved** with them. The F32 GGUF's
+  greedy agreement with the HF float32 model and its NLL ratio (``conversion_check``) show that the
+  conversion is faithful, so the quantized GGUFs' numbers are about llama.cpp's quantization alone.
 
 torchao and quanto quantize the same layers as steelyard's default (every Linear, ``lm_head`` included;
 steelyard also stores the token embedding as int8 rows, which the peers keep float); llama.cpp keeps
 its own rules (Q4_K_M stores ``output.weight`` as Q6_K, falls back to other types for rows not a
-multiple of 256; the tensor types are recorded). All torch
-variants are timed with ``time_interleaved`` (A B A B ... in one process); a variant whose single
-call would take more than ``--max-call-s`` is timed once, outside the rounds, and flagged.
+multiple of 256; the tensor types are recorded). llama.cpp's thread pool spins at every op's barrier, so on
+cores shared with other work its decode collapses (measured here for a 2-layer random model while another
+process kept ~1.6 of the 2 cores busy: 2.2 tokens/s on 2 threads, 17 on 1): its ``other_work_during`` must
+be near 0 for its numbers to count. All torch variants are timed with ``time_interleaved`` (A B A B ...
+in one process); a variant whose single call would take more than ``--max-call-s`` is timed once,
+outside the rounds, and flagged.
 
-    python benchmarks/llm_peers.py --threads 2 --hqq-path HQQ_SOURCE   # est. 45-75 min on 2 quiet cores;
-    # with --big-layers 0 --documents 10 --rounds 3 --max-call-s 10: 8 min here (BENCHMARKS §11b)
+    python benchmarks/llm_peers.py --threads 2 --hqq-path HQQ_SOURCE   # est. 50-80 min on 2 quiet cores
+    # (llama.cpp's share: ~1-2 min on the trained model, ~4-6 on the random one, conversion included);
+    # with --big-layers 0 --documents 10 --rounds 3 --max-call-s 10: 8 min here (BENCHMARKS §11b);
+    # with --big-layers 2 --documents 2 --rounds 1 --max-call-s 5 (a smoke run of every part): 11 min on busy cores
 
-llama.cpp needs a separate environment built from source (llama-cpp-python ships an sdist only):
-    python3 -m venv /work/wt/llamacpp-venv
-    CMAKE_ARGS="-DGGML_NATIVE=ON" /work/wt/llamacpp-venv/bin/pip install llama-cpp-python==0.3.36
-and llama.cpp's converter, which is in that sdist but not in the wheel (``--llamacpp-src``):
+llama.cpp needs a separate environment (``--llamacpp-python``): a plain venv holding the prebuilt
+llama-cpp-py-sync 0.11739 wheel (llama.cpp commit 0ce8cd11, CPU libraries with AVX2/FMA/F16C code);
+``llamacpp_env.py`` creates it and makes its libraries load on glibc < 2.38 (see that script):
+    python3 benchmarks/llamacpp_env.py /work/wt/llamacpp-venv   # or --wheel llama_cpp_py_sync-0.11739-*.whl
+and llama.cpp's converter, which no wheel ships (``--llamacpp-src``), from the llama-cpp-python sdist:
     pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36 && tar xzf llama_cpp_python-0.3.36.tar.gz
     mkdir -p SRC && cp -r llama_cpp_python-0.3.36/vendor/llama.cpp/{convert_hf_to_gguf.py,conversion,gguf-py} SRC/
 HQQ is pure Python: its sdist's ``hqq/`` folder plus ``einops`` and ``termcolor`` in one folder (``--hqq-path``).
@@ -62,8 +71,8 @@ from train_small_llm import OUT, bbc_documents, split
 HERE = Path(__file__).resolve().parent
 LLAMACPP_PYTHON = Path(os.environ.get("LLAMACPP_PYTHON", "/work/wt/llamacpp-venv/bin/python"))
 LLAMACPP_SRC = Path(os.environ.get("LLAMACPP_SRC", "/work/wt/llamacpp-src"))
-LLAMACPP_STEPS = ("python3 -m venv VENV && CMAKE_ARGS='-DGGML_NATIVE=ON' VENV/bin/pip install llama-cpp-python==0.3.36 "
-                  "(source build: cmake + a C++ compiler); converter: vendor/llama.cpp of that sdist")  # fmt: skip
+LLAMACPP_STEPS = ("python3 benchmarks/llamacpp_env.py VENV (a plain venv with the prebuilt llama-cpp-py-sync==0.11739 "
+                  "wheel); converter: vendor/llama.cpp of the llama-cpp-python 0.3.36 sdist")  # fmt: skip
 
 
 def decoder_linear(module: torch.nn.Module, fqn: str) -> bool:
@@ -239,9 +248,12 @@ def time_torch_side(models: dict[str, torch.nn.Module], vocab: int, args: argpar
     return out
 
 
-def llama_cpp_side(folder: Path, work: Path, args: argparse.Namespace, prompt: list[int],
-                   agreement: list[list[int]], documents: list[list[int]]) -> dict[str, Any]:  # fmt: skip
-    """Convert ``folder`` to GGUF, quantize, time and score in the llama.cpp environment (own process)."""
+def llama_cpp_side(folder: Path, work: Path, args: argparse.Namespace, prompt: list[int], agreement: list[list[int]],
+                   documents: list[list[int]], suppress: list[int]) -> dict[str, Any]:  # fmt: skip
+    """Convert ``folder`` to GGUF, quantize, time and score in the llama.cpp environment (own process).
+
+    ``suppress``: the end-of-text ids, which llama.cpp's greedy never picks, as HF's ``min_new_tokens`` does.
+    """
     python, src = Path(args.llamacpp_python), Path(args.llamacpp_src)
     if not python.exists():
         return {"status": f"llama.cpp: not installed (no {python}; build steps: {LLAMACPP_STEPS})"}
@@ -256,16 +268,24 @@ def llama_cpp_side(folder: Path, work: Path, args: argparse.Namespace, prompt: l
     convert_s = time.perf_counter() - t0
     request = {"f32": str(f32), "quantize": ["F16", "Q8_0", "Q4_K_M"], "threads": args.threads,
                "new_tokens": args.new_tokens, "rounds": args.rounds, "warmup": 1, "prompt": prompt,
-               "agreement_prompts": agreement, "documents": documents, "block": args.block}  # fmt: skip
+               "agreement_prompts": agreement, "documents": documents, "block": args.block,
+               "suppress_tokens": suppress}  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["OMP_NUM_THREADS"] = str(args.threads)
-    run = subprocess.run([str(python), str(HERE / "llamacpp_worker.py")], input=json.dumps(request),
-                         capture_output=True, text=True, env=env)  # fmt: skip
+    quiet = _common.wait_for_quiet()
+    t0 = time.perf_counter()
+    with _common.OtherWork() as other:  # llama.cpp's spinning thread pool slows down sharply on busy cores
+        run = subprocess.run([str(python), str(HERE / "llamacpp_worker.py")], input=json.dumps(request),
+                             capture_output=True, text=True, env=env)  # fmt: skip
     if run.returncode:
-        return {"status": "llama.cpp: worker failed", "error": run.stderr.strip().splitlines()[-5:]}
+        glibc = "GLIBC_" in run.stderr
+        hint = " (libraries built for a newer glibc: run llamacpp_env.py on that venv)" if glibc else ""
+        return {"status": f"llama.cpp: worker failed{hint}", "error": run.stderr.strip().splitlines()[-5:]}
     out = json.loads(run.stdout)
     out["status"] = "ran (own process, after the torch variants: not interleaved with them)"
     out["convert_s"] = round(convert_s, 1)
+    out["worker_s"] = round(time.perf_counter() - t0, 1)
+    out["quiet_before"], out["other_work_during"] = quiet, round(other.share, 3)
     out["tensor_types"] = {k: gguf_tensor_types(Path(p)) for k, p in out["files"].items()}
     return out
 
@@ -288,13 +308,17 @@ def measure(label: str, model: torch.nn.Module, folder: Path, args: argparse.Nam
     models, failed = peer_models(model, calib, args.hqq_path)
     table: dict[str, dict[str, Any]] = {}
     probe = torch.randint(3, vocab, (1, args.prompt), generator=torch.Generator().manual_seed(2))
-    prompts = torch.stack([d[: args.prompt] for d in held_ids[:8]]) if held_ids else None
-    reference = greedy(model, prompts, args.new_tokens) if prompts is not None else None
+    # held-out openings; for the random model the decode prompt (its greedy ids only check the GGUF conversion)
+    prompts = torch.stack([d[: args.prompt] for d in held_ids[:8]]) if held_ids else decode_prompt(vocab, args.prompt)
+    reference = greedy(model, prompts, args.new_tokens)
+    fp32_nll: tuple[Any, Any] | None = None
     for name, m in models.items():
         row: dict[str, Any] = {"library": library(name), "weights_MiB": round(stored_bytes(m) / 2**20, 2),
                                "top_ops": top_ops(m, probe)}  # fmt: skip
         if held_ids:
             nll, count = doc_nll(m, held_ids, args.block)
+            if name == "float32":
+                fp32_nll = (nll, count)
             row["perplexity"] = perplexity_ci(nll, count)
             row["greedy_agreement"] = float((greedy(m, prompts, args.new_tokens) == reference).float().mean())
         table[name] = row
@@ -309,27 +333,47 @@ def measure(label: str, model: torch.nn.Module, folder: Path, args: argparse.Nam
     section: dict[str, Any] = {"parameters": sum(p.numel() for p in model.parameters()), "variants": table,
                                "not_run": failed, "torch_side_s": round(time.perf_counter() - t0, 1)}  # fmt: skip
     del models
-    gg = llama_cpp_side(folder, work, args, decode_prompt(vocab, args.prompt)[0].tolist(),
-                        prompts.tolist() if prompts is not None else [],
-                        [d.tolist() for d in held_ids] if held_ids else [])  # fmt: skip
+    eos = model.generation_config.eos_token_id
+    gg = llama_cpp_side(folder, work, args, decode_prompt(vocab, args.prompt)[0].tolist(), prompts.tolist(),
+                        [d.tolist() for d in held_ids] if held_ids else [],
+                        [] if eos is None else [eos] if isinstance(eos, int) else list(eos))  # fmt: skip
     if "decode_batch1" in gg:
         fp32_tps = table["float32"]["decode_batch1"]["tokens_per_s"]
         for s in gg["decode_batch1"].values():
             s["vs_llamacpp_F32"] = s["tokens_per_s"] / gg["decode_batch1"]["F32"]["tokens_per_s"]
             s["vs_hf_float32_not_interleaved"] = s["tokens_per_s"] / fp32_tps
-        for kind, d in gg.pop("nll", {}).items():
+        nll = gg.pop("nll", {})
+        for kind, d in nll.items():
             gg.setdefault("perplexity", {})[kind] = perplexity_ci(*map(_np_array, (d["nll"], d["count"])))
-        if reference is not None:
-            ref = reference.tolist()
-            gg["greedy_agreement_vs_hf_float32"] = {
-                k: sum(a == b for p, q in zip(g, ref, strict=True) for a, b in zip(p, q, strict=True))
-                / sum(len(q) for q in ref) for k, g in gg.pop("greedy").items()}  # fmt: skip
-        else:
-            gg.pop("greedy", None)
+        ref = reference.tolist()
+        gg["greedy_agreement_vs_hf_float32"] = {
+            k: sum(a == b for p, q in zip(g, ref, strict=True) for a, b in zip(p, q, strict=True))
+            / sum(len(q) for q in ref) for k, g in gg.pop("greedy").items()}  # fmt: skip
+        gg["conversion_check"] = conversion_check(gg["greedy_agreement_vs_hf_float32"]["F32"], nll.get("F32"),
+                                                  fp32_nll)  # fmt: skip
     section["llama_cpp"] = gg
     tps = {k: round(v["tokens_per_s"], 1) for k, v in gg.get("decode_batch1", {}).items()}
-    print(label, "llama.cpp", gg.get("status"), tps, flush=True)
+    print(label, "llama.cpp", gg.get("status"), tps, gg.get("conversion_check"), flush=True)
     return section
+
+
+def conversion_check(agreement: float, gguf_nll: dict[str, list] | None,
+                     hf_nll: tuple[Any, Any] | None) -> dict[str, Any]:  # fmt: skip
+    """Whether the F32 GGUF computes what the HF float32 model computes: same greedy ids, same summed NLL.
+
+    Both run float32 weights on the same token ids, so only kernel rounding separates them; a wrong
+    tensor permutation, norm epsilon or RoPE convention in the conversion would show here first.
+    """
+    out: dict[str, Any] = {"greedy_agreement_F32_gguf_vs_hf_float32": agreement,
+                           "criterion": "F32 GGUF's greedy ids equal HF float32's; |NLL ratio - 1| <= 1e-3"}
+    ok = agreement == 1.0
+    if gguf_nll is not None and hf_nll is not None:
+        ratio = sum(gguf_nll["nll"]) / float(sum(hf_nll[0]))
+        same_tokens = list(gguf_nll["count"]) == [int(c) for c in hf_nll[1]]
+        out |= {"nll_ratio_F32_gguf_vs_hf_float32": ratio, "same_token_counts": same_tokens}
+        ok = ok and same_tokens and abs(ratio - 1) <= 1e-3
+    out["faithful"] = ok
+    return out
 
 
 def _np_array(x: list) -> Any:
