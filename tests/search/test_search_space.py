@@ -158,3 +158,11 @@ def test_starting_points_bracket_the_space_and_take_the_measured_runtime():
     assert [p["backend"] for p in starting_points(built)] == ["torch"] * 4  # nothing measured: the first runtime
     tiny = SearchSpace.from_dict({"params": {"ffn": [0.0], "precision": ["none", "int8-dynamic"]}})
     assert starting_points(tiny) == [{"ffn": 0.0, "precision": "int8-dynamic"}]  # one distinct point, once
+
+
+def test_recovery_steps_beyond_one_epoch_get_the_epochs_they_need():
+    """``--recovery-steps 300`` on 1,469 training rows (92 steps an epoch at batch 16) runs 300 steps, not 92."""
+    from steelyard.search.optimize import recovery_epochs
+
+    assert recovery_epochs(300, 1469) == 4 and recovery_epochs(92, 1469) == 1 and recovery_epochs(93, 1469) == 2
+    assert recovery_epochs(100, None) == 1 and recovery_epochs(5, 3) == 5

@@ -10,7 +10,8 @@ for a CNN, experts for a dense model):
   of a grouped-query model — and ``experts``: share of the experts removed in every MoE layer
   (``prune:structured``);
 - ``recovery``: none, a short fine-tune, or a short distillation from the original model
-  (``max_steps`` optimizer steps; the teacher is the model the search started from);
+  (``max_steps`` optimizer steps, with as many epochs as those steps need on the training split, so
+  ``--recovery-steps`` beyond one epoch is not cut at one; the teacher is the model the search started from);
 - ``precision``: fp32 or int8 dynamic quantization (the last step);
 - ``backend`` (with ``--backend``): the runtime the trial is served and timed in (torch, onnxruntime,
   openvino: int8 there is ONNX Runtime's dynamic int8 or NNCF's calibrated int8), see
@@ -25,6 +26,7 @@ split, same run) is at most ``max_drop`` points: the selection rule stored with 
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -55,9 +57,10 @@ def layer_count(handle: Any) -> int | None:
 
 
 def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1e-4,
-                  backends: tuple[str, ...] = ()) -> SearchSpace:
+                  backends: tuple[str, ...] = (), train_examples: int | None = None) -> SearchSpace:
     """The recipe space for ``handle``'s model (see the module docstring); ``backends``: the runtimes a
-    trial may be served (and timed) in, a ``backend`` dimension beside precision."""
+    trial may be served (and timed) in, a ``backend`` dimension beside precision; ``train_examples``: the
+    size of the training split, which sets the epochs ``recovery_steps`` steps take."""
     dims = model_dimensions(handle)
     params: dict[str, Any] = {}
     if dims.layers is not None and dims.layers >= 2:
@@ -69,9 +72,10 @@ def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1
         params["heads"] = {"type": "categorical", "choices": heads}
     if dims.experts is not None and dims.experts >= 4:
         params["experts"] = {"type": "categorical", "choices": list(FRACTIONS)}
-    train = f"max_steps={recovery_steps},lr={recovery_lr:g}"
+    epochs = recovery_epochs(recovery_steps, train_examples)
+    train = f"epochs={epochs},max_steps={recovery_steps},lr={recovery_lr:g}"
     params["recovery"] = {"type": "categorical",
-                          "choices": ["none", f"finetune:epochs=1,{train}", f"distill:epochs=1,{train}"]}
+                          "choices": ["none", f"finetune:{train}", f"distill:{train}"]}
     params["precision"] = {"type": "categorical", "choices": ["none", "int8-dynamic"]}
     if backends:
         params["backend"] = {"type": "categorical", "choices": list(backends)}
@@ -83,6 +87,17 @@ def builtin_space(handle: Any, recovery_steps: int = 100, recovery_lr: float = 1
     if "experts" not in params:
         template = template.replace(",experts={experts}", "")
     return SearchSpace.from_dict({"params": params, "recipe": template}, "the built-in optimize space")
+
+
+def recovery_epochs(steps: int, train_examples: int | None) -> int:
+    """Epochs enough for ``steps`` optimizer steps on ``train_examples`` (1 when unknown), at the batch size a
+    recipe's ``finetune:`` / ``distill:`` step trains with (``FinetuneConfig``'s default)."""
+    from steelyard.training.config import FinetuneConfig
+
+    if not train_examples:
+        return 1
+    batch = FinetuneConfig.__dataclass_fields__["batch_size"].default
+    return max(1, math.ceil(steps / math.ceil(train_examples / batch)))
 
 
 def starting_points(space: SearchSpace, backend: str | None = None) -> list[dict[str, Any]]:

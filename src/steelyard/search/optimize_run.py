@@ -111,7 +111,7 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     store = workflow.open_storage_of(cfg)
     handle, dataset, data_spec = workflow.model_and_data(model, data, cfg)
     check_scorable(handle, dataset, cfg)
-    space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr, backends)
+    space = builtin_space(handle, cfg.recovery_steps, cfg.recovery_lr, backends, len(dataset.train))
     sampler = make_sampler(cfg.sampler, space, 2, cfg.trials, cfg.sampler_seed)
     name = cfg.study or default_study_name("optimize", source, data_spec.source, cfg.objective)
     spec = optimize_spec(name, source, model_fingerprint(source), space, data_spec.source, cfg.objective,
