@@ -8,9 +8,9 @@ lowest latency within ``--max-drop`` points of validation accuracy, re-runs the 
 and times it against every runtime alone on the uncompressed model in one interleaved run (the runtime
 table of BENCHMARKS §10 re-measured in the same run as the winner).
 
-    python benchmarks/optimize_runtimes.py [--model FOLDER] [--timeout 30m] [--recovery-lr 3e-4]
+    python benchmarks/optimize_runtimes.py [--model FOLDER] [--timeout 30m] [--recovery-lr 3e-4] [--recovery-steps 100]
 
-Writes benchmarks/results/optimize_runtimes.json: the command, the machine, the wall time of the
+Writes benchmarks/results/optimize_runtimes.json (``--name``): the command, the machine, the wall time of the
 optimize command (search + final run + runtime table) and everything its ``--json`` wrote.
 """
 
@@ -47,7 +47,9 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--max-drop", type=float, default=1.0)
     ap.add_argument("--recovery-lr", type=float, default=3e-4)
+    ap.add_argument("--recovery-steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--name", default="optimize_runtimes", help="results/NAME.json")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="steelyard-optimize-runtimes-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,7 @@ def main() -> None:
     cmd = steelyard("optimize", model, "--data", "bbc-news", "--max-drop", str(args.max_drop), "--objective",
                     "latency", "--backend", "all", "--trials", str(args.trials), "--timeout", args.timeout,
                     "--trial-timeout", "10m", "--threads", str(args.threads), "--recovery-lr", str(args.recovery_lr),
+                    "--recovery-steps", str(args.recovery_steps),
                     "--study", "minilm-bbc-runtimes", "--storage", f"sqlite:///{work / 'studies.db'}",
                     "--output", str(work / "winner"), "--overwrite", "--no-progress", "--no-save", "--json", str(js))
     t0 = time.perf_counter()
@@ -77,7 +80,7 @@ def main() -> None:
     out["load_average_after"] = os.getloadavg()
     if js.is_file():
         out["optimize"]["result"] = json.loads(js.read_text())
-    print(f"wrote {_common.write_json('optimize_runtimes', out)}")
+    print(f"wrote {_common.write_json(args.name, out)}")
 
 
 if __name__ == "__main__":
