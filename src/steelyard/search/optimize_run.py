@@ -119,13 +119,13 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
                          cfg.max_drop, workflow.settings(cfg, data_spec, hardware="local"))
     study = open_study(store, spec, sampler, make_pruner(2))
     workflow.opened(study, cfg, on_event)
+    options = cfg.recipe_options()
     starting = None
     if not study.get_trials(deepcopy=False):
-        starting = starting_runtime(handle, dataset, backends, cfg.recipe_options())
+        starting = starting_runtime(handle, dataset, backends, options)
         if starting is not None:
             on_event(workflow.StartingRuntimeChosen(starting))
         _enqueue(study, starting_points(space, starting.backend if starting else None)[: cfg.trials])
-    options = cfg.recipe_options()
     objective = RecipeObjective(source, data_spec, options, data_spec.task,
                                 cfg.objective if cfg.prune_hopeless else None,
                                 cfg.max_drop if cfg.prune_hopeless else None)
