@@ -27,6 +27,9 @@ SERVING = ("torch-compile", "openvino")
 #: The runtimes a search tries by default (``optimize --backend all``): torch.compile's per-trial compile
 #: time is left out unless named.
 SEARCHED = ("torch", "onnxruntime", "openvino")
+#: What a search trial's ``precision=int8-dynamic`` runs as in each searched runtime (:func:`route`): the
+#: quantization step's own dynamic int8 in torch and ONNX Runtime, NNCF's calibrated int8 in OpenVINO.
+SEARCHED_INT8 = {"torch": "int8-dynamic", "onnxruntime": "int8-dynamic", "openvino": "int8"}
 
 
 def check_serving(backend: str, quantizes: bool) -> None:

@@ -170,9 +170,10 @@ def starting_runtime(handle: Any, dataset: Any, backends: tuple[str, ...], optio
         return None
     from steelyard.backends.data import runtime_data
     from steelyard.backends.select import ALL_CANDIDATES, runtime_table
+    from steelyard.backends.serve import SEARCHED_INT8
 
-    int8 = {"torch": "int8-dynamic", "onnxruntime": "int8-dynamic", "openvino": "int8"}
-    candidates = [("torch", "fp32")] + [c for c in ALL_CANDIDATES if c[0] in backends and int8.get(c[0]) == c[1]]
+    candidates = [("torch", "fp32")] + [c for c in ALL_CANDIDATES
+                                        if c[0] in backends and SEARCHED_INT8.get(c[0]) == c[1]]
     prepared = runtime_data(handle, dataset, batch_size=options.batch_size, max_length=options.max_length,
                             tokenizer=options.tokenizer, seed=options.seed)
     table = runtime_table(prepared.module, prepared.inputs, candidates=candidates, calibration=prepared.calibration,
