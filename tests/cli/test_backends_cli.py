@@ -141,10 +141,16 @@ def test_optimize_searches_the_runtime_as_a_dimension(tiny, tmp_path):
     first = next(t for t in d["trials"] if t["number"] == 0)
     # the starting points are served where int8 ran the uncompressed model fastest, measured before trial 0
     starting = d["starting_runtime"]
-    assert set(starting["speedups"]) == {"openvino int8", "torch int8-dynamic"} and starting["rounds"] == 3
-    fastest = max(starting["speedups"], key=starting["speedups"].get)
-    assert starting["label"] == fastest and fastest.startswith(starting["backend"] + " ")
+    assert starting["rounds"] == 5 and starting["uncompressed"]["structure"] == "the uncompressed model"
+    for ranking, served in ((starting["uncompressed"], "backend"), (starting["corner"], "corner_backend")):
+        assert set(ranking["speedups"]) == {"openvino int8", "torch int8-dynamic"}
+        fastest = max(ranking["speedups"], key=ranking["speedups"].get)
+        assert ranking["label"] == fastest and fastest.startswith(starting[served] + " ")
+        assert ranking["backend"] == starting[served]
+    assert starting["corner"]["structure"] == "prune:layers; prune:structured,amount=0.75,heads=0.75"  # 2 → 1 layer
     assert first["params"]["backend"] == starting["backend"] and first["state"] == "complete", first
+    corner = next(t for t in d["trials"] if t["number"] == 1)  # the corner, served where its structure ran fastest
+    assert corner["params"]["ffn"] == 0.75 and corner["params"]["backend"] == starting["corner_backend"], corner
     assert first["metrics"]["latency"] > 0
     best = next(t for t in d["trials"] if t["number"] == d["best"])
     assert d["final"]["result"]["backend"] == best["params"]["backend"]  # re-run in the runtime it won in

@@ -140,24 +140,33 @@ def test_another_model_objectives_space_or_settings_are_refused():
             check_same_search(base, wanted)
 
 
-def test_starting_points_bracket_the_space_and_take_the_measured_runtime():
-    """Three common recipes, then the cheapest corner (every share at its largest removed, distilled, int8);
-    with a runtime dimension every point is served in the runtime passed (optimize's measured fastest)."""
-    from steelyard.search.optimize import starting_points
+def test_starting_points_bracket_the_space_and_take_the_measured_runtimes():
+    """int8 alone, the cheapest corner (every share at its largest removed, distilled, int8), the half corner,
+    then two common recipes; the corners are served in the runtime measured fastest on the corner's
+    structure, the others in the one measured fastest on the uncompressed model."""
+    from steelyard.search.optimize import corner_structure, starting_points
 
     built = SearchSpace.from_dict({"params": {
-        "depth": [0.0, 0.1667, 0.3333, 0.5, 0.6667], "ffn": [0.0, 0.25, 0.5], "heads": [0.0, 0.25, 0.5],
+        "depth": [0.0, 0.1667, 0.3333, 0.5, 0.6667], "ffn": [0.0, 0.25, 0.5, 0.75], "heads": [0.0, 0.25, 0.5, 0.75],
         "recovery": ["none", "finetune:epochs=1", "distill:epochs=1"], "precision": ["none", "int8-dynamic"],
-        "backend": ["torch", "onnxruntime", "openvino"]}})
-    points = starting_points(built, "onnxruntime")
-    assert len(points) == 4 and all(p["backend"] == "onnxruntime" for p in points)
+        "backend": ["torch", "onnxruntime", "openvino"]},
+        "recipe": "prune:layers,amount={depth}; prune:structured,amount={ffn},heads={heads}; {recovery}; "
+                  "quantize:{precision}"})
+    points = starting_points(built, "onnxruntime", "torch")
+    assert len(points) == 5 and [p["backend"] for p in points] == ["onnxruntime", "torch", "torch",
+                                                                   "onnxruntime", "onnxruntime"]
     assert points[0] == {"depth": 0.0, "ffn": 0.0, "heads": 0.0, "recovery": "none", "precision": "int8-dynamic",
                          "backend": "onnxruntime"}
-    assert points[3] == {"depth": 0.6667, "ffn": 0.5, "heads": 0.5, "recovery": "distill:epochs=1",
-                         "precision": "int8-dynamic", "backend": "onnxruntime"}
-    assert [p["backend"] for p in starting_points(built)] == ["torch"] * 4  # nothing measured: the first runtime
+    assert points[1] == {"depth": 0.6667, "ffn": 0.75, "heads": 0.75, "recovery": "distill:epochs=1",
+                         "precision": "int8-dynamic", "backend": "torch"}
+    assert points[2] == {**points[1], "ffn": 0.5, "heads": 0.5}
+    assert [p["backend"] for p in starting_points(built, "openvino")] == ["openvino"] * 5  # no corner ranking
+    assert [p["backend"] for p in starting_points(built)] == ["torch"] * 5  # nothing measured: the first runtime
+    # the structure optimize times in each runtime before trial 0: the corner's prune steps, nothing trained
+    assert corner_structure(built) == "prune:layers,amount=0.6667; prune:structured,amount=0.75,heads=0.75"
     tiny = SearchSpace.from_dict({"params": {"ffn": [0.0], "precision": ["none", "int8-dynamic"]}})
     assert starting_points(tiny) == [{"ffn": 0.0, "precision": "int8-dynamic"}]  # one distinct point, once
+    assert corner_structure(tiny) is None  # no recipe template, nothing to prune
 
 
 def test_recovery_steps_beyond_one_epoch_get_the_epochs_they_need():

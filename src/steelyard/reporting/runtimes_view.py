@@ -80,7 +80,19 @@ def versus_verdict(d: dict[str, Any]) -> str:
 
 
 def starting_runtime_text(starting: Any) -> str:
-    """One line: where a new study's starting points are served, and the quick timing that chose it."""
-    others = ", ".join(f"{label} {ratio:.2f}x" for label, ratio in starting.speedups.items())
-    return (f"starting points served in {starting.backend}: its int8 ran the uncompressed model fastest "
-            f"({others} vs torch fp32 eager, {starting.rounds} interleaved rounds)")
+    """Where a new study's starting points are served, and the quick timings that chose it (one line each
+    structure timed)."""
+    lines = []
+    for ranking, points in ((starting.uncompressed, "starting points"), (starting.corner, "the corners")):
+        if ranking is None:
+            continue
+        if points == "starting points" and starting.corner is not None:
+            points = "the other starting points"
+        timed = ", ".join(f"{label} {ratio:.2f}x" for label, ratio in ranking.speedups.items())
+        lines.append(f"{points} served in {ranking.backend}: its int8 ran {_structure(ranking.structure)} fastest "
+                     f"({timed} vs the same in torch fp32 eager, {starting.rounds} interleaved rounds)")
+    return "\n".join(lines)
+
+
+def _structure(structure: str) -> str:
+    return structure if structure.startswith("the ") else f"the corner's structure ({structure}, untrained)"

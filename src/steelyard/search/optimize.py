@@ -8,7 +8,7 @@ for a CNN, experts for a dense model):
 - ``ffn``: share of the FFN neurons (CNN: channels; MoE: each expert's) removed, ``heads``: share
   of the attention heads removed in every layer — only shares that remove whole key / value groups
   of a grouped-query model — and ``experts``: share of the experts removed in every MoE layer
-  (``prune:structured``);
+  (``prune:structured``), each 0, ¼, ½ or ¾ (:data:`FRACTIONS`);
 - ``recovery``: none, a short fine-tune, or a short distillation from the original model
   (``max_steps`` optimizer steps, with as many epochs as those steps need on the training split, so
   ``--recovery-steps`` beyond one epoch is not cut at one; the teacher is the model the search started from);
@@ -17,7 +17,7 @@ for a CNN, experts for a dense model):
   openvino: int8 there is ONNX Runtime's dynamic int8 or NNCF's calibrated int8), see
   :func:`steelyard.backends.serve.route`.
 
-A new study first tries four recipes (:func:`starting_points`), then the sampler's.
+A new study first tries five recipes (:func:`starting_points`), then the sampler's.
 
 Two objectives: the headline metric (``accuracy:max``) on the validation split and the chosen
 cost (``:min``). The answer is the cheapest completed trial whose drop vs the original (same
@@ -40,7 +40,12 @@ RECIPE_TEMPLATE = ("prune:layers,amount={depth}; prune:structured,amount={ffn},h
 
 
 #: Shares of heads, FFN neurons and experts the space offers (heads: only those that remove whole kv groups).
-FRACTIONS = (0.0, 0.25, 0.5)
+#: ¾ is in: a distilled model a quarter as wide often keeps an easy task's accuracy (BENCHMARKS §10c), and
+#: with at most a third of the depth kept that is where an 8x speedup over torch fp32 eager lies.
+FRACTIONS = (0.0, 0.25, 0.5, 0.75)
+
+#: Dimensions a recipe shrinks by a share (the cheapest corner takes each at its largest).
+SHARES = ("depth", "ffn", "heads", "experts")
 
 
 def model_dimensions(handle: Any) -> Any:
@@ -100,15 +105,20 @@ def recovery_epochs(steps: int, train_examples: int | None) -> int:
     return max(1, math.ceil(steps / math.ceil(train_examples / batch)))
 
 
-def starting_points(space: SearchSpace, backend: str | None = None) -> list[dict[str, Any]]:
-    """Four recipes to try first, so that a search of a few dozen trials does not spend its first ten on
-    random points only: three common ones (int8 alone; half the layers + fine-tune + int8; a third of the
-    layers and a quarter of the FFN + distillation + int8) and the cheapest corner of the space (every
-    dimension at its largest share removed, distillation, int8), which brackets the cost range at once:
-    within budget it is the answer, over budget it tells the sampler where accuracy gives out.
+def starting_points(space: SearchSpace, backend: str | None = None,
+                    corner_backend: str | None = None) -> list[dict[str, Any]]:
+    """Five recipes to try first, so that a search of a few dozen trials does not spend its first ten on
+    random points only, in this order: int8 alone; the cheapest corner of the space (every share at its
+    largest removed, distillation, int8); the half corner (the deepest cut, half the FFN and heads,
+    distillation, int8); half the layers + fine-tune + int8; a third of the layers and a quarter of the
+    FFN + distillation + int8. The corners come early because they bracket the cost range at once: within
+    budget, the corner is the answer and every dearer recipe is pruned before training (the hopeless-trial
+    rule); over budget, the half corner is the next step back.
 
     ``backend``: the runtime the points are served in (``optimize`` passes the fastest int8 runtime it
-    measured on the uncompressed model); else the space's first. Values not in the space are left out."""
+    measured on the uncompressed model); else the space's first. ``corner_backend``: the one the two corners
+    are served in (the fastest on the corner's structure), else ``backend``. Values not in the space are
+    left out."""
     choices = {p.name: list(p.choices) for p in space.params}
 
     def nearest(name: str, target: float) -> Any:
@@ -117,23 +127,40 @@ def starting_points(space: SearchSpace, backend: str | None = None) -> list[dict
     def recovery(kind: str) -> Any:
         return next((c for c in choices.get("recovery", []) if str(c).startswith(kind)), None)
 
-    corner = {name: 1.0 for name in ("depth", "ffn", "heads", "experts")}
-    points = [{"precision": "int8-dynamic"},
-              {"depth": 0.5, "recovery": recovery("finetune"), "precision": "int8-dynamic"},
-              {"depth": 0.33, "ffn": 0.25, "recovery": recovery("distill"), "precision": "int8-dynamic"},
-              {**corner, "recovery": recovery("distill"), "precision": "int8-dynamic"}]
+    corner = {name: 1.0 for name in SHARES}
+    points = [({"precision": "int8-dynamic"}, backend),
+              ({**corner, "recovery": recovery("distill"), "precision": "int8-dynamic"}, corner_backend or backend),
+              ({**corner, "ffn": 0.5, "heads": 0.5, "experts": 0.5, "recovery": recovery("distill"),
+                "precision": "int8-dynamic"}, corner_backend or backend),
+              ({"depth": 0.5, "recovery": recovery("finetune"), "precision": "int8-dynamic"}, backend),
+              ({"depth": 0.33, "ffn": 0.25, "recovery": recovery("distill"), "precision": "int8-dynamic"}, backend)]
     out = []
-    for point in points:
+    for point, served in points:
         full: dict[str, Any] = {}
         for name, values in choices.items():
-            wanted = backend if name == "backend" else point.get(name)
-            if name in ("depth", "ffn", "heads", "experts"):
+            wanted = served if name == "backend" else point.get(name)
+            if name in SHARES:
                 full[name] = nearest(name, float(wanted or 0.0))
             else:
                 full[name] = wanted if wanted in values else values[0]
         if full not in out:
             out.append(full)
     return out
+
+
+def corner_structure(space: SearchSpace) -> str | None:
+    """The prune steps of the space's cheapest corner (:func:`starting_points`' second point), as recipe
+    text: the structure whose int8 ``optimize`` times in each runtime before the study starts, since the
+    fastest runtime for a model a sixth the size is not always the uncompressed model's. None when the
+    space prunes nothing."""
+    from steelyard.compression.recipe import parse_recipe
+
+    corner = {name: max(p.choices, key=float) for p in space.params if (name := p.name) in SHARES}
+    text = space.recipe_text({**corner, "recovery": "none", "precision": "none"})
+    if not text:
+        return None
+    steps = [s.text() for s in parse_recipe(text).steps if s.name.startswith("prune:")]
+    return "; ".join(steps) or None
 
 
 def optimize_spec(name: str, model: str, fingerprint: str, space: SearchSpace, data: str, cost: str,

@@ -69,23 +69,44 @@ WINNER = "optimize winner"
 
 
 @dataclass(frozen=True)
-class StartingRuntime:
-    """The runtime a new study's starting points are served in, and the measurement that chose it."""
+class RuntimeRanking:
+    """One model structure's int8 timed in each searched runtime, interleaved with that structure in torch fp32."""
 
+    #: What was timed: "the uncompressed model", or the prune steps of the space's cheapest corner.
+    structure: str
     backend: str
-    #: The row that won (e.g. "onnxruntime int8-dynamic") and its speedup over torch fp32 eager.
+    #: The row that won (e.g. "onnxruntime int8-dynamic") and its speedup over the structure in torch fp32 eager.
     label: str
     speedup: float | None
-    rounds: int
     #: Each timed int8 row's speedup, by label.
     speedups: dict[str, float]
 
+
+@dataclass(frozen=True)
+class StartingRuntime:
+    """Where a new study's starting points are served, and the measurements that chose it: the uncompressed
+    model's ranking places the points that keep most of the model, the corner's ranking the corners
+    (the runtime with the least overhead can win on a model a sixth the size and lose on the full one)."""
+
+    uncompressed: RuntimeRanking
+    corner: RuntimeRanking | None
+    rounds: int
+
+    @property
+    def backend(self) -> str:
+        return self.uncompressed.backend
+
+    @property
+    def corner_backend(self) -> str:
+        return (self.corner or self.uncompressed).backend
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {"backend": self.backend, "corner_backend": self.corner_backend, **dataclasses.asdict(self)}
 
 
-#: Timing rounds of the quick runtime ranking that places the starting points.
-STARTING_ROUNDS = 3
+#: Timing rounds of the quick runtime rankings that place the starting points.
+STARTING_ROUNDS = 5
+UNCOMPRESSED = "the uncompressed model"
 
 
 def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None = None, *,
@@ -98,7 +119,13 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     progress bar from the completed trials (the CLI passes reporting's; the default counts them).
     """
     from steelyard.outputs import check_output
-    from steelyard.search.optimize import builtin_space, default_study_name, optimize_spec, starting_points
+    from steelyard.search.optimize import (
+        builtin_space,
+        corner_structure,
+        default_study_name,
+        optimize_spec,
+        starting_points,
+    )
     from steelyard.search.recipe_objective import RecipeObjective
     from steelyard.search.study import make_pruner, make_sampler, model_fingerprint, open_study
 
@@ -122,10 +149,11 @@ def optimize(model: Any, data: DataOptions | str, config: OptimizeConfig | None 
     options = cfg.recipe_options()
     starting = None
     if not study.get_trials(deepcopy=False):
-        starting = starting_runtime(handle, dataset, backends, options)
+        starting = starting_runtime(handle, dataset, backends, options, corner_structure(space))
         if starting is not None:
             on_event(workflow.StartingRuntimeChosen(starting))
-        _enqueue(study, starting_points(space, starting.backend if starting else None)[: cfg.trials])
+        served = (starting.backend, starting.corner_backend) if starting else (None, None)
+        _enqueue(study, starting_points(space, *served)[: cfg.trials])
     objective = RecipeObjective(source, data_spec, options, data_spec.task,
                                 cfg.objective if cfg.prune_hopeless else None,
                                 cfg.max_drop if cfg.prune_hopeless else None)
@@ -160,30 +188,59 @@ def searched_backends(spec: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(wanted))
 
 
-def starting_runtime(handle: Any, dataset: Any, backends: tuple[str, ...], options: Any) -> StartingRuntime | None:
-    """The searched runtime whose int8 runs the uncompressed model fastest, timed interleaved with torch fp32
-    for :data:`STARTING_ROUNDS` rounds (int8 as a trial's ``precision=int8-dynamic`` runs it there: torch's and
-    ONNX Runtime's dynamic int8, NNCF's calibrated int8 in OpenVINO). Three of the four starting points are
-    int8 recipes, so they start where int8 is fastest on this machine instead of in the first runtime named;
-    the rest of the search still samples every runtime. None with fewer than two runtimes to choose from."""
+def starting_runtime(handle: Any, dataset: Any, backends: tuple[str, ...], options: Any,
+                     corner: str | None = None) -> StartingRuntime | None:
+    """The searched runtime whose int8 runs the uncompressed model fastest and, given ``corner`` (the prune steps
+    of the space's cheapest corner, :func:`~steelyard.search.optimize.corner_structure`), the one whose int8
+    runs that structure fastest. Each is timed interleaved with the same structure in torch fp32 for
+    :data:`STARTING_ROUNDS` rounds, int8 as a trial's ``precision=int8-dynamic`` runs it there (torch's and
+    ONNX Runtime's dynamic int8, NNCF's calibrated int8 in OpenVINO). The corner is pruned but not trained:
+    its speed does not depend on the weights' values, so seconds of pruning stand in for minutes of
+    distillation. Four of the five starting points are int8 recipes; they start where int8 is fastest on
+    this machine instead of in the first runtime named, and the rest of the search still samples every
+    runtime. None with fewer than two runtimes to choose from."""
     if len(backends) < 2:
         return None
     from steelyard.backends.data import runtime_data
+
+    prepared = runtime_data(handle, dataset, batch_size=options.batch_size, max_length=options.max_length,
+                            tokenizer=options.tokenizer, seed=options.seed)
+    uncompressed = _ranking(UNCOMPRESSED, prepared.module, prepared, backends, options)
+    if uncompressed is None:
+        return None
+    pruned = None
+    if corner is not None:
+        pruned = _ranking(corner, _pruned(handle, prepared.module, corner), prepared, backends, options)
+    return StartingRuntime(uncompressed, pruned, STARTING_ROUNDS)
+
+
+def _ranking(structure: str, module: Any, prepared: Any, backends: tuple[str, ...],
+             options: Any) -> RuntimeRanking | None:
     from steelyard.backends.select import ALL_CANDIDATES, runtime_table
     from steelyard.backends.serve import SEARCHED_INT8
 
     candidates = [("torch", "fp32")] + [c for c in ALL_CANDIDATES
                                         if c[0] in backends and SEARCHED_INT8.get(c[0]) == c[1]]
-    prepared = runtime_data(handle, dataset, batch_size=options.batch_size, max_length=options.max_length,
-                            tokenizer=options.tokenizer, seed=options.seed)
-    table = runtime_table(prepared.module, prepared.inputs, candidates=candidates, calibration=prepared.calibration,
+    table = runtime_table(module, prepared.inputs, candidates=candidates, calibration=prepared.calibration,
                           threads=options.threads, rounds=STARTING_ROUNDS, warmup=1)
     timed = [r for r in table.rows if r.speedup is not None and r.precision != "fp32"]
     if not timed:
         return None
     best = max(timed, key=lambda r: r.speedup.ratio)
-    return StartingRuntime(best.backend, best.label, float(best.speedup.ratio), STARTING_ROUNDS,
-                           {r.label: round(float(r.speedup.ratio), 3) for r in timed})
+    return RuntimeRanking(structure, best.backend, best.label, float(best.speedup.ratio),
+                          {r.label: round(float(r.speedup.ratio), 3) for r in timed})
+
+
+def _pruned(handle: Any, module: Any, structure: str) -> Any:
+    """``module`` (what answers the task, :func:`~steelyard.backends.data.runtime_data`) cut by the prune steps
+    ``structure``, untrained; a copy, the original is untouched."""
+    from steelyard.compression.api import compress
+    from steelyard.compression.recipe import parse_recipe
+
+    current = dataclasses.replace(handle, module=module)
+    for step in parse_recipe(structure).steps:
+        current = compress(current, step.config, check=False).handle  # timed only: no fidelity needed
+    return current.module
 
 
 def _enqueue(study: Any, points: list[dict[str, Any]]) -> None:
