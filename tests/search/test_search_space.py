@@ -175,3 +175,24 @@ def test_recovery_steps_beyond_one_epoch_get_the_epochs_they_need():
 
     assert recovery_epochs(300, 1469) == 4 and recovery_epochs(92, 1469) == 1 and recovery_epochs(93, 1469) == 2
     assert recovery_epochs(100, None) == 1 and recovery_epochs(5, 3) == 5
+
+
+def test_a_recipe_that_only_trains_costs_the_original_and_is_pruned_once_a_cheaper_one_fits():
+    """optimize's hopeless-trial rule: distilling the original into itself changes no structure and no precision,
+    so its cost is the original's; once a trial within budget is cheaper, it is pruned before any training step
+    (the acceptance run of BENCHMARKS §10c had spent 10 minutes on such a trial)."""
+    from steelyard.compression.recipe import parse_recipe
+    from steelyard.search.executor import TrialContext, TrialPruned
+    from steelyard.search.recipe_objective import RecipeObjective, original_cost
+
+    fitting = {"drop": 0.5, "latency": 0.2, "size": 10.0, "size_ratio": 4.0, "flops": 3.0, "flops_ratio": 0.25}
+    assert original_cost("latency", fitting) == 1.0 and original_cost("size", fitting) == 40.0
+    assert original_cost("flops", fitting) == 12.0 and original_cost("flops", {"flops": 3.0}) is None
+    only_training = parse_recipe("distill:epochs=1,max_steps=5")
+    for cost in ("latency", "size", "flops"):
+        rule = RecipeObjective("m", None, None, cost=cost, max_drop=1.0)  # type: ignore[arg-type]
+        ctx = TrialContext(7, {}, "distill:epochs=1,max_steps=5", history=[fitting])
+        with pytest.raises(TrialPruned, match=rf"{cost} .* \(the original's: the recipe only trains\) cannot beat"):
+            rule._prune_if_hopeless(ctx, only_training, handle=None, options=object())
+        over_budget = TrialContext(8, {}, "distill:epochs=1,max_steps=5", history=[{**fitting, "drop": 3.0}])
+        rule._prune_if_hopeless(over_budget, only_training, handle=None, options=object())  # nothing fits yet: runs

@@ -59,6 +59,6 @@ def test_optimize_on_a_head_only_checkpoint_fails_no_trial(checkpoint, tmp_path)
     result = sy.optimize(str(model), DataOptions(str(data)), cfg)
     failed = [r.reason for r in result.summary.rows if r.state == "fail"]
     assert not failed and len(result.summary.rows) == 3
-    # the second starting point drops half the encoder's layers (a hopeless one may be pruned, never failed)
+    # the second starting point, the corner, drops layers (a hopeless one may be pruned, never failed)
     done = [r.recipe or "" for r in result.summary.rows if r.state == "complete"]
     assert any("prune:layers" in r for r in done), [(r.state, r.recipe, r.reason) for r in result.summary.rows]

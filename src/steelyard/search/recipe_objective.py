@@ -21,8 +21,9 @@ the same run:
 Hopeless trials (``optimize``): a recipe's cost is fixed before any training step runs, so
 when the study already holds a trial within the accuracy budget, the recipe's compression steps
 are applied alone (seconds) and the trial is pruned when its cost cannot beat that trial's —
-a recovery fine-tune changes accuracy, not cost. Latency-like costs get a margin
-(``prune_margin``) for timing noise; size and FLOPs are exact.
+a recovery fine-tune changes accuracy, not cost. A recipe that only trains keeps the original's
+structure and precision, so its cost is the original's (:func:`original_cost`) and it is pruned at
+once. Latency-like costs get a margin (``prune_margin``) for timing noise; size and FLOPs are exact.
 """
 
 from __future__ import annotations
@@ -157,25 +158,39 @@ class RecipeObjective:
         options = options or self.options
         if self.cost is None or self.max_drop is None:
             return
-        if options.serve == "openvino" and any(s.quantizes for s in recipe.steps):
-            return  # OpenVINO int8 calibrates on the data, which the cheap pre-training run does not have
         feasible = [h for h in ctx.history if h.get("drop", math.inf) <= self.max_drop and self.cost in h]
         if not feasible or not any(s.trains for s in recipe.steps):
             return
         cheap = [s for s in recipe.steps if not s.trains]
-        if not cheap or any(s.needs_data for s in cheap):
+        if not cheap:  # only training: the structure and the precision stay the original's, and so does the cost
+            cost, when = original_cost(self.cost, feasible[0]), "(the original's: the recipe only trains)"
+        elif options.serve == "openvino" and any(s.quantizes for s in recipe.steps):
+            return  # OpenVINO int8 calibrates on the data, which the cheap pre-training run does not have
+        elif any(s.needs_data for s in cheap):
             return
-        from steelyard.compression.recipe import Recipe, run_recipe
+        else:
+            from steelyard.compression.recipe import Recipe, run_recipe
 
-        best = min(h[self.cost] for h in feasible)
-        timed = self.cost in TIMED
-        opts = dataclasses.replace(options, rounds=3, warmup=1, measure_latency=timed, n_resamples=1)
-        cost = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), None, opts)).get(self.cost)
+            opts = dataclasses.replace(options, rounds=3, warmup=1, measure_latency=self.cost in TIMED, n_resamples=1)
+            cost, when = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), None, opts)).get(self.cost), \
+                "before training"
         if cost is None:
             return
+        best = min(h[self.cost] for h in feasible)
         ctx.set_attr("cost_before_training", cost)
-        margin = self.prune_margin if timed else 0.0
+        margin = self.prune_margin if self.cost in TIMED else 0.0
         if cost >= best * (1 + margin):
-            ctx.prune(f"{self.cost} {cost:.4g} before training cannot beat {best:.4g}, already reached within the "
+            ctx.prune(f"{self.cost} {cost:.4g} {when} cannot beat {best:.4g}, already reached within the "
                       f"{self.max_drop:g}-point budget")
 
+
+def original_cost(cost: str, trial: dict[str, float]) -> float | None:
+    """The uncompressed model's ``cost``, from any completed trial's metrics (each trial measured the original
+    beside its own model): latency is a ratio to the original's, so 1; size and FLOPs from the trial's ratios."""
+    if cost == "latency":
+        return 1.0
+    if cost == "size" and trial.get("size_ratio"):
+        return trial["size"] * trial["size_ratio"]
+    if cost == "flops" and trial.get("flops_ratio"):
+        return trial["flops"] / trial["flops_ratio"]
+    return None
