@@ -172,8 +172,8 @@ class RecipeObjective:
             from steelyard.compression.recipe import Recipe, run_recipe
 
             opts = dataclasses.replace(options, rounds=3, warmup=1, measure_latency=self.cost in TIMED, n_resamples=1)
-            cost, when = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), None, opts)).get(self.cost), \
-                "before training"
+            cost = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), None, opts)).get(self.cost)
+            when = "before training"
         if cost is None:
             return
         best = min(h[self.cost] for h in feasible)
