@@ -281,7 +281,7 @@ def test_moe_layer_patterns_are_renumbered_when_layers_go(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "heads", "experts"), [
-    ("bert", [0.0, 0.25, 0.5], False), ("llama", [0.0, 0.5], False), ("mixtral", [0.0, 0.5], True),
+    ("bert", [0.0, 0.25, 0.5, 0.75], False), ("llama", [0.0, 0.5], False), ("mixtral", [0.0, 0.5], True),
 ])
 def test_the_optimize_space_offers_only_the_models_dimensions(name, heads, experts):
     from steelyard.search.optimize import builtin_space
