@@ -156,3 +156,20 @@ def test_a_perplexity_change_reads_relative_to_the_value_before_not_in_points():
     assert change_cell(ppl).startswith("+5.00% (")  # 2 / 40, never "+200.00 pts"
     acc = PairedChange("accuracy", 0.9, 0.88, -0.02, -0.04, 0.0, 0.2, "mcnemar", 300)
     assert change_cell(acc).startswith("-2.00 pts, n.s.")
+
+
+def test_the_starting_runtime_lines_say_which_points_each_ranking_placed():
+    from steelyard.reporting.runtimes_view import starting_runtime_text
+    from steelyard.search.optimize_run import RuntimeRanking, StartingRuntime
+
+    whole = RuntimeRanking("the uncompressed model", "torch", "torch int8-dynamic", 1.4,
+                           {"torch int8-dynamic": 1.4, "onnxruntime int8-dynamic": 1.3})
+    corner = RuntimeRanking("prune:layers; prune:structured,amount=0.75", "onnxruntime", "onnxruntime int8-dynamic",
+                            1.39, {"torch int8-dynamic": 1.3, "onnxruntime int8-dynamic": 1.39})
+    first, second = starting_runtime_text(StartingRuntime(whole, corner, 5)).splitlines()
+    assert first.startswith("the other starting points served in torch: its int8 ran the uncompressed model fastest")
+    assert "torch int8-dynamic 1.40x, onnxruntime int8-dynamic 1.30x" in first and "5 interleaved rounds" in first
+    assert second.startswith("the corners served in onnxruntime: its int8 ran the corner's structure "
+                             "(prune:layers; prune:structured,amount=0.75, untrained) fastest")
+    alone = starting_runtime_text(StartingRuntime(whole, None, 5))
+    assert alone.startswith("starting points served in torch") and "\n" not in alone

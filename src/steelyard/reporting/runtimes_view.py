@@ -83,11 +83,10 @@ def starting_runtime_text(starting: Any) -> str:
     """Where a new study's starting points are served, and the quick timings that chose it (one line each
     structure timed)."""
     lines = []
-    for ranking, points in ((starting.uncompressed, "starting points"), (starting.corner, "the corners")):
+    others = "the other starting points" if starting.corner is not None else "starting points"
+    for ranking, points in ((starting.uncompressed, others), (starting.corner, "the corners")):
         if ranking is None:
             continue
-        if points == "starting points" and starting.corner is not None:
-            points = "the other starting points"
         timed = ", ".join(f"{label} {ratio:.2f}x" for label, ratio in ranking.speedups.items())
         lines.append(f"{points} served in {ranking.backend}: its int8 ran {_structure(ranking.structure)} fastest "
                      f"({timed} vs the same in torch fp32 eager, {starting.rounds} interleaved rounds)")

@@ -113,7 +113,7 @@ def starting_points(space: SearchSpace, backend: str | None = None,
     distillation, int8); half the layers + fine-tune + int8; a third of the layers and a quarter of the
     FFN + distillation + int8. The corners come early because they bracket the cost range at once: within
     budget, the corner is the answer and every dearer recipe is pruned before training (the hopeless-trial
-    rule); over budget, the half corner is the next step back.
+    rule; OpenVINO int8 trials excepted); over budget, the half corner is the next step back.
 
     ``backend``: the runtime the points are served in (``optimize`` passes the fastest int8 runtime it
     measured on the uncompressed model); else the space's first. ``corner_backend``: the one the two corners
