@@ -193,6 +193,7 @@ def test_search_bad_input_is_one_line_and_exit_2(tiny, tmp_path, capsys, args, w
     (["--output", "{model}"], ["would overwrite or contain the input"]),
     (["--trial-timeout", "0s"], ["--trial-timeout must be longer than zero"]),
     (["--storage", "mysql://u@127.0.0.1:1/db"], ["missing database driver"]),
+    (["--val-fraction", "0.9"], ["--val-fraction must be between 0 and 0.8", "got 0.9"]),
 ])
 def test_optimize_bad_input_is_one_line_and_exit_2(tiny, tmp_path, capsys, args, words):
     model, _, data = tiny

@@ -479,3 +479,21 @@ def test_stratified_split_keeps_tiny_classes_in_train() -> None:
     assert sorted(train + val + test) == list(range(11))
     with pytest.raises(DataError, match="fractions"):
         stratified_split(labels, 0.5, 0.5)
+
+
+def test_a_larger_validation_share_comes_from_train_and_leaves_test_alone(bbc: TaskDataset) -> None:
+    """``val_fraction`` sizes the split model selection reads; the test split must not move with it, or
+    results chosen on different validation shares could not be compared on one test set."""
+    from steelyard.data.options import DataOptions
+    from steelyard.errors import ConfigError
+
+    wider = load_dataset("bbc-news", val_fraction=0.2)
+    assert [e.text for e in wider.test] == [e.text for e in bbc.test]
+    assert {e.text for e in bbc.validation} < {e.text for e in wider.validation}
+    assert len(wider.validation) == 444 and len(bbc.validation) == 223  # 20% and 10% of 2,225, per class
+    assert len(wider.train) + len(wider.validation) == len(bbc.train) + len(bbc.validation)
+    cleaned = DataOptions("bbc-news", val_fraction=0.2).load()  # the option every task command builds
+    assert len(cleaned.validation) > 1.9 * len(DataOptions("bbc-news").load().validation)
+    for bad in (0, 0.8, 1.5, -0.1):
+        with pytest.raises(ConfigError, match="--val-fraction must be between 0 and 0.8"):
+            DataOptions("bbc-news", val_fraction=bad)

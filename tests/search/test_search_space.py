@@ -141,9 +141,10 @@ def test_another_model_objectives_space_or_settings_are_refused():
 
 
 def test_starting_points_bracket_the_space_and_take_the_measured_runtimes():
-    """int8 alone, the cheapest corner (every share at its largest removed, distilled, int8), the half corner,
-    then two common recipes; the corners are served in the runtime measured fastest on the corner's
-    structure, the others in the one measured fastest on the uncompressed model."""
+    """int8 alone, the cheapest corner (every share at its largest removed, distilled, int8), the corner with
+    half the heads back, the half corner, then two common recipes; the corner points are served in the
+    runtime measured fastest on the corner's structure, the others in the one measured fastest on the
+    uncompressed model."""
     from steelyard.search.optimize import corner_structure, starting_points
 
     built = SearchSpace.from_dict({"params": {
@@ -153,15 +154,16 @@ def test_starting_points_bracket_the_space_and_take_the_measured_runtimes():
         "recipe": "prune:layers,amount={depth}; prune:structured,amount={ffn},heads={heads}; {recovery}; "
                   "quantize:{precision}"})
     points = starting_points(built, "onnxruntime", "torch")
-    assert len(points) == 5 and [p["backend"] for p in points] == ["onnxruntime", "torch", "torch",
+    assert len(points) == 6 and [p["backend"] for p in points] == ["onnxruntime", "torch", "torch", "torch",
                                                                    "onnxruntime", "onnxruntime"]
     assert points[0] == {"depth": 0.0, "ffn": 0.0, "heads": 0.0, "recovery": "none", "precision": "int8-dynamic",
                          "backend": "onnxruntime"}
     assert points[1] == {"depth": 0.6667, "ffn": 0.75, "heads": 0.75, "recovery": "distill:epochs=1",
                          "precision": "int8-dynamic", "backend": "torch"}
-    assert points[2] == {**points[1], "ffn": 0.5, "heads": 0.5}
-    assert [p["backend"] for p in starting_points(built, "openvino")] == ["openvino"] * 5  # no corner ranking
-    assert [p["backend"] for p in starting_points(built)] == ["torch"] * 5  # nothing measured: the first runtime
+    assert points[2] == {**points[1], "heads": 0.5}  # heads cost half what FFN costs to give back
+    assert points[3] == {**points[1], "ffn": 0.5, "heads": 0.5}
+    assert [p["backend"] for p in starting_points(built, "openvino")] == ["openvino"] * 6  # no corner ranking
+    assert [p["backend"] for p in starting_points(built)] == ["torch"] * 6  # nothing measured: the first runtime
     # the structure optimize times in each runtime before trial 0: the corner's prune steps, nothing trained
     assert corner_structure(built) == "prune:layers,amount=0.6667; prune:structured,amount=0.75,heads=0.75"
     tiny = SearchSpace.from_dict({"params": {"ffn": [0.0], "precision": ["none", "int8-dynamic"]}})

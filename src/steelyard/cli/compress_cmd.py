@@ -27,6 +27,7 @@ from steelyard.cli.data_cmd import (
     SeedOpt,
     TaskOpt,
     TextColumnOpt,
+    ValFractionOpt,
 )
 from steelyard.cli.evaluate_cmd import MaxLengthOpt, ModelArg, TokenizerOpt
 from steelyard.cli.hardware_cmd import HARDWARE, apply_hardware_options
@@ -82,6 +83,7 @@ def compress_command(
     clean: CleanOpt = None,
     max_train_examples: MaxTrainOpt = None,
     max_eval_examples: MaxEvalOpt = None,
+    val_fraction: ValFractionOpt = 0.1,
     seed: SeedOpt = 0,
     agreement_prompts: Annotated[int, typer.Option(help="causal LMs: prompts from the evaluation text on which "
                                                    "greedy generations are compared")] = 8,
@@ -121,7 +123,7 @@ def compress_command(
     dataset, data_opts = None, None
     if data is not None:
         data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, "image", seed, clean,
-                                max_train_examples, max_eval_examples)
+                                max_train_examples, max_eval_examples, val_fraction)
         dataset = load_task_data(data_opts)
     on = f" on {escape(dataset.name)}" if dataset is not None else ""
     console.print(f"compressing {escape(model)}: {escape(parsed.text)}{on}")

@@ -29,6 +29,7 @@ SeedOpt = DATA.annotated("seed")
 CleanOpt = DATA.annotated("clean")
 MaxTrainOpt = DATA.annotated("max_train_examples")
 MaxEvalOpt = DATA.annotated("max_eval_examples")
+ValFractionOpt = DATA.annotated("val_fraction")
 JsonOpt = json_option()
 SaveOpt = Annotated[bool, typer.Option("--save/--no-save", help="record the run in the results store")]
 

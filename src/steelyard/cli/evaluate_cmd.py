@@ -23,6 +23,7 @@ from steelyard.cli.data_cmd import (
     SeedOpt,
     TaskOpt,
     TextColumnOpt,
+    ValFractionOpt,
     load_task_data,
 )
 from steelyard.cli.option_groups import TRAIN
@@ -95,6 +96,7 @@ def evaluate_command(
     resamples: Annotated[int, typer.Option(help="bootstrap resamples for the confidence intervals")] = 1000,
     seed: SeedOpt = 0,
     clean: CleanOpt = None,
+    val_fraction: ValFractionOpt = 0.1,
     device: DeviceOpt = "cpu",
     json_out: JsonOpt = None,
     quiet: QuietOpt = False,
@@ -110,7 +112,8 @@ def evaluate_command(
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     handle = load_handle(model, task, max_length, device)
-    data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, image_column, seed, clean)
+    data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, image_column, seed, clean,
+                            val_fraction=val_fraction)
     ds = load_task_data(data_opts)
     if names:
         from steelyard.evaluation import resolve_metrics

@@ -31,6 +31,9 @@ DATA = Group.of(
         "(default: on for the built-in sets, off for your own data, which is checked for leakage instead)"),
     Opt("max_train_examples", help="train on a stratified subset of this many examples"),
     Opt("max_eval_examples", help="validate and test on stratified subsets of this many examples"),
+    Opt("val_fraction", help="share of the examples carved out as the validation split when the data has none "
+        "(from train; the test split stays the same): a larger one resolves smaller accuracy changes when "
+        "choosing a model"),
 )
 
 #: ``finetune``'s training options; distill and compare-optimizers take part of them.

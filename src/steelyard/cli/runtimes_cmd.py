@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from steelyard.cli.common import QuietOpt, console
-from steelyard.cli.data_cmd import JsonOpt, LabelColumnOpt, SeedOpt, TaskOpt, TextColumnOpt
+from steelyard.cli.data_cmd import JsonOpt, LabelColumnOpt, SeedOpt, TaskOpt, TextColumnOpt, ValFractionOpt
 from steelyard.cli.evaluate_cmd import MaxLengthOpt, ModelArg, TokenizerOpt
 
 BackendsOpt = Annotated[list[str] | None, typer.Option(
@@ -41,6 +41,7 @@ def runtimes_command(
     label_column: LabelColumnOpt = "label",
     tokenizer: TokenizerOpt = None,
     seed: SeedOpt = 0,
+    val_fraction: ValFractionOpt = 0.1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing --output model")] = False,
     json_out: JsonOpt = None,
     quiet: QuietOpt = False,
@@ -69,7 +70,7 @@ def runtimes_command(
         from steelyard.backends.data import runtime_data
 
         dataset = load_task_data(DataOptions(data, data_task_for(handle, task), text_column, label_column, "image",
-                                             seed))
+                                             seed, val_fraction=val_fraction))
         prepared = runtime_data(handle, dataset, batch_size=batch_size, max_length=max_length,
                                 calibration_batches=calibration_batches,
                                 max_drop=None if max_drop is None else max_drop / 100, tokenizer=tokenizer, seed=seed)

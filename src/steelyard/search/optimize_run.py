@@ -196,7 +196,7 @@ def starting_runtime(handle: Any, dataset: Any, backends: tuple[str, ...], optio
     :data:`STARTING_ROUNDS` rounds, int8 as a trial's ``precision=int8-dynamic`` runs it there (torch's and
     ONNX Runtime's dynamic int8, NNCF's calibrated int8 in OpenVINO). The corner is pruned but not trained:
     its speed does not depend on the weights' values, so seconds of pruning stand in for minutes of
-    distillation. Four of the five starting points are int8 recipes; they start where int8 is fastest on
+    distillation. The six starting points are int8 recipes; they start where int8 is fastest on
     this machine instead of in the first runtime named, and the rest of the search still samples every
     runtime. None with fewer than two runtimes to choose from."""
     if len(backends) < 2:
