@@ -15,7 +15,7 @@ chooses on. With 218, one point of accuracy is two examples, and §10d's 3/4-wid
 validation at -0.46 while it lost 1.36 points on test; the test split does not move with it.
 
     python benchmarks/optimize_runtimes.py [--model FOLDER] [--timeout 30m] [--recovery-lr 3e-4] [--recovery-steps 100]
-        [--val-fraction 0.2]
+        [--val-fraction 0.2] [--finetune-epochs 1]
 
 Writes benchmarks/results/optimize_runtimes.json (``--name``): the command, the machine, the wall time of the
 optimize command (search + final run + runtime table) and everything its ``--json`` wrote.
@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--recovery-lr", type=float, default=3e-4)
     ap.add_argument("--recovery-steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--finetune-epochs", type=int, default=1,
+                    help="epochs of the fine-tune that makes the original (without --model)")
     ap.add_argument("--val-fraction", type=float, default=0.2,
                     help="validation share for fine-tuning and the search (the test split stays the same)")
     ap.add_argument("--name", default="optimize_runtimes", help="results/NAME.json")
@@ -69,7 +71,8 @@ def main() -> None:
     model = args.model
     if model is None:
         model = str(work / "minilm-full")
-        cmd = steelyard("finetune", minilm_path(), "--data", "bbc-news", "--output", model, "--epochs", "1",
+        cmd = steelyard("finetune", minilm_path(), "--data", "bbc-news", "--output", model, "--epochs",
+                        str(args.finetune_epochs),
                         "--lr", "1e-4", "--max-length", "128", "--val-fraction", str(args.val_fraction), "--no-save",
                         "--json", str(work / "finetune.json"))
         t0 = time.perf_counter()
