@@ -495,5 +495,5 @@ def test_a_larger_validation_share_comes_from_train_and_leaves_test_alone(bbc: T
     cleaned = DataOptions("bbc-news", val_fraction=0.2).load()  # the option every task command builds
     assert len(cleaned.validation) > 1.9 * len(DataOptions("bbc-news").load().validation)
     for bad in (0, 0.8, 1.5, -0.1):
-        with pytest.raises(ConfigError, match="--val-fraction must be between 0 and 0.8"):
+        with pytest.raises(ConfigError, match=r"--val-fraction must be between 0 and 0\.8"):
             DataOptions("bbc-news", val_fraction=bad)

@@ -53,3 +53,22 @@ def test_a_quantized_kv_cache_is_in_the_profile_command_and_the_float_one_is_not
     assert "--prompt-len 1024 --new-tokens 64" in command() and "--kv" not in command()
     assert command(kv_cache="int4", kv_residual_length=32).endswith(
         "--prompt-len 1024 --new-tokens 64 --kv-cache int4 --kv-residual-length 32")
+
+
+def test_a_finetune_on_a_wider_validation_split_replays_with_it():
+    """A model fine-tuned with --val-fraction 0.2 trained on other examples than the default split's:
+    the stored run's command must say so, or rerunning it trains on what the first run validated on."""
+    from types import SimpleNamespace
+
+    from steelyard.data.options import DataOptions
+    from steelyard.reporting.commands import finetune_command
+    from steelyard.training.config import FinetuneConfig
+
+    def command(data: DataOptions) -> str | None:
+        record = SimpleNamespace(model="m", config={"FinetuneConfig": to_dict(FinetuneConfig(epochs=3)),
+                                                    "DataOptions": to_dict(data)},
+                                 payload={"result": {"output": "out"}})
+        return finetune_command(record)
+
+    assert "--val-fraction 0.2" in command(DataOptions("bbc-news", val_fraction=0.2))
+    assert "--val-fraction" not in command(DataOptions("bbc-news"))  # the default is left out

@@ -220,6 +220,7 @@ FINETUNE_FLAGS: tuple[Flag, ...] = (
     Flag("DataOptions.clean", "--clean"),
     Flag("DataOptions.max_train_examples", "--max-train-examples"),
     Flag("DataOptions.max_eval_examples", "--max-eval-examples"),
+    Flag("DataOptions.val_fraction", "--val-fraction"),
     Flag("FinetuneConfig.epochs", "--epochs", always=True),
     Flag("FinetuneConfig.lr", "--lr", always=True),
     Flag("FinetuneConfig.batch_size", "--batch-size"),

@@ -109,14 +109,13 @@ def starting_points(space: SearchSpace, backend: str | None = None,
                     corner_backend: str | None = None) -> list[dict[str, Any]]:
     """Six recipes to try first, so that a search of a few dozen trials does not spend its first ten on
     random points only, in this order: int8 alone; the cheapest corner of the space (every share at its
-    largest removed, distillation, int8); the same with half the heads kept back instead (the cheapest step
-    back from the corner: in a transformer layer the FFN holds two thirds of the matmul work, 8·d² of 12·d²
-    per token, so giving heads back costs half what giving FFN back does); the half corner (the deepest
-    cut, half the FFN and heads, distillation, int8); half the layers + fine-tune + int8; a third of the
-    layers and a quarter of the FFN + distillation + int8. The corners come early because they bracket the
-    cost range at once: within budget, the corner is the answer and every dearer recipe is pruned before
-    training (the hopeless-trial rule; OpenVINO int8 trials excepted); over budget, the next steps back
-    follow in order of what they cost.
+    largest removed, distillation, int8); the same with half the heads given back (the cheapest step back
+    from the corner: in a BERT-style layer with a 4x FFN, the FFN holds 8·d² of the 12·d² matmul work per
+    token, so giving heads back costs half what giving FFN back does); the half corner (the deepest cut,
+    half the FFN and heads, distillation, int8); half the layers + fine-tune + int8; a third of the layers
+    and a quarter of the FFN + distillation + int8. The corners come early because they bracket the cost
+    range at once: within budget, the corner is the answer and every dearer recipe is pruned before
+    training (the hopeless-trial rule); over budget, the next steps back follow in order of what they cost.
 
     ``backend``: the runtime the points are served in (``optimize`` passes the fastest int8 runtime it
     measured on the uncompressed model); else the space's first. ``corner_backend``: the one the three

@@ -23,7 +23,11 @@ when the study already holds a trial within the accuracy budget, the recipe's co
 are applied alone (seconds) and the trial is pruned when its cost cannot beat that trial's —
 a recovery fine-tune changes accuracy, not cost. A recipe that only trains keeps the original's
 structure and precision, so its cost is the original's (:func:`original_cost`) and it is pruned at
-once. Latency-like costs get a margin (``prune_margin``) for timing noise; size and FLOPs are exact.
+once. A recipe whose cheap steps calibrate (static int8, AWQ / GPTQ, OpenVINO's NNCF int8) calibrates
+on the trial's data in that cheap run too: calibrating costs far less than the training it may save, and
+the int8 model runs as fast whatever its weights were trained to (BENCHMARKS §10e: two OpenVINO int8
+trials outside this rule took 19 of a 30-minute search). Latency-like costs get a margin
+(``prune_margin``) for timing noise; size and FLOPs are exact.
 """
 
 from __future__ import annotations
@@ -131,7 +135,7 @@ class RecipeObjective:
             ctx.prune("every step of the recipe is off: that is the original model itself")
         recipe, options = self._served(ctx, parse_recipe(ctx.recipe))
         handle, dataset = self.load()
-        self._prune_if_hopeless(ctx, recipe, handle, options)
+        self._prune_if_hopeless(ctx, recipe, handle, options, dataset)
         result = run_recipe(handle, recipe, dataset, options)
         metrics = recipe_metrics(result)
         ctx.set_attr("steps", [{"name": s.name, "seconds": round(s.seconds, 2), "validation": s.validation}
@@ -154,7 +158,8 @@ class RecipeObjective:
         ctx.set_attr("backend", str(backend))
         return recipe, dataclasses.replace(self.options, serve=serve)
 
-    def _prune_if_hopeless(self, ctx: Any, recipe: Any, handle: Any, options: Any = None) -> None:
+    def _prune_if_hopeless(self, ctx: Any, recipe: Any, handle: Any, options: Any = None,
+                           dataset: Any = None) -> None:
         options = options or self.options
         if self.cost is None or self.max_drop is None:
             return
@@ -164,15 +169,18 @@ class RecipeObjective:
         cheap = [s for s in recipe.steps if not s.trains]
         if not cheap:  # only training: the structure and the precision stay the original's, and so does the cost
             cost, when = original_cost(self.cost, feasible[0]), "(the original's: the recipe only trains)"
-        elif options.serve == "openvino" and any(s.quantizes for s in recipe.steps):
-            return  # OpenVINO int8 calibrates on the data, which the cheap pre-training run does not have
-        elif any(s.needs_data for s in cheap):
-            return
         else:
             from steelyard.compression.recipe import Recipe, run_recipe
 
+            # Calibrated steps (static int8, AWQ / GPTQ, NNCF's int8 when served in OpenVINO) need the data even
+            # untrained: the cheap run calibrates on the trial's own training batches, as the trial will.
+            calibrated = any(s.needs_data for s in cheap) or (options.serve == "openvino"
+                                                               and any(s.quantizes for s in recipe.steps))
+            if calibrated and dataset is None:
+                return
             opts = dataclasses.replace(options, rounds=3, warmup=1, measure_latency=self.cost in TIMED, n_resamples=1)
-            cost = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), None, opts)).get(self.cost)
+            cost = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), dataset if calibrated else None,
+                                             opts)).get(self.cost)
             when = "before training"
         if cost is None:
             return
