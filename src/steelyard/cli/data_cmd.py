@@ -47,6 +47,7 @@ def data_report_command(
     label_column: LabelColumnOpt = "label",
     image_column: ImageColumnOpt = "image",
     seed: SeedOpt = 0,
+    val_fraction: ValFractionOpt = 0.1,
     clean: Annotated[bool, typer.Option("--clean", help="also show what cleaning drops and the sizes after")] = False,
     json_out: JsonOpt = None,
     quiet: QuietOpt = False,
@@ -58,7 +59,8 @@ def data_report_command(
     from steelyard.reporting.evaluation_view import render_data_report
     from steelyard.serialize import to_dict
 
-    ds = load_task_data(DataOptions(data, task, text_column, label_column, image_column, seed, clean=False))
+    ds = load_task_data(DataOptions(data, task, text_column, label_column, image_column, seed, clean=False,
+                                    val_fraction=val_fraction))
     report = data_report(ds)
     drops = cleaned = None
     if clean:
@@ -92,6 +94,7 @@ def data_needs_command(
     image_column: ImageColumnOpt = "image",
     clean: CleanOpt = None,
     max_eval_examples: MaxEvalOpt = None,
+    val_fraction: ValFractionOpt = 0.1,
     seed: SeedOpt = 0,
     tokenizer: Annotated[str | None, typer.Option(help="tokenizer folder or hub id (models without one)")] = None,
     json_out: JsonOpt = None,
@@ -119,7 +122,7 @@ def data_needs_command(
             raise ConfigError(f"--sizes must be integers like 50,100,200, got {sizes!r}") from None
     handle = load_handle(model, task, max_length)
     data_opts = DataOptions(data, data_task_for(handle, task), text_column, label_column, image_column, seed, clean,
-                            None, max_eval_examples)
+                            None, max_eval_examples, val_fraction)
     ds = load_task_data(data_opts)
     parse_target(target_metric, ds.task)
     with console.status("training at each size"):
