@@ -101,6 +101,19 @@ def test_data_report_with_clean(tmp_path, capsys):
     assert sum(data["cleaned_sizes"].values()) < sum(data["report"]["counts"].values())
 
 
+def test_data_report_shows_the_split_a_wider_val_fraction_makes(tmp_path):
+    """--val-fraction moves examples from train to validation; the report (and every command) sees that split."""
+    csv = tmp_path / "d.csv"
+    csv.write_text("text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(100)))
+    sizes = {}
+    for share in ("0.1", "0.3"):
+        js = tmp_path / f"r{share}.json"
+        assert steelyard("data-report", "--data", csv, "--val-fraction", share, "--json", js) == 0
+        sizes[share] = json.loads(js.read_text())["report"]["counts"]
+    assert sizes["0.1"]["validation"] == 10 and sizes["0.3"]["validation"] == 30
+    assert sizes["0.1"]["test"] == sizes["0.3"]["test"] == 20
+
+
 # --- bad input: one line, exit 2, nothing lost ---------------------------------------------------
 
 
