@@ -42,3 +42,20 @@ def test_an_openvino_int8_recipe_is_costed_and_pruned_before_training(tmp_path):
         hopeless(1e-6)
     hopeless(1e6)  # one it beats: the cheap run measures it, and the trial goes on to train
     hopeless(1e-6, with_data=False)  # nothing to calibrate on: not costed, so never pruned on a guess
+
+
+def test_what_needs_data_is_known_once_and_a_served_int8_without_it_fails_before_any_work(tmp_path):
+    """``needs_data`` answers for the hopeless rule and for ``run_recipe`` alike: a runtime's int8 calibrates,
+    so serving one without data is a one-line error up front, not after the recipe's steps have run."""
+    from steelyard.compression.recipe import RecipeOptions, parse_recipe, run_recipe
+    from steelyard.compression.recipe.runner import needs_data
+    from steelyard.errors import DataError
+    from steelyard.models import InputSpec, LoadConfig, load_model
+
+    served_int8 = parse_recipe("prune:layers,amount=0.5; quantize:int8-dynamic")
+    assert needs_data(served_int8, "openvino") and not needs_data(served_int8)  # torch's dynamic int8: no data
+    assert not needs_data(parse_recipe("prune:layers,amount=0.5"), "openvino")  # OpenVINO fp32: no data
+    assert needs_data(parse_recipe("quantize:int8-static"))  # a calibrated step, in any runtime
+    handle = load_model(str(tiny_bert(tmp_path / "bert", layers=2)), LoadConfig(inputs=InputSpec(seq_len=16)))
+    with pytest.raises(DataError, match=r"^openvino int8 calibrates on the recipe's data: pass --data"):
+        run_recipe(handle, served_int8, None, RecipeOptions(serve="openvino", progress=False))

@@ -171,16 +171,16 @@ class RecipeObjective:
             cost, when = original_cost(self.cost, feasible[0]), "(the original's: the recipe only trains)"
         else:
             from steelyard.compression.recipe import Recipe, run_recipe
+            from steelyard.compression.recipe.runner import needs_data
 
-            # Calibrated steps (static int8, AWQ / GPTQ, NNCF's int8 when served in OpenVINO) need the data even
-            # untrained: the cheap run calibrates on the trial's own training batches, as the trial will.
-            calibrated = any(s.needs_data for s in cheap) or (options.serve == "openvino"
-                                                               and any(s.quantizes for s in recipe.steps))
+            # A calibrated step needs the data even untrained: the cheap run calibrates on the trial's own
+            # training batches, as the trial will (and skips the evaluation when nothing calibrates).
+            untrained = Recipe(tuple(cheap))
+            calibrated = needs_data(untrained, options.serve)
             if calibrated and dataset is None:
                 return
             opts = dataclasses.replace(options, rounds=3, warmup=1, measure_latency=self.cost in TIMED, n_resamples=1)
-            cost = recipe_metrics(run_recipe(handle, Recipe(tuple(cheap)), dataset if calibrated else None,
-                                             opts)).get(self.cost)
+            cost = recipe_metrics(run_recipe(handle, untrained, dataset if calibrated else None, opts)).get(self.cost)
             when = "before training"
         if cost is None:
             return

@@ -98,6 +98,13 @@ class RecipeOptions:
             raise ConfigError(f"max length must be at least 2 tokens, got {self.max_length}")
 
 
+def needs_data(recipe: Recipe, serve: str | None = None) -> bool:
+    """Whether running ``recipe`` served in ``serve`` needs data, even with nothing to train: a calibrated step
+    (static int8, AWQ, GPTQ), or int8 in a serving runtime, which calibrates on the data's training batches
+    (NNCF's in OpenVINO; :func:`steelyard.backends.serve.serve_in`)."""
+    return recipe.needs_data or (serve is not None and bool(recipe.steps) and recipe.steps[-1].quantizes)
+
+
 def run_recipe(
     handle: ModelHandle,
     recipe: Recipe,
@@ -109,9 +116,10 @@ def run_recipe(
     start = time.perf_counter()
     if handle.on_meta:
         raise ConfigError(f"compress needs real weights; '{handle.name}' was loaded from its config only")
-    if recipe.needs_data and dataset is None:
-        needing = next(s.name for s in recipe.steps if s.needs_data)
-        raise DataError(f"the recipe step {needing} needs data: pass --data <source>")
+    if needs_data(recipe, opts.serve) and dataset is None:
+        needing = next((s.name for s in recipe.steps if s.needs_data), None)
+        raise DataError(f"the recipe step {needing} needs data: pass --data <source>" if needing else
+                        f"{opts.serve} int8 calibrates on the recipe's data: pass --data <source>")
     generative = opts.generation is not None and generates(handle, opts.generation.new_tokens)
     if generative:  # a prompt + new tokens longer than the model's positions fails before any work
         check_generative(handle, opts.generation)  # type: ignore[arg-type]
